@@ -1,0 +1,2 @@
+/* placeholder replaced by the simulator */
+int main(void) { return 0; }
