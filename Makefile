@@ -29,18 +29,23 @@ $(BUILD)/libtb.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/tether-bridge: $(BUILD)/bridge/main.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tether-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
 deps:
