@@ -1,0 +1,615 @@
+/* Loads YAML into ynode trees with positions (libyaml's event parser), expands ${VAR}
+ * in scalars, and offers typed accessors that report errors and keep going. */
+#include "config/yaml.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config/util.h"
+
+#define MAX_DEPTH 64
+#define MAX_SECRET_FILE (64 * 1024)
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+	if (p == NULL)
+		abort(); /* out of memory at config load: nothing sensible to do */
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static void verrors_add(struct cfg_errors *errs, const char *file, int line, int column,
+			const char *fmt, va_list ap)
+{
+	char *text = NULL;
+
+	if (errs == NULL)
+		return;
+	if (vasprintf(&text, fmt, ap) < 0)
+		abort();
+	if (errs->n == errs->cap) {
+		size_t cap = errs->cap ? errs->cap * 2 : 8;
+		struct cfg_error *v = realloc(errs->v, cap * sizeof(*v));
+		if (v == NULL)
+			abort();
+		errs->v = v;
+		errs->cap = cap;
+	}
+	errs->v[errs->n].file = xstrdup(file);
+	errs->v[errs->n].line = line;
+	errs->v[errs->n].column = column;
+	errs->v[errs->n].text = text;
+	errs->n++;
+}
+
+void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrors_add(errs, file, line, column, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		cfg_errors_add(dst, src->v[i].file, src->v[i].line, src->v[i].column, "%s",
+			       src->v[i].text);
+	}
+	cfg_errors_release(src);
+}
+
+void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		const struct cfg_error *e = &errs->v[i];
+		if (e->line > 0)
+			fprintf(f, "%s:%d:%d: %s\n", e->file, e->line, e->column, e->text);
+		else
+			fprintf(f, "%s: %s\n", e->file, e->text);
+	}
+}
+
+void cfg_errors_release(struct cfg_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		free(errs->v[i].file);
+		free(errs->v[i].text);
+	}
+	free(errs->v);
+	errs->v = NULL;
+	errs->n = errs->cap = 0;
+}
+
+void ynode_error(struct cfg_errors *errs, const struct ynode *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrors_add(errs, n ? n->file : "?", n ? n->line : 0, n ? n->column : 0, fmt, ap);
+	va_end(ap);
+}
+
+static void node_free(struct ynode *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->n; i++) {
+		node_free(n->items[i]);
+		if (n->keys)
+			node_free(n->keys[i]);
+	}
+	free(n->items);
+	free(n->keys);
+	free(n->value);
+	free(n);
+}
+
+void ydoc_free(struct ydoc *doc)
+{
+	if (doc == NULL)
+		return;
+	node_free(doc->root);
+	free(doc->file);
+	free(doc);
+}
+
+/* Expands ${VAR} and ${VAR:-default}; "$$" stands for "$". Unset variables without a
+ * default are reported at the scalar and expand to nothing. */
+static char *expand(const char *s, const struct ynode *at, struct cfg_errors *errs)
+{
+	struct buf b;
+
+	if (strchr(s, '$') == NULL)
+		return xstrdup(s);
+	buf_init(&b, 0);
+	while (*s) {
+		if (s[0] == '$' && s[1] == '$') {
+			buf_append(&b, "$", 1);
+			s += 2;
+			continue;
+		}
+		if (s[0] == '$' && s[1] == '{') {
+			const char *close = strchr(s + 2, '}');
+			const char *name = s + 2, *def = NULL;
+			size_t nlen;
+			char var[256];
+			const char *val;
+
+			if (close == NULL) {
+				ynode_error(errs, at, "unterminated '${' in value");
+				break;
+			}
+			nlen = (size_t)(close - name);
+			const char *sep = memchr(name, ':', nlen);
+			if (sep && sep + 1 < close && sep[1] == '-') {
+				def = sep + 2;
+				nlen = (size_t)(sep - name);
+			}
+			if (nlen == 0 || nlen >= sizeof(var)) {
+				ynode_error(errs, at, "bad variable reference in '%.*s'",
+					    (int)(close - s + 1), s);
+				s = close + 1;
+				continue;
+			}
+			memcpy(var, name, nlen);
+			var[nlen] = '\0';
+			for (size_t i = 0; i < nlen; i++) {
+				if (!isalnum((unsigned char)var[i]) && var[i] != '_') {
+					ynode_error(errs, at, "bad variable name '%s'", var);
+					break;
+				}
+			}
+			val = getenv(var);
+			if (def != NULL && (val == NULL || *val == '\0'))
+				buf_append(&b, def, (size_t)(close - def));
+			else if (val != NULL)
+				buf_puts(&b, val);
+			else
+				ynode_error(errs, at, "environment variable '%s' is not set", var);
+			s = close + 1;
+			continue;
+		}
+		buf_append(&b, s, 1);
+		s++;
+	}
+	return buf_steal(&b);
+}
+
+static struct ynode *node_new(enum ynode_type type, const char *file, const yaml_mark_t *m)
+{
+	struct ynode *n = xcalloc(1, sizeof(*n));
+	n->type = type;
+	n->file = file;
+	n->line = (int)m->line + 1;
+	n->column = (int)m->column + 1;
+	return n;
+}
+
+static void node_push(struct ynode *parent, struct ynode *key, struct ynode *child)
+{
+	struct ynode **items = realloc(parent->items, (parent->n + 1) * sizeof(*items));
+	if (items == NULL)
+		abort();
+	parent->items = items;
+	if (parent->type == YNODE_MAP) {
+		struct ynode **keys = realloc(parent->keys, (parent->n + 1) * sizeof(*keys));
+		if (keys == NULL)
+			abort();
+		parent->keys = keys;
+		keys[parent->n] = key;
+	}
+	items[parent->n++] = child;
+}
+
+/* Parser state: open collections are attached to their parent only once complete, so on
+ * failure everything still on the stack is unattached and freed here. */
+struct pstate {
+	struct ydoc *doc;
+	struct ynode *stack[MAX_DEPTH];
+	struct ynode *pending_key[MAX_DEPTH];
+	int depth;
+	struct cfg_errors *errs;
+};
+
+static void place(struct pstate *st, struct ynode *n)
+{
+	struct ynode *parent;
+
+	if (st->depth == 0) {
+		if (n->type == YNODE_SCALAR) {
+			char *v = expand(n->value, n, st->errs);
+			free(n->value);
+			n->value = v;
+		}
+		node_free(st->doc->root);
+		st->doc->root = n;
+		return;
+	}
+	parent = st->stack[st->depth - 1];
+	if (parent->type == YNODE_MAP && st->pending_key[st->depth - 1] == NULL) {
+		if (n->type != YNODE_SCALAR) {
+			ynode_error(st->errs, n, "map keys must be plain strings");
+			node_free(n);
+			/* a placeholder key keeps the value that follows in its place */
+			n = calloc(1, sizeof(*n));
+			if (n == NULL)
+				abort();
+			n->file = st->doc->file;
+			n->value = xstrdup("?");
+		} else {
+			for (size_t i = 0; i < parent->n; i++) {
+				if (strcmp(parent->keys[i]->value, n->value) == 0) {
+					ynode_error(st->errs, n, "duplicate key '%s'", n->value);
+					break;
+				}
+			}
+		}
+		st->pending_key[st->depth - 1] = n;
+		return;
+	}
+	if (n->type == YNODE_SCALAR) {
+		char *v = expand(n->value, n, st->errs);
+		free(n->value);
+		n->value = v;
+	}
+	node_push(parent, st->pending_key[st->depth - 1], n);
+	st->pending_key[st->depth - 1] = NULL;
+}
+
+static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors *errs)
+{
+	struct pstate st = {.errs = errs};
+	int docs = 0;
+	bool done = false, failed = false;
+
+	st.doc = xcalloc(1, sizeof(*st.doc));
+	st.doc->file = xstrdup(name);
+	while (!done) {
+		yaml_event_t ev;
+		struct ynode *n;
+
+		if (!yaml_parser_parse(p, &ev)) {
+			cfg_errors_add(errs, st.doc->file, (int)p->problem_mark.line + 1,
+				       (int)p->problem_mark.column + 1, "invalid YAML: %s%s%s",
+				       p->problem ? p->problem : "syntax error",
+				       p->context ? " " : "", p->context ? p->context : "");
+			failed = true;
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
+					       (int)ev.start_mark.column + 1,
+					       "only one YAML document is allowed");
+				done = true;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
+				       (int)ev.start_mark.column + 1,
+				       "YAML aliases are not supported");
+			n = node_new(YNODE_SCALAR, st.doc->file, &ev.start_mark);
+			n->value = xstrdup("");
+			place(&st, n);
+			break;
+		case YAML_SCALAR_EVENT:
+			n = node_new(YNODE_SCALAR, st.doc->file, &ev.start_mark);
+			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			n->value = xstrdup((const char *)ev.data.scalar.value);
+			place(&st, n);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (st.depth >= MAX_DEPTH) {
+				cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
+					       (int)ev.start_mark.column + 1, "nesting too deep");
+				failed = true;
+				done = true;
+				break;
+			}
+			n = node_new(ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP,
+				     st.doc->file, &ev.start_mark);
+			st.pending_key[st.depth] = NULL;
+			st.stack[st.depth++] = n;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			if (st.depth > 0) {
+				n = st.stack[--st.depth];
+				node_free(st.pending_key[st.depth]);
+				st.pending_key[st.depth] = NULL;
+				place(&st, n);
+			}
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	while (st.depth > 0) {
+		st.depth--;
+		node_free(st.pending_key[st.depth]);
+		node_free(st.stack[st.depth]);
+	}
+	if (failed && st.doc->root == NULL) {
+		ydoc_free(st.doc);
+		return NULL;
+	}
+	return st.doc;
+}
+
+struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
+			      struct cfg_errors *errs)
+{
+	yaml_parser_t p;
+	struct ydoc *doc;
+
+	if (!yaml_parser_initialize(&p)) {
+		cfg_errors_add(errs, name, 0, 0, "unable to initialise the YAML parser");
+		return NULL;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	doc = parse(&p, name, errs);
+	yaml_parser_delete(&p);
+	return doc;
+}
+
+struct ydoc *ydoc_load(const char *path, struct cfg_errors *errs)
+{
+	yaml_parser_t p;
+	struct ydoc *doc;
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL) {
+		cfg_errors_add(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!yaml_parser_initialize(&p)) {
+		fclose(f);
+		cfg_errors_add(errs, path, 0, 0, "unable to initialise the YAML parser");
+		return NULL;
+	}
+	yaml_parser_set_input_file(&p, f);
+	doc = parse(&p, path, errs);
+	yaml_parser_delete(&p);
+	if (ferror(f))
+		cfg_errors_add(errs, path, 0, 0, "unable to read '%s': %s", path, strerror(errno));
+	fclose(f);
+	return doc;
+}
+
+const struct ynode *ynode_get(const struct ynode *map, const char *key)
+{
+	if (map == NULL || map->type != YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++) {
+		if (strcmp(map->keys[i]->value, key) == 0)
+			return map->items[i];
+	}
+	return NULL;
+}
+
+const struct ynode *ynode_key_of(const struct ynode *map, const struct ynode *v)
+{
+	if (map == NULL || map->type != YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++) {
+		if (map->items[i] == v)
+			return map->keys[i];
+	}
+	return NULL;
+}
+
+bool ynode_is_null(const struct ynode *n)
+{
+	if (n == NULL)
+		return true;
+	if (n->type != YNODE_SCALAR || !n->plain)
+		return false;
+	return n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0 ||
+	       strcmp(n->value, "Null") == 0 || strcmp(n->value, "NULL") == 0;
+}
+
+static const char *type_name(enum ynode_type t)
+{
+	return t == YNODE_MAP ? "a map" : t == YNODE_SEQ ? "a list" : "a single value";
+}
+
+bool ynode_expect(const struct ynode *n, enum ynode_type type, const char *what,
+		  struct cfg_errors *errs)
+{
+	if (n != NULL && n->type == type)
+		return true;
+	ynode_error(errs, n, "'%s': expected %s", what, type_name(type));
+	return false;
+}
+
+int ynode_check_keys(const struct ynode *map, const char *const *allowed, const char *what,
+		     struct cfg_errors *errs)
+{
+	int unknown = 0;
+
+	if (!ynode_expect(map, YNODE_MAP, what, errs))
+		return 1;
+	for (size_t i = 0; i < map->n; i++) {
+		const char *k = map->keys[i]->value;
+		bool ok = false;
+		for (size_t j = 0; allowed[j]; j++) {
+			if (strcmp(allowed[j], k) == 0) {
+				ok = true;
+				break;
+			}
+		}
+		if (!ok) {
+			ynode_error(errs, map->keys[i], "unknown key '%s' in '%s'", k, what);
+			unknown++;
+		}
+	}
+	return unknown;
+}
+
+static const struct ynode *lookup(const struct ynode *map, const char *key, bool required,
+				  struct cfg_errors *errs)
+{
+	const struct ynode *n = ynode_get(map, key);
+	if (n == NULL && required)
+		ynode_error(errs, map, "missing required key '%s'", key);
+	return n;
+}
+
+static bool scalar(const struct ynode *n, const char *key, struct cfg_errors *errs)
+{
+	if (n->type == YNODE_SCALAR)
+		return true;
+	ynode_error(errs, n, "'%s': expected a single value, found %s", key, type_name(n->type));
+	return false;
+}
+
+int ynode_str(const struct ynode *map, const char *key, bool required, const char **out,
+	      struct cfg_errors *errs)
+{
+	const struct ynode *n = lookup(map, key, required, errs);
+	if (n == NULL)
+		return 0;
+	if (!scalar(n, key, errs))
+		return -1;
+	*out = n->value;
+	return 1;
+}
+
+int ynode_bool(const struct ynode *map, const char *key, bool required, bool *out,
+	       struct cfg_errors *errs)
+{
+	const struct ynode *n = lookup(map, key, required, errs);
+	if (n == NULL)
+		return 0;
+	if (!scalar(n, key, errs))
+		return -1;
+	if (strcmp(n->value, "true") == 0 || strcmp(n->value, "yes") == 0 ||
+	    strcmp(n->value, "on") == 0) {
+		*out = true;
+		return 1;
+	}
+	if (strcmp(n->value, "false") == 0 || strcmp(n->value, "no") == 0 ||
+	    strcmp(n->value, "off") == 0) {
+		*out = false;
+		return 1;
+	}
+	ynode_error(errs, n, "'%s': expected true or false, found '%s'", key, n->value);
+	return -1;
+}
+
+int ynode_int(const struct ynode *map, const char *key, bool required, int64_t min, int64_t max,
+	      int64_t *out, struct cfg_errors *errs)
+{
+	const struct ynode *n = lookup(map, key, required, errs);
+	char *end;
+	long long v;
+
+	if (n == NULL)
+		return 0;
+	if (!scalar(n, key, errs))
+		return -1;
+	errno = 0;
+	v = strtoll(n->value, &end, 10);
+	if (n->value[0] == '\0' || *end != '\0' || errno != 0) {
+		ynode_error(errs, n, "'%s': expected an integer, found '%s'", key, n->value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		ynode_error(errs, n, "'%s': %lld is out of range (%lld to %lld)", key, v,
+			    (long long)min, (long long)max);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+int ynode_duration(const struct ynode *map, const char *key, bool required, int64_t *ms,
+		   struct cfg_errors *errs)
+{
+	const struct ynode *n = lookup(map, key, required, errs);
+	if (n == NULL)
+		return 0;
+	if (!scalar(n, key, errs))
+		return -1;
+	if (util_parse_duration(n->value, ms) < 0) {
+		ynode_error(errs, n, "'%s': bad duration '%s' (use 500ms, 10s, 5m, 2h or 1d)", key,
+			    n->value);
+		return -1;
+	}
+	return 1;
+}
+
+int ynode_secret(const struct ynode *map, const char *key, bool required, char **out,
+		 struct cfg_errors *errs)
+{
+	char fkey[128];
+	const struct ynode *n = ynode_get(map, key), *fn;
+	const char *path;
+	struct buf b;
+	FILE *f;
+	char chunk[4096];
+	size_t got;
+
+	snprintf(fkey, sizeof(fkey), "%s_file", key);
+	fn = ynode_get(map, fkey);
+	if (n && fn) {
+		ynode_error(errs, fn, "'%s' and '%s' are both set; use one", key, fkey);
+		return -1;
+	}
+	if (n) {
+		if (!scalar(n, key, errs))
+			return -1;
+		*out = xstrdup(n->value);
+		return 1;
+	}
+	if (fn == NULL) {
+		if (required)
+			ynode_error(errs, map, "missing required key '%s' (or '%s')", key, fkey);
+		return 0;
+	}
+	if (!scalar(fn, fkey, errs))
+		return -1;
+	path = fn->value;
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		ynode_error(errs, fn, "'%s': unable to open '%s': %s", fkey, path, strerror(errno));
+		return -1;
+	}
+	buf_init(&b, MAX_SECRET_FILE);
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, got) < 0) {
+			ynode_error(errs, fn, "'%s': '%s' is too large for a secret", fkey, path);
+			fclose(f);
+			util_memzero(chunk, sizeof(chunk));
+			if (b.data)
+				util_memzero(b.data, b.len);
+			buf_release(&b);
+			return -1;
+		}
+	}
+	fclose(f);
+	util_memzero(chunk, sizeof(chunk));
+	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	*out = buf_steal(&b);
+	return 1;
+}
