@@ -58,7 +58,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
 		selected "$name" || continue
 		log=$logdir/$name.log
 		start=$(date +%s)
-		timeout 300 sh "$t" >"$log" 2>&1
+		timeout 300 bash "$t" >"$log" 2>&1
 		rc=$?
 		secs=$(($(date +%s) - start))
 		if [ $rc -eq 0 ]; then

@@ -1,0 +1,183 @@
+/* tether-bridge run: sets up logging, the state directory, the delivery loop (this thread,
+ * which also takes the signals) and the poller thread, and reloads on SIGHUP or when a
+ * watchlist file changes. A reload that fails leaves the running config in force. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bridge/bridge.h"
+#include "bridge/deliver.h"
+#include "bridge/log.h"
+#include "bridge/mqtt.h"
+#include "bridge/poller.h"
+#include "bridge/webhook.h"
+
+#define STOP_GRACE_MS 4000
+
+struct daemon {
+	const char *path;
+	struct poller *poller;
+};
+
+static int make_dirs(const char *dir)
+{
+	char tmp[4096];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, dir, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Builds a fresh config and rules and hands them to the poller; on any error logs every
+ * problem and keeps the old ones. Called on SIGHUP and when a watchlist file changed. */
+static void reload(void *arg)
+{
+	struct daemon *d = arg;
+	struct cfg_errors errs = {0};
+	struct config *cfg;
+	struct rules *rules;
+
+	if (bridge_load(d->path, &cfg, &rules, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_errorx("reload rejected: %s:%d:%d: %s", errs.v[i].file, errs.v[i].line,
+				   errs.v[i].column, errs.v[i].text);
+		log_warnx("reload rejected: %zu error%s, the running configuration stays",
+			  errs.n, errs.n == 1 ? "" : "s");
+		cfg_errors_release(&errs);
+		return;
+	}
+	log_info("reload: new configuration accepted (%zu rules); changes to mqtt and "
+		 "webhooks take effect at the next restart",
+		 rules_count(rules));
+	poller_swap(d->poller, cfg, rules);
+}
+
+static void log_start(const struct config *cfg, const struct rules *rules)
+{
+	log_info("tether-bridge %s starting: config '%s', state in '%s'", TB_VERSION, cfg->file,
+		 cfg->state_dir);
+	log_info("tether API %s, polling every %llds (lookback %llds) over %s", cfg->tether.base_url,
+		 (long long)(cfg->poll.interval_ms / 1000), (long long)(cfg->poll.lookback_ms / 1000),
+		 cfg->poll.zones_all ? "all zones" : "the configured zones");
+	for (size_t i = 0; i < cfg->nmqtt; i++)
+		log_info("target mqtt.%s: %s (qos %d, prefix '%s')", cfg->mqtt[i].name,
+			 cfg->mqtt[i].url, cfg->mqtt[i].qos, cfg->mqtt[i].topic_prefix);
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		log_info("target webhook.%s: %s", cfg->webhooks[i].name,
+			 config_webhook_format_name(cfg->webhooks[i].format));
+	log_info("rules loaded: %zu", rules_count(rules));
+}
+
+int daemon_main(const char *path)
+{
+	struct cfg_errors errs = {0};
+	struct config *cfg;
+	struct rules *rules;
+	struct deliver *dl = NULL;
+	struct daemon d = {.path = path};
+	char err[512], db[4200];
+	int rc = 1;
+
+	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_release(&errs);
+		return 1;
+	}
+	log_init(cfg->log.level, cfg->log.json);
+	log_start(cfg, rules);
+	if (make_dirs(cfg->state_dir) < 0) {
+		log_warn("unable to create state_dir '%s'", cfg->state_dir);
+		goto out_free_cfg;
+	}
+	snprintf(db, sizeof(db), "%s/state.db", cfg->state_dir);
+	if (deliver_block_signals() < 0 || mqtt_lib_init() < 0) {
+		log_warnx("unable to set up signals or libmosquitto");
+		goto out_free_cfg;
+	}
+	dl = deliver_new(db, err, sizeof(err));
+	if (dl == NULL) {
+		log_errorx("%s", err);
+		goto out_lib;
+	}
+	for (size_t i = 0; i < cfg->nmqtt; i++) {
+		const struct cfg_mqtt *m = &cfg->mqtt[i];
+		struct mqtt_options o = {
+			.name = m->name,
+			.url = m->url,
+			.username = m->username,
+			.password = m->password,
+			.client_id = m->client_id,
+			.keepalive = (int)(m->keepalive_ms / 1000),
+			.topic_prefix = m->topic_prefix,
+			.ca_file = m->ca_file,
+			.cert_file = m->cert_file,
+			.key_file = m->key_file,
+			.insecure = m->insecure,
+		};
+		char target[300];
+		snprintf(target, sizeof(target), "mqtt.%s", m->name);
+		if (deliver_add_mqtt(dl, target, &o) < 0) {
+			log_errorx("mqtt '%s': unable to set up the publisher", m->name);
+			goto out_deliver;
+		}
+	}
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		struct webhook *w = webhook_new(&cfg->webhooks[i], cfg->delivery.max_retry_age_ms);
+		if (w == NULL || deliver_add_webhook(dl, w) < 0) {
+			webhook_free(w);
+			log_errorx("webhook '%s': unable to set up the publisher",
+				   cfg->webhooks[i].name);
+			goto out_deliver;
+		}
+	}
+	d.poller = poller_new(cfg, rules, (void (*)(void *))deliver_wakeup, dl, err, sizeof(err));
+	if (d.poller == NULL) {
+		log_errorx("%s", err);
+		goto out_deliver;
+	}
+	cfg = NULL; /* the poller owns them now */
+	rules = NULL;
+	poller_set_reload_cb(d.poller, reload, &d);
+	deliver_set_reload_cb(dl, reload, &d);
+	if (poller_start(d.poller) < 0) {
+		log_errorx("unable to start the poller thread");
+		goto out_poller;
+	}
+	rc = deliver_run(dl) < 0 ? 1 : 0;
+	if (poller_stop_timed(d.poller, STOP_GRACE_MS) < 0) {
+		/* a request still running: its cycle has not committed, so leaving now loses
+		 * nothing; the next start asks again */
+		log_info("stopped (an API request was still running)");
+		deliver_free(dl);
+		mqtt_lib_cleanup();
+		return rc;
+	}
+	log_info("stopped");
+out_poller:
+	poller_free(d.poller);
+out_deliver:
+	deliver_free(dl);
+out_lib:
+	mqtt_lib_cleanup();
+out_free_cfg:
+	rules_free(rules);
+	config_free(cfg);
+	return rc;
+}

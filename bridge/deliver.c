@@ -1,0 +1,406 @@
+/* The delivery loop: drains the outbox to each target over one curl_multi_poll() that also
+ * watches the MQTT sockets and a signalfd. Entries leave the outbox only when their target
+ * acknowledged them; anything in flight when a connection drops is fetched again. */
+#include "bridge/deliver.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "bridge/log.h"
+#include "bridge/store.h"
+#include "bridge/webhook.h"
+#include "config/util.h"
+
+#define FETCH_BATCH 200
+#define MQTT_WINDOW 1000   /* entries handed to a broker and not yet acknowledged */
+#define TICK_MS 1000
+
+struct mtarget {
+	struct deliver *d;
+	char *target;
+	struct mqtt *m;
+	int64_t last_id;     /* highest entry id handed to the broker */
+	int64_t resend_from; /* lowest lost id since the last turn, or 0 */
+};
+
+struct deliver {
+	struct store *store;
+	CURLM *multi;
+	int sigfd;
+	volatile int stop;
+	struct mtarget *mt;
+	size_t nmt;
+	struct webhook **wh;
+	size_t nwh;
+	int64_t *acks; /* acknowledged ids waiting for the next batch commit */
+	size_t nacks, capacks;
+	bool ack_oom;
+	void (*reload_cb)(void *arg);
+	void *reload_arg;
+	struct deliver_stats stats;
+};
+
+int deliver_block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+struct deliver *deliver_new(const char *db_path, char *err, size_t errsz)
+{
+	struct deliver *d = calloc(1, sizeof(*d));
+	sigset_t set;
+
+	if (d == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	d->sigfd = -1;
+	d->store = store_open(db_path, err, errsz);
+	if (d->store == NULL)
+		goto fail;
+	d->multi = curl_multi_init();
+	if (d->multi == NULL) {
+		snprintf(err, errsz, "unable to create a curl multi handle");
+		goto fail;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0) {
+		snprintf(err, errsz, "signalfd: %s", strerror(errno));
+		goto fail;
+	}
+	return d;
+fail:
+	deliver_free(d);
+	return NULL;
+}
+
+void deliver_free(struct deliver *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->nmt; i++) {
+		mqtt_free(d->mt[i].m);
+		free(d->mt[i].target);
+	}
+	free(d->mt);
+	for (size_t i = 0; i < d->nwh; i++) {
+		if (d->multi)
+			webhook_cancel_all(d->wh[i], d->multi);
+		webhook_free(d->wh[i]);
+	}
+	free(d->wh);
+	free(d->acks);
+	if (d->multi)
+		curl_multi_cleanup(d->multi);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	store_close(d->store);
+	free(d);
+}
+
+static void on_ack(void *arg, uint64_t token)
+{
+	struct mtarget *t = arg;
+	struct deliver *d = t->d;
+
+	if (d->nacks == d->capacks) {
+		size_t cap = d->capacks ? d->capacks * 2 : 1024;
+		int64_t *v = realloc(d->acks, cap * sizeof(*v));
+		if (v == NULL) {
+			/* not recorded: the entry stays and is sent again (a duplicate, not a loss) */
+			d->ack_oom = true;
+			return;
+		}
+		d->acks = v;
+		d->capacks = cap;
+	}
+	d->acks[d->nacks++] = (int64_t)token;
+	d->stats.delivered++;
+}
+
+static void on_lost(void *arg, uint64_t token)
+{
+	struct mtarget *t = arg;
+	if (t->resend_from == 0 || (int64_t)token < t->resend_from)
+		t->resend_from = (int64_t)token;
+}
+
+int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_options *opt)
+{
+	struct mtarget *v = realloc(d->mt, (d->nmt + 1) * sizeof(*v));
+	struct mtarget *t;
+
+	if (v == NULL)
+		return -1;
+	d->mt = v;
+	t = &d->mt[d->nmt];
+	memset(t, 0, sizeof(*t));
+	t->d = d;
+	t->target = strdup(target);
+	t->m = mqtt_new(opt);
+	if (t->target == NULL || t->m == NULL) {
+		free(t->target);
+		mqtt_free(t->m);
+		return -1;
+	}
+	d->nmt++;
+	return 0;
+}
+
+int deliver_add_webhook(struct deliver *d, struct webhook *w)
+{
+	struct webhook **v = realloc(d->wh, (d->nwh + 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	d->wh = v;
+	d->wh[d->nwh++] = w;
+	return 0;
+}
+
+void deliver_wakeup(struct deliver *d)
+{
+	curl_multi_wakeup(d->multi);
+}
+
+void deliver_stop(struct deliver *d)
+{
+	d->stop = 1;
+	curl_multi_wakeup(d->multi);
+}
+
+void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
+{
+	d->reload_cb = cb;
+	d->reload_arg = arg;
+}
+
+void deliver_get_stats(struct deliver *d, struct deliver_stats *out)
+{
+	*out = d->stats;
+}
+
+/* Acknowledgements commit in one transaction per turn: a crash between PUBACK and this
+ * commit only means the entries are sent again, with the same message id. */
+static void flush_acks(struct deliver *d)
+{
+	if (d->nacks == 0)
+		return;
+	if (store_begin(d->store) < 0)
+		goto fail;
+	for (size_t i = 0; i < d->nacks; i++) {
+		if (store_outbox_ack(d->store, d->acks[i]) < 0) {
+			store_rollback(d->store);
+			goto fail;
+		}
+	}
+	if (store_commit(d->store) < 0)
+		goto fail;
+	d->nacks = 0;
+	return;
+fail:
+	log_warnx("outbox: unable to record deliveries, will retry: %s", store_errmsg(d->store));
+}
+
+static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain)
+{
+	json_error_t jerr;
+	json_t *x;
+
+	*qos = 1;
+	*retain = false;
+	if (e->extra == NULL)
+		return 0;
+	x = json_loads(e->extra, 0, &jerr);
+	if (x == NULL)
+		return -1;
+	json_t *q = json_object_get(x, "qos");
+	json_t *r = json_object_get(x, "retain");
+	if (json_is_integer(q))
+		*qos = (int)json_integer_value(q);
+	if (json_is_boolean(r))
+		*retain = json_is_true(r);
+	json_decref(x);
+	return 0;
+}
+
+/* Hands due entries to one broker, keeping at most MQTT_WINDOW unacknowledged. */
+static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
+{
+	struct store_entry *v = NULL;
+	size_t n = 0, room;
+
+	if (t->resend_from) {
+		t->last_id = t->resend_from - 1;
+		t->resend_from = 0;
+	}
+	if (!mqtt_connected(t->m))
+		return;
+	while ((room = MQTT_WINDOW - mqtt_inflight(t->m)) > 0 && room <= MQTT_WINDOW) {
+		if (store_outbox_fetch_after(d->store, t->target, now, t->last_id,
+					     room < FETCH_BATCH ? room : FETCH_BATCH, &v, &n) < 0) {
+			log_warnx("outbox: %s: %s", t->target, store_errmsg(d->store));
+			return;
+		}
+		if (n == 0)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			const struct store_entry *e = &v[i];
+			int qos;
+			bool retain;
+
+			if (entry_qos_retain(e, &qos, &retain) < 0 || e->topic_or_url == NULL) {
+				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
+				d->stats.dead++;
+				t->last_id = e->id;
+				continue;
+			}
+			if (mqtt_publish(t->m, e->topic_or_url, e->payload, e->payload_len, qos, retain,
+					 (uint64_t)e->id) < 0) {
+				if (errno == EINVAL || errno == EMSGSIZE) {
+					/* this entry can never be published: keep it as a dead letter */
+					log_warnx("%s: message '%s' refused: %s", t->target, e->msg_id,
+						  mqtt_last_error(t->m));
+					store_outbox_to_dlq(d->store, e->id, 0, mqtt_last_error(t->m));
+					d->stats.dead++;
+					t->last_id = e->id;
+					continue;
+				}
+				store_entries_free(v, n);
+				return; /* not connected or full: try again next turn */
+			}
+			t->last_id = e->id;
+		}
+		store_entries_free(v, n);
+		v = NULL;
+	}
+}
+
+static void handle_signals(struct deliver *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: reloading configuration");
+			if (d->reload_cb)
+				d->reload_cb(d->reload_arg);
+		} else {
+			log_info("%s: stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			d->stop = 1;
+		}
+	}
+}
+
+/* Settles every finished webhook transfer. */
+static void finish_transfers(struct deliver *d)
+{
+	int running = 0, left = 0;
+	CURLMsg *msg;
+
+	curl_multi_perform(d->multi, &running);
+	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURL *easy = msg->easy_handle;
+		CURLcode result = msg->data.result;
+		for (size_t i = 0; i < d->nwh; i++) {
+			if (webhook_done(d->wh[i], d->store, d->multi, easy, result, util_now_ms()))
+				break;
+		}
+	}
+}
+
+int deliver_run(struct deliver *d)
+{
+	struct curl_waitfd *fds = calloc(d->nmt + 1, sizeof(*fds));
+
+	if (fds == NULL)
+		return -1;
+	for (size_t i = 0; i < d->nmt; i++) {
+		mqtt_set_ack_cb(d->mt[i].m, on_ack, &d->mt[i]);
+		mqtt_set_lost_cb(d->mt[i].m, on_lost, &d->mt[i]);
+		mqtt_start(d->mt[i].m);
+	}
+	while (!d->stop) {
+		int64_t mono = util_mono_ms(), wall = util_now_ms();
+		long timeout = TICK_MS;
+		unsigned nfds = 0;
+		int numfds = 0;
+
+		flush_acks(d);
+		for (size_t i = 0; i < d->nmt; i++)
+			pump_mqtt(d, &d->mt[i], wall);
+		for (size_t i = 0; i < d->nwh; i++) {
+			webhook_pump(d->wh[i], d->store, d->multi, wall);
+			int64_t due = webhook_next_due_ms(d->wh[i], d->store, wall);
+			/* with transfers running, an entry due now waits for their answers (they
+			 * wake the poll); otherwise sleep until the next retry or Slack slot */
+			if (due < 0 || (due <= wall && webhook_inflight(d->wh[i]) > 0))
+				continue;
+			if (due - wall < timeout)
+				timeout = due > wall ? (long)(due - wall) : 0;
+		}
+
+		fds[nfds].fd = d->sigfd;
+		fds[nfds].events = CURL_WAIT_POLLIN;
+		fds[nfds++].revents = 0;
+		for (size_t i = 0; i < d->nmt; i++) {
+			int fd = mqtt_fd(d->mt[i].m);
+			int64_t to = mqtt_next_timeout_ms(d->mt[i].m, mono);
+			if (to >= 0 && to < timeout)
+				timeout = (long)to;
+			if (fd < 0)
+				continue;
+			fds[nfds].fd = fd;
+			fds[nfds].events = CURL_WAIT_POLLIN;
+			if (mqtt_want_write(d->mt[i].m))
+				fds[nfds].events |= CURL_WAIT_POLLOUT;
+			fds[nfds++].revents = 0;
+		}
+		if (curl_multi_poll(d->multi, fds, nfds, (int)timeout, &numfds) != CURLM_OK) {
+			log_warnx("delivery loop: curl_multi_poll failed");
+			usleep(100 * 1000);
+		}
+		if (fds[0].revents)
+			handle_signals(d);
+		if (d->nwh > 0)
+			finish_transfers(d);
+		for (size_t i = 0; i < d->nmt; i++) {
+			int fd = mqtt_fd(d->mt[i].m);
+			bool r = false, w = false;
+			for (unsigned k = 1; k < nfds; k++) {
+				if (fds[k].fd == fd && fd >= 0) {
+					r = fds[k].revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI);
+					w = fds[k].revents & CURL_WAIT_POLLOUT;
+				}
+			}
+			mqtt_handle(d->mt[i].m, r, w);
+		}
+	}
+	for (size_t i = 0; i < d->nmt; i++)
+		mqtt_stop(d->mt[i].m);
+	/* webhook requests still running are dropped; their entries stay in the outbox */
+	for (size_t i = 0; i < d->nwh; i++)
+		webhook_cancel_all(d->wh[i], d->multi);
+	flush_acks(d);
+	free(fds);
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* The delivery loop: one thread that drains the outbox to every target (MQTT brokers now,
+ * webhooks through the same loop), acknowledging an entry only when its target has it.
+ * It owns the process's signal handling: SIGTERM/SIGINT stop it, SIGHUP calls back. */
+#ifndef TB_DELIVER_H
+#define TB_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/mqtt.h"
+
+struct deliver;
+
+/* Opens its own connection to the state database at db_path. NULL with err on failure. */
+struct deliver *deliver_new(const char *db_path, char *err, size_t errsz);
+void deliver_free(struct deliver *d);
+
+/* Adds a broker under its outbox target name ("mqtt.home"); the options are copied. 0/-1. */
+int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_options *opt);
+
+struct webhook;
+/* Adds a webhook publisher (its target name is webhook_target(w)); takes ownership. 0/-1. */
+int deliver_add_webhook(struct deliver *d, struct webhook *w);
+
+/* Thread-safe: new entries are in the outbox, look now rather than at the next tick. */
+void deliver_wakeup(struct deliver *d);
+
+/* Called from the loop's thread when SIGHUP arrives. */
+void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
+
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; call before starting other
+ * threads so that they inherit the mask and only the loop receives them. 0/-1. */
+int deliver_block_signals(void);
+
+/* Runs until SIGTERM/SIGINT (or deliver_stop), then stops cleanly: the brokers get their
+ * `offline`, entries in flight stay in the outbox. 0, or -1 on a fatal error. */
+int deliver_run(struct deliver *d);
+/* Thread-safe: makes deliver_run return. */
+void deliver_stop(struct deliver *d);
+
+/* Counters for logs and metrics. */
+struct deliver_stats {
+	uint64_t delivered, failed, dead;
+};
+void deliver_get_stats(struct deliver *d, struct deliver_stats *out);
+
+#endif

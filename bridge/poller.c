@@ -1,0 +1,853 @@
+/* The poller thread. One cycle: refresh zones when due, build one batch of API requests
+ * (per zone: the event window, the events open now, open events older than the window, the
+ * plate window), run it, then per zone either commit its messages and cursors in one
+ * transaction or, on any failure, leave that zone's cursors alone so the next cycle asks
+ * again. A crash can repeat a message (same id), never lose one. */
+#include "bridge/poller.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "bridge/log.h"
+#include "bridge/tether.h"
+#include "rules/normalize.h"
+
+#define ZONES_REFRESH_MS (10 * 60 * 1000)
+#define MAX_FOLLOW_PER_ZONE 50             /* open events followed with ?at= per cycle */
+#define OPEN_EVENT_GIVE_UP_MS (24 * 3600 * 1000LL)
+#define SEEN_KEEP_MS (7 * 24 * 3600 * 1000LL)
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS (5 * 60 * 1000)
+#define RATE_DEFAULT_MS 30000
+#define WATCH_RELOAD_MIN_MS 60000
+
+struct zone {
+	char *id, *name;
+	int64_t backoff_ms;     /* current backoff, 0 when healthy */
+	int64_t next_try_ms;    /* wall ms before which the zone is not polled */
+	bool failing;           /* for logging state changes once */
+};
+
+/* What one zone asks in a cycle; indexes into the batch. */
+struct zplan {
+	int win_ev, at_now, win_lpr; /* -1 when not asked */
+	int follow_first, nfollow;
+	int64_t ev_to, lpr_to;
+	bool ev_backfill, lpr_backfill;
+	bool asked;
+};
+
+struct poller {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	_Atomic bool stop;
+	struct config *cfg, *next_cfg;
+	struct rules *rules, *next_rules;
+	struct rules_state *rstate;
+	struct store *store;
+	struct tether *api;
+	void (*wake)(void *arg);
+	void *wake_arg;
+	void (*reload)(void *arg);
+	void *reload_arg;
+	int64_t watch_reload_ms;
+
+	struct zone *zones;
+	size_t nzones;
+	int64_t zones_at;     /* wall ms of the last zones refresh, 0 never */
+	int64_t pause_until;  /* a 429 pauses every request until then */
+	bool backpressure;
+	bool zones_failing;
+	uint64_t rng;
+
+	struct tether_req *reqs;
+	size_t nreqs, capreqs;
+	struct zplan *plans;
+	struct rules_result res;
+	char *db_path;
+};
+
+static uint64_t next_random(struct poller *p)
+{
+	p->rng ^= p->rng << 13;
+	p->rng ^= p->rng >> 7;
+	p->rng ^= p->rng << 17;
+	return p->rng;
+}
+
+/* Full jitter around the backoff: between half and all of it. */
+static int64_t jitter(struct poller *p, int64_t ms)
+{
+	if (ms <= 1)
+		return ms;
+	return ms / 2 + (int64_t)(next_random(p) % (uint64_t)(ms / 2 + 1));
+}
+
+static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
+{
+	struct tether_opts o = {
+		.base_url = cfg->tether.base_url,
+		.access_token = cfg->tether.access_token,
+		.client_id = cfg->tether.client_id,
+		.client_secret = cfg->tether.client_secret,
+		.redirect_uri = cfg->tether.redirect_uri,
+		.state_dir = cfg->state_dir,
+		.insecure = cfg->tether.insecure,
+		.concurrency = cfg->poll.concurrency,
+		.timeout_ms = cfg->tether.timeout_ms,
+	};
+	return tether_new(&o, err, errsz);
+}
+
+struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
+			  void *arg, char *err, size_t errsz)
+{
+	struct poller *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->cfg = cfg;
+	p->rules = rules;
+	p->wake = wake;
+	p->wake_arg = arg;
+	p->rng = (uint64_t)util_now_ms() * 2654435761u + 1;
+	if (asprintf(&p->db_path, "%s/state.db", cfg->state_dir) < 0) {
+		p->db_path = NULL;
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	p->store = store_open(p->db_path, err, errsz);
+	if (p->store == NULL)
+		goto fail;
+	p->api = api_new(cfg, err, errsz);
+	if (p->api == NULL)
+		goto fail;
+	p->rstate = rules_state_new();
+	if (p->rstate == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	return p;
+fail:
+	p->cfg = NULL; /* the caller keeps what it gave when we fail */
+	p->rules = NULL;
+	poller_free(p);
+	return NULL;
+}
+
+static void zones_release(struct poller *p)
+{
+	for (size_t i = 0; i < p->nzones; i++) {
+		free(p->zones[i].id);
+		free(p->zones[i].name);
+	}
+	free(p->zones);
+	p->zones = NULL;
+	p->nzones = 0;
+}
+
+void poller_free(struct poller *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->nreqs; i++)
+		tether_req_release(&p->reqs[i]);
+	free(p->reqs);
+	free(p->plans);
+	rules_result_release(&p->res);
+	zones_release(p);
+	rules_state_free(p->rstate);
+	tether_free(p->api);
+	store_close(p->store);
+	rules_free(p->rules);
+	rules_free(p->next_rules);
+	config_free(p->cfg);
+	config_free(p->next_cfg);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->db_path);
+	free(p);
+}
+
+void poller_swap(struct poller *p, struct config *cfg, struct rules *rules)
+{
+	pthread_mutex_lock(&p->mu);
+	config_free(p->next_cfg);
+	rules_free(p->next_rules);
+	p->next_cfg = cfg;
+	p->next_rules = rules;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void take_swap(struct poller *p)
+{
+	struct config *cfg;
+	struct rules *rules;
+
+	pthread_mutex_lock(&p->mu);
+	cfg = p->next_cfg;
+	rules = p->next_rules;
+	p->next_cfg = NULL;
+	p->next_rules = NULL;
+	pthread_mutex_unlock(&p->mu);
+	if (cfg == NULL)
+		return;
+	char err[256];
+	struct tether *api = api_new(cfg, err, sizeof(err));
+	if (api == NULL) {
+		log_warnx("reload: unable to set up the API client, keeping the old one: %s", err);
+	} else {
+		tether_free(p->api);
+		p->api = api;
+	}
+	config_free(p->cfg);
+	rules_free(p->rules);
+	p->cfg = cfg;
+	p->rules = rules;
+	p->zones_at = 0; /* zone selection may have changed */
+	log_info("reload: %zu rules in force", rules_count(rules));
+}
+
+/* Sleeps until wall time `until` or a stop/swap; returns true when stopping. */
+static bool wait_until(struct poller *p, int64_t until)
+{
+	bool stop;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop && p->next_cfg == NULL) {
+		int64_t now = util_now_ms();
+		struct timespec ts;
+		if (now >= until)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (until - now) % 1000 * 1000000;
+		ts.tv_sec += (until - now) / 1000 + ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	}
+	stop = p->stop;
+	pthread_mutex_unlock(&p->mu);
+	return stop;
+}
+
+static bool zone_selected(const struct config *cfg, const char *id, const char *name)
+{
+	if (cfg->poll.zones_all)
+		return true;
+	for (size_t i = 0; i < cfg->poll.nzones; i++) {
+		if (strcmp(cfg->poll.zones[i], id) == 0 || strcmp(cfg->poll.zones[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const struct zone *zone_find(const struct poller *p, const char *id)
+{
+	for (size_t i = 0; i < p->nzones; i++) {
+		if (strcmp(p->zones[i].id, id) == 0)
+			return &p->zones[i];
+	}
+	return NULL;
+}
+
+/* Refreshes the zone list; on failure keeps the old one. 0 when a list is usable. */
+static int refresh_zones(struct poller *p, int64_t now)
+{
+	struct tether_req req = {.ep = TETHER_ZONES, .location_id = p->cfg->poll.location_id,
+				 .from_ms = -1, .to_ms = -1, .at_ms = -1};
+	struct tether_zone *tz = NULL;
+	struct zone *nz = NULL;
+	size_t n = 0, k = 0;
+	char err[256];
+
+	if (tether_run(p->api, &req, 1) < 0 || req.status != TETHER_OK) {
+		if (!p->zones_failing)
+			log_warnx("zones: %s (%s)%s%s", req.error, tether_status_name(req.status),
+				  req.excerpt[0] ? ": " : "", req.excerpt);
+		p->zones_failing = true;
+		if (req.status == TETHER_E_RATE)
+			p->pause_until = now + (req.retry_after_ms > 0 ? req.retry_after_ms
+								       : RATE_DEFAULT_MS);
+		tether_req_release(&req);
+		return p->nzones > 0 ? 0 : -1;
+	}
+	if (tether_zones_list(req.doc, &tz, &n, err, sizeof(err)) < 0) {
+		log_warnx("zones: bad document: %s", err);
+		tether_req_release(&req);
+		return p->nzones > 0 ? 0 : -1;
+	}
+	nz = calloc(n ? n : 1, sizeof(*nz));
+	if (nz == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		if (!zone_selected(p->cfg, tz[i].id, tz[i].name))
+			continue;
+		const struct zone *old = zone_find(p, tz[i].id);
+		nz[k].id = strdup(tz[i].id);
+		nz[k].name = strdup(tz[i].name);
+		if (nz[k].id == NULL || nz[k].name == NULL) {
+			free(nz[k].id);
+			free(nz[k].name);
+			goto oom;
+		}
+		if (old) {
+			nz[k].backoff_ms = old->backoff_ms;
+			nz[k].next_try_ms = old->next_try_ms;
+			nz[k].failing = old->failing;
+		}
+		k++;
+	}
+	if (p->zones_failing || p->zones_at == 0 || k != p->nzones)
+		log_info("zones: polling %zu of %zu", k, n);
+	p->zones_failing = false;
+	if (!p->cfg->poll.zones_all) {
+		for (size_t j = 0; j < p->cfg->poll.nzones; j++) {
+			bool found = false;
+			for (size_t i = 0; i < k && !found; i++)
+				found = strcmp(nz[i].id, p->cfg->poll.zones[j]) == 0 ||
+					strcmp(nz[i].name, p->cfg->poll.zones[j]) == 0;
+			if (!found && p->zones_at == 0)
+				log_warnx("zones: '%s' is not a zone of this account",
+					  p->cfg->poll.zones[j]);
+		}
+	}
+	zones_release(p);
+	p->zones = nz;
+	p->nzones = k;
+	p->zones_at = now;
+	free(tz);
+	tether_req_release(&req);
+	return 0;
+oom:
+	for (size_t i = 0; i < k; i++) {
+		free(nz[i].id);
+		free(nz[i].name);
+	}
+	free(nz);
+	free(tz);
+	tether_req_release(&req);
+	log_warnx("zones: out of memory");
+	return p->nzones > 0 ? 0 : -1;
+}
+
+static struct tether_req *add_req(struct poller *p, enum tether_endpoint ep, const char *zone_id,
+				  int64_t from, int64_t to, int64_t at)
+{
+	if (p->nreqs == p->capreqs) {
+		size_t cap = p->capreqs ? p->capreqs * 2 : 64;
+		struct tether_req *v = realloc(p->reqs, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		p->reqs = v;
+		p->capreqs = cap;
+	}
+	struct tether_req *r = &p->reqs[p->nreqs++];
+	memset(r, 0, sizeof(*r));
+	r->ep = ep;
+	r->zone_id = zone_id;
+	r->from_ms = from;
+	r->to_ms = to;
+	r->at_ms = at;
+	return r;
+}
+
+struct follow_ctx {
+	struct poller *p;
+	const char *zone_id;
+	int64_t before;
+	int count;
+};
+
+static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
+{
+	struct follow_ctx *c = arg;
+	(void)source_id;
+	if (starts_ms >= c->before)
+		return 1; /* oldest first: the rest are inside the window */
+	if (c->count >= MAX_FOLLOW_PER_ZONE)
+		return 1;
+	if (add_req(c->p, TETHER_EVENTS_AT, c->zone_id, -1, -1, starts_ms) == NULL)
+		return -1;
+	c->count++;
+	return 0;
+}
+
+/* The window [cursor - lookback, min(now, cursor + catchup)) for one zone and kind. After
+ * downtime (cursor far behind) windows are bounded and what they find is backfill. */
+static void window(const struct poller *p, const char *zone_id, const char *kind, int64_t now,
+		   int64_t *from, int64_t *to, bool *backfill)
+{
+	int64_t cur;
+	const struct config *c = p->cfg;
+
+	if (store_cursor_get(p->store, zone_id, kind, &cur) != 1)
+		cur = now;
+	*from = cur - c->poll.lookback_ms;
+	*to = cur + c->poll.catchup_window_ms;
+	if (*to > now)
+		*to = now;
+	*backfill = now - cur > c->poll.lookback_ms + 3 * c->poll.interval_ms;
+}
+
+static int plan_cycle(struct poller *p, int64_t now)
+{
+	const struct config *c = p->cfg;
+	struct zplan *plans = realloc(p->plans, (p->nzones ? p->nzones : 1) * sizeof(*plans));
+
+	if (plans == NULL)
+		return -1;
+	p->plans = plans;
+	for (size_t i = 0; i < p->nreqs; i++)
+		tether_req_release(&p->reqs[i]);
+	p->nreqs = 0;
+	for (size_t i = 0; i < p->nzones; i++) {
+		struct zone *z = &p->zones[i];
+		struct zplan *pl = &plans[i];
+		int64_t from, to;
+
+		memset(pl, 0, sizeof(*pl));
+		pl->win_ev = pl->at_now = pl->win_lpr = -1;
+		if (now < z->next_try_ms)
+			continue;
+		pl->asked = true;
+		if (c->poll.events) {
+			window(p, z->id, "event", now, &from, &to, &pl->ev_backfill);
+			pl->ev_to = to;
+			pl->win_ev = (int)p->nreqs;
+			if (add_req(p, TETHER_EVENTS, z->id, from, to, -1) == NULL)
+				return -1;
+			pl->at_now = (int)p->nreqs;
+			if (add_req(p, TETHER_EVENTS_AT, z->id, -1, -1, now) == NULL)
+				return -1;
+			struct follow_ctx fc = {p, z->id, from, 0};
+			pl->follow_first = (int)p->nreqs;
+			if (store_open_events(p->store, z->id, follow_cb, &fc) < 0)
+				return -1;
+			pl->nfollow = (int)p->nreqs - pl->follow_first;
+		}
+		if (c->poll.plates) {
+			window(p, z->id, "plate", now, &from, &to, &pl->lpr_backfill);
+			pl->lpr_to = to;
+			pl->win_lpr = (int)p->nreqs;
+			if (add_req(p, TETHER_LPR, z->id, from, to, -1) == NULL)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *ep_path(enum tether_endpoint ep)
+{
+	switch (ep) {
+	case TETHER_LPR:
+		return "/api/v3p/lpr";
+	case TETHER_ZONES:
+		return "/api/v3p/zones";
+	default:
+		return "/api/v3p/events";
+	}
+}
+
+/* Looks at the zone's answers: true when all are usable. Otherwise logs (once per
+ * failure streak), sets the zone's backoff, and a 429 pauses every request. */
+static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan *pl,
+			    int64_t now)
+{
+	const struct tether_req *bad = NULL;
+	int first = pl->win_ev >= 0 ? pl->win_ev : pl->win_lpr;
+	int last = pl->win_lpr >= 0 ? pl->win_lpr : pl->follow_first + pl->nfollow - 1;
+
+	for (int i = first; i >= 0 && i <= last; i++) {
+		if (p->reqs[i].status != TETHER_OK) {
+			bad = &p->reqs[i];
+			break;
+		}
+	}
+	if (bad == NULL) {
+		if (z->failing)
+			log_info("zone '%s': API answers again", z->name);
+		z->failing = false;
+		z->backoff_ms = 0;
+		z->next_try_ms = 0;
+		return true;
+	}
+	z->backoff_ms = z->backoff_ms ? z->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (z->backoff_ms > BACKOFF_MAX_MS)
+		z->backoff_ms = BACKOFF_MAX_MS;
+	int64_t wait = jitter(p, z->backoff_ms);
+	if (bad->retry_after_ms > wait)
+		wait = bad->retry_after_ms;
+	if (bad->status == TETHER_E_PAYLOAD)
+		wait = 0; /* a bad document: skip this poll, ask again at the next one */
+	z->next_try_ms = now + wait;
+	if (bad->status == TETHER_E_RATE) {
+		int64_t until = now + (bad->retry_after_ms > 0 ? bad->retry_after_ms : RATE_DEFAULT_MS);
+		if (until > p->pause_until)
+			p->pause_until = until;
+	}
+	if (!z->failing || bad->status == TETHER_E_PAYLOAD) {
+		if (bad->status == TETHER_E_PAYLOAD)
+			log_warnx("zone '%s': bad response from %s, poll skipped: %s%s%s", z->name,
+				  ep_path(bad->ep), bad->error, bad->excerpt[0] ? "; starts: " : "",
+				  bad->excerpt);
+		else
+			log_warnx("zone '%s': %s from %s (%s), retrying in %llds", z->name,
+				  bad->error, ep_path(bad->ep), tether_status_name(bad->status),
+				  (long long)(wait / 1000));
+	}
+	z->failing = true;
+	return false;
+}
+
+int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
+		       struct store_entry *out)
+{
+	json_t *extra = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->msg_id = strdup(d->msg.id);
+	out->zone_id = strdup(d->msg.zone_id);
+	if (strcmp(d->target_kind, "mqtt") == 0) {
+		if (asprintf(&out->target, "mqtt.%s", d->target) < 0)
+			out->target = NULL;
+		out->topic_or_url = strdup(d->topic ? d->topic : "");
+		out->payload = d->body ? strdup(d->body) : message_dump(&d->msg);
+		extra = json_pack("{s:i, s:b}", "qos", d->qos, "retain", d->retain);
+	} else {
+		const struct cfg_webhook *w = config_webhook(cfg, d->target);
+		if (asprintf(&out->target, "webhook.%s", d->target) < 0)
+			out->target = NULL;
+		out->topic_or_url = strdup(w ? w->url : "");
+		out->payload = message_dump(&d->msg);
+		extra = json_object();
+		if (extra && d->text)
+			json_object_set_new(extra, "text", json_string(d->text));
+		if (extra && d->body)
+			json_object_set_new(extra, "body", json_string(d->body));
+	}
+	if (extra)
+		out->extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(extra);
+	if (out->msg_id == NULL || out->zone_id == NULL || out->target == NULL ||
+	    out->topic_or_url == NULL || out->payload == NULL || out->extra == NULL) {
+		poller_entry_release(out);
+		return -1;
+	}
+	out->payload_len = strlen(out->payload);
+	return 0;
+}
+
+void poller_entry_release(struct store_entry *e)
+{
+	free(e->target);
+	free(e->zone_id);
+	free(e->msg_id);
+	free(e->topic_or_url);
+	free(e->payload);
+	free(e->headers);
+	free(e->extra);
+	free(e->last_error);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Phase of a new revision against what was seen; false when it is no message at all
+ * (same revision, or only a growing end time). */
+static bool decide_phase(struct message *m, bool found, const struct store_seen *seen)
+{
+	if (!found) {
+		m->phase = MSG_PHASE_NEW;
+		return true;
+	}
+	if (strncmp(seen->revision, m->revision, sizeof(seen->revision) - 1) == 0)
+		return false;
+	if (m->kind == MSG_PLATE)
+		return false; /* a plate read is one message; later revisions add nothing */
+	if (!seen->complete && m->complete) {
+		m->phase = MSG_PHASE_COMPLETE;
+		return true;
+	}
+	if (seen->flags != m->flags ||
+	    strncmp(seen->severity, m->severity, sizeof(seen->severity) - 1) != 0) {
+		m->phase = MSG_PHASE_UPDATE;
+		return true;
+	}
+	return false;
+}
+
+/* Handles one resource inside the zone's transaction. Returns the number of outbox
+ * entries added, or -1 on a store failure (the transaction is then rolled back). */
+static int handle_resource(struct poller *p, const struct zone *z, const json_t *res,
+			   bool backfill, int64_t now)
+{
+	struct message m;
+	struct store_seen seen, put;
+	char err[256];
+	const char *kind;
+	int found, added = 0;
+
+	if (normalize_resource(res, z->name, p->cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
+		char *text = json_dumps(res, JSON_COMPACT);
+		log_warnx("zone '%s': skipping a resource: %s; starts: %.80s", z->name, err,
+			  text ? text : "?");
+		free(text);
+		return 0;
+	}
+	if (strcmp(m.zone_id, z->id) != 0) {
+		log_debug("zone '%s': resource %s belongs to zone %s", z->name, m.source_id,
+			  m.zone_id);
+	}
+	kind = msg_kind_name(m.kind);
+	found = store_seen_get(p->store, kind, m.source_id, &seen);
+	if (found < 0)
+		return -1;
+	m.backfill = backfill;
+	if (decide_phase(&m, found == 1, &seen)) {
+		message_set_id(&m);
+		rules_result_reset(&p->res);
+		if (rules_eval(p->rules, p->rstate, &m, now, false, &p->res) < 0) {
+			log_warnx("rules: out of memory evaluating '%s'", m.id);
+			return -1;
+		}
+		for (size_t i = 0; i < p->res.nd; i++) {
+			struct store_entry e;
+			if (poller_entry_build(p->cfg, &p->res.d[i], &e) < 0)
+				return -1;
+			int rc = store_outbox_put(p->store, &e);
+			poller_entry_release(&e);
+			if (rc < 0)
+				return -1;
+			added++;
+		}
+		log_debug("zone '%s': %s %s: %zu deliveries", z->name, m.id,
+			  msg_phase_name(m.phase), p->res.nd);
+	} else if (found == 1 &&
+		   strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0) {
+		return 0; /* a duplicate: nothing changed */
+	}
+	memset(&put, 0, sizeof(put));
+	snprintf(put.revision, sizeof(put.revision), "%.*s", (int)sizeof(put.revision) - 1,
+		 m.revision);
+	put.flags = m.flags;
+	snprintf(put.severity, sizeof(put.severity), "%.*s", (int)sizeof(put.severity) - 1,
+		 m.severity);
+	put.complete = m.kind == MSG_PLATE ? true : m.complete;
+	put.starts_ms = m.occurred_ms;
+	/* an event open for a day is not followed any longer */
+	if (!put.complete && now - m.occurred_ms > OPEN_EVENT_GIVE_UP_MS)
+		put.complete = true;
+	if (store_seen_put(p->store, kind, m.source_id, z->id, &put) < 0)
+		return -1;
+	return added;
+}
+
+static int handle_doc(struct poller *p, const struct zone *z, const struct tether_req *r,
+		      bool backfill, int64_t now)
+{
+	const json_t *data = r->doc ? json_object_get(r->doc, "data") : NULL;
+	size_t i;
+	const json_t *res;
+	int total = 0;
+
+	if (!json_is_array(data))
+		return 0;
+	json_array_foreach(data, i, res) {
+		int n = handle_resource(p, z, res, backfill, now);
+		if (n < 0)
+			return -1;
+		total += n;
+	}
+	return total;
+}
+
+/* Commits one zone's cycle: messages, dedup records and both cursors together. */
+static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl, int64_t now)
+{
+	int added = 0, n;
+
+	if (store_begin(p->store) < 0)
+		goto fail;
+	if (pl->win_ev >= 0) {
+		/* the window first, then what is open now, then the follow-ups */
+		if ((n = handle_doc(p, z, &p->reqs[pl->win_ev], pl->ev_backfill, now)) < 0)
+			goto fail_tx;
+		added += n;
+		if ((n = handle_doc(p, z, &p->reqs[pl->at_now], false, now)) < 0)
+			goto fail_tx;
+		added += n;
+		for (int i = 0; i < pl->nfollow; i++) {
+			if ((n = handle_doc(p, z, &p->reqs[pl->follow_first + i], pl->ev_backfill,
+					    now)) < 0)
+				goto fail_tx;
+			added += n;
+		}
+		if (store_cursor_set(p->store, z->id, "event", pl->ev_to) < 0)
+			goto fail_tx;
+	}
+	if (pl->win_lpr >= 0) {
+		if ((n = handle_doc(p, z, &p->reqs[pl->win_lpr], pl->lpr_backfill, now)) < 0)
+			goto fail_tx;
+		added += n;
+		if (store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
+			goto fail_tx;
+	}
+	if (store_commit(p->store) < 0)
+		goto fail_tx;
+	return added;
+fail_tx:
+	store_rollback(p->store);
+fail:
+	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
+		  store_errmsg(p->store));
+	return -1;
+}
+
+/* One cycle; returns true when some zone is still catching up (poll again at once). */
+static bool cycle(struct poller *p)
+{
+	int64_t now = util_now_ms();
+	int added = 0;
+	bool behind = false;
+
+	if (p->zones_at == 0 || now - p->zones_at >= ZONES_REFRESH_MS) {
+		if (refresh_zones(p, now) < 0)
+			return false;
+	}
+	int64_t pending = store_outbox_count(p->store);
+	if (pending >= p->cfg->delivery.max_outbox) {
+		if (!p->backpressure)
+			log_warnx("outbox full (%lld entries, max_outbox %lld): polling paused "
+				  "until deliveries catch up",
+				  (long long)pending, (long long)p->cfg->delivery.max_outbox);
+		p->backpressure = true;
+		return false;
+	}
+	if (p->backpressure)
+		log_info("outbox below max_outbox again: polling resumed");
+	p->backpressure = false;
+	if (plan_cycle(p, now) < 0) {
+		log_warnx("poll: unable to plan this cycle: %s", store_errmsg(p->store));
+		return false;
+	}
+	if (p->nreqs == 0)
+		return false;
+	if (tether_run(p->api, p->reqs, p->nreqs) < 0)
+		log_warnx("poll: unable to run the API requests");
+	for (size_t i = 0; i < p->nzones; i++) {
+		struct zone *z = &p->zones[i];
+		const struct zplan *pl = &p->plans[i];
+		if (!pl->asked || !zone_answers_ok(p, z, pl, now))
+			continue;
+		int n = commit_zone(p, z, pl, now);
+		if (n > 0)
+			added += n;
+		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
+			behind = true;
+	}
+	for (size_t i = 0; i < p->nreqs; i++)
+		tether_req_release(&p->reqs[i]);
+	p->nreqs = 0;
+	if (added > 0 && p->wake)
+		p->wake(p->wake_arg);
+	return behind;
+}
+
+static void *run(void *arg)
+{
+	struct poller *p = arg;
+	int64_t last_prune = 0;
+
+	while (!p->stop) {
+		take_swap(p);
+		int64_t start = util_now_ms();
+		if (start < p->pause_until) {
+			if (wait_until(p, p->pause_until))
+				break;
+			continue;
+		}
+		if (p->reload && rules_watchlists_changed(p->rules) &&
+		    start - p->watch_reload_ms >= WATCH_RELOAD_MIN_MS) {
+			/* a rejected file is tried again once a minute, not every cycle */
+			p->watch_reload_ms = start;
+			log_info("a watchlist file changed: reloading");
+			p->reload(p->reload_arg);
+			take_swap(p);
+		}
+		bool behind = cycle(p);
+		if (start - last_prune > 3600 * 1000) {
+			store_seen_prune(p->store, start - SEEN_KEEP_MS);
+			last_prune = start;
+		}
+		if (behind)
+			continue;
+		int64_t next = start + p->cfg->poll.interval_ms;
+		for (size_t i = 0; i < p->nzones; i++) {
+			if (p->zones[i].next_try_ms > start && p->zones[i].next_try_ms < next)
+				next = p->zones[i].next_try_ms;
+		}
+		if (wait_until(p, next))
+			break;
+	}
+	return NULL;
+}
+
+int poller_start(struct poller *p)
+{
+	if (pthread_create(&p->thread, NULL, run, p) != 0)
+		return -1;
+	p->started = true;
+	return 0;
+}
+
+void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg)
+{
+	p->reload = cb;
+	p->reload_arg = arg;
+}
+
+int poller_stop_timed(struct poller *p, int64_t ms)
+{
+	struct timespec ts;
+
+	if (!p->started)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(p->thread, NULL, &ts) != 0)
+		return -1;
+	p->started = false;
+	return 0;
+}
+
+void poller_stop(struct poller *p)
+{
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+}

@@ -1,0 +1,41 @@
+/* The poller: a thread that discovers zones, fetches events and plate reads in windows
+ * that overlap by `lookback`, turns new revisions into messages with their phase, runs the
+ * rules, and commits the resulting outbox entries together with the zone's cursor. */
+#ifndef TB_POLLER_H
+#define TB_POLLER_H
+
+#include <stddef.h>
+
+#include "bridge/store.h"
+#include "config/config.h"
+#include "rules/rules.h"
+
+struct poller;
+
+/* Takes ownership of cfg and rules. wake(arg) is called after each commit that added
+ * outbox entries. NULL with err on failure (state database, API client). */
+struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
+			  void *arg, char *err, size_t errsz);
+int poller_start(struct poller *p);   /* starts the thread; 0/-1 */
+void poller_stop(struct poller *p);   /* asks the thread to stop and joins it */
+/* The same, waiting at most ms; -1 if the thread is still in an API request (then do not
+ * free the poller: leave it to the process exit). */
+int poller_stop_timed(struct poller *p, int64_t ms);
+/* cb(arg) is called from the poller thread when a watchlist file changed on disk; it is
+ * expected to build a new config and call poller_swap. */
+void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg);
+void poller_free(struct poller *p);   /* after poller_stop */
+
+/* Thread-safe: the next cycle uses cfg and rules (ownership taken); the old ones are freed
+ * by the poller. Cooldown and visit state carry over (keyed by rule name). */
+void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);
+
+/* Builds the outbox entry for one delivery of a rule: target "mqtt.<name>" with the topic,
+ * the message (or the rule's body) as payload and {"qos","retain"} as extra; or target
+ * "webhook.<name>" with the webhook's URL, the v1 message as payload and {"text","body"}
+ * as extra for the webhook formatter. Strings in out are new (poller_entry_release). 0/-1. */
+int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
+		       struct store_entry *out);
+void poller_entry_release(struct store_entry *e);
+
+#endif

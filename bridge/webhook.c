@@ -1,0 +1,799 @@
+/* Webhook delivery: body formats, Standard Webhooks signatures (OpenSSL HMAC-SHA256),
+ * transfers on the shared curl multi handle, and the retry / dead-letter policy. */
+#include "bridge/webhook.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "bridge/log.h"
+#include "config/util.h"
+
+#define MAX_RESPONSE 4096  /* we keep the first bytes of an answer, for reasons and Slack */
+#define FETCH_MAX 256
+
+struct xfer {
+	struct webhook *w;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *body;
+	char *zone_id;
+	char *msg_id;
+	int64_t id;           /* outbox entry */
+	int attempts;
+	int64_t first_failed_ms;
+	int64_t created_ms;
+	struct buf resp;
+	char retry_after[64];
+	struct xfer *next;
+};
+
+struct webhook {
+	struct cfg_webhook cfg; /* deep copy */
+	char *target;
+	int64_t max_retry_age_ms;
+	struct xfer *inflight;
+	size_t ninflight;
+	int64_t next_send_ms;   /* Slack pacing */
+	bool failing;           /* for logging state changes once */
+	uint64_t rng;
+	struct webhook_stats stats;
+};
+
+static char *dupstr(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+const char *webhook_target(const struct webhook *w)
+{
+	return w->target;
+}
+
+size_t webhook_inflight(const struct webhook *w)
+{
+	return w->ninflight;
+}
+
+void webhook_get_stats(const struct webhook *w, struct webhook_stats *out)
+{
+	*out = w->stats;
+}
+
+static void cfg_release(struct cfg_webhook *c)
+{
+	free(c->name);
+	free(c->url);
+	for (size_t i = 0; i < c->nheaders; i++) {
+		free(c->headers[i].name);
+		free(c->headers[i].value);
+	}
+	free(c->headers);
+	for (size_t i = 0; i < c->nsecrets; i++)
+		util_free_secret(c->secrets[i]);
+	free(c->secrets);
+}
+
+struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age_ms)
+{
+	struct webhook *w = calloc(1, sizeof(*w));
+	bool ok = true;
+
+	if (w == NULL)
+		return NULL;
+	w->cfg = *cfg;
+	w->cfg.name = dupstr(cfg->name);
+	w->cfg.url = dupstr(cfg->url);
+	w->cfg.headers = calloc(cfg->nheaders + 1, sizeof(*w->cfg.headers));
+	w->cfg.secrets = calloc(cfg->nsecrets + 1, sizeof(*w->cfg.secrets));
+	ok = w->cfg.name && w->cfg.url && w->cfg.headers && w->cfg.secrets;
+	for (size_t i = 0; ok && i < cfg->nheaders; i++) {
+		w->cfg.headers[i].name = dupstr(cfg->headers[i].name);
+		w->cfg.headers[i].value = dupstr(cfg->headers[i].value);
+		ok = w->cfg.headers[i].name && w->cfg.headers[i].value;
+	}
+	for (size_t i = 0; ok && i < cfg->nsecrets; i++)
+		ok = (w->cfg.secrets[i] = dupstr(cfg->secrets[i])) != NULL;
+	if (!ok || asprintf(&w->target, "webhook.%s", cfg->name) < 0) {
+		w->target = NULL;
+		webhook_free(w);
+		return NULL;
+	}
+	if (w->cfg.concurrency <= 0)
+		w->cfg.concurrency = 4;
+	w->max_retry_age_ms = max_retry_age_ms > 0 ? max_retry_age_ms : 24 * 3600 * 1000LL;
+	w->rng = (uint64_t)util_now_ms() ^ (uint64_t)(uintptr_t)w;
+	return w;
+}
+
+static void xfer_free(struct xfer *x, CURLM *multi)
+{
+	if (x == NULL)
+		return;
+	if (x->easy) {
+		if (multi)
+			curl_multi_remove_handle(multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	curl_slist_free_all(x->hdrs);
+	free(x->body);
+	free(x->zone_id);
+	free(x->msg_id);
+	buf_release(&x->resp);
+	free(x);
+}
+
+void webhook_cancel_all(struct webhook *w, CURLM *multi)
+{
+	while (w->inflight) {
+		struct xfer *x = w->inflight;
+		w->inflight = x->next;
+		xfer_free(x, multi);
+	}
+	w->ninflight = 0;
+}
+
+void webhook_free(struct webhook *w)
+{
+	if (w == NULL)
+		return;
+	webhook_cancel_all(w, NULL);
+	cfg_release(&w->cfg);
+	free(w->target);
+	free(w);
+}
+
+/* ---- signatures ---- */
+
+int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t ts,
+		 const char *body, size_t body_len, char *out, size_t outsz)
+{
+	struct buf msg, sig;
+	int rc = -1;
+
+	buf_init(&msg, 0);
+	buf_init(&sig, 0);
+	if (buf_printf(&msg, "%s.%lld.", id, (long long)ts) < 0 ||
+	    buf_append(&msg, body, body_len) < 0)
+		goto out;
+	for (size_t i = 0; i < nsecrets; i++) {
+		const char *s = secrets[i];
+		unsigned char key[512], mac[EVP_MAX_MD_SIZE];
+		char b64[128];
+		size_t maclen = 0;
+		size_t b64len;
+		int keylen;
+
+		if (strncmp(s, "whsec_", 6) != 0)
+			goto out;
+		s += 6;
+		b64len = strlen(s);
+		if (b64len == 0 || b64len % 4 != 0 || b64len / 4 * 3 > sizeof(key))
+			goto out;
+		keylen = EVP_DecodeBlock(key, (const unsigned char *)s, (int)b64len);
+		if (keylen < 0)
+			goto out;
+		/* EVP_DecodeBlock counts padding as zero bytes: take them off */
+		if (b64len >= 1 && s[b64len - 1] == '=')
+			keylen--;
+		if (b64len >= 2 && s[b64len - 2] == '=')
+			keylen--;
+		if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, (size_t)keylen,
+			      (const unsigned char *)msg.data, msg.len, mac, sizeof(mac),
+			      &maclen) == NULL) {
+			util_memzero(key, sizeof(key));
+			goto out;
+		}
+		util_memzero(key, sizeof(key));
+		EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
+		if (buf_printf(&sig, "%sv1,%s", i ? " " : "", b64) < 0)
+			goto out;
+	}
+	if (sig.len + 1 > outsz)
+		goto out;
+	memcpy(out, sig.data ? sig.data : "", sig.len + 1);
+	rc = 0;
+out:
+	if (msg.data)
+		util_memzero(msg.data, msg.len);
+	buf_release(&msg);
+	buf_release(&sig);
+	return rc;
+}
+
+/* ---- bodies ---- */
+
+/* Cuts s to at most max bytes on a UTF-8 boundary, ending with "..." when cut. New string. */
+static char *truncated(const char *s, size_t max)
+{
+	size_t len = strlen(s);
+	char *out;
+
+	if (len <= max)
+		return strdup(s);
+	size_t keep = max > 3 ? max - 3 : 0;
+	while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+		keep--;
+	out = malloc(keep + 4);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, s, keep);
+	memcpy(out + keep, "...", 4);
+	return out;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/* The human text when the rule gives none: "high intrusion,tripwire in Back Yard at ...". */
+static char *default_text(const json_t *msg)
+{
+	const json_t *zone = json_object_get(msg, "zone"), *plate = json_object_get(msg, "plate");
+	const char *zname = jstr(zone, "name");
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (strcmp(jstr(msg, "kind"), "plate") == 0) {
+		buf_printf(&b, "Plate %s", jstr(plate, "number"));
+		if (*jstr(plate, "country"))
+			buf_printf(&b, " (%s)", jstr(plate, "country"));
+		if (*jstr(plate, "watchlist"))
+			buf_printf(&b, " on watchlist %s", jstr(plate, "watchlist"));
+		buf_printf(&b, " in %s at %s", zname, jstr(msg, "occurred_at"));
+	} else {
+		const json_t *flags = json_object_get(msg, "flags"), *f;
+		size_t i;
+		buf_printf(&b, "%s%s", jstr(msg, "severity"), *jstr(msg, "severity") ? " " : "");
+		if (json_array_size(flags) == 0)
+			buf_puts(&b, "event");
+		json_array_foreach(flags, i, f) buf_printf(&b, "%s%s", i ? "," : "", json_string_value(f));
+		buf_printf(&b, " (%s) in %s at %s", jstr(msg, "phase"), zname, jstr(msg, "occurred_at"));
+	}
+	return buf_steal(&b);
+}
+
+static char *flags_text(const json_t *msg)
+{
+	const json_t *flags = json_object_get(msg, "flags"), *f;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	json_array_foreach(flags, i, f) buf_printf(&b, "%s%s", i ? ", " : "", json_string_value(f));
+	if (b.len == 0)
+		buf_puts(&b, "none");
+	return buf_steal(&b);
+}
+
+static json_t *slack_body(const json_t *msg, const char *text)
+{
+	const json_t *zone = json_object_get(msg, "zone"), *plate = json_object_get(msg, "plate");
+	const char *link = jstr(json_object_get(msg, "links"), "web");
+	char *t = truncated(text, WEBHOOK_SLACK_TEXT_MAX), *what = NULL, *flags = NULL;
+	json_t *fields, *blocks, *body = NULL;
+
+	if (t == NULL)
+		return NULL;
+	if (json_is_object(plate)) {
+		if (asprintf(&what, "*Plate*\n%s %s", jstr(plate, "number"), jstr(plate, "country")) < 0)
+			what = NULL;
+	} else {
+		flags = flags_text(msg);
+		if (flags == NULL || asprintf(&what, "*Flags*\n%s", flags) < 0)
+			what = NULL;
+	}
+	char *zf = NULL, *tf = NULL, *lf = NULL;
+	if (asprintf(&zf, "*Zone*\n%s", jstr(zone, "name")) < 0)
+		zf = NULL;
+	if (asprintf(&tf, "*Time*\n%s", jstr(msg, "occurred_at")) < 0)
+		tf = NULL;
+	if (asprintf(&lf, "<%s|Open in Tether>", link) < 0)
+		lf = NULL;
+	if (what && zf && tf && lf) {
+		fields = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "type", "mrkdwn", "text", zf,
+				   "type", "mrkdwn", "text", what, "type", "mrkdwn", "text", tf);
+		blocks = json_pack("[{s:s,s:{s:s,s:s}},{s:s,s:o*},{s:s,s:[{s:s,s:s}]}]", "type",
+				   "section", "text", "type", "mrkdwn", "text", t, "type", "section",
+				   "fields", fields, "type", "context", "elements", "type", "mrkdwn",
+				   "text", lf);
+		body = json_pack("{s:s,s:o*}", "text", t, "blocks", blocks);
+	}
+	free(t);
+	free(what);
+	free(flags);
+	free(zf);
+	free(tf);
+	free(lf);
+	return body;
+}
+
+static json_t *discord_body(const json_t *msg, const char *text)
+{
+	const json_t *zone = json_object_get(msg, "zone"), *plate = json_object_get(msg, "plate");
+	const char *link = jstr(json_object_get(msg, "links"), "web");
+	char *content = truncated(text, WEBHOOK_DISCORD_CONTENT_MAX);
+	char *desc = truncated(text, WEBHOOK_DISCORD_DESCRIPTION_MAX);
+	char *flags = NULL, *title = NULL;
+	json_t *fields, *body = NULL;
+	int64_t ms;
+	char iso[UTIL_TIME_MAX];
+
+	if (content == NULL || desc == NULL)
+		goto out;
+	if (json_is_object(plate)) {
+		if (asprintf(&title, "Plate %s", jstr(plate, "number")) < 0)
+			title = NULL;
+		fields = json_pack("[{s:s,s:s,s:b},{s:s,s:s,s:b}]", "name", "Zone", "value",
+				   jstr(zone, "name"), "inline", 1, "name", "Country", "value",
+				   *jstr(plate, "country") ? jstr(plate, "country") : "-", "inline", 1);
+	} else {
+		flags = flags_text(msg);
+		if (asprintf(&title, "%s event (%s)", jstr(msg, "severity"), jstr(msg, "phase")) < 0)
+			title = NULL;
+		fields = json_pack("[{s:s,s:s,s:b},{s:s,s:s?,s:b}]", "name", "Zone", "value",
+				   jstr(zone, "name"), "inline", 1, "name", "Flags", "value", flags,
+				   "inline", 1);
+	}
+	/* Discord wants an ISO 8601 timestamp; keep the event's own when it parses */
+	if (util_parse_time(jstr(msg, "occurred_at"), &ms, NULL) == 0)
+		util_format_iso(ms, 0, iso);
+	else
+		util_format_iso(util_now_ms(), 0, iso);
+	if (title)
+		body = json_pack("{s:s,s:{s:[]},s:[{s:s,s:s,s:s,s:s,s:o*}]}", "content", content,
+				 "allowed_mentions", "parse", "embeds", "title", title, "description",
+				 desc, "url", link, "timestamp", iso, "fields", fields);
+	else
+		json_decref(fields);
+out:
+	free(content);
+	free(desc);
+	free(flags);
+	free(title);
+	return body;
+}
+
+static json_t *teams_body(const json_t *msg, const char *text)
+{
+	const json_t *zone = json_object_get(msg, "zone"), *plate = json_object_get(msg, "plate");
+	const char *link = jstr(json_object_get(msg, "links"), "web");
+	char *flags = flags_text(msg);
+	json_t *facts, *card, *body = NULL;
+
+	if (flags == NULL)
+		return NULL;
+	if (json_is_object(plate))
+		facts = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "title", "Zone", "value",
+				  jstr(zone, "name"), "title", "Plate", "value", jstr(plate, "number"),
+				  "title", "Time", "value", jstr(msg, "occurred_at"));
+	else
+		facts = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "title", "Zone",
+				  "value", jstr(zone, "name"), "title", "Flags", "value", flags,
+				  "title", "Severity", "value", jstr(msg, "severity"), "title", "Time",
+				  "value", jstr(msg, "occurred_at"));
+	card = json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:b},{s:s,s:o*}],s:[{s:s,s:s,s:s}]}",
+			 "$schema", "http://adaptivecards.io/schemas/adaptive-card.json", "type",
+			 "AdaptiveCard", "version", "1.4", "body", "type", "TextBlock", "text", text,
+			 "weight", "Bolder", "wrap", 1, "type", "FactSet", "facts", facts, "actions",
+			 "type", "Action.OpenUrl", "title", "Open in Tether", "url", link);
+	if (card)
+		body = json_pack("{s:s,s:[{s:s,s:n,s:o}]}", "type", "message", "attachments",
+				 "contentType", "application/vnd.microsoft.card.adaptive",
+				 "contentUrl", "content", card);
+	free(flags);
+	return body;
+}
+
+static json_t *cloudevents_body(const json_t *msg)
+{
+	char type[96];
+	snprintf(type, sizeof(type), "is.timeline.%s.%s", jstr(msg, "kind"),
+		 strcmp(jstr(msg, "kind"), "plate") == 0 ? "read" : jstr(msg, "phase"));
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "specversion", "1.0", "id",
+			 jstr(msg, "id"), "source", "tether-bridge", "type", type, "subject",
+			 jstr(json_object_get(msg, "zone"), "id"), "time", jstr(msg, "occurred_at"),
+			 "datacontenttype", "application/json", "data", msg);
+}
+
+int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
+		    char **urlp, char **bodyp, json_t **headersp, char *err, size_t errsz)
+{
+	json_error_t jerr;
+	json_t *msg = NULL, *extra = NULL, *body = NULL, *headers = NULL;
+	const char *text = NULL, *tmpl_body = NULL, *ctype = "application/json";
+	char *default_t = NULL, *out = NULL, *url = NULL;
+	char ts[32], sig[1024];
+
+	*urlp = *bodyp = NULL;
+	*headersp = NULL;
+	msg = json_loads(e->payload, 0, &jerr);
+	if (msg == NULL) {
+		snprintf(err, errsz, "outbox payload is not JSON: %s", jerr.text);
+		goto fail;
+	}
+	if (e->extra && (extra = json_loads(e->extra, 0, &jerr)) != NULL) {
+		text = json_string_value(json_object_get(extra, "text"));
+		tmpl_body = json_string_value(json_object_get(extra, "body"));
+	}
+	if (text == NULL) {
+		default_t = default_text(msg);
+		text = default_t ? default_t : "";
+	}
+	switch (cfg->format) {
+	case WEBHOOK_JSON:
+		out = strdup(tmpl_body ? tmpl_body : e->payload);
+		break;
+	case WEBHOOK_SLACK:
+		body = slack_body(msg, text);
+		break;
+	case WEBHOOK_DISCORD:
+		body = discord_body(msg, text);
+		break;
+	case WEBHOOK_TEAMS:
+		body = teams_body(msg, text);
+		break;
+	case WEBHOOK_CLOUDEVENTS:
+		body = cloudevents_body(msg);
+		ctype = "application/cloudevents+json";
+		break;
+	}
+	if (body)
+		out = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (out == NULL) {
+		snprintf(err, errsz, "unable to build the %s body",
+			 config_webhook_format_name(cfg->format));
+		goto fail;
+	}
+	if (cfg->format == WEBHOOK_DISCORD)
+		url = strchr(cfg->url, '?') ? (asprintf(&url, "%s&wait=true", cfg->url) < 0 ? NULL : url)
+					    : (asprintf(&url, "%s?wait=true", cfg->url) < 0 ? NULL : url);
+	else
+		url = strdup(cfg->url);
+	headers = json_object();
+	if (url == NULL || headers == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
+	json_object_set_new(headers, "Content-Type", json_string(ctype));
+	json_object_set_new(headers, "User-Agent", json_string(WEBHOOK_USER_AGENT));
+	json_object_set_new(headers, "webhook-id", json_string(e->msg_id));
+	json_object_set_new(headers, "webhook-timestamp", json_string(ts));
+	json_object_set_new(headers, "Idempotency-Key", json_string(e->msg_id));
+	if (cfg->nsecrets > 0) {
+		if (webhook_sign(cfg->secrets, cfg->nsecrets, e->msg_id, now_s, out, strlen(out), sig,
+				 sizeof(sig)) < 0) {
+			snprintf(err, errsz, "unable to sign: bad secret");
+			goto fail;
+		}
+		json_object_set_new(headers, "webhook-signature", json_string(sig));
+	}
+	for (size_t i = 0; i < cfg->nheaders; i++)
+		json_object_set_new(headers, cfg->headers[i].name, json_string(cfg->headers[i].value));
+	json_decref(msg);
+	json_decref(extra);
+	json_decref(body);
+	free(default_t);
+	*urlp = url;
+	*bodyp = out;
+	*headersp = headers;
+	return 0;
+fail:
+	json_decref(msg);
+	json_decref(extra);
+	json_decref(body);
+	json_decref(headers);
+	free(default_t);
+	free(out);
+	free(url);
+	return -1;
+}
+
+json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e,
+			int64_t now_ms)
+{
+	char *url, *body, err[256];
+	json_t *headers, *out;
+
+	if (cfg == NULL)
+		return NULL;
+	if (webhook_request(cfg, e, now_ms / 1000, &url, &body, &headers, err, sizeof(err)) < 0)
+		return json_pack("{s:s, s:s}", "target", e->target, "error", err);
+	out = json_pack("{s:s, s:s, s:o, s:s}", "target", e->target, "url", url, "headers", headers,
+			"body", body);
+	free(url);
+	free(body);
+	return out;
+}
+
+/* ---- transfers ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+	size_t room = MAX_RESPONSE > x->resp.len ? MAX_RESPONSE - x->resp.len : 0;
+	buf_append(&x->resp, p, len < room ? len : room); /* the rest is not needed */
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * n;
+	if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+		size_t v = 12;
+		while (v < len && isspace((unsigned char)p[v]))
+			v++;
+		size_t end = len;
+		while (end > v && isspace((unsigned char)p[end - 1]))
+			end--;
+		snprintf(x->retry_after, sizeof(x->retry_after), "%.*s", (int)(end - v), p + v);
+	}
+	return len;
+}
+
+int64_t webhook_retry_after_ms(const char *value, int64_t now_ms)
+{
+	char *end;
+	long long secs;
+	struct tm tm;
+
+	if (value == NULL || *value == '\0')
+		return -1;
+	secs = strtoll(value, &end, 10);
+	if (end != value && *end == '\0' && secs >= 0)
+		return secs * 1000;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	int64_t at = (int64_t)timegm(&tm) * 1000;
+	return at > now_ms ? at - now_ms : 0;
+}
+
+static bool zone_busy(const struct webhook *w, const char *zone)
+{
+	for (const struct xfer *x = w->inflight; x; x = x->next) {
+		if (strcmp(x->zone_id, zone) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool entry_inflight(const struct webhook *w, int64_t id)
+{
+	for (const struct xfer *x = w->inflight; x; x = x->next) {
+		if (x->id == id)
+			return true;
+	}
+	return false;
+}
+
+static void settle_dead(struct webhook *w, struct store *st, int64_t id, const char *msg_id,
+			int status, const char *reason)
+{
+	log_warnx("%s: message '%s' is a dead letter: %s", w->target, msg_id, reason);
+	if (store_outbox_to_dlq(st, id, status, reason) < 0)
+		log_warnx("%s: unable to record the dead letter: %s", w->target, store_errmsg(st));
+	w->stats.dead++;
+}
+
+static int start(struct webhook *w, struct store *st, CURLM *multi, const struct store_entry *e,
+		 int64_t now_ms)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+	char *url = NULL, err[256];
+	json_t *headers = NULL;
+	const char *k;
+	json_t *v;
+
+	if (x == NULL)
+		return -1;
+	x->w = w;
+	x->id = e->id;
+	x->attempts = e->attempts;
+	x->first_failed_ms = e->first_failed_ms;
+	x->created_ms = e->created_ms;
+	x->zone_id = strdup(e->zone_id ? e->zone_id : "");
+	x->msg_id = strdup(e->msg_id);
+	buf_init(&x->resp, MAX_RESPONSE);
+	if (x->zone_id == NULL || x->msg_id == NULL)
+		goto fail;
+	if (webhook_request(&w->cfg, e, now_ms / 1000, &url, &x->body, &headers, err,
+			    sizeof(err)) < 0) {
+		settle_dead(w, st, e->id, e->msg_id, 0, err);
+		xfer_free(x, NULL);
+		return 0;
+	}
+	json_object_foreach(headers, k, v) {
+		char *line;
+		if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)
+			goto fail;
+		struct curl_slist *n = curl_slist_append(x->hdrs, line);
+		free(line);
+		if (n == NULL)
+			goto fail;
+		x->hdrs = n;
+	}
+	/* curl adds "Expect: 100-continue" to large POSTs; receivers do not need it */
+	struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
+	if (n == NULL)
+		goto fail;
+	x->hdrs = n;
+	x->easy = curl_easy_init();
+	if (x->easy == NULL)
+		goto fail;
+	curl_easy_setopt(x->easy, CURLOPT_URL, url);
+	curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(x->body));
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)w->cfg.timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg.timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
+		goto fail;
+	x->next = w->inflight;
+	w->inflight = x;
+	w->ninflight++;
+	free(url);
+	json_decref(headers);
+	return 0;
+fail:
+	free(url);
+	json_decref(headers);
+	xfer_free(x, NULL);
+	return -1;
+}
+
+void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
+{
+	struct store_entry *v = NULL;
+	size_t n = 0;
+
+	if (w->ninflight >= (size_t)w->cfg.concurrency)
+		return;
+	if (w->cfg.format == WEBHOOK_SLACK && now_ms < w->next_send_ms)
+		return;
+	if (store_outbox_fetch(st, w->target, now_ms, FETCH_MAX, &v, &n) < 0) {
+		log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
+		return;
+	}
+	for (size_t i = 0; i < n && w->ninflight < (size_t)w->cfg.concurrency; i++) {
+		const struct store_entry *e = &v[i];
+		if (entry_inflight(w, e->id))
+			continue;
+		/* one transfer per zone at a time keeps each zone in order */
+		if (zone_busy(w, e->zone_id ? e->zone_id : ""))
+			continue;
+		bool earlier_same_zone = false;
+		for (size_t j = 0; j < i && !earlier_same_zone; j++)
+			earlier_same_zone = strcmp(v[j].zone_id, e->zone_id) == 0;
+		if (earlier_same_zone)
+			continue;
+		if (start(w, st, multi, e, now_ms) < 0) {
+			log_warnx("%s: unable to start a request (out of memory)", w->target);
+			break;
+		}
+		if (w->cfg.format == WEBHOOK_SLACK) {
+			/* Slack allows about one message per second per webhook */
+			w->next_send_ms = now_ms + WEBHOOK_SLACK_PACE_MS;
+			break;
+		}
+	}
+	store_entries_free(v, n);
+}
+
+int64_t webhook_next_due_ms(struct webhook *w, struct store *st, int64_t now_ms)
+{
+	int64_t due = store_outbox_next_due(st, w->target);
+	if (due < 0)
+		return -1;
+	if (w->cfg.format == WEBHOOK_SLACK && due < w->next_send_ms)
+		due = w->next_send_ms;
+	return due < now_ms ? now_ms : due;
+}
+
+static uint64_t next_random(struct webhook *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, int64_t now_ms,
+			 const char *why, int status)
+{
+	int64_t first = x->first_failed_ms ? x->first_failed_ms : now_ms;
+	int64_t delay = WEBHOOK_BACKOFF_MIN_MS;
+	int64_t ra = webhook_retry_after_ms(x->retry_after, now_ms);
+
+	if (now_ms - first >= w->max_retry_age_ms) {
+		char reason[512];
+		snprintf(reason, sizeof(reason), "retries expired after %d attempts: %s",
+			 x->attempts + 1, why);
+		settle_dead(w, st, x->id, x->msg_id, status, reason);
+		return;
+	}
+	for (int i = 0; i < x->attempts && delay < WEBHOOK_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > WEBHOOK_BACKOFF_MAX_MS)
+		delay = WEBHOOK_BACKOFF_MAX_MS;
+	/* jitter: between 75% and 100% of the step, so retries of many zones spread out */
+	delay = delay - (int64_t)(next_random(w) % (uint64_t)(delay / 4 + 1));
+	if (ra >= 0)
+		delay = ra;
+	if (!w->failing)
+		log_warnx("%s: %s, retrying in %lldms", w->target, why, (long long)delay);
+	w->failing = true;
+	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
+		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
+	w->stats.retried++;
+}
+
+bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
+		  CURLcode result, int64_t now_ms)
+{
+	struct xfer **pp = &w->inflight, *x = NULL;
+	long status = 0;
+	char why[512];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->easy == easy) {
+			x = *pp;
+			*pp = x->next;
+			w->ninflight--;
+			break;
+		}
+	}
+	if (x == NULL)
+		return false;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK) {
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(result));
+		settle_retry(w, st, x, now_ms, why, 0);
+	} else if (status >= 200 && status < 300) {
+		if (w->cfg.format == WEBHOOK_SLACK && x->resp.len > 0 &&
+		    strncmp(x->resp.data, "ok", 2) != 0) {
+			snprintf(why, sizeof(why), "HTTP %ld but Slack answered '%.200s'", status,
+				 x->resp.data);
+			settle_dead(w, st, x->id, x->msg_id, (int)status, why);
+		} else {
+			if (store_outbox_ack(st, x->id) < 0)
+				log_warnx("%s: unable to record a delivery: %s", w->target,
+					  store_errmsg(st));
+			if (w->failing)
+				log_info("%s: delivering again", w->target);
+			w->failing = false;
+			w->stats.delivered++;
+		}
+	} else if (status >= 500 || status == 408 || status == 429) {
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+		settle_retry(w, st, x, now_ms, why, (int)status);
+	} else {
+		snprintf(why, sizeof(why), "HTTP %ld%s%.200s", status, x->resp.len ? ": " : "",
+			 x->resp.len ? x->resp.data : "");
+		for (char *p = why; *p; p++)
+			if ((unsigned char)*p < 0x20)
+				*p = ' ';
+		settle_dead(w, st, x->id, x->msg_id, (int)status, why);
+	}
+	xfer_free(x, multi);
+	return true;
+}
