@@ -1,0 +1,99 @@
+/* MQTT publisher: one struct mqtt per configured broker, driven by the caller's event loop
+ * (no thread), with reconnect backoff, the availability topic and per-message acks. What to
+ * publish, in which order, and what to resend after a drop is the caller's (the outbox). */
+#ifndef TB_MQTT_H
+#define TB_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sessions are clean and nothing is kept across connections: when one drops, every
+ * unacknowledged message is handed back through the lost callback and the caller (whose
+ * outbox holds the durable copy) publishes it again. A persistent session would only keep a
+ * second copy of that state in the broker and resend it behind the caller's back.
+ * Callbacks may call mqtt_publish, never mqtt_stop or mqtt_free. */
+
+/* Filled by the caller from the config; mqtt_new copies every string. */
+struct mqtt_options {
+	const char *name;         /* for logs: "mqtt 'home': ..."; required */
+	const char *url;          /* mqtt://host[:1883] or mqtts://host[:8883]; required */
+	const char *username;     /* NULL: none */
+	const char *password;     /* secret: never logged, zeroed before free */
+	const char *client_id;    /* NULL: the broker picks one */
+	int keepalive;            /* seconds, 5 to 65535; 0: 30 */
+	const char *topic_prefix; /* availability at <prefix>/bridge/status; NULL: "tether" */
+	const char *ca_file;      /* mqtts: NULL uses the system's CAs */
+	const char *cert_file;    /* mqtts client certificate, with key_file */
+	const char *key_file;
+	bool insecure;            /* mqtts: do not check the broker's host name */
+	unsigned max_inflight;    /* QoS 1/2 messages unacknowledged on the wire; 0: 100 */
+};
+
+#define MQTT_DEFAULT_PORT 1883
+#define MQTT_DEFAULT_TLS_PORT 8883
+#define MQTT_KEEPALIVE_DEFAULT 30
+#define MQTT_KEEPALIVE_MIN 5         /* libmosquitto refuses less */
+#define MQTT_MAX_INFLIGHT_DEFAULT 100
+#define MQTT_MAX_TRACKED 60000       /* unacknowledged messages per broker before ENOBUFS */
+#define MQTT_MAX_PAYLOAD 268435000u  /* MQTT's remaining-length limit, less the header */
+#define MQTT_STOP_WAIT_MS 2000       /* mqtt_stop waits this long for `offline` to be acked */
+#define MQTT_CONNECT_TIMEOUT_MS 10000
+#define MQTT_BACKOFF_MIN_MS 1000
+#define MQTT_BACKOFF_MAX_MS 60000
+
+/* Once per process, before any mqtt_new / after the last mqtt_free. 0, or -1. */
+int mqtt_lib_init(void);
+void mqtt_lib_cleanup(void);
+
+/* Splits an mqtt:// or mqtts:// URL ("[::1]" IPv6 form too) into host, port (default 1883 or
+ * 8883) and tls. 0, or -1 when the URL is not one (host left empty). */
+int mqtt_url_parse(const char *url, char *host, size_t hostlen, int *port, bool *tls);
+
+/* Checks the options (URL, TLS files) and returns a new idle publisher, or NULL with the
+ * reason logged. Caller frees with mqtt_free. Nothing is sent before mqtt_start. */
+struct mqtt *mqtt_new(const struct mqtt_options *opt);
+/* Drops the connection without the clean `offline` (call mqtt_stop first for that); no
+ * callbacks are called. NULL is fine. */
+void mqtt_free(struct mqtt *m);
+
+/* cb(arg, token) when a message is delivered: QoS 0 once written to the socket, QoS 1 on
+ * PUBACK, QoS 2 on PUBCOMP. Called from mqtt_handle (or mqtt_stop), never from mqtt_publish. */
+void mqtt_set_ack_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg);
+/* cb(arg, token) for every message not acknowledged when the connection drops or mqtt_stop
+ * ends it, in publish order: the caller keeps it and publishes it again after a reconnect
+ * (at least once: the broker may have had it). Each token gets exactly one ack or one lost. */
+void mqtt_set_lost_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg);
+
+/* Begins a non-blocking connect (the host name lookup itself blocks: use addresses or a
+ * local resolver); failures are retried with backoff from mqtt_handle. 0, or -1 if running. */
+int mqtt_start(struct mqtt *m);
+/* Publishes `offline` (retained, QoS 1), drives the connection itself until the broker has
+ * acked it (at most MQTT_STOP_WAIT_MS), then disconnects cleanly. Unacked tokens get the
+ * lost callback. mqtt_start may be called again afterwards. */
+void mqtt_stop(struct mqtt *m);
+
+/* Event loop hooks. The descriptor changes across reconnects: ask again on each turn.
+ * mqtt_fd: the socket, or -1 (then only the timeout matters). Poll for reading always and
+ * for writing when mqtt_want_write. now_ms is util_mono_ms(); the timeout is -1 (none) or
+ * the milliseconds until mqtt_handle must be called even without I/O (0: right away). */
+int mqtt_fd(const struct mqtt *m);
+bool mqtt_want_write(const struct mqtt *m);
+int64_t mqtt_next_timeout_ms(const struct mqtt *m, int64_t now_ms);
+void mqtt_handle(struct mqtt *m, bool readable, bool writable);
+
+/* Hands a message to the connection; token comes back through the ack or lost callback.
+ * Order is kept on one connection. 0, or -1 with errno: ENOTCONN (not connected), EINVAL
+ * (bad topic or qos), EMSGSIZE (payload too large), ENOBUFS (MQTT_MAX_TRACKED reached),
+ * ENOMEM, EIO; mqtt_last_error then says why. topic and payload are copied. */
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		 bool retain, uint64_t token);
+
+bool mqtt_connected(const struct mqtt *m);
+size_t mqtt_inflight(const struct mqtt *m);   /* published, neither acked nor lost yet */
+const char *mqtt_name(const struct mqtt *m);  /* borrowed */
+/* The last publish or connection error ("connection refused: not authorised"), or "".
+ * Borrowed; valid until the next call on m. */
+const char *mqtt_last_error(const struct mqtt *m);
+
+#endif

@@ -1,0 +1,945 @@
+/* The SQLite state database: schema and migrations, prepared statements made once at open,
+ * and the cursor / dedup / kv / outbox / dead-letter verbs. Callers decide what to store
+ * and when to commit; this file only keeps it safe and in order. */
+#include "bridge/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "config/util.h"
+
+#define STORE_APP_ID 0x54427374 /* "TBst" in PRAGMA application_id */
+#define BUSY_TIMEOUT_MS 5000
+
+/* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
+ * add one. v1 was the first layout; v2 added per-target options, the first failure time and
+ * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH). */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+	"CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
+	" until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	" PRIMARY KEY (zone_id, kind)) WITHOUT ROWID;"
+	"CREATE TABLE seen (kind TEXT NOT NULL, source_id TEXT NOT NULL,"
+	" revision TEXT NOT NULL, flags INTEGER NOT NULL, severity TEXT NOT NULL,"
+	" complete INTEGER NOT NULL, zone_id TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
+	" seen_ms INTEGER NOT NULL, PRIMARY KEY (kind, source_id));"
+	"CREATE INDEX seen_open ON seen (zone_id, starts_ms) WHERE complete = 0;"
+	"CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,"
+	" zone_id TEXT NOT NULL, msg_id TEXT NOT NULL, topic_or_url TEXT, payload TEXT NOT NULL,"
+	" headers TEXT, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+	"CREATE INDEX outbox_target ON outbox (target, id);"
+	"CREATE TABLE dead (id INTEGER PRIMARY KEY AUTOINCREMENT, orig_id INTEGER NOT NULL,"
+	" target TEXT NOT NULL, zone_id TEXT NOT NULL, msg_id TEXT NOT NULL,"
+	" status INTEGER NOT NULL, reason TEXT, attempts INTEGER NOT NULL,"
+	" failed_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, payload TEXT NOT NULL,"
+	" topic_or_url TEXT, headers TEXT);"
+	"CREATE INDEX dead_failed ON dead (failed_ms);",
+
+	"ALTER TABLE outbox ADD COLUMN extra TEXT;"
+	"ALTER TABLE outbox ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE dead ADD COLUMN extra TEXT;"
+	"ALTER TABLE dead ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+	"DROP INDEX outbox_target;"
+	"CREATE INDEX outbox_walk ON outbox (target, id, zone_id, next_attempt_ms);"
+	"CREATE INDEX outbox_due ON outbox (target, next_attempt_ms, zone_id);",
+};
+
+enum st {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_CURSOR_GET,
+	ST_CURSOR_SET,
+	ST_SEEN_GET,
+	ST_SEEN_PUT,
+	ST_OPEN_EVENTS,
+	ST_SEEN_PRUNE,
+	ST_KV_GET,
+	ST_KV_PUT,
+	ST_KV_DEL,
+	ST_KV_PRUNE,
+	ST_OB_PUT,
+	ST_OB_FETCH,
+	ST_OB_ACK,
+	ST_OB_DEFER,
+	ST_OB_TO_DLQ,
+	ST_OB_COUNT,
+	ST_OB_FIRST_DUE,
+	ST_OB_NEXT_DEFERRED,
+	ST_DLQ_LIST,
+	ST_DLQ_REPLAY,
+	ST_DLQ_DELETE,
+	ST_COUNT
+};
+
+/* Entry columns, in the order row_to_entry reads them. */
+#define ENTRY_COLS_O                                                                        \
+	"o.id, o.target, o.zone_id, o.msg_id, o.topic_or_url, o.payload, o.headers, o.extra, " \
+	"o.created_ms, o.next_attempt_ms, o.first_failed_ms, o.attempts, o.last_error"
+/* Due entries of target ?1 at ?2 after id ?3 that no earlier deferred entry of their zone
+ * holds back. blocked is one row per zone with a deferred entry (few: found through
+ * outbox_due); the walk in id order reads only the covering index outbox_walk. */
+#define FETCH_FROM                                                                          \
+	"WITH blocked (zone_id, first_id) AS MATERIALIZED (SELECT zone_id, min(id) FROM outbox" \
+	" WHERE target = ?1 AND next_attempt_ms > ?2 GROUP BY zone_id)"                       \
+	" SELECT %s FROM outbox o LEFT JOIN blocked b ON b.zone_id = o.zone_id"               \
+	" WHERE o.target = ?1 AND o.id > ?3 AND o.next_attempt_ms <= ?2"                      \
+	" AND (b.first_id IS NULL OR o.id < b.first_id) ORDER BY o.id LIMIT ?4"
+#define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
+
+static const char *const st_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT store_op",
+	[ST_RELEASE] = "RELEASE store_op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
+	[ST_CURSOR_GET] = "SELECT until_ms FROM cursors WHERE zone_id = ?1 AND kind = ?2",
+	[ST_CURSOR_SET] = "INSERT INTO cursors (zone_id, kind, until_ms, updated_at)"
+			  " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (zone_id, kind) DO UPDATE"
+			  " SET until_ms = excluded.until_ms, updated_at = excluded.updated_at",
+	[ST_SEEN_GET] = "SELECT revision, flags, severity, complete, starts_ms, seen_ms FROM seen"
+			" WHERE kind = ?1 AND source_id = ?2",
+	[ST_SEEN_PUT] = "INSERT OR REPLACE INTO seen (kind, source_id, revision, flags, severity,"
+			" complete, zone_id, starts_ms, seen_ms)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_OPEN_EVENTS] = "SELECT source_id, starts_ms FROM seen WHERE zone_id = ?1"
+			   " AND complete = 0 AND kind = 'event' ORDER BY starts_ms, source_id",
+	[ST_SEEN_PRUNE] = "DELETE FROM seen WHERE seen_ms < ?1 AND complete <> 0",
+	[ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+	[ST_KV_PUT] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+	[ST_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
+	[ST_KV_PRUNE] = "DELETE FROM kv WHERE value < ?1",
+	[ST_OB_PUT] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, headers,"
+		      " extra, created_ms, next_attempt_ms)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_OB_FETCH] = NULL, /* FETCH_FROM with ENTRY_COLS_O, built at open */
+	[ST_OB_FIRST_DUE] = NULL, /* FETCH_FROM with o.next_attempt_ms, built at open */
+	[ST_OB_ACK] = "DELETE FROM outbox WHERE id = ?1",
+	[ST_OB_DEFER] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2,"
+			" last_error = ?3, first_failed_ms = CASE first_failed_ms WHEN 0 THEN ?4"
+			" ELSE first_failed_ms END WHERE id = ?1",
+	[ST_OB_TO_DLQ] = "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, reason,"
+			 " attempts, failed_ms, created_ms, payload, topic_or_url, headers, extra,"
+			 " first_failed_ms) SELECT id, target, zone_id, msg_id, ?2, ?3,"
+			 " attempts + 1, ?4, created_ms, payload, topic_or_url, headers, extra,"
+			 " CASE first_failed_ms WHEN 0 THEN ?4 ELSE first_failed_ms END"
+			 " FROM outbox WHERE id = ?1",
+	[ST_OB_COUNT] = "SELECT count(*) FROM outbox",
+	/* The bare column next_attempt_ms comes from the row holding min(id): each zone's first
+	 * deferred entry, which is its head when no due entry is free to go. */
+	[ST_OB_NEXT_DEFERRED] = "SELECT min(t) FROM (SELECT next_attempt_ms AS t, min(id) FROM"
+				" outbox WHERE target = ?1 AND next_attempt_ms > ?2 GROUP BY zone_id)",
+	[ST_DLQ_LIST] = "SELECT id, target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
+			" created_ms, 0, first_failed_ms, attempts, NULL, status, reason, failed_ms"
+			" FROM dead WHERE " DLQ_WHERE " ORDER BY id",
+	[ST_DLQ_REPLAY] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload,"
+			  " headers, extra, created_ms, next_attempt_ms)"
+			  " SELECT target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
+			  " created_ms, 0 FROM dead WHERE " DLQ_WHERE " ORDER BY orig_id",
+	[ST_DLQ_DELETE] = "DELETE FROM dead WHERE " DLQ_WHERE,
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	char err[512];
+};
+
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/* Records sqlite's message for op; always returns -1. */
+static int fail(struct store *s, const char *op)
+{
+	set_err(s->err, sizeof(s->err), "%s: %s", op, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+static int failx(struct store *s, const char *op, const char *what)
+{
+	set_err(s->err, sizeof(s->err), "%s: %s", op, what);
+	return -1;
+}
+
+/* Resets st after an error, keeping sqlite's message of the failure. */
+static int fail_reset(struct store *s, sqlite3_stmt *st, const char *op)
+{
+	fail(s, op);
+	sqlite3_reset(st);
+	return -1;
+}
+
+/* Binds text or NULL; the text must live until the statement is reset. */
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Runs a statement that returns no row; returns sqlite3_changes() or -1. */
+static int run(struct store *s, enum st i, const char *op)
+{
+	sqlite3_stmt *st = s->st[i];
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return fail_reset(s, st, op);
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, op);
+	return sqlite3_changes(s->db);
+}
+
+/* Runs a statement returning at most one integer; 1 found, 0 no row or NULL, -1 error. */
+static int run_int64(struct store *s, enum st i, const char *op, int64_t *v)
+{
+	sqlite3_stmt *st = s->st[i];
+	int rc = sqlite3_step(st);
+	int found = 0;
+
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			*v = sqlite3_column_int64(st, 0);
+			found = 1;
+		}
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, op);
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, op);
+	return found;
+}
+
+/* Plain SQL outside the prepared set (open and migrations only). */
+static int exec_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		*v = 0;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK) {
+		/* keep the step's message: finalize would not change it, but be explicit */
+		sqlite3_finalize(st);
+		return rc;
+	}
+	return sqlite3_finalize(st);
+}
+
+static int migrate(struct store *s, const char *path, char *err, size_t errsz)
+{
+	int64_t version = -1;
+	char sql[64];
+
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	/* Read again under the write lock: another connection may have migrated meanwhile. */
+	if (exec_int(s->db, "PRAGMA user_version", &version) != SQLITE_OK)
+		goto fail_rollback;
+	if (version >= STORE_SCHEMA_VERSION) {
+		if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			goto fail_rollback;
+		return 0;
+	}
+	for (int64_t v = version; v < STORE_SCHEMA_VERSION; v++) {
+		if (sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+			goto fail_rollback;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", STORE_APP_ID);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_rollback;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_rollback;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_rollback;
+	return 0;
+
+fail_rollback:
+	set_err(err, errsz, "unable to migrate state database '%s' from version %lld: %s", path,
+	    (long long)version, sqlite3_errmsg(s->db));
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+fail:
+	set_err(err, errsz, "unable to lock state database '%s': %s", path, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/* Checks that path holds our database (or nothing yet) without writing to it. */
+static int check_header(struct store *s, const char *path, char *err, size_t errsz)
+{
+	int64_t version, app_id, tables;
+
+	if (exec_int(s->db, "PRAGMA user_version", &version) != SQLITE_OK ||
+	    exec_int(s->db, "PRAGMA application_id", &app_id) != SQLITE_OK ||
+	    exec_int(s->db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK) {
+		set_err(err, errsz, "unable to read state database '%s': %s", path,
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (app_id != 0 && app_id != STORE_APP_ID) {
+		set_err(err, errsz, "'%s' is not a tether-bridge state database (application_id %lld)",
+		    path, (long long)app_id);
+		return -1;
+	}
+	if (version == 0 && tables > 0) {
+		set_err(err, errsz, "'%s' is not a tether-bridge state database (it holds other tables)",
+		    path);
+		return -1;
+	}
+	if (version > STORE_SCHEMA_VERSION) {
+		set_err(err, errsz,
+		    "state database '%s' has schema version %lld, newer than this tether-bridge "
+		    "knows (%d): run a newer tether-bridge or move the file away",
+		    path, (long long)version, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (version < 0) {
+		set_err(err, errsz, "state database '%s' has an invalid schema version %lld", path,
+		    (long long)version);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_pragmas(struct store *s, const char *path, char *err, size_t errsz)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	bool wal = false;
+
+	/* journal_mode returns the mode now in force: anything but "wal" is a failure. */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *mode = sqlite3_column_text(st, 0);
+			wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+			rc = SQLITE_OK;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		set_err(err, errsz, "unable to set WAL mode on state database '%s': %s", path,
+		    sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (sqlite3_finalize(st) != SQLITE_OK || !wal) {
+		set_err(err, errsz, "unable to set WAL mode on state database '%s'", path);
+		return -1;
+	}
+	/* NORMAL in WAL: a commit is written to the WAL before it returns, which is all a
+	 * process crash needs; only the fsync at commit is skipped (see store.h). */
+	if (sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errsz, "unable to configure state database '%s': %s", path,
+		    sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_open(const char *path, char *err, size_t errsz)
+{
+	struct store *s;
+	int fd, rc;
+
+	if (path == NULL || *path == '\0') {
+		set_err(err, errsz, "state database path is empty");
+		return NULL;
+	}
+	/* Create it ourselves so the mode is 0600; sqlite gives -wal and -shm the same mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		set_err(err, errsz, "unable to open state database '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	close(fd);
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		set_err(err, errsz, "unable to open state database '%s': out of memory", path);
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errsz, "unable to open state database '%s': %s", path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto out_close;
+	}
+	if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+		set_err(err, errsz, "unable to configure state database '%s': %s", path,
+		    sqlite3_errmsg(s->db));
+		goto out_close;
+	}
+	if (check_header(s, path, err, errsz) < 0)
+		goto out_close;
+	if (set_pragmas(s, path, err, errsz) < 0)
+		goto out_close;
+	if (migrate(s, path, err, errsz) < 0)
+		goto out_close;
+	for (int i = 0; i < ST_COUNT; i++) {
+		char sql[1024];
+
+		if (i == ST_OB_FETCH || i == ST_OB_FIRST_DUE)
+			snprintf(sql, sizeof(sql), FETCH_FROM,
+			    i == ST_OB_FETCH ? ENTRY_COLS_O : "o.next_attempt_ms");
+		else
+			snprintf(sql, sizeof(sql), "%s", st_sql[i]);
+		rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			set_err(err, errsz, "unable to prepare statements on state database '%s': %s",
+			    path, sqlite3_errmsg(s->db));
+			goto out_close;
+		}
+	}
+	return s;
+
+out_close:
+	store_close(s);
+	return NULL;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	/* Every statement is finalized, so close does not fail with SQLITE_BUSY. */
+	sqlite3_close(s->db);
+	free(s);
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s != NULL ? s->err : "no store";
+}
+
+int store_begin(struct store *s)
+{
+	return run(s, ST_BEGIN, "begin") < 0 ? -1 : 0;
+}
+
+int store_commit(struct store *s)
+{
+	return run(s, ST_COMMIT, "commit") < 0 ? -1 : 0;
+}
+
+int store_rollback(struct store *s)
+{
+	/* Some errors (disk full, I/O) already rolled the transaction back: nothing to do. */
+	if (sqlite3_get_autocommit(s->db))
+		return 0;
+	return run(s, ST_ROLLBACK, "rollback") < 0 ? -1 : 0;
+}
+
+/* Several statements as one step: a savepoint inside the caller's transaction, else a
+ * transaction of its own. */
+static int op_begin(struct store *s, bool *own)
+{
+	*own = sqlite3_get_autocommit(s->db) != 0;
+	if (*own)
+		return store_begin(s);
+	return run(s, ST_SAVEPOINT, "savepoint") < 0 ? -1 : 0;
+}
+
+static int op_end(struct store *s, bool own, int rc)
+{
+	char keep[sizeof(s->err)];
+
+	if (rc >= 0) {
+		if (own ? store_commit(s) == 0 : run(s, ST_RELEASE, "release") >= 0)
+			return rc;
+	}
+	memcpy(keep, s->err, sizeof(keep));
+	if (own)
+		store_rollback(s);
+	else if (!sqlite3_get_autocommit(s->db) && run(s, ST_ROLLBACK_TO, "rollback") >= 0)
+		run(s, ST_RELEASE, "release");
+	memcpy(s->err, keep, sizeof(keep));
+	return -1;
+}
+
+int store_cursor_get(struct store *s, const char *zone_id, const char *kind, int64_t *until_ms)
+{
+	sqlite3_stmt *st = s->st[ST_CURSOR_GET];
+
+	if (bind_text(st, 1, zone_id) || bind_text(st, 2, kind))
+		return fail_reset(s, st, "cursor get");
+	return run_int64(s, ST_CURSOR_GET, "cursor get", until_ms);
+}
+
+int store_cursor_set(struct store *s, const char *zone_id, const char *kind, int64_t until_ms)
+{
+	sqlite3_stmt *st = s->st[ST_CURSOR_SET];
+
+	if (bind_text(st, 1, zone_id) || bind_text(st, 2, kind) ||
+	    sqlite3_bind_int64(st, 3, until_ms) || sqlite3_bind_int64(st, 4, util_now_ms()))
+		return fail_reset(s, st, "cursor set");
+	return run(s, ST_CURSOR_SET, "cursor set") < 0 ? -1 : 0;
+}
+
+static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	snprintf(dst, dstsz, "%s", v != NULL ? (const char *)v : "");
+}
+
+int store_seen_get(struct store *s, const char *kind, const char *source_id,
+    struct store_seen *out)
+{
+	sqlite3_stmt *st = s->st[ST_SEEN_GET];
+	int rc, found = 0;
+
+	if (bind_text(st, 1, kind) || bind_text(st, 2, source_id))
+		return fail_reset(s, st, "seen get");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		copy_col(out->revision, sizeof(out->revision), st, 0);
+		out->flags = (uint64_t)sqlite3_column_int64(st, 1);
+		copy_col(out->severity, sizeof(out->severity), st, 2);
+		out->complete = sqlite3_column_int(st, 3) != 0;
+		out->starts_ms = sqlite3_column_int64(st, 4);
+		out->seen_ms = sqlite3_column_int64(st, 5);
+		found = 1;
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "seen get");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "seen get");
+	return found;
+}
+
+int store_seen_put(struct store *s, const char *kind, const char *source_id,
+    const char *zone_id, const struct store_seen *in)
+{
+	sqlite3_stmt *st = s->st[ST_SEEN_PUT];
+	int64_t seen_ms = in->seen_ms != 0 ? in->seen_ms : util_now_ms();
+
+	if (zone_id == NULL)
+		zone_id = "";
+	if (bind_text(st, 1, kind) || bind_text(st, 2, source_id) ||
+	    bind_text(st, 3, in->revision) || sqlite3_bind_int64(st, 4, (int64_t)in->flags) ||
+	    bind_text(st, 5, in->severity) || sqlite3_bind_int(st, 6, in->complete ? 1 : 0) ||
+	    bind_text(st, 7, zone_id) || sqlite3_bind_int64(st, 8, in->starts_ms) ||
+	    sqlite3_bind_int64(st, 9, seen_ms))
+		return fail_reset(s, st, "seen put");
+	return run(s, ST_SEEN_PUT, "seen put") < 0 ? -1 : 0;
+}
+
+int store_open_events(struct store *s, const char *zone_id,
+    int (*cb)(void *arg, const char *source_id, int64_t starts_ms), void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_OPEN_EVENTS];
+	int rc;
+
+	if (bind_text(st, 1, zone_id))
+		return fail_reset(s, st, "open events");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *id = sqlite3_column_text(st, 0);
+		int stop;
+
+		if (id == NULL)
+			return fail_reset(s, st, "open events");
+		stop = cb(arg, (const char *)id, sqlite3_column_int64(st, 1));
+		if (stop != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "open events");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "open events");
+	return 0;
+}
+
+int store_seen_prune(struct store *s, int64_t older_than_ms)
+{
+	sqlite3_stmt *st = s->st[ST_SEEN_PRUNE];
+
+	if (sqlite3_bind_int64(st, 1, older_than_ms))
+		return fail_reset(s, st, "seen prune");
+	return run(s, ST_SEEN_PRUNE, "seen prune");
+}
+
+int store_kv_get(struct store *s, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = s->st[ST_KV_GET];
+
+	if (bind_text(st, 1, key))
+		return fail_reset(s, st, "kv get");
+	return run_int64(s, ST_KV_GET, "kv get", value);
+}
+
+int store_kv_put(struct store *s, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = s->st[ST_KV_PUT];
+
+	if (bind_text(st, 1, key) || sqlite3_bind_int64(st, 2, value))
+		return fail_reset(s, st, "kv put");
+	return run(s, ST_KV_PUT, "kv put") < 0 ? -1 : 0;
+}
+
+int store_kv_del(struct store *s, const char *key)
+{
+	sqlite3_stmt *st = s->st[ST_KV_DEL];
+
+	if (bind_text(st, 1, key))
+		return fail_reset(s, st, "kv del");
+	return run(s, ST_KV_DEL, "kv del") < 0 ? -1 : 0;
+}
+
+int store_kv_prune(struct store *s, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->st[ST_KV_PRUNE];
+
+	if (sqlite3_bind_int64(st, 1, now_ms))
+		return fail_reset(s, st, "kv prune");
+	return run(s, ST_KV_PRUNE, "kv prune");
+}
+
+int store_outbox_put(struct store *s, const struct store_entry *e)
+{
+	sqlite3_stmt *st = s->st[ST_OB_PUT];
+	size_t len;
+
+	if (e->target == NULL || e->msg_id == NULL || e->payload == NULL)
+		return failx(s, "outbox put", "target, msg_id and payload are required");
+	len = e->payload_len != 0 ? e->payload_len : strlen(e->payload);
+	if (bind_text(st, 1, e->target) || bind_text(st, 2, e->zone_id != NULL ? e->zone_id : "") ||
+	    bind_text(st, 3, e->msg_id) || bind_text(st, 4, e->topic_or_url) ||
+	    sqlite3_bind_text64(st, 5, e->payload, len, SQLITE_STATIC, SQLITE_UTF8) ||
+	    bind_text(st, 6, e->headers) || bind_text(st, 7, e->extra) ||
+	    sqlite3_bind_int64(st, 8, e->created_ms != 0 ? e->created_ms : util_now_ms()) ||
+	    sqlite3_bind_int64(st, 9, e->next_attempt_ms))
+		return fail_reset(s, st, "outbox put");
+	return run(s, ST_OB_PUT, "outbox put") < 0 ? -1 : 0;
+}
+
+/* Copies a text column; NULL stays NULL. 0, or -1 out of memory. */
+static int dup_col(sqlite3_stmt *st, int col, char **dst, size_t *len)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	size_t n;
+
+	*dst = NULL;
+	if (v == NULL)
+		return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? -1 : 0;
+	n = (size_t)sqlite3_column_bytes(st, col);
+	*dst = malloc(n + 1);
+	if (*dst == NULL)
+		return -1;
+	memcpy(*dst, v, n);
+	(*dst)[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return 0;
+}
+
+static void entry_release(struct store_entry *e)
+{
+	free(e->target);
+	free(e->zone_id);
+	free(e->msg_id);
+	free(e->topic_or_url);
+	free(e->payload);
+	free(e->headers);
+	free(e->extra);
+	free(e->last_error);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Fills e from a row of ENTRY_COLS_O; copy: owned strings, else borrowed until the next step. */
+static int row_to_entry(sqlite3_stmt *st, struct store_entry *e, bool copy)
+{
+	char **strs[] = {&e->target, &e->zone_id, &e->msg_id, &e->topic_or_url, &e->payload,
+	    &e->headers, &e->extra};
+
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	for (int i = 0; i < 7; i++) {
+		if (copy) {
+			if (dup_col(st, i + 1, strs[i], i == 4 ? &e->payload_len : NULL) < 0)
+				goto out_nomem;
+		} else {
+			*strs[i] = (char *)sqlite3_column_text(st, i + 1);
+			if (i == 4)
+				e->payload_len = (size_t)sqlite3_column_bytes(st, i + 1);
+		}
+	}
+	e->created_ms = sqlite3_column_int64(st, 8);
+	e->next_attempt_ms = sqlite3_column_int64(st, 9);
+	e->first_failed_ms = sqlite3_column_int64(st, 10);
+	e->attempts = sqlite3_column_int(st, 11);
+	if (copy) {
+		if (dup_col(st, 12, &e->last_error, NULL) < 0)
+			goto out_nomem;
+	} else {
+		e->last_error = (char *)sqlite3_column_text(st, 12);
+	}
+	return 0;
+
+out_nomem:
+	entry_release(e);
+	return -1;
+}
+
+void store_entries_free(struct store_entry *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		entry_release(&v[i]);
+	free(v);
+}
+
+int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms,
+    int64_t after_id, size_t max, struct store_entry **out, size_t *n)
+{
+	sqlite3_stmt *st = s->st[ST_OB_FETCH];
+	struct store_entry *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
+	    sqlite3_bind_int64(st, 3, after_id) || sqlite3_bind_int64(st, 4, (int64_t)max))
+		return fail_reset(s, st, "outbox fetch");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			size_t ncap = cap == 0 ? (max < 64 ? max : 64) : cap * 2;
+			struct store_entry *nv;
+
+			if (ncap > max)
+				ncap = max;
+			nv = realloc(v, ncap * sizeof(*v));
+			if (nv == NULL)
+				goto out_nomem;
+			v = nv;
+			cap = ncap;
+		}
+		if (row_to_entry(st, &v[len], true) < 0)
+			goto out_nomem;
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		fail_reset(s, st, "outbox fetch");
+		goto out_free;
+	}
+	if (sqlite3_reset(st) != SQLITE_OK) {
+		fail(s, "outbox fetch");
+		goto out_free;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+
+out_nomem:
+	failx(s, "outbox fetch", "out of memory");
+	sqlite3_reset(st);
+out_free:
+	store_entries_free(v, len);
+	return -1;
+}
+
+int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,
+    struct store_entry **out, size_t *n)
+{
+	return store_outbox_fetch_after(s, target, now_ms, 0, max, out, n);
+}
+
+int store_outbox_ack(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st = s->st[ST_OB_ACK];
+	int rc;
+
+	if (sqlite3_bind_int64(st, 1, id))
+		return fail_reset(s, st, "outbox ack");
+	rc = run(s, ST_OB_ACK, "outbox ack");
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
+}
+
+int store_outbox_defer(struct store *s, int64_t id, int64_t next_attempt_ms, const char *error)
+{
+	sqlite3_stmt *st = s->st[ST_OB_DEFER];
+	int rc;
+
+	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, next_attempt_ms) ||
+	    bind_text(st, 3, error) || sqlite3_bind_int64(st, 4, util_now_ms()))
+		return fail_reset(s, st, "outbox defer");
+	rc = run(s, ST_OB_DEFER, "outbox defer");
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
+}
+
+int store_outbox_to_dlq(struct store *s, int64_t id, int status, const char *reason)
+{
+	sqlite3_stmt *ins = s->st[ST_OB_TO_DLQ];
+	sqlite3_stmt *del = s->st[ST_OB_ACK];
+	bool own;
+	int rc;
+
+	if (op_begin(s, &own) < 0)
+		return -1;
+	if (sqlite3_bind_int64(ins, 1, id) || sqlite3_bind_int(ins, 2, status) ||
+	    bind_text(ins, 3, reason) || sqlite3_bind_int64(ins, 4, util_now_ms())) {
+		rc = fail_reset(s, ins, "outbox to dlq");
+		goto out;
+	}
+	rc = run(s, ST_OB_TO_DLQ, "outbox to dlq");
+	if (rc <= 0) {
+		rc = rc < 0 ? -1 : 1;
+		goto out;
+	}
+	if (sqlite3_bind_int64(del, 1, id)) {
+		rc = fail_reset(s, del, "outbox to dlq");
+		goto out;
+	}
+	rc = run(s, ST_OB_ACK, "outbox to dlq") < 0 ? -1 : 0;
+out:
+	return op_end(s, own, rc);
+}
+
+int64_t store_outbox_count(struct store *s)
+{
+	int64_t v = 0;
+
+	if (run_int64(s, ST_OB_COUNT, "outbox count", &v) < 0)
+		return -1;
+	return v;
+}
+
+int64_t store_outbox_next_due(struct store *s, const char *target)
+{
+	sqlite3_stmt *first = s->st[ST_OB_FIRST_DUE];
+	sqlite3_stmt *next = s->st[ST_OB_NEXT_DEFERRED];
+	int64_t now = util_now_ms(), v = 0;
+	int rc;
+
+	/* A due entry free to go answers at once; else every zone's head is deferred. */
+	if (bind_text(first, 1, target) || sqlite3_bind_int64(first, 2, now) ||
+	    sqlite3_bind_int64(first, 3, 0) || sqlite3_bind_int64(first, 4, 1)) {
+		fail_reset(s, first, "outbox next due");
+		return -2;
+	}
+	rc = run_int64(s, ST_OB_FIRST_DUE, "outbox next due", &v);
+	if (rc != 0)
+		return rc < 0 ? -2 : v;
+	if (bind_text(next, 1, target) || sqlite3_bind_int64(next, 2, now)) {
+		fail_reset(s, next, "outbox next due");
+		return -2;
+	}
+	rc = run_int64(s, ST_OB_NEXT_DEFERRED, "outbox next due", &v);
+	if (rc < 0)
+		return -2;
+	return rc == 0 ? -1 : v;
+}
+
+int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
+    int (*cb)(void *arg, const struct store_entry *e, int status, const char *reason,
+	int64_t failed_ms),
+    void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_DLQ_LIST];
+	int rc;
+
+	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, since_ms))
+		return fail_reset(s, st, "dlq list");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_entry e;
+		const unsigned char *reason = sqlite3_column_text(st, 14);
+		int stop;
+
+		row_to_entry(st, &e, false);
+		if (e.target == NULL || e.msg_id == NULL || e.payload == NULL)
+			return fail_reset(s, st, "dlq list");
+		stop = cb(arg, &e, sqlite3_column_int(st, 13), reason ? (const char *)reason : "",
+		    sqlite3_column_int64(st, 15));
+		if (stop != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "dlq list");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "dlq list");
+	return 0;
+}
+
+int store_dlq_replay(struct store *s, const char *target, int64_t since_ms, int *count)
+{
+	sqlite3_stmt *ins = s->st[ST_DLQ_REPLAY];
+	sqlite3_stmt *del = s->st[ST_DLQ_DELETE];
+	bool own;
+	int rc, moved = 0;
+
+	if (count != NULL)
+		*count = 0;
+	if (op_begin(s, &own) < 0)
+		return -1;
+	if (bind_text(ins, 1, target) || sqlite3_bind_int64(ins, 2, since_ms)) {
+		rc = fail_reset(s, ins, "dlq replay");
+		goto out;
+	}
+	rc = run(s, ST_DLQ_REPLAY, "dlq replay");
+	if (rc < 0)
+		goto out;
+	moved = rc;
+	if (bind_text(del, 1, target) || sqlite3_bind_int64(del, 2, since_ms)) {
+		rc = fail_reset(s, del, "dlq replay");
+		goto out;
+	}
+	rc = run(s, ST_DLQ_DELETE, "dlq replay");
+	if (rc >= 0 && rc != moved)
+		rc = failx(s, "dlq replay", "dead letters changed during replay");
+out:
+	rc = op_end(s, own, rc < 0 ? -1 : 0);
+	if (rc == 0 && count != NULL)
+		*count = moved;
+	return rc;
+}

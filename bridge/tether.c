@@ -1,0 +1,1253 @@
+/* Tether API client: batches of v3p requests on a curl multi handle whose easy handles and
+ * connections live as long as the client, failure classes, JSON:API shape checks and the
+ * OAuth2 token life cycle (state_dir/token.json). What the attributes mean is normalize's job. */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge/log.h"
+#include "bridge/tether.h"
+#include "config/util.h"
+
+#define USER_AGENT "tether-bridge/0.1.0"
+#define TOKEN_SKEW_S 60			/* refresh this long before expires_at */
+#define OAUTH_BODY_MAX (1024 * 1024)
+#define CONNECT_TIMEOUT_MS 10000
+#define DEFAULT_CONCURRENCY 8
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
+#define REAUTH_HINT "run 'tether-bridge auth url' to authorise again"
+
+/* One transfer slot: an easy handle kept for the client's life, so its connection stays warm. */
+struct slot {
+	CURL *easy;
+	struct tether_req *req;		/* NULL while free */
+	struct buf body;
+	struct curl_slist *hdrs;	/* holds the bearer token: zeroed before free */
+	char errbuf[CURL_ERROR_SIZE];
+	char path[160];			/* for messages: "/api/v3p/events" */
+	char *url;
+	unsigned gen;			/* token generation the request went out with */
+	int64_t retry_after_ms;
+	bool too_big, nomem, retried;
+};
+
+struct tether {
+	char *base_url, *static_token, *client_id, *client_secret, *redirect_uri, *state_dir;
+	bool insecure;
+	int concurrency;
+	int64_t timeout_ms;
+	size_t max_body;
+	/* OAuth2 token (secrets) */
+	char *access_token, *refresh_token, *token_type;
+	int64_t expires_at;		/* Unix s; 0: unknown, never refreshed ahead */
+	unsigned gen;			/* bumped by every new access token */
+	char token_err[256];		/* why there is no token, for TETHER_E_AUTH messages */
+	CURLM *multi;
+	CURL *auth_easy;
+	struct slot *slots;
+	long connections;
+};
+
+/* Per tether_run: a 401 refreshes at most once per call. */
+struct run {
+	bool refresh_tried;
+	enum tether_status refresh_status;
+	char refresh_err[256];
+};
+
+static const char *const status_names[] = {
+	"ok", "auth", "rate", "server", "network", "timeout", "payload", "client", "nomem",
+};
+
+const char *tether_status_name(enum tether_status st)
+{
+	if ((unsigned)st >= sizeof(status_names) / sizeof(status_names[0]))
+		return "unknown";
+	return status_names[st];
+}
+
+static void release_secret_buf(struct buf *b)
+{
+	if (b->data)
+		util_memzero(b->data, b->cap);
+	buf_release(b);
+}
+
+static void free_headers(struct curl_slist **h)
+{
+	for (struct curl_slist *p = *h; p; p = p->next)
+		util_memzero(p->data, strlen(p->data));
+	curl_slist_free_all(*h);
+	*h = NULL;
+}
+
+static char *dup_opt(const char *s, bool *ok)
+{
+	char *d;
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*ok = false;
+	return d;
+}
+
+/* Printable first bytes of a body, for logs. */
+static void set_excerpt(char *out, size_t outsz, const char *p, size_t len)
+{
+	size_t i, n = len < outsz - 1 ? len : outsz - 1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+	}
+	out[n] = '\0';
+}
+
+/* --- token.json --- */
+
+static int token_path(const struct tether *t, char *out, size_t outsz)
+{
+	int n;
+	if (t->state_dir == NULL)
+		return -1;
+	n = snprintf(out, outsz, "%s/token.json", t->state_dir);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+static void token_clear(struct tether *t)
+{
+	util_free_secret(t->access_token);
+	util_free_secret(t->refresh_token);
+	free(t->token_type);
+	t->access_token = t->refresh_token = t->token_type = NULL;
+	t->expires_at = 0;
+}
+
+/* Fills the token fields from a token.json or /oauth/token object. keep_refresh: an answer
+ * without refresh_token keeps the one we have. Returns 0 or -1 (what is missing in err). */
+static int token_take(struct tether *t, const json_t *o, bool from_file, char *err, size_t errsz)
+{
+	const char *access = json_string_value(json_object_get(o, "access_token"));
+	const char *refresh = json_string_value(json_object_get(o, "refresh_token"));
+	const char *type = json_string_value(json_object_get(o, "token_type"));
+	json_t *exp;
+	char *a = NULL, *r = NULL, *ty = NULL;
+	int64_t expires_at = 0;
+
+	if (access == NULL || *access == '\0') {
+		snprintf(err, errsz, "no access_token");
+		return -1;
+	}
+	if (from_file) {
+		exp = json_object_get(o, "expires_at");
+		if (json_is_integer(exp))
+			expires_at = json_integer_value(exp);
+	} else {
+		exp = json_object_get(o, "expires_in");
+		if (json_is_integer(exp) && json_integer_value(exp) > 0)
+			expires_at = util_now_ms() / 1000 + json_integer_value(exp);
+	}
+	if ((a = strdup(access)) == NULL ||
+	    (refresh && (r = strdup(refresh)) == NULL) ||
+	    (ty = strdup(type ? type : "Bearer")) == NULL) {
+		util_free_secret(a);
+		util_free_secret(r);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	util_free_secret(t->access_token);
+	t->access_token = a;
+	if (r || from_file) {
+		util_free_secret(t->refresh_token);
+		t->refresh_token = r;
+	}
+	free(t->token_type);
+	t->token_type = ty;
+	t->expires_at = expires_at;
+	t->gen++;
+	t->token_err[0] = '\0';
+	return 0;
+}
+
+static void token_load(struct tether *t)
+{
+	char path[4096];
+	json_error_t jerr;
+	json_t *o;
+	struct stat st;
+	char err[128];
+
+	if (token_path(t, path, sizeof(path)) < 0) {
+		snprintf(t->token_err, sizeof(t->token_err), "no state_dir for the OAuth2 token");
+		return;
+	}
+	if (stat(path, &st) < 0) {
+		snprintf(t->token_err, sizeof(t->token_err), "no OAuth2 token in '%.160s'", path);
+		return;
+	}
+	if (st.st_mode & 077)
+		log_warnx("'%s': token file is readable by others (mode %o), should be 0600", path,
+			  (unsigned)(st.st_mode & 0777));
+	if ((o = json_load_file(path, 0, &jerr)) == NULL) {
+		snprintf(t->token_err, sizeof(t->token_err), "'%.100s': invalid token file: %.60s", path,
+			 jerr.text);
+		return;
+	}
+	if (token_take(t, o, true, err, sizeof(err)) < 0)
+		snprintf(t->token_err, sizeof(t->token_err), "'%.120s': %.70s", path, err);
+	json_decref(o);
+}
+
+/* Writes data to dir/name with mode 0600: temp file in dir, fsync, rename, fsync dir. */
+static int write_private_file(const char *dir, const char *name, const char *data, char *err,
+			      size_t errsz)
+{
+	char path[4096], tmp[4096];
+	size_t len = strlen(data), off = 0;
+	int fd, dfd, rc = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >= (int)sizeof(tmp)) {
+		snprintf(err, errsz, "'%.160s': path too long", dir);
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errsz, "unable to create '%.160s': %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		snprintf(err, errsz, "unable to create a file in '%.160s': %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) < 0)
+		goto out_write_error;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto out_write_error;
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto out_write_error;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto out_write_error;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		snprintf(err, errsz, "unable to rename '%.160s': %s", tmp, strerror(errno));
+		goto out_unlink;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+		if (fsync(dfd) < 0)
+			log_warn("fsync '%s'", dir);
+		close(dfd);
+	}
+	return 0;
+
+out_write_error:
+	snprintf(err, errsz, "unable to write '%.160s': %s", tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+out_unlink:
+	unlink(tmp);
+	return rc;
+}
+
+static int token_save(struct tether *t, char *err, size_t errsz)
+{
+	json_t *o;
+	char *text = NULL;
+	int rc = -1;
+
+	if (t->state_dir == NULL) {
+		snprintf(err, errsz, "no state_dir for the OAuth2 token");
+		return -1;
+	}
+	o = json_pack("{s:s, s:s?, s:I, s:s}", "access_token", t->access_token, "refresh_token",
+		      t->refresh_token, "expires_at", (json_int_t)t->expires_at, "token_type",
+		      t->token_type ? t->token_type : "Bearer");
+	if (o == NULL || (text = json_dumps(o, JSON_INDENT(2))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	rc = write_private_file(t->state_dir, "token.json", text, err, errsz);
+out:
+	util_free_secret(text);
+	json_decref(o);
+	return rc;
+}
+
+/* --- OAuth2 --- */
+
+static int form_add(struct buf *b, const char *key, const char *value)
+{
+	if ((b->len && buf_puts(b, "&") < 0) || buf_puts(b, key) < 0 || buf_puts(b, "=") < 0)
+		return -1;
+	return buf_urlencode(b, value);
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud);
+
+/* POST /oauth/token with grant; on success the new token is in t (and in token.json when
+ * possible). Returns the failure class with err ("HTTP 401 from /oauth/token: invalid_grant"). */
+static enum tether_status oauth_token(struct tether *t, const char *grant, const char *value,
+				      char *err, size_t errsz)
+{
+	struct slot s = {0};
+	struct buf form;
+	char url[2048], serr[256];
+	CURLcode cc = CURLE_OK;
+	long code = 0;
+	json_t *o = NULL;
+	json_error_t jerr;
+	enum tether_status st = TETHER_E_NOMEM;
+	const char *e, *ed;
+
+	buf_init(&form, 0);
+	buf_init(&s.body, OAUTH_BODY_MAX);
+	if (t->client_id == NULL || t->client_secret == NULL) {
+		snprintf(err, errsz, "no OAuth2 client_id/client_secret configured");
+		st = TETHER_E_AUTH;
+		goto out;
+	}
+	if (strcmp(grant, "authorization_code") == 0) {
+		if (t->redirect_uri == NULL) {
+			snprintf(err, errsz, "no OAuth2 redirect_uri configured");
+			st = TETHER_E_AUTH;
+			goto out;
+		}
+		if (form_add(&form, "client_id", t->client_id) < 0 ||
+		    form_add(&form, "client_secret", t->client_secret) < 0 ||
+		    form_add(&form, "code", value) < 0 ||
+		    form_add(&form, "grant_type", grant) < 0 ||
+		    form_add(&form, "redirect_uri", t->redirect_uri) < 0)
+			goto out_nomem;
+	} else if (form_add(&form, "client_id", t->client_id) < 0 ||
+		   form_add(&form, "client_secret", t->client_secret) < 0 ||
+		   form_add(&form, "grant_type", grant) < 0 ||
+		   form_add(&form, "refresh_token", value) < 0) {
+		goto out_nomem;
+	}
+	snprintf(url, sizeof(url), "%s/oauth/token", t->base_url);
+
+	curl_easy_reset(t->auth_easy);
+#define SET(o, v) do { if (cc == CURLE_OK) cc = curl_easy_setopt(t->auth_easy, o, v); } while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_POSTFIELDS, form.data);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form.len);
+	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, &s);
+	SET(CURLOPT_ERRORBUFFER, s.errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(t->timeout_ms < CONNECT_TIMEOUT_MS ? t->timeout_ms : CONNECT_TIMEOUT_MS));
+	SET(CURLOPT_PROTOCOLS_STR, t->insecure ? "http,https" : "https");
+	if (t->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+#undef SET
+	if (cc == CURLE_OK)
+		cc = curl_easy_perform(t->auth_easy);
+	curl_easy_setopt(t->auth_easy, CURLOPT_POSTFIELDS, NULL);
+	if (cc != CURLE_OK) {
+		st = cc == CURLE_OPERATION_TIMEDOUT ? TETHER_E_TIMEOUT : TETHER_E_NETWORK;
+		if (s.too_big)
+			st = TETHER_E_PAYLOAD;
+		snprintf(err, errsz, "POST /oauth/token: %.160s",
+			 s.too_big ? "response too large" : s.errbuf[0] ? s.errbuf : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(t->auth_easy, CURLINFO_RESPONSE_CODE, &code);
+	o = s.body.len ? json_loadb(s.body.data, s.body.len, 0, &jerr) : NULL;
+	if (code != 200) {
+		e = json_string_value(json_object_get(o, "error"));
+		ed = json_string_value(json_object_get(o, "error_description"));
+		snprintf(err, errsz, "HTTP %ld from /oauth/token%s%s%s%s%s", code, e ? ": " : "",
+			 e ? e : "", ed ? " (" : "", ed ? ed : "", ed ? ")" : "");
+		st = code >= 500 ? TETHER_E_SERVER : code == 429 ? TETHER_E_RATE : TETHER_E_AUTH;
+		goto out;
+	}
+	if (!json_is_object(o)) {
+		snprintf(err, errsz, "/oauth/token: answer is not a JSON object");
+		st = TETHER_E_PAYLOAD;
+		goto out;
+	}
+	if (token_take(t, o, false, serr, sizeof(serr)) < 0) {
+		snprintf(err, errsz, "/oauth/token: %.160s", serr);
+		st = TETHER_E_PAYLOAD;
+		goto out;
+	}
+	st = TETHER_OK;
+	if (token_save(t, serr, sizeof(serr)) < 0) {
+		/* The new token works in memory; the caller decides whether that is enough. */
+		snprintf(err, errsz, "%.180s", serr);
+		st = TETHER_E_CLIENT;
+	}
+	goto out;
+
+out_nomem:
+	snprintf(err, errsz, "out of memory");
+out:
+	json_decref(o);
+	release_secret_buf(&form);
+	release_secret_buf(&s.body);
+	return st;
+}
+
+/* The refresh_token grant, with the message the user acts on. must_save: a token that could
+ * not be written to token.json is a failure (the CLI); else a warning (the daemon keeps going). */
+static enum tether_status refresh_token(struct tether *t, bool must_save, char *err, size_t errsz)
+{
+	char e[200];
+	char *value;
+	enum tether_status st;
+
+	if (t->refresh_token == NULL) {
+		snprintf(err, errsz, "token refresh failed: %s; " REAUTH_HINT,
+			 t->access_token ? "no refresh token" : t->token_err);
+		return TETHER_E_AUTH;
+	}
+	/* the grant replaces t->refresh_token: post our own copy of the old one */
+	if ((value = strdup(t->refresh_token)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return TETHER_E_NOMEM;
+	}
+	st = oauth_token(t, "refresh_token", value, e, sizeof(e));
+	util_free_secret(value);
+	if (st == TETHER_E_CLIENT && !must_save) {
+		log_warnx("oauth2 token refreshed but not saved: %s", e);
+		st = TETHER_OK;
+	}
+	if (st == TETHER_OK) {
+		log_info("oauth2 access token refreshed");
+		return TETHER_OK;
+	}
+	snprintf(err, errsz, "token refresh failed: %s%s", e,
+		 st == TETHER_E_AUTH ? "; " REAUTH_HINT : "");
+	return st;
+}
+
+int tether_auth_refresh(struct tether *t, char *err, size_t errsz)
+{
+	if (t->static_token) {
+		snprintf(err, errsz, "a static access_token is configured: nothing to refresh");
+		return -1;
+	}
+	return refresh_token(t, true, err, errsz) == TETHER_OK ? 0 : -1;
+}
+
+int tether_auth_exchange(struct tether *t, const char *code, char *err, size_t errsz)
+{
+	char e[200];
+
+	if (code == NULL || *code == '\0') {
+		snprintf(err, errsz, "empty authorisation code");
+		return -1;
+	}
+	if (oauth_token(t, "authorization_code", code, e, sizeof(e)) != TETHER_OK) {
+		snprintf(err, errsz, "code exchange failed: %s", e);
+		return -1;
+	}
+	return 0;
+}
+
+int tether_auth_url(const struct tether_opts *opts, char **url)
+{
+	struct buf b;
+	size_t blen;
+
+	*url = NULL;
+	if (opts->base_url == NULL || opts->client_id == NULL || opts->redirect_uri == NULL)
+		return -1;
+	blen = strlen(opts->base_url);
+	while (blen && opts->base_url[blen - 1] == '/')
+		blen--;
+	buf_init(&b, 0);
+	if (buf_append(&b, opts->base_url, blen) < 0 ||
+	    buf_puts(&b, "/oauth/authorize?client_id=") < 0 ||
+	    buf_urlencode(&b, opts->client_id) < 0 || buf_puts(&b, "&redirect_uri=") < 0 ||
+	    buf_urlencode(&b, opts->redirect_uri) < 0 || buf_puts(&b, "&response_type=code") < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	*url = buf_steal(&b);
+	return *url ? 0 : -1;
+}
+
+/* --- client --- */
+
+struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errsz)
+{
+	struct tether *t;
+	bool ok = true;
+	size_t blen;
+	int i;
+
+	if (opts->base_url == NULL || *opts->base_url == '\0') {
+		snprintf(err, errsz, "no base_url");
+		return NULL;
+	}
+	if (strncmp(opts->base_url, "https://", 8) != 0 &&
+	    !(opts->insecure && strncmp(opts->base_url, "http://", 7) == 0)) {
+		snprintf(err, errsz, "base_url '%s' must start with https:// (http:// needs insecure)",
+			 opts->base_url);
+		return NULL;
+	}
+	if (opts->access_token == NULL &&
+	    (opts->client_id == NULL || opts->client_secret == NULL || opts->state_dir == NULL)) {
+		snprintf(err, errsz, "neither access_token nor OAuth2 client_id, client_secret and "
+			 "state_dir are set");
+		return NULL;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out_nomem;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(t);
+		snprintf(err, errsz, "curl_global_init failed");
+		return NULL;
+	}
+	t->base_url = dup_opt(opts->base_url, &ok);
+	if (t->base_url) {
+		blen = strlen(t->base_url);
+		while (blen && t->base_url[blen - 1] == '/')
+			t->base_url[--blen] = '\0';
+	}
+	t->static_token = dup_opt(opts->access_token, &ok);
+	t->client_id = dup_opt(opts->client_id, &ok);
+	t->client_secret = dup_opt(opts->client_secret, &ok);
+	t->redirect_uri = dup_opt(opts->redirect_uri, &ok);
+	t->state_dir = dup_opt(opts->state_dir, &ok);
+	t->insecure = opts->insecure;
+	t->concurrency = opts->concurrency > 0 ? opts->concurrency : DEFAULT_CONCURRENCY;
+	t->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	t->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+	if (!ok)
+		goto out_free_nomem;
+	if ((t->multi = curl_multi_init()) == NULL || (t->auth_easy = curl_easy_init()) == NULL ||
+	    (t->slots = calloc((size_t)t->concurrency, sizeof(*t->slots))) == NULL)
+		goto out_free_nomem;
+	for (i = 0; i < t->concurrency; i++) {
+		buf_init(&t->slots[i].body, t->max_body);
+		if ((t->slots[i].easy = curl_easy_init()) == NULL)
+			goto out_free_nomem;
+	}
+	/* keep every slot's connection in the pool between batches */
+	if (curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)t->concurrency) != CURLM_OK ||
+	    curl_multi_setopt(t->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)t->concurrency) !=
+		    CURLM_OK) {
+		snprintf(err, errsz, "curl_multi_setopt failed");
+		tether_free(t);
+		return NULL;
+	}
+	if (t->static_token == NULL)
+		token_load(t);
+	return t;
+
+out_free_nomem:
+	tether_free(t);
+out_nomem:
+	snprintf(err, errsz, "out of memory");
+	return NULL;
+}
+
+void tether_free(struct tether *t)
+{
+	int i;
+
+	if (t == NULL)
+		return;
+	if (t->slots) {
+		for (i = 0; i < t->concurrency; i++) {
+			struct slot *s = &t->slots[i];
+			if (s->easy && s->req && t->multi)
+				curl_multi_remove_handle(t->multi, s->easy);
+			if (s->easy)
+				curl_easy_cleanup(s->easy);
+			free_headers(&s->hdrs);
+			buf_release(&s->body);
+			free(s->url);
+		}
+		free(t->slots);
+	}
+	if (t->auth_easy)
+		curl_easy_cleanup(t->auth_easy);
+	if (t->multi)
+		curl_multi_cleanup(t->multi);
+	token_clear(t);
+	free(t->base_url);
+	util_free_secret(t->static_token);
+	free(t->client_id);
+	util_free_secret(t->client_secret);
+	free(t->redirect_uri);
+	free(t->state_dir);
+	free(t);
+	curl_global_cleanup();
+}
+
+long tether_connections(const struct tether *t)
+{
+	return t->connections;
+}
+
+void tether_req_release(struct tether_req *req)
+{
+	if (req == NULL)
+		return;
+	json_decref(req->doc);
+	req->doc = NULL;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct slot *s = ud;
+	size_t n = size * nmemb;
+
+	if (buf_append(&s->body, p, n) < 0) {
+		if (errno == E2BIG)
+			s->too_big = true;
+		else
+			s->nomem = true;
+		return 0;
+	}
+	return n;
+}
+
+/* Retry-After: delay-seconds or an HTTP date. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct slot *s = ud;
+	size_t n = size * nmemb, k = sizeof("retry-after:") - 1;
+	char v[64];
+	size_t vl;
+	time_t when;
+
+	if (n > k && strncasecmp(p, "retry-after:", k) == 0) {
+		const char *q = p + k, *end = p + n;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		while (end > q && isspace((unsigned char)end[-1]))
+			end--;
+		vl = (size_t)(end - q) < sizeof(v) - 1 ? (size_t)(end - q) : sizeof(v) - 1;
+		memcpy(v, q, vl);
+		v[vl] = '\0';
+		if (vl && strspn(v, "0123456789") == vl) {
+			s->retry_after_ms = vl > 9 ? 999999999LL * 1000 : strtoll(v, NULL, 10) * 1000;
+		} else if (vl && (when = curl_getdate(v, NULL)) >= 0) {
+			int64_t d = (int64_t)when * 1000 - util_now_ms();
+			s->retry_after_ms = d > 0 ? d : 0;
+		}
+	}
+	return n;
+}
+
+static int add_time(struct buf *b, const char *name, int64_t ms)
+{
+	char tbuf[UTIL_TIME_MAX];
+	if (ms < 0)
+		return 0;
+	util_format_api(ms, tbuf);
+	if (buf_printf(b, "&%s=", name) < 0)
+		return -1;
+	return buf_urlencode(b, tbuf);
+}
+
+/* The request's URL into s->url and its path into s->path. 0, -1 (NOMEM) or -2 (bad req). */
+static int build_url(struct tether *t, struct slot *s, struct tether_req *r, bool *post)
+{
+	struct buf b;
+	size_t qs = 0;
+	const char *what = NULL;
+
+	*post = false;
+	buf_init(&b, 0);
+	if (buf_puts(&b, t->base_url) < 0)
+		goto out_nomem;
+	switch (r->ep) {
+	case TETHER_ZONES:
+		if (buf_puts(&b, "/api/v3p/zones") < 0)
+			goto out_nomem;
+		qs = b.len;
+		if (r->location_id && (buf_puts(&b, "?location_id=") < 0 ||
+				       buf_urlencode(&b, r->location_id) < 0))
+			goto out_nomem;
+		break;
+	case TETHER_EVENTS:
+	case TETHER_EVENTS_AT:
+	case TETHER_LPR:
+	case TETHER_RECORDINGS:
+		if (buf_puts(&b, r->ep == TETHER_LPR ? "/api/v3p/lpr" : r->ep == TETHER_RECORDINGS ?
+			     "/api/v3p/recordings" : "/api/v3p/events") < 0)
+			goto out_nomem;
+		qs = b.len;
+		if (r->zone_id == NULL || *r->zone_id == '\0') {
+			what = "zone_id";
+			goto out_bad;
+		}
+		if (r->ep == TETHER_EVENTS_AT && r->at_ms < 0) {
+			what = "at";
+			goto out_bad;
+		}
+		if (buf_puts(&b, "?zone_id=") < 0 || buf_urlencode(&b, r->zone_id) < 0)
+			goto out_nomem;
+		if ((r->ep == TETHER_EVENTS &&
+		     (add_time(&b, "from", r->from_ms) < 0 || add_time(&b, "to", r->to_ms) < 0)) ||
+		    (r->ep == TETHER_LPR && (add_time(&b, "starts_at", r->from_ms) < 0 ||
+					     add_time(&b, "ends_at", r->to_ms) < 0)) ||
+		    ((r->ep == TETHER_EVENTS_AT || r->ep == TETHER_RECORDINGS) &&
+		     add_time(&b, "at", r->at_ms) < 0))
+			goto out_nomem;
+		break;
+	case TETHER_PERSPECTIVES:
+		if (buf_puts(&b, "/api/v3p/perspectives") < 0)
+			goto out_nomem;
+		qs = b.len;
+		break;
+	case TETHER_LIVE_SWITCH:
+	case TETHER_RECORDING:
+		if (buf_puts(&b, r->ep == TETHER_RECORDING ? "/api/v3p/recordings/" :
+			     "/api/v3p/perspectives/") < 0)
+			goto out_nomem;
+		if (r->id == NULL || *r->id == '\0') {
+			qs = b.len;
+			what = "id";
+			goto out_bad;
+		}
+		if (buf_urlencode(&b, r->id) < 0 ||
+		    (r->ep == TETHER_LIVE_SWITCH && buf_puts(&b, "/live_switch_preset") < 0))
+			goto out_nomem;
+		qs = b.len;
+		*post = r->ep == TETHER_LIVE_SWITCH;
+		break;
+	default:
+		snprintf(r->error, sizeof(r->error), "unknown endpoint %d", (int)r->ep);
+		buf_release(&b);
+		return -2;
+	}
+	snprintf(s->path, sizeof(s->path), "%.*s", (int)(qs - strlen(t->base_url)),
+		 b.data + strlen(t->base_url));
+	free(s->url);
+	s->url = buf_steal(&b);
+	return s->url ? 0 : -1;
+
+out_bad:
+	snprintf(r->error, sizeof(r->error), "%s is required for %.*s", what,
+		 (int)(qs - strlen(t->base_url)), b.data + strlen(t->base_url));
+	buf_release(&b);
+	return -2;
+out_nomem:
+	buf_release(&b);
+	return -1;
+}
+
+/* Sets up s->easy for its request and adds it to the multi. 0, or -1 with req filled. */
+static int slot_start(struct tether *t, struct slot *s)
+{
+	struct tether_req *r = s->req;
+	CURL *e = s->easy;
+	CURLcode cc = CURLE_OK;
+	struct curl_slist *h;
+	struct buf auth;
+	bool post;
+	int rc;
+
+	rc = build_url(t, s, r, &post);
+	if (rc < 0) {
+		r->status = rc == -1 ? TETHER_E_NOMEM : TETHER_E_CLIENT;
+		if (rc == -1)
+			snprintf(r->error, sizeof(r->error), "out of memory");
+		return -1;
+	}
+	free_headers(&s->hdrs);
+	buf_init(&auth, 0);
+	if (buf_printf(&auth, "Authorization: Bearer %s",
+		       t->static_token ? t->static_token : t->access_token) < 0 ||
+	    (h = curl_slist_append(NULL, "Accept: application/json")) == NULL) {
+		release_secret_buf(&auth);
+		goto out_nomem;
+	}
+	s->hdrs = h;
+	h = curl_slist_append(s->hdrs, auth.data);
+	release_secret_buf(&auth);
+	if (h == NULL)
+		goto out_nomem;
+	s->gen = t->gen;
+	buf_reset(&s->body);
+	s->errbuf[0] = '\0';
+	s->retry_after_ms = -1;
+	s->too_big = s->nomem = false;
+
+	/* reset keeps the handle's live connection, session and DNS caches */
+	curl_easy_reset(e);
+#define SET(o, v) do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, o, v); } while (0)
+	SET(CURLOPT_URL, s->url);
+	SET(CURLOPT_HTTPHEADER, s->hdrs);
+	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, s);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, s);
+	SET(CURLOPT_ERRORBUFFER, s->errbuf);
+	SET(CURLOPT_PRIVATE, s);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(t->timeout_ms < CONNECT_TIMEOUT_MS ? t->timeout_ms : CONNECT_TIMEOUT_MS));
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
+	SET(CURLOPT_MAXCONNECTS, (long)t->concurrency);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_ACCEPT_ENCODING, "");
+	SET(CURLOPT_PROTOCOLS_STR, t->insecure ? "http,https" : "https");
+	if (t->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (post) {
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDS, "");
+		SET(CURLOPT_POSTFIELDSIZE, 0L);
+	}
+#undef SET
+	if (cc != CURLE_OK) {
+		r->status = TETHER_E_CLIENT;
+		snprintf(r->error, sizeof(r->error), "curl setup: %s", curl_easy_strerror(cc));
+		return -1;
+	}
+	if (curl_multi_add_handle(t->multi, e) != CURLM_OK)
+		goto out_nomem;
+	return 0;
+
+out_nomem:
+	r->status = TETHER_E_NOMEM;
+	snprintf(r->error, sizeof(r->error), "out of memory");
+	return -1;
+}
+
+/* --- JSON:API shape --- */
+
+static int check_resource(const json_t *res, const char *where, const char *type, bool attrs,
+			  char *err, size_t errsz)
+{
+	const json_t *v;
+	const char *got;
+
+	if (!json_is_object(res)) {
+		snprintf(err, errsz, "%s: expected an object", where);
+		return -1;
+	}
+	if (!json_is_string(json_object_get(res, "id"))) {
+		snprintf(err, errsz, "%s.id: expected a string", where);
+		return -1;
+	}
+	if ((got = json_string_value(json_object_get(res, "type"))) == NULL) {
+		snprintf(err, errsz, "%s.type: expected a string", where);
+		return -1;
+	}
+	if (type && strcmp(got, type) != 0) {
+		snprintf(err, errsz, "%s.type: expected \"%s\", got \"%.40s\"", where, type, got);
+		return -1;
+	}
+	if (!attrs)
+		return 0;
+	v = json_object_get(res, "attributes");
+	if (!json_is_object(v)) {
+		snprintf(err, errsz, "%s.attributes: expected an object", where);
+		return -1;
+	}
+	if (strcmp(type, "zones") == 0 && !json_is_string(json_object_get(v, "name"))) {
+		snprintf(err, errsz, "%s.attributes.name: expected a string", where);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *list_type(enum tether_endpoint ep)
+{
+	switch (ep) {
+	case TETHER_ZONES: return "zones";
+	case TETHER_EVENTS: case TETHER_EVENTS_AT: return "events";
+	case TETHER_LPR: return "lprs";
+	case TETHER_PERSPECTIVES: return "perspectives";
+	case TETHER_RECORDINGS: case TETHER_RECORDING: return "recordings";
+	default: return NULL;
+	}
+}
+
+int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size_t errsz)
+{
+	const json_t *data, *inc;
+	const char *type = list_type(ep);
+	char where[32];
+	size_t i;
+
+	if (ep == TETHER_LIVE_SWITCH)
+		return 0;
+	if (!json_is_object(doc)) {
+		snprintf(err, errsz, "document: expected an object");
+		return -1;
+	}
+	data = json_object_get(doc, "data");
+	if (data == NULL) {
+		snprintf(err, errsz, "data: missing");
+		return -1;
+	}
+	if (ep == TETHER_RECORDING) {
+		if (check_resource(data, "data", type, true, err, errsz) < 0)
+			return -1;
+		inc = json_object_get(doc, "included");
+		if (inc == NULL)
+			return 0;
+		if (!json_is_array(inc)) {
+			snprintf(err, errsz, "included: expected an array");
+			return -1;
+		}
+		for (i = 0; i < json_array_size(inc); i++) {
+			snprintf(where, sizeof(where), "included[%zu]", i);
+			if (check_resource(json_array_get(inc, i), where, NULL, false, err, errsz) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (!json_is_array(data)) {
+		snprintf(err, errsz, "data: expected an array");
+		return -1;
+	}
+	for (i = 0; i < json_array_size(data); i++) {
+		snprintf(where, sizeof(where), "data[%zu]", i);
+		if (check_resource(json_array_get(data, i), where, type, true, err, errsz) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- running a batch --- */
+
+static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
+{
+	va_list ap;
+	r->status = st;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+}
+
+/* The transfer in s ended with cc. Fills s->req, or restarts s after a token refresh.
+ * Returns true when s is busy again. */
+static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLcode cc)
+{
+	struct tether_req *r = s->req;
+	long code = 0, conns = 0;
+	json_error_t jerr;
+	json_t *doc;
+	char err[200];
+
+	curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &conns);
+	t->connections += conns;
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+	r->http_status = code;
+	r->retry_after_ms = s->retry_after_ms;
+
+	if (s->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+		fail_req(r, TETHER_E_PAYLOAD, "response larger than %zu bytes from %s", t->max_body,
+			 s->path);
+	} else if (s->nomem) {
+		fail_req(r, TETHER_E_NOMEM, "out of memory reading %s", s->path);
+	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+		fail_req(r, TETHER_E_TIMEOUT, "%s: timed out after %lld ms", s->path,
+			 (long long)t->timeout_ms);
+	} else if (cc == CURLE_PARTIAL_FILE) {
+		fail_req(r, TETHER_E_PAYLOAD, "truncated response from %s", s->path);
+	} else if (cc != CURLE_OK) {
+		fail_req(r, TETHER_E_NETWORK, "%s: %s", s->path,
+			 s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
+	} else if (code == 401 && !t->static_token && !s->retried) {
+		if (s->gen == t->gen && !run->refresh_tried) {
+			run->refresh_tried = true;
+			run->refresh_status = refresh_token(t, false, run->refresh_err, sizeof(run->refresh_err));
+		}
+		if (s->gen != t->gen) {
+			/* the token changed since this request went out: one retry with the new one */
+			s->retried = true;
+			if (slot_start(t, s) == 0)
+				return true;
+			goto out;
+		}
+		if (run->refresh_status != TETHER_OK)
+			fail_req(r, run->refresh_status, "%s", run->refresh_err);
+		else
+			fail_req(r, TETHER_E_AUTH, "HTTP 401 from %s", s->path);
+	} else if (code == 401 || code == 403) {
+		fail_req(r, TETHER_E_AUTH, "HTTP %ld from %s", code, s->path);
+	} else if (code == 429) {
+		fail_req(r, TETHER_E_RATE, "HTTP 429 from %s", s->path);
+	} else if (code >= 500) {
+		fail_req(r, TETHER_E_SERVER, "HTTP %ld from %s", code, s->path);
+	} else if (code < 200 || code >= 300) {
+		fail_req(r, TETHER_E_CLIENT, "HTTP %ld from %s", code, s->path);
+	} else if (r->ep == TETHER_LIVE_SWITCH && s->body.len == 0) {
+		r->status = TETHER_OK;
+	} else if ((doc = json_loadb(s->body.data ? s->body.data : "", s->body.len, 0, &jerr)) ==
+		   NULL) {
+		fail_req(r, TETHER_E_PAYLOAD, "invalid JSON from %s: %s (line %d, column %d)",
+			 s->path, jerr.text, jerr.line, jerr.column);
+	} else if (tether_doc_check(r->ep, doc, err, sizeof(err)) < 0) {
+		json_decref(doc);
+		fail_req(r, TETHER_E_PAYLOAD, "%s", err);
+	} else {
+		r->doc = doc;
+		r->status = TETHER_OK;
+	}
+	log_debug("%s %s: %s, HTTP %ld, %zu bytes", r->ep == TETHER_LIVE_SWITCH ? "POST" : "GET",
+		  s->path, tether_status_name(r->status), code, s->body.len);
+	if (r->status != TETHER_OK && s->body.len)
+		set_excerpt(r->excerpt, sizeof(r->excerpt), s->body.data, s->body.len);
+out:
+	/* give a big answer's memory back now rather than holding it per slot */
+	if (s->body.cap > 65536)
+		buf_release(&s->body);
+	free_headers(&s->hdrs);
+	s->req = NULL;
+	return false;
+}
+
+/* The whole batch fails the same way (no usable token). */
+static void fail_all(struct tether_req *reqs, size_t n, enum tether_status st, const char *msg)
+{
+	for (size_t i = 0; i < n; i++)
+		fail_req(&reqs[i], st, "%s", msg);
+}
+
+int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
+{
+	struct run run = {.refresh_status = TETHER_OK};
+	size_t next = 0, i;
+	int active = 0, running = 0, k, pending;
+	bool progressed;
+	CURLMsg *m;
+	CURLMcode mc;
+	char err[256];
+
+	for (i = 0; i < n; i++) {
+		tether_req_release(&reqs[i]);
+		reqs[i].status = TETHER_OK;
+		reqs[i].http_status = 0;
+		reqs[i].retry_after_ms = -1;
+		reqs[i].error[0] = reqs[i].excerpt[0] = '\0';
+	}
+	if (!t->static_token) {
+		if (t->access_token == NULL) {
+			snprintf(err, sizeof(err), "%.200s; run 'tether-bridge auth url' to authorise",
+				 t->token_err);
+			fail_all(reqs, n, TETHER_E_AUTH, err);
+			return 0;
+		}
+		if (t->expires_at && t->refresh_token &&
+		    util_now_ms() / 1000 >= t->expires_at - TOKEN_SKEW_S) {
+			enum tether_status st;
+			run.refresh_tried = true;
+			st = refresh_token(t, false, err, sizeof(err));
+			if (st != TETHER_OK) {
+				fail_all(reqs, n, st, err);
+				return 0;
+			}
+		}
+	}
+	for (;;) {
+		for (k = 0; k < t->concurrency && next < n; k++) {
+			struct slot *s = &t->slots[k];
+			if (s->req)
+				continue;
+			s->req = &reqs[next++];
+			s->retried = false;
+			if (slot_start(t, s) < 0) {
+				s->req = NULL;
+				k--;	/* the slot is still free */
+				continue;
+			}
+			active++;
+		}
+		if (active == 0)
+			break;
+		mc = curl_multi_perform(t->multi, &running);
+		if (mc != CURLM_OK)
+			goto out_multi;
+		progressed = false;
+		while ((m = curl_multi_info_read(t->multi, &pending)) != NULL) {
+			struct slot *s;
+			char *priv = NULL;
+			CURL *e = m->easy_handle;
+			CURLcode cc = m->data.result;
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			progressed = true;
+			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+			s = (struct slot *)priv;
+			curl_multi_remove_handle(t->multi, e);
+			active--;
+			if (slot_finish(t, &run, s, cc))
+				active++;
+		}
+		if (!progressed && active > 0 &&
+		    (mc = curl_multi_poll(t->multi, NULL, 0, 1000, NULL)) != CURLM_OK)
+			goto out_multi;
+	}
+	return 0;
+
+out_multi:
+	snprintf(err, sizeof(err), "curl multi: %s", curl_multi_strerror(mc));
+	for (k = 0; k < t->concurrency; k++) {
+		struct slot *s = &t->slots[k];
+		if (s->req == NULL)
+			continue;
+		curl_multi_remove_handle(t->multi, s->easy);
+		fail_req(s->req, TETHER_E_NETWORK, "%s", err);
+		free_headers(&s->hdrs);
+		s->req = NULL;
+	}
+	for (; next < n; next++)
+		fail_req(&reqs[next], TETHER_E_NETWORK, "%s", err);
+	return -1;
+}
+
+/* --- typed views --- */
+
+int tether_zones_list(const json_t *doc, struct tether_zone **zones, size_t *n, char *err,
+		      size_t errsz)
+{
+	const json_t *data = json_object_get(doc, "data");
+	struct tether_zone *z;
+	size_t i, cnt;
+
+	*zones = NULL;
+	*n = 0;
+	if (!json_is_array(data)) {
+		snprintf(err, errsz, "data: expected an array");
+		return -1;
+	}
+	cnt = json_array_size(data);
+	if ((z = calloc(cnt ? cnt : 1, sizeof(*z))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cnt; i++) {
+		const json_t *res = json_array_get(data, i);
+		z[i].id = json_string_value(json_object_get(res, "id"));
+		z[i].name = json_string_value(
+			json_object_get(json_object_get(res, "attributes"), "name"));
+		if (z[i].id == NULL || z[i].name == NULL) {
+			snprintf(err, errsz, "data[%zu]: zone without id or attributes.name", i);
+			free(z);
+			return -1;
+		}
+	}
+	*zones = z;
+	*n = cnt;
+	return 0;
+}
+
+/* --- web links --- */
+
+/* "2018-07-09%2019:00:00", as the docs' examples write it (UTC). */
+static int add_link_time(struct buf *b, int64_t ms)
+{
+	char tbuf[UTIL_TIME_MAX];
+	util_format_api(ms, tbuf);	/* "2018-07-09 19:00:00.000 UTC" */
+	tbuf[19] = '\0';
+	tbuf[10] = '\0';
+	return buf_printf(b, "%s%%20%s", tbuf, tbuf + 11);
+}
+
+static int add_link_param(struct buf *b, bool *first, const char *name, const char *value)
+{
+	if (value == NULL)
+		return 0;
+	if (buf_puts(b, *first ? "?" : "&") < 0 || buf_puts(b, name) < 0 || buf_puts(b, "=") < 0)
+		return -1;
+	*first = false;
+	return buf_urlencode(b, value);
+}
+
+static int link_start(struct buf *b, const char *base_url, const char *page)
+{
+	size_t blen = strlen(base_url);
+	while (blen && base_url[blen - 1] == '/')
+		blen--;
+	buf_init(b, 0);
+	return buf_append(b, base_url, blen) < 0 || buf_puts(b, page) < 0 ? -1 : 0;
+}
+
+static char *link_at(const char *base_url, const char *page, int64_t at_ms, const char *zone_id,
+		     const char *return_url)
+{
+	struct buf b;
+	bool first = true;
+
+	if (base_url == NULL)
+		return NULL;
+	if (link_start(&b, base_url, page) < 0)
+		goto fail;
+	if (at_ms >= 0) {
+		if (buf_puts(&b, "?at=") < 0 || add_link_time(&b, at_ms) < 0)
+			goto fail;
+		first = false;
+	}
+	if (add_link_param(&b, &first, "zone", zone_id) < 0 ||
+	    add_link_param(&b, &first, "return_url", return_url) < 0)
+		goto fail;
+	return buf_steal(&b);
+fail:
+	buf_release(&b);
+	return NULL;
+}
+
+char *tether_link_events_at(const char *base_url, int64_t at_ms, const char *zone_id,
+			    const char *return_url)
+{
+	return link_at(base_url, "/events", at_ms, zone_id, return_url);
+}
+
+char *tether_link_recording(const char *base_url, int64_t at_ms, const char *zone_id,
+			    const char *return_url)
+{
+	return link_at(base_url, "/recordings", at_ms, zone_id, return_url);
+}
+
+char *tether_link_events_period(const char *base_url, const char *timeline_id, const char *date,
+				const char *from_time, const char *to_time, const char *zone_id,
+				const char *return_url)
+{
+	struct buf b;
+	bool first = true;
+
+	if (base_url == NULL)
+		return NULL;
+	/* parameter order as in the docs' example */
+	if (link_start(&b, base_url, "/events") < 0 ||
+	    add_link_param(&b, &first, "events%5Bdate%5D", date) < 0 ||
+	    add_link_param(&b, &first, "events%5Bfrom_time%5D", from_time) < 0 ||
+	    add_link_param(&b, &first, "events%5Bto_time%5D", to_time) < 0 ||
+	    add_link_param(&b, &first, "return_url", return_url) < 0 ||
+	    add_link_param(&b, &first, "timeline_id", timeline_id) < 0 ||
+	    add_link_param(&b, &first, "zone", zone_id) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}

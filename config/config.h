@@ -1,0 +1,121 @@
+/* The bridge's configuration: loads the YAML file into typed structs with defaults, and
+ * reports every problem as FILE:LINE:COL. watchlists, rules and severity_order are left to
+ * the rule engine, which validates them from the same tree (config->doc). */
+#ifndef TB_CONFIG_H
+#define TB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/log.h"
+#include "config/util.h"
+#include "config/yaml.h"
+
+enum webhook_format {
+	WEBHOOK_JSON,
+	WEBHOOK_SLACK,
+	WEBHOOK_DISCORD,
+	WEBHOOK_TEAMS,
+	WEBHOOK_CLOUDEVENTS
+};
+
+struct cfg_header {
+	char *name, *value;
+};
+
+/* One named broker (mqtt.<name>). host/port/tls come from url. */
+struct cfg_mqtt {
+	char *name;
+	char *url;
+	char *host;
+	int port;
+	bool tls;        /* mqtts:// */
+	char *username;  /* NULL if absent */
+	char *password;  /* secret; NULL if absent */
+	char *client_id; /* default "tether-bridge-<name>" */
+	int qos;         /* 0..2, default 1 */
+	bool retain;
+	char *topic_prefix;                   /* default "tether", no trailing '/' */
+	char *ca_file, *cert_file, *key_file; /* NULL if absent; only with tls */
+	bool insecure;                        /* tls without certificate verification */
+	int64_t keepalive_ms;
+	int line, column; /* of the name, for errors */
+};
+
+/* One named webhook (webhooks.<name>; rules call it webhook.<name>). */
+struct cfg_webhook {
+	char *name;
+	char *url;
+	enum webhook_format format;
+	struct cfg_header *headers;
+	size_t nheaders;
+	char **secrets; /* secret; each "whsec_<base64>"; each signs, all signatures are sent */
+	size_t nsecrets;
+	int64_t timeout_ms;
+	int concurrency;
+	int line, column;
+};
+
+struct config {
+	char *file;
+	struct {
+		char *base_url;      /* no trailing '/' */
+		char *client_id;     /* NULL when absent */
+		char *client_secret; /* secret; NULL when absent */
+		char *redirect_uri;  /* NULL when absent */
+		char *access_token;  /* secret; NULL when absent (then OAuth2 is used) */
+		bool insecure;       /* http:// and unverified TLS allowed */
+		int64_t timeout_ms;  /* per API request, default 30s */
+	} tether;
+	struct {
+		int64_t interval_ms, lookback_ms;
+		bool zones_all;
+		char **zones; /* ids or names when !zones_all */
+		size_t nzones;
+		char *location_id; /* NULL when absent */
+		bool events, plates;
+		int concurrency;
+		int64_t catchup_window_ms;
+	} poll;
+	char *state_dir;
+	struct {
+		int64_t max_outbox;
+		int64_t max_retry_age_ms;
+	} delivery;
+	struct {
+		enum log_level level;
+		bool json;
+	} log;
+	struct {
+		char *listen; /* "HOST:PORT"; NULL if absent */
+	} metrics;
+	struct cfg_mqtt *mqtt;
+	size_t nmqtt;
+	struct cfg_webhook *webhooks;
+	size_t nwebhooks;
+	struct ydoc *doc; /* the whole tree, for the rule engine; owned by the config */
+};
+
+/* Loads and validates path. Adds every problem to errs. Returns the config (caller frees
+ * with config_free) when errs got no new error, else NULL. */
+struct config *config_load(const char *path, struct cfg_errors *errs);
+/* Frees everything; secrets are zeroed first. NULL is fine. */
+void config_free(struct config *cfg);
+
+/* One line for `check`: "ok: 3 mqtt brokers, 2 webhooks, poll every 10s over all zones". */
+void config_summary(const struct config *cfg, char *out, size_t outsz);
+/* The whole config, one section per line, secrets and webhook URL paths shown as "***"
+ * (no trailing newline on the last line). Returns 0, or -1 if b refused to grow. */
+int config_dump(const struct config *cfg, struct buf *b);
+/* config_dump through log_info, line by line. */
+void config_log(const struct config *cfg);
+
+/* Lookups by name (borrowed; NULL if there is none). */
+const struct cfg_mqtt *config_mqtt(const struct config *cfg, const char *name);
+const struct cfg_webhook *config_webhook(const struct config *cfg, const char *name);
+
+/* "json", "slack", ... */
+const char *config_webhook_format_name(enum webhook_format f);
+
+#endif

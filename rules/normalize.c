@@ -1,0 +1,493 @@
+/* Builds the tether-bridge/v1 message from one Tether JSON:API resource (events or lprs)
+ * and writes its JSON form. Every field read is checked for presence, type and size;
+ * phases, backfill, watchlist matches and the rule name are left to the poller and rules. */
+#include "rules/normalize.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/util.h"
+
+/* Order of the events example in tether-api.md; bit i of message.flags is entry i. */
+const char *const msg_flag_names[] = {
+	"pir",		     "lpr",		  "motion",	       "video_loss",
+	"video_blind",	     "video_defocus",	  "abnormal_audio",    "loitering",
+	"people_gathering",  "fast_moving",	  "storage_failure",   "storage_low_space",
+	"temperature",	     "storage_not_exist", "alarm",	       "face",
+	"tripwire",	     "intrusion",	  "parking",	       "car",
+	"object_removal",    "abandoned_object",  "missing_object",    "scene_change",
+	"tma",		     "auto_register",	  "ip_conflict",       "network_change",
+};
+const size_t msg_flag_count = sizeof(msg_flag_names) / sizeof(msg_flag_names[0]);
+
+_Static_assert(sizeof(msg_flag_names) / sizeof(msg_flag_names[0]) <= 64,
+	       "message.flags is a 64-bit mask");
+
+#define SCHEMA "tether-bridge/v1"
+
+int msg_flag_index(const char *name)
+{
+	if (name == NULL)
+		return -1;
+	for (size_t i = 0; i < msg_flag_count; i++)
+		if (strcmp(name, msg_flag_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *msg_kind_name(enum msg_kind k)
+{
+	return k == MSG_PLATE ? "plate" : "event";
+}
+
+const char *msg_phase_name(enum msg_phase p)
+{
+	switch (p) {
+	case MSG_PHASE_UPDATE:
+		return "update";
+	case MSG_PHASE_COMPLETE:
+		return "complete";
+	default:
+		return "new";
+	}
+}
+
+size_t msg_utf8_seq(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char c = p[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errsz > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errsz, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* A short, printable copy of an input value for an error message: control characters
+ * and bytes that are not UTF-8 become '?', and a long value is cut at a character. */
+static const char *quote(const char *s, char out[48])
+{
+	size_t i = 0;
+
+	while (*s != '\0') {
+		size_t n = msg_utf8_seq(s);
+		if (i + (n ? n : 1) > 40) {
+			memcpy(out + i, "...", 3);
+			i += 3;
+			break;
+		}
+		if (n == 0 || (unsigned char)*s < 0x20 || *s == 0x7f) {
+			out[i++] = '?';
+			s++;
+		} else {
+			memcpy(out + i, s, n);
+			i += n;
+			s += n;
+		}
+	}
+	out[i] = '\0';
+	return out;
+}
+
+/* Copies the string at obj.key into dst. 1 when copied, 0 when absent or null and not
+ * required (dst is then ""), -1 with err set otherwise. pfx names the parent in messages. */
+static int get_string(const json_t *obj, const char *pfx, const char *key, bool required,
+		      char *dst, size_t dstsz, char *err, size_t errsz)
+{
+	const json_t *v = json_object_get(obj, key);
+	size_t len;
+
+	dst[0] = '\0';
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		return fail(err, errsz, "%s%s: %s", pfx, key,
+			    v == NULL ? "missing" : "expected a string");
+	}
+	if (!json_is_string(v))
+		return fail(err, errsz, "%s%s: expected a string", pfx, key);
+	len = json_string_length(v);
+	if (strlen(json_string_value(v)) != len)
+		return fail(err, errsz, "%s%s: contains a NUL character", pfx, key);
+	if (len >= dstsz)
+		return fail(err, errsz, "%s%s: too long", pfx, key);
+	memcpy(dst, json_string_value(v), len + 1);
+	return 1;
+}
+
+/* A time field: copied as sent into dst and parsed into *ms. Same returns as get_string;
+ * an empty optional string counts as absent (open events). */
+static int get_time(const json_t *obj, const char *key, bool required, char *dst, size_t dstsz,
+		    int64_t *ms, char *err, size_t errsz)
+{
+	char q[48];
+	int rc = get_string(obj, "attributes.", key, required, dst, dstsz, err, errsz);
+
+	if (rc <= 0)
+		return rc;
+	if (dst[0] == '\0' && !required)
+		return 0;
+	if (util_parse_time(dst, ms, NULL) < 0)
+		return fail(err, errsz, "attributes.%s: bad time '%s'", key, quote(dst, q));
+	return 1;
+}
+
+static int get_bool(const json_t *obj, const char *key, bool *out, char *err, size_t errsz)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(err, errsz, "attributes.%s: expected true or false", key);
+	*out = json_is_true(v);
+	return 1;
+}
+
+/* Whole seconds from "duration" when it is a plausible number, else -1. */
+static int64_t duration_field(const json_t *attrs)
+{
+	const json_t *v = json_object_get(attrs, "duration");
+	double d;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v) : -1;
+	if (!json_is_real(v))
+		return -1;
+	d = json_real_value(v);
+	if (!isfinite(d) || d < 0 || d > 1e15)
+		return -1;
+	return (int64_t)d;
+}
+
+/* Copies at most dstsz - 1 bytes of s, cutting at a character boundary and replacing
+ * bytes that are not UTF-8 with '?', so the result is always valid UTF-8. */
+static void copy_utf8(char *dst, size_t dstsz, const char *s)
+{
+	size_t o = 0;
+
+	while (*s != '\0') {
+		size_t n = msg_utf8_seq(s);
+		if (n == 0) {
+			if (o + 1 >= dstsz)
+				break;
+			dst[o++] = '?';
+			s++;
+			continue;
+		}
+		if (o + n >= dstsz)
+			break;
+		memcpy(dst + o, s, n);
+		o += n;
+		s += n;
+	}
+	dst[o] = '\0';
+}
+
+/* "<base><path>?at=<YYYY-MM-DD HH:MM:SS, UTC>&zone=<zone>", URL-encoded; -1 if too long. */
+static int build_link(char *dst, size_t dstsz, const char *base, size_t baselen,
+		      const char *path, const char *at, const char *zone)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, dstsz - 1);
+	rc = buf_append(&b, base, baselen);
+	if (rc == 0)
+		rc = buf_puts(&b, path);
+	if (rc == 0)
+		rc = buf_puts(&b, "?at=");
+	if (rc == 0)
+		rc = buf_urlencode(&b, at);
+	if (rc == 0)
+		rc = buf_puts(&b, "&zone=");
+	if (rc == 0)
+		rc = buf_urlencode(&b, zone);
+	if (rc == 0)
+		memcpy(dst, b.data, b.len + 1);
+	buf_release(&b);
+	return rc;
+}
+
+static int build_links(struct message *m, const char *base_url, char *err, size_t errsz)
+{
+	char at[UTIL_TIME_MAX], *dot;
+	size_t baselen;
+
+	if (base_url == NULL || base_url[0] == '\0')
+		return 0;
+	baselen = strlen(base_url);
+	while (baselen > 0 && base_url[baselen - 1] == '/')
+		baselen--;
+	util_format_api(m->occurred_ms, at);
+	dot = strchr(at, '.'); /* "2020-06-12 15:03:09.019 UTC": seconds are enough */
+	if (dot != NULL)
+		*dot = '\0';
+	if (build_link(m->link_web, sizeof(m->link_web), base_url, baselen, "/events", at,
+		       m->zone_id) < 0 ||
+	    build_link(m->link_recording, sizeof(m->link_recording), base_url, baselen,
+		       "/recordings", at, m->zone_id) < 0)
+		return fail(err, errsz, "links: base_url too long");
+	return 0;
+}
+
+static int read_event(const json_t *a, struct message *m, char *err, size_t errsz)
+{
+	const json_t *v;
+	char key[32];
+
+	if (get_time(a, "ends_at", false, m->ended_at, sizeof(m->ended_at), &m->ended_ms, err,
+		     errsz) < 0)
+		return -1;
+	if (get_bool(a, "complete", &m->complete, err, errsz) < 0)
+		return -1;
+	if (get_string(a, "attributes.", "severity", false, m->severity, sizeof(m->severity),
+		       err, errsz) < 0)
+		return -1;
+	v = json_object_get(a, "motion");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_number(v) || !isfinite(json_number_value(v)))
+			return fail(err, errsz, "attributes.motion: expected a number");
+		m->motion = json_number_value(v);
+	}
+	for (size_t i = 0; i < msg_flag_count; i++) {
+		bool on = false;
+		snprintf(key, sizeof(key), "has_%s", msg_flag_names[i]);
+		if (get_bool(a, key, &on, err, errsz) < 0)
+			return -1;
+		if (on)
+			m->flags |= UINT64_C(1) << i;
+	}
+	m->duration_s = duration_field(a);
+	if (m->duration_s < 0 && m->ended_ms >= 0 && m->ended_ms >= m->occurred_ms)
+		m->duration_s = (m->ended_ms - m->occurred_ms) / 1000;
+	return 0;
+}
+
+static int read_plate(const json_t *a, struct message *m, char *err, size_t errsz)
+{
+	size_t o = 0;
+
+	if (get_string(a, "attributes.", "plate_number", true, m->plate_number,
+		       sizeof(m->plate_number), err, errsz) < 0 ||
+	    get_string(a, "attributes.", "country", false, m->country, sizeof(m->country), err,
+		       errsz) < 0 ||
+	    get_string(a, "attributes.", "event_id", false, m->event_id, sizeof(m->event_id), err,
+		       errsz) < 0)
+		return -1;
+	for (const char *p = m->plate_number; *p != '\0'; p++) {
+		char c = *p;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			m->plate_normalized[o++] = c;
+	}
+	m->plate_normalized[o] = '\0';
+	m->complete = true; /* a read is final when it is made */
+	return 0;
+}
+
+int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
+		       struct message *out, char *err, size_t errsz)
+{
+	const json_t *type, *a;
+	char q[48];
+
+	if (out == NULL)
+		return fail(err, errsz, "no message to fill");
+	memset(out, 0, sizeof(*out));
+	out->phase = MSG_PHASE_NEW;
+	out->ended_ms = -1;
+	out->duration_s = -1;
+	if (!json_is_object(resource))
+		return fail(err, errsz, "resource: expected an object");
+	if (get_string(resource, "", "id", true, out->source_id, sizeof(out->source_id), err,
+		       errsz) < 0)
+		return -1;
+	if (out->source_id[0] == '\0')
+		return fail(err, errsz, "id: empty");
+	type = json_object_get(resource, "type");
+	if (type == NULL)
+		return fail(err, errsz, "type: missing");
+	if (!json_is_string(type))
+		return fail(err, errsz, "type: expected a string");
+	if (strcmp(json_string_value(type), "events") == 0)
+		out->kind = MSG_EVENT;
+	else if (strcmp(json_string_value(type), "lprs") == 0)
+		out->kind = MSG_PLATE;
+	else
+		return fail(err, errsz, "type: unsupported '%s'",
+			    quote(json_string_value(type), q));
+	a = json_object_get(resource, "attributes");
+	if (a == NULL)
+		return fail(err, errsz, "attributes: missing");
+	if (!json_is_object(a))
+		return fail(err, errsz, "attributes: expected an object");
+
+	if (get_time(a, "starts_at", true, out->occurred_at, sizeof(out->occurred_at),
+		     &out->occurred_ms, err, errsz) < 0 ||
+	    get_string(a, "attributes.", "updated_at", true, out->revision, sizeof(out->revision),
+		       err, errsz) < 0 ||
+	    get_string(a, "attributes.", "zone_id", true, out->zone_id, sizeof(out->zone_id), err,
+		       errsz) < 0 ||
+	    get_string(a, "attributes.", "location_id", false, out->location_id,
+		       sizeof(out->location_id), err, errsz) < 0 ||
+	    get_string(a, "attributes.", "timeline_id", false, out->timeline_id,
+		       sizeof(out->timeline_id), err, errsz) < 0)
+		return -1;
+	if (out->revision[0] == '\0')
+		return fail(err, errsz, "attributes.updated_at: empty");
+	if (out->zone_id[0] == '\0')
+		return fail(err, errsz, "attributes.zone_id: empty");
+	if ((out->kind == MSG_EVENT ? read_event(a, out, err, errsz)
+				    : read_plate(a, out, err, errsz)) < 0)
+		return -1;
+
+	copy_utf8(out->zone_name, sizeof(out->zone_name),
+		  zone_name != NULL && zone_name[0] != '\0' ? zone_name : out->zone_id);
+	if (build_links(out, base_url, err, errsz) < 0)
+		return -1;
+	message_set_id(out);
+	return 0;
+}
+
+void message_set_id(struct message *m)
+{
+	snprintf(m->id, sizeof(m->id), "%s:%s:%s", msg_kind_name(m->kind), m->source_id,
+		 m->revision);
+}
+
+/* A JSON string, or null for "" when empty_null. Bytes that are not UTF-8 (fields the
+ * rule engine filled from files) become '?' rather than failing the whole message. */
+static json_t *jstr(const char *s, bool empty_null)
+{
+	char fixed[MSG_NAME_MAX * 2];
+	json_t *v;
+
+	if (empty_null && s[0] == '\0')
+		return json_null();
+	v = json_string(s);
+	if (v != NULL)
+		return v;
+	copy_utf8(fixed, sizeof(fixed), s);
+	return json_string(fixed);
+}
+
+/* Sets o.key = v, stealing v; counts failures in *bad so building goes on. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (v == NULL || json_object_set_new(o, key, v) < 0)
+		(*bad)++;
+}
+
+json_t *message_to_json(const struct message *m)
+{
+	json_t *o, *flags, *zone, *plate, *links;
+	int bad = 0;
+
+	if (m == NULL || (o = json_object()) == NULL)
+		return NULL;
+	put(o, "schema", json_string(SCHEMA), &bad);
+	put(o, "id", jstr(m->id, false), &bad);
+	put(o, "kind", json_string(msg_kind_name(m->kind)), &bad);
+	put(o, "phase", json_string(msg_phase_name(m->phase)), &bad);
+	put(o, "source_id", jstr(m->source_id, false), &bad);
+	put(o, "occurred_at", jstr(m->occurred_at, false), &bad);
+	put(o, "ended_at", jstr(m->ended_at, true), &bad);
+	put(o, "duration_s", m->duration_s < 0 ? json_null() : json_integer(m->duration_s), &bad);
+	put(o, "complete", json_boolean(m->complete), &bad);
+	if (m->kind == MSG_EVENT)
+		put(o, "severity", jstr(m->severity, false), &bad);
+	if ((flags = json_array()) != NULL)
+		for (size_t i = 0; i < msg_flag_count; i++)
+			if (m->flags & (UINT64_C(1) << i) &&
+			    json_array_append_new(flags, json_string(msg_flag_names[i])) < 0)
+				bad++;
+	put(o, "flags", flags, &bad);
+	if (m->kind == MSG_EVENT)
+		put(o, "motion", json_real(isfinite(m->motion) ? m->motion : 0.0), &bad);
+	if ((zone = json_object()) != NULL) {
+		put(zone, "id", jstr(m->zone_id, false), &bad);
+		put(zone, "name", jstr(m->zone_name[0] ? m->zone_name : m->zone_id, false), &bad);
+	}
+	put(o, "zone", zone, &bad);
+	put(o, "location_id", jstr(m->location_id, true), &bad);
+	put(o, "timeline_id", jstr(m->timeline_id, true), &bad);
+	if (m->kind == MSG_PLATE) {
+		if ((plate = json_object()) != NULL) {
+			put(plate, "number", jstr(m->plate_number, false), &bad);
+			put(plate, "normalized", jstr(m->plate_normalized, false), &bad);
+			put(plate, "country", jstr(m->country, true), &bad);
+			if (m->watch_matched) {
+				put(plate, "watchlist", jstr(m->watchlist, false), &bad);
+				put(plate, "label", jstr(m->watch_label, true), &bad);
+				put(plate, "distance", json_integer(m->watch_distance), &bad);
+			}
+		}
+		put(o, "plate", plate, &bad);
+		put(o, "event_id", jstr(m->event_id, true), &bad);
+	}
+	if ((links = json_object()) != NULL) {
+		put(links, "web", jstr(m->link_web, true), &bad);
+		put(links, "recording_web", jstr(m->link_recording, true), &bad);
+	}
+	put(o, "links", links, &bad);
+	put(o, "backfill", json_boolean(m->backfill), &bad);
+	put(o, "rule", jstr(m->rule, true), &bad);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *message_dump(const struct message *m)
+{
+	json_t *o = message_to_json(m);
+	char *s;
+
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, MSG_DUMP_FLAGS);
+	json_decref(o);
+	return s;
+}

@@ -1,0 +1,98 @@
+/* The tether-bridge/v1 message: one struct per event revision or plate read, built from a
+ * Tether JSON:API resource, and its JSON form (SPEC section 4, docs/message.md).
+ * The normaliser validates what it reads and never trusts the input's shape. */
+#ifndef TB_NORMALIZE_H
+#define TB_NORMALIZE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum msg_kind { MSG_EVENT, MSG_PLATE };
+enum msg_phase { MSG_PHASE_NEW, MSG_PHASE_UPDATE, MSG_PHASE_COMPLETE };
+
+/* The has_* detection flags the API documents, without the prefix, in a fixed order;
+ * bit i of message.flags is msg_flag_names[i]. */
+extern const char *const msg_flag_names[];
+extern const size_t msg_flag_count;
+int msg_flag_index(const char *name); /* -1 if unknown */
+
+#define MSG_ID_MAX 192
+#define MSG_SHORT_MAX 64
+#define MSG_TIME_MAX 48
+#define MSG_NAME_MAX 256
+
+struct message {
+	enum msg_kind kind;
+	enum msg_phase phase;
+	char id[MSG_ID_MAX];              /* kind:source_id:revision */
+	char source_id[MSG_SHORT_MAX];
+	char revision[MSG_TIME_MAX];      /* updated_at exactly as sent */
+	char occurred_at[MSG_TIME_MAX];   /* starts_at exactly as sent */
+	char ended_at[MSG_TIME_MAX];      /* "" when the API gave none */
+	int64_t occurred_ms;              /* starts_at as Unix ms */
+	int64_t ended_ms;                 /* -1 when none */
+	int64_t duration_s;               /* -1 when unknown */
+	bool complete;
+	char severity[MSG_SHORT_MAX];     /* "" for plates */
+	uint64_t flags;                   /* bitmask over msg_flag_names */
+	double motion;
+	char zone_id[MSG_SHORT_MAX];
+	char zone_name[MSG_NAME_MAX];
+	char location_id[MSG_SHORT_MAX];
+	char timeline_id[MSG_SHORT_MAX];
+	/* plates only */
+	char plate_number[MSG_SHORT_MAX];
+	char plate_normalized[MSG_SHORT_MAX];
+	char country[16];
+	char event_id[MSG_SHORT_MAX];
+	/* set when a watchlist matched (plates only) */
+	bool watch_matched;
+	char watchlist[MSG_SHORT_MAX];
+	char watch_entry[MSG_NAME_MAX];
+	char watch_label[MSG_NAME_MAX];
+	int watch_distance;
+	/* links.web and links.recording_web, built from base_url */
+	char link_web[512];
+	char link_recording[512];
+	bool backfill;
+	char rule[MSG_NAME_MAX];          /* "" until a rule delivers it */
+};
+
+/* Fills out from one `events` or `lprs` resource (the objects inside "data"); resource is
+ * only read. zone_name may be NULL or "" (the zone id stands in; a longer name is cut at a
+ * character, bytes that are not UTF-8 become '?'); base_url is the Tether web base
+ * ("https://my.timeline.is", trailing '/' ignored; NULL or "": links stay ""). Sets phase
+ * MSG_PHASE_NEW, backfill false, rule "" and no watch match: the poller and rules fill those.
+ * Unknown has_* keys and attributes not listed in docs/message.md are ignored; a string too
+ * long for its field is an error, never cut. Plates get complete = true.
+ * Returns 0, or -1 with a message naming the field in err ("attributes.starts_at: expected
+ * a string", "attributes.has_face: expected true or false", "type: unsupported 'zones'");
+ * out's contents are then unspecified. */
+int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
+		       struct message *out, char *err, size_t errsz);
+
+/* Sets id from kind, source_id and revision ("event:<id>:<updated_at>"). */
+void message_set_id(struct message *m);
+
+/* The v1 JSON object, keys in docs/message.md order; empty optional strings are null.
+ * Bytes that are not UTF-8 (a watchlist label from a file) become '?' rather than failing.
+ * New reference; NULL on allocation failure. */
+json_t *message_to_json(const struct message *m);
+/* json_dumps flags for a message anywhere it is written: compact, keys in schema order,
+ * reals with 15 significant digits (0.35, not 0.34999999999999998). */
+#define MSG_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+/* Compact JSON text of message_to_json, MSG_DUMP_FLAGS (caller frees; NULL on failure). */
+char *message_dump(const struct message *m);
+
+const char *msg_kind_name(enum msg_kind k);   /* "event" | "plate" */
+const char *msg_phase_name(enum msg_phase p); /* "new" | "update" | "complete" */
+
+/* Length (1-4) of the valid UTF-8 sequence at s, or 0 when s does not start one (stray
+ * continuation byte, overlong form, surrogate, above U+10FFFF, cut short); 1 for ASCII and
+ * for the terminating NUL. The same strictness as jansson's, for fields that did not come
+ * from JSON (zone names, watchlist labels). */
+size_t msg_utf8_seq(const char *s);
+
+#endif

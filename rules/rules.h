@@ -1,0 +1,82 @@
+/* The rule engine: compiles the `rules`, `watchlists` and `severity_order` sections of a
+ * config tree once, then evaluates normalised messages against them with no I/O and no
+ * per-rule allocation. Cooldown and visit memory live in a separate state keyed by rule
+ * name, so it survives a reload. Delivery itself is left to the publishers. */
+#ifndef TB_RULES_H
+#define TB_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/yaml.h"
+#include "rules/normalize.h"
+
+/* A configured publisher the rules may name. Strings are copied by rules_compile. */
+struct rules_target_def {
+	const char *kind;         /* "mqtt" | "webhook" */
+	const char *name;
+	const char *topic_prefix; /* mqtt: the default topic is <prefix>/<kind>/{{zone.name}} */
+	int qos;                  /* mqtt defaults */
+	bool retain;
+};
+
+struct rules;
+struct rules_state;
+
+/* Compiles root's `rules`, `watchlists` and `severity_order` (root: the document's root map;
+ * other keys are ignored). Relative watchlist files are read relative to root->file's
+ * directory. Every problem is added to errs with its position; returns NULL if there was
+ * any. Caller frees with rules_free. */
+struct rules *rules_compile(const struct ynode *root, const struct rules_target_def *targets,
+			    size_t ntargets, struct cfg_errors *errs);
+void rules_free(struct rules *r); /* NULL is fine */
+size_t rules_count(const struct rules *r);
+/* True when a watchlist file changed on disk since it was read (reload to pick it up). */
+bool rules_watchlists_changed(const struct rules *r);
+
+/* Cooldown and visit memory. NULL on ENOMEM. Caller frees. */
+struct rules_state *rules_state_new(void);
+void rules_state_free(struct rules_state *st); /* NULL is fine */
+/* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes). */
+size_t rules_state_size(const struct rules_state *st);
+
+/* One message for one target. Strings are owned by the result (freed by reset/release);
+ * rule, target_kind and target are borrowed from the rules and valid while they live. */
+struct rules_delivery {
+	const char *rule;
+	const char *target_kind; /* "mqtt" | "webhook" */
+	const char *target;      /* the target's name */
+	char *topic;             /* rendered; mqtt only, else NULL */
+	int qos;
+	bool retain;
+	char *text;              /* rendered text template, or NULL */
+	char *body;              /* rendered body template (replaces the JSON body), or NULL */
+	struct message msg;      /* as delivered: rule set, watchlist fields of this rule's match */
+};
+
+/* Why a rule did or did not match: reason is "" when it matched and delivered, else the first
+ * failing condition ("flags_any: none of intrusion,tripwire", "cooldown: 3m left"). */
+struct rules_trace {
+	const char *rule; /* borrowed from the rules */
+	bool matched;
+	char reason[160];
+};
+
+/* Zero-initialise; reused between evaluations. */
+struct rules_result {
+	struct rules_delivery *d;
+	size_t nd, capd;
+	struct rules_trace *t;
+	size_t nt, capt;
+};
+
+/* Tries every rule in order on msg at now_ms (Unix ms) and appends the deliveries, and with
+ * trace one trace per rule tried. Updates st (cooldowns, visits). 0, or -1 on ENOMEM (the
+ * result then holds what was appended so far). */
+int rules_eval(const struct rules *r, struct rules_state *st, const struct message *msg,
+	       int64_t now_ms, bool trace, struct rules_result *res);
+void rules_result_reset(struct rules_result *res);   /* frees rendered strings, keeps arrays */
+void rules_result_release(struct rules_result *res); /* frees everything, re-inits */
+
+#endif

@@ -1,0 +1,49 @@
+/* {{ path }} templates over the normalised message, compiled once at load and rendered
+ * with context-aware escaping: topics (/ + # and control characters become _), JSON string
+ * contents (JSON-escaped), plain text (as is). Unknown paths are compile errors. */
+#ifndef TB_TEMPLATE_H
+#define TB_TEMPLATE_H
+
+#include <stddef.h>
+
+#include "config/util.h"
+#include "rules/normalize.h"
+
+enum tmpl_ctx { TMPL_TEXT, TMPL_TOPIC, TMPL_JSON };
+
+struct tmpl;
+
+/* Paths (docs/message.md): schema id kind phase source_id occurred_at ended_at duration_s
+ * complete severity flags motion zone.id zone.name location_id timeline_id plate.number
+ * plate.normalized plate.country plate.watchlist plate.label plate.distance event_id
+ * links.web links.recording_web backfill rule. Values: flags as "motion,intrusion";
+ * booleans "true"/"false"; numbers %lld / %g; a field the message lacks (null in its JSON:
+ * plate.* and event_id on events, severity and motion on plates, watchlist fields without a
+ * match, duration_s unknown, ...) renders "". Escaping applies to substituted values only,
+ * never to the literal text around them:
+ *   TMPL_TOPIC: '/', '+', '#' and control characters become '_'; an empty value becomes "_"
+ *               (no empty topic levels);
+ *   TMPL_JSON:  '"', '\' and control characters (\u00XX) escaped; the author writes the
+ *               surrounding quotes;
+ *   TMPL_TEXT:  as is.
+ * Bytes that are not UTF-8 become '_' in topics and U+FFFD otherwise. */
+
+/* Compiles src ("{{ path }}", spaces inside the braces optional; there is no escape for a
+ * literal "{{"). On error returns NULL, sets *err_col to the 1-based column in src of the
+ * problem and writes one of "unknown field 'zone.nme'" (column of the path),
+ * "unterminated '{{'", "empty '{{ }}'" (column of the "{{") to err. Columns count characters
+ * (UTF-8 sequences) from the start of src; a newline is one character and does not reset
+ * the count. err and err_col may be NULL. Caller frees with tmpl_free. */
+struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t errsz,
+			  int *err_col);
+/* Appends the rendering for m to out (out->data stays NULL if it was and nothing was
+ * appended). Allocates nothing but out's growth. Returns 0, or -1 when out refuses to grow
+ * (its cap): out then holds a partial rendering the caller should discard. */
+int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out);
+/* The source text as written (borrowed). */
+const char *tmpl_source(const struct tmpl *t);
+/* True if the template is only literal text (no {{ }}). */
+int tmpl_is_literal(const struct tmpl *t);
+void tmpl_free(struct tmpl *t); /* NULL is fine */
+
+#endif

@@ -1,0 +1,93 @@
+/* Plate watchlists: entries (plates, * / ? patterns, /regex/) from inline strings and files,
+ * matched against normalised plate reads with OCR look-alike tolerant fuzzy matching.
+ * No YAML here: the config loader calls new/add/load_file/build; reload is "build a new
+ * set, swap it in if it has no errors". A built watchlist is read-only and thread-safe. */
+#ifndef TB_WATCHLIST_H
+#define TB_WATCHLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WATCHLIST_PLATE_MAX 32	/* normalised characters; longer entries are errors */
+#define WATCHLIST_FUZZY_MAX 3
+
+/* One problem in an entry or a file. file: the source given (NULL if none); line 0 for
+ * file-level problems (unreadable file); column 0 when not known. */
+struct watchlist_error {
+	char *file;
+	int line;
+	int column;
+	char *text;	/* "empty plate", "bad regex '/[A-/': brackets ([ ]) not balanced" */
+};
+struct watchlist_errors {
+	struct watchlist_error *v;
+	size_t n;
+};
+void watchlist_errors_init(struct watchlist_errors *errs);
+void watchlist_errors_release(struct watchlist_errors *errs);	/* frees contents, re-inits */
+/* "stolen.txt:12:1: empty plate" (":col" only when known; only the text when line is 0).
+ * Writes into out (truncated to outsz); returns out. */
+char *watchlist_error_format(const struct watchlist_error *e, char *out, size_t outsz);
+
+/* A match. All pointers are borrowed and valid while the watchlist lives. */
+struct watchlist_match {
+	const char *watchlist;	/* the list's name */
+	const char *entry;	/* the plate field as written: "AB12 CDE", "J*N-*234", "/^AB/" */
+	const char *label;	/* NULL when none */
+	const char *country;	/* "GBR", or NULL when the entry has none */
+	int distance;		/* 0 for patterns, regexes and exact (look-alike) matches */
+};
+
+struct watchlist;
+
+/* name is copied; fuzzy 0..WATCHLIST_FUZZY_MAX. NULL (errno EINVAL or ENOMEM) on failure.
+ * Caller frees with watchlist_free. */
+struct watchlist *watchlist_new(const char *name, int fuzzy);
+void watchlist_free(struct watchlist *wl);	/* NULL is fine */
+
+/* Adds one "PLATE[,label[,country]]" entry. src_file/line/col only label errors (copied).
+ * 0, or -1 with the problem appended to errs (errs may be NULL). Invalidates the index
+ * until the next watchlist_build. */
+int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,
+		  int col, struct watchlist_errors *errs);
+/* Adds every entry of a file (one per line, blank lines and whole-line "#" comments skipped)
+ * and remembers the file's identity for watchlist_file_changed. Keeps going past bad lines:
+ * 0, or -1 with every problem (up to 100 per file, then a count) appended to errs. */
+int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist_errors *errs);
+/* Builds the lookup index; call after the last add and before watchlist_match. 0, or -1
+ * (ENOMEM). */
+int watchlist_build(struct watchlist *wl);
+
+/* Best entry for a read: smallest distance, ties to the first entry in load order. plate is
+ * normalised here; country (NULL or "" for unknown) must equal an entry's country when both
+ * are known. Exact plates use fuzzy distance; patterns and regexes match exactly (no
+ * look-alikes) on the normalised plate. False when nothing matches, the read normalises to
+ * nothing or to more than WATCHLIST_PLATE_MAX characters, or the list is not built. */
+bool watchlist_match(const struct watchlist *wl, const char *plate, const char *country,
+		     struct watchlist_match *out);
+const char *watchlist_name(const struct watchlist *wl);	/* borrowed */
+size_t watchlist_size(const struct watchlist *wl);		/* entries added */
+/* True when a file loaded into wl now differs on disk (inode, size, mtime), is gone, or has
+ * appeared after failing to open. */
+bool watchlist_file_changed(const struct watchlist *wl);
+
+/* "AB12 cde" -> "AB12CDE": upper case, ASCII letters and digits only; keep_wild keeps * and
+ * ?. Writes at most outsz - 1 characters plus NUL; returns the full normalised length (a
+ * return >= outsz means truncated). */
+size_t plate_normalize(const char *in, char *out, size_t outsz, bool keep_wild);
+/* Levenshtein distance between two plates (case-insensitive) where a substitution within
+ * {0,O,D,Q} {1,I,L} {2,Z} {5,S} {8,B} {6,G} costs 0. Returns max + 1 when above max, or
+ * when either string is longer than WATCHLIST_PLATE_MAX. */
+int plate_distance(const char *a, const char *b, int max);
+
+/* All watchlists of one config. */
+struct watchlist_set;
+struct watchlist_set *watchlist_set_new(void);		/* caller frees; NULL on ENOMEM */
+void watchlist_set_free(struct watchlist_set *set);	/* frees every list in it */
+/* Takes ownership of wl, also on failure. -1 on ENOMEM or a duplicate name (EEXIST). */
+int watchlist_set_add(struct watchlist_set *set, struct watchlist *wl);
+struct watchlist *watchlist_set_get(const struct watchlist_set *set, const char *name);	/* borrowed */
+size_t watchlist_set_count(const struct watchlist_set *set);
+bool watchlist_set_changed(const struct watchlist_set *set);	/* any list's file changed */
+
+#endif

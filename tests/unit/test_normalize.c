@@ -1,0 +1,665 @@
+/* Unit tests for rules/normalize: the documented examples against expected messages
+ * (tests/data/normalize/<case>/{input.json,expected.jsonl[,zone_name]}), field errors,
+ * durations, flags, links, and random mutations of the examples that must never crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <cmocka.h>
+
+#include "rules/normalize.h"
+#include "rules/template.h"
+
+#define DATA_DIR "tests/data/normalize"
+#define BASE "https://my.timeline.is"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf_init(&b, 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(&b, chunk, n), 0);
+	fclose(f);
+	return buf_steal(&b);
+}
+
+static json_t *load_json(const char *path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+	if (j == NULL)
+		fail_msg("%s:%d: %s", path, je.line, je.text);
+	return j;
+}
+
+/* The first resource of a case's input (caller decrefs). */
+static json_t *example(const char *name, size_t i)
+{
+	char path[256];
+	snprintf(path, sizeof(path), DATA_DIR "/%s/input.json", name);
+	json_t *doc = load_json(path);
+	json_t *r = json_deep_copy(json_array_get(json_object_get(doc, "data"), i));
+	json_decref(doc);
+	assert_non_null(r);
+	return r;
+}
+
+static json_t *attrs(json_t *r)
+{
+	return json_object_get(r, "attributes");
+}
+
+static void norm_ok(const json_t *r, const char *zone_name, struct message *m)
+{
+	char err[256] = "";
+	int rc = normalize_resource(r, zone_name, BASE, m, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("normalize_resource: %s", err);
+}
+
+static void norm_err(const json_t *r, const char *want)
+{
+	struct message m;
+	char err[256] = "";
+	assert_int_equal(normalize_resource(r, NULL, BASE, &m, err, sizeof(err)), -1);
+	assert_string_equal(err, want);
+}
+
+/* Every folder under tests/data/normalize: each resource of input.json gives the line of
+ * expected.jsonl at the same index, as the same JSON and as the same text (key order). */
+static void test_examples_match_expected_messages(void **state)
+{
+	(void)state;
+	DIR *d = opendir(DATA_DIR);
+	struct dirent *de;
+	int cases = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char path[512], *zone, *expected, *line, *save = NULL;
+		json_t *doc, *data;
+		size_t i = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), DATA_DIR "/%s/input.json", de->d_name);
+		doc = load_json(path);
+		data = json_object_get(doc, "data");
+		assert_true(json_is_array(data));
+		snprintf(path, sizeof(path), DATA_DIR "/%s/zone_name", de->d_name);
+		zone = slurp(path);
+		snprintf(path, sizeof(path), DATA_DIR "/%s/expected.jsonl", de->d_name);
+		expected = slurp(path);
+		assert_non_null(expected);
+		for (line = strtok_r(expected, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save), i++) {
+			struct message m;
+			json_t *want = json_loads(line, 0, NULL), *got;
+			char *text;
+
+			assert_non_null(want);
+			assert_true(i < json_array_size(data));
+			norm_ok(json_array_get(data, i), zone, &m);
+			got = message_to_json(&m);
+			text = message_dump(&m);
+			if (!json_equal(want, got))
+				fail_msg("%s[%zu]:\n got  %s\n want %s", de->d_name, i, text, line);
+			assert_string_equal(text, line);
+			free(text);
+			json_decref(got);
+			json_decref(want);
+		}
+		assert_int_equal(i, json_array_size(data));
+		free(expected);
+		free(zone);
+		json_decref(doc);
+		cases++;
+	}
+	closedir(d);
+	assert_true(cases >= 4);
+}
+
+static void test_id_is_kind_source_and_revision(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.id, "event:5f06c1a541092788f683f3c8:2020-07-09T08:05:09.036+01:00");
+	assert_string_equal(m.revision, "2020-07-09T08:05:09.036+01:00");
+	json_decref(r);
+	r = example("lpr", 1);
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.id, "plate:5f06d0ca4109279015140bf2:2020-07-09T09:09:46.890+01:00");
+	/* same revision, same id; a new revision, a new id */
+	struct message again;
+	norm_ok(r, NULL, &again);
+	assert_string_equal(again.id, m.id);
+	json_object_set_new(attrs(r), "updated_at", json_string("2020-07-09T09:10:00.000+01:00"));
+	norm_ok(r, NULL, &again);
+	assert_string_not_equal(again.id, m.id);
+	json_decref(r);
+}
+
+static void test_flag_names_follow_the_api_doc(void **state)
+{
+	(void)state;
+	assert_int_equal(msg_flag_count, 28);
+	assert_string_equal(msg_flag_names[0], "pir");
+	assert_string_equal(msg_flag_names[2], "motion");
+	assert_string_equal(msg_flag_names[27], "network_change");
+	assert_int_equal(msg_flag_index("intrusion"), 17);
+	assert_int_equal(msg_flag_index("tma"), 24);
+	assert_int_equal(msg_flag_index("has_intrusion"), -1);
+	assert_int_equal(msg_flag_index("nope"), -1);
+	assert_int_equal(msg_flag_index(NULL), -1);
+	for (size_t i = 0; i < msg_flag_count; i++)
+		assert_int_equal(msg_flag_index(msg_flag_names[i]), (int)i);
+}
+
+static void test_flags_come_from_true_has_fields(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+	json_object_set_new(attrs(r), "has_pir", json_true());
+	json_object_set_new(attrs(r), "has_tripwire", json_true());
+	json_object_set_new(attrs(r), "has_unknown_future_flag", json_true());
+	json_object_set_new(attrs(r), "has_other_future_flag", json_string("yes"));
+	norm_ok(r, NULL, &m);
+	assert_true(m.flags == ((UINT64_C(1) << 0) | (UINT64_C(1) << 16)));
+	json_t *j = message_to_json(&m);
+	char *flags = json_dumps(json_object_get(j, "flags"), JSON_COMPACT);
+	assert_string_equal(flags, "[\"pir\",\"tripwire\"]");
+	free(flags);
+	json_decref(j);
+	json_decref(r);
+}
+
+static void test_duration_from_field_then_times_then_unknown(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+
+	json_object_set_new(attrs(r), "duration", json_integer(7));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, 7);
+	json_object_set_new(attrs(r), "duration", json_real(9.75));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, 9);
+	/* no usable duration: ends_at - starts_at (42 minutes) */
+	json_object_set_new(attrs(r), "duration", json_string("2520"));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, 2520);
+	json_object_del(attrs(r), "duration");
+	json_object_set_new(attrs(r), "ends_at", json_string("2020-06-12T15:04:10.019Z"));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, 61);
+	assert_string_equal(m.ended_at, "2020-06-12T15:04:10.019Z");
+	/* open event: unknown */
+	json_object_set_new(attrs(r), "ends_at", json_null());
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, -1);
+	assert_int_equal(m.ended_ms, -1);
+	assert_string_equal(m.ended_at, "");
+	json_object_set_new(attrs(r), "ends_at", json_string(""));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, -1);
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"ended_at\":null,\"duration_s\":null,"));
+	free(text);
+	json_decref(r);
+}
+
+static void test_times_kept_as_sent_and_parsed(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-at", 0);
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.occurred_at, "2020-06-12T16:03:09.019+01:00");
+	assert_true(m.occurred_ms == INT64_C(1591974189019));
+	assert_true(m.ended_ms == INT64_C(1591976709019));
+	json_decref(r);
+}
+
+static void test_links_use_utc_time_and_zone(void **state)
+{
+	(void)state;
+	struct message m;
+	char err[128];
+	json_t *r = example("events-period", 0);
+
+	assert_int_equal(normalize_resource(r, NULL, "https://my.timeline.is/", &m, err,
+					    sizeof(err)), 0);
+	assert_string_equal(m.link_web, "https://my.timeline.is/events?at=2020-06-12%2015%3A03%3A09"
+					"&zone=5f06c1a541092788f683f3c7");
+	assert_string_equal(m.link_recording,
+			    "https://my.timeline.is/recordings?at=2020-06-12%2015%3A03%3A09"
+			    "&zone=5f06c1a541092788f683f3c7");
+	/* no base: no links, and null in JSON */
+	assert_int_equal(normalize_resource(r, NULL, NULL, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.link_web, "");
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"links\":{\"web\":null,\"recording_web\":null}"));
+	free(text);
+	/* a base that cannot fit is an error, not a cut link */
+	char big[600];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(normalize_resource(r, NULL, big, &m, err, sizeof(err)), -1);
+	assert_string_equal(err, "links: base_url too long");
+	json_decref(r);
+}
+
+static void test_plate_is_normalised(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("lpr", 0);
+	json_object_set_new(attrs(r), "plate_number", json_string("ab-12 cdé_9"));
+	json_object_set_new(attrs(r), "country", json_null());
+	json_object_del(attrs(r), "event_id");
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.plate_number, "ab-12 cdé_9");
+	assert_string_equal(m.plate_normalized, "AB12CD9");
+	assert_string_equal(m.country, "");
+	assert_string_equal(m.event_id, "");
+	assert_true(m.complete);
+	assert_string_equal(m.severity, "");
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"country\":null},\"event_id\":null,"));
+	assert_null(strstr(text, "severity"));
+	assert_null(strstr(text, "motion"));
+	free(text);
+	json_decref(r);
+}
+
+static void test_zone_name_stands_in_and_is_cut_at_a_character(void **state)
+{
+	(void)state;
+	struct message m;
+	char name[1024] = "";
+	json_t *r = example("events-period", 0);
+
+	norm_ok(r, "", &m);
+	assert_string_equal(m.zone_name, "5f06c1a541092788f683f3c7");
+	norm_ok(r, "Front gate", &m);
+	assert_string_equal(m.zone_name, "Front gate");
+	for (int i = 0; i < 300; i++)
+		strcat(name, "\xc3\xa9"); /* é: 600 bytes */
+	norm_ok(r, name, &m);
+	assert_int_equal(strlen(m.zone_name), 254);
+	norm_ok(r, "bad \xff byte", &m);
+	assert_string_equal(m.zone_name, "bad ? byte");
+	json_decref(r);
+}
+
+static void test_watch_rule_and_phase_in_json(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("lpr", 0);
+	norm_ok(r, "Gate", &m);
+	m.watch_matched = true;
+	strcpy(m.watchlist, "stolen");
+	strcpy(m.watch_label, "");
+	m.watch_distance = 1;
+	m.backfill = true;
+	strcpy(m.rule, "watched-plate");
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"plate\":{\"number\":\"SV05OSL4\","
+				     "\"normalized\":\"SV05OSL4\","
+				     "\"country\":\"TUR\",\"watchlist\":\"stolen\",\"label\":null,"
+				     "\"distance\":1}"));
+	assert_non_null(strstr(text, "\"backfill\":true,\"rule\":\"watched-plate\"}"));
+	free(text);
+	/* a label read from a file that is not UTF-8 still gives a message */
+	strcpy(m.watch_label, "van \xfe");
+	text = message_dump(&m);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"label\":\"van ?\""));
+	free(text);
+	json_decref(r);
+
+	r = example("events-period", 0);
+	norm_ok(r, NULL, &m);
+	m.phase = MSG_PHASE_COMPLETE;
+	text = message_dump(&m);
+	assert_non_null(strstr(text, "\"kind\":\"event\",\"phase\":\"complete\","));
+	assert_null(strstr(text, "\"plate\""));
+	free(text);
+	assert_string_equal(msg_phase_name(MSG_PHASE_UPDATE), "update");
+	assert_string_equal(msg_kind_name(MSG_PLATE), "plate");
+	json_decref(r);
+}
+
+static void test_motion_real_is_short_in_text(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+	json_object_set_new(attrs(r), "motion", json_real(0.35));
+	norm_ok(r, NULL, &m);
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"motion\":0.35,"));
+	free(text);
+	json_object_set_new(attrs(r), "motion", json_integer(1));
+	norm_ok(r, NULL, &m);
+	text = message_dump(&m);
+	assert_non_null(strstr(text, "\"motion\":1.0,"));
+	free(text);
+	json_decref(r);
+}
+
+/* Sets attributes.key to v (stolen) on a fresh copy of an example and checks the error. */
+static void attr_err(const char *name, const char *key, json_t *v, const char *want)
+{
+	json_t *r = example(name, 0);
+	if (v == NULL)
+		json_object_del(attrs(r), key);
+	else
+		json_object_set_new(attrs(r), key, v);
+	norm_err(r, want);
+	json_decref(r);
+}
+
+static void test_missing_and_mistyped_fields_are_named(void **state)
+{
+	(void)state;
+	char big[300];
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+
+	attr_err("events-period", "starts_at", NULL, "attributes.starts_at: missing");
+	attr_err("events-period", "starts_at", json_null(),
+		 "attributes.starts_at: expected a string");
+	attr_err("events-period", "starts_at", json_string("yesterday"),
+		 "attributes.starts_at: bad time 'yesterday'");
+	attr_err("events-period", "starts_at", json_string("2020-13-12T16:03:09Z"),
+		 "attributes.starts_at: bad time '2020-13-12T16:03:09Z'");
+	attr_err("events-period", "updated_at", json_integer(5),
+		 "attributes.updated_at: expected a string");
+	attr_err("events-period", "updated_at", NULL, "attributes.updated_at: missing");
+	attr_err("events-period", "updated_at", json_string(""), "attributes.updated_at: empty");
+	attr_err("events-period", "zone_id", NULL, "attributes.zone_id: missing");
+	attr_err("events-period", "zone_id", json_string(big), "attributes.zone_id: too long");
+	attr_err("events-period", "zone_id", json_stringn("a\0b", 3),
+		 "attributes.zone_id: contains a NUL character");
+	attr_err("events-period", "has_face", json_string("yes"),
+		 "attributes.has_face: expected true or false");
+	attr_err("events-period", "has_network_change", json_null(),
+		 "attributes.has_network_change: expected true or false");
+	attr_err("events-period", "complete", json_integer(1),
+		 "attributes.complete: expected true or false");
+	attr_err("events-period", "ends_at", json_string("soon"),
+		 "attributes.ends_at: bad time 'soon'");
+	attr_err("events-period", "ends_at", json_false(), "attributes.ends_at: expected a string");
+	attr_err("events-period", "severity", json_array(),
+		 "attributes.severity: expected a string");
+	attr_err("events-period", "motion", json_string("0.5"),
+		 "attributes.motion: expected a number");
+	attr_err("events-period", "location_id", json_integer(3),
+		 "attributes.location_id: expected a string");
+	attr_err("events-period", "timeline_id", json_string(big),
+		 "attributes.timeline_id: too long");
+	attr_err("lpr", "plate_number", NULL, "attributes.plate_number: missing");
+	attr_err("lpr", "plate_number", json_integer(1234),
+		 "attributes.plate_number: expected a string");
+	attr_err("lpr", "country", json_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+		 "attributes.country: too long");
+	attr_err("lpr", "event_id", json_object(), "attributes.event_id: expected a string");
+}
+
+static void test_odd_resources_are_rejected(void **state)
+{
+	(void)state;
+	json_t *r;
+	char huge[100000];
+	char err[8] = "";
+	struct message m;
+
+	r = json_string("x");
+	norm_err(r, "resource: expected an object");
+	json_decref(r);
+	r = json_array();
+	norm_err(r, "resource: expected an object");
+	json_decref(r);
+	norm_err(NULL, "resource: expected an object");
+
+	r = example("events-period", 0);
+	json_object_set_new(r, "type", json_string("zones"));
+	norm_err(r, "type: unsupported 'zones'");
+	/* the quoted value stays one short, printable line */
+	json_object_set_new(r, "type", json_string("zo\nnes\xc3\xa9"));
+	norm_err(r, "type: unsupported 'zo?nes\xc3\xa9'");
+	memset(huge, 'x', 60);
+	huge[60] = '\0';
+	json_object_set_new(r, "type", json_string(huge));
+	norm_err(r, "type: unsupported 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
+	json_object_set_new(r, "type", json_integer(1));
+	norm_err(r, "type: expected a string");
+	json_object_del(r, "type");
+	norm_err(r, "type: missing");
+	json_decref(r);
+
+	r = example("events-period", 0);
+	json_object_set_new(r, "attributes", json_array());
+	norm_err(r, "attributes: expected an object");
+	json_object_del(r, "attributes");
+	norm_err(r, "attributes: missing");
+	json_decref(r);
+
+	r = example("events-period", 0);
+	json_object_del(r, "id");
+	norm_err(r, "id: missing");
+	json_object_set_new(r, "id", json_string(""));
+	norm_err(r, "id: empty");
+	json_object_set_new(r, "id", json_real(1.5));
+	norm_err(r, "id: expected a string");
+	memset(huge, 'q', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	json_object_set_new(r, "id", json_string(huge));
+	norm_err(r, "id: too long");
+	/* a small error buffer is truncated, not overrun */
+	assert_int_equal(normalize_resource(r, NULL, BASE, &m, err, sizeof(err)), -1);
+	assert_string_equal(err, "id: too");
+	json_decref(r);
+}
+
+/* --- random mutations ------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+static json_t *random_value(void)
+{
+	static const char *const strs[] = {
+		"", "x", "events", "lprs", "2020-06-12T16:03:09.019+01:00", "2020-13-01T00:00:00Z",
+		"9999-12-31T23:59:59+23:59", "0000-01-01 00:00", "2020-02-30 25:61:61",
+		"1970-01-01T00:00:00.999999999999Z", "2520", "true", "null", "\xe2\x82\xac/+#",
+		"\t\n\r\x01", "5f06c1a541092788f683f3c7",
+	};
+	char big[5000];
+
+	switch (rnd(14)) {
+	case 0:
+		return json_null();
+	case 1:
+		return json_true();
+	case 2:
+		return json_false();
+	case 3:
+		return json_integer(rnd(3) == 0 ? INT64_MAX : rnd(2) ? INT64_MIN : -1);
+	case 4:
+		return json_real(rnd(2) ? 1e300 : -0.0);
+	case 5:
+		memset(big, 'A' + (int)rnd(26), sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		return json_string(big);
+	case 6:
+		return json_stringn("ab\0cd", 5);
+	case 7:
+		return json_array();
+	case 8:
+		return json_pack("{s:i}", "a", 1);
+	case 9:
+		return json_pack("[i,s]", 1, "2");
+	case 10:
+		return json_integer((json_int_t)rnd(100000));
+	default:
+		return json_string(strs[rnd(sizeof(strs) / sizeof(strs[0]))]);
+	}
+}
+
+static const char *const keys[] = {
+	"id", "type", "attributes", "starts_at", "ends_at", "updated_at", "zone_id", "complete",
+	"severity", "duration", "motion", "location_id", "timeline_id", "plate_number", "country",
+	"event_id", "has_motion", "has_intrusion", "has_pir", "has_network_change", "has_x",
+};
+
+static void mutate(json_t *r)
+{
+	int n = 1 + (int)rnd(4);
+	for (int i = 0; i < n; i++) {
+		json_t *target = r, *a = json_object_get(r, "attributes");
+		const char *key = keys[rnd(sizeof(keys) / sizeof(keys[0]))];
+		if (json_is_object(a) && rnd(4) != 0)
+			target = a;
+		if (!json_is_object(target))
+			return;
+		if (rnd(4) == 0)
+			json_object_del(target, key);
+		else
+			json_object_set_new(target, key, random_value());
+	}
+}
+
+/* A normalised message must always dump, parse back and render in every context. */
+static void exercise(const struct message *m, struct tmpl *const tpl[3])
+{
+	char *text = message_dump(m);
+	json_t *back;
+	struct buf b;
+
+	assert_non_null(text);
+	back = json_loads(text, 0, NULL);
+	assert_non_null(back);
+	json_decref(back);
+	free(text);
+	buf_init(&b, 0);
+	for (int c = 0; c < 3; c++)
+		assert_int_equal(tmpl_render(tpl[c], m, &b), 0);
+	buf_release(&b);
+}
+
+static void check_one(const json_t *r, struct tmpl *const tpl[3], int *ok)
+{
+	struct message m;
+	char err[256] = "";
+	if (normalize_resource(r, rnd(2) ? "Zone \xff" : NULL, rnd(8) ? BASE : NULL, &m, err,
+			       sizeof(err)) == 0) {
+		exercise(&m, tpl);
+		(*ok)++;
+	} else {
+		assert_true(err[0] != '\0');
+	}
+}
+
+static void test_random_mutations_never_crash(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"events-period", "lpr", "events-open"};
+	static const char all[] =
+		"{{schema}}{{id}}{{kind}}{{phase}}{{source_id}}{{occurred_at}}{{ended_at}}"
+		"{{duration_s}}{{complete}}{{severity}}{{flags}}{{motion}}{{zone.id}}{{zone.name}}"
+		"{{location_id}}{{timeline_id}}{{plate.number}}{{plate.normalized}}"
+		"{{plate.country}}{{plate.watchlist}}{{plate.label}}{{plate.distance}}{{event_id}}"
+		"{{links.web}}{{links.recording_web}}{{backfill}}{{rule}}";
+	struct tmpl *tpl[3];
+	int ok = 0;
+	char err[128];
+	int col;
+
+	for (int c = 0; c < 3; c++) {
+		tpl[c] = tmpl_compile(all, (enum tmpl_ctx)c, err, sizeof(err), &col);
+		assert_non_null(tpl[c]);
+	}
+	/* structural mutations */
+	for (int i = 0; i < 2000; i++) {
+		json_t *r = example(names[rnd(3)], 0);
+		if (rnd(50) == 0) {
+			json_decref(r);
+			r = random_value();
+		} else {
+			mutate(r);
+		}
+		check_one(r, tpl, &ok);
+		json_decref(r);
+	}
+	/* byte mutations of the documents' text */
+	for (int i = 0; i < 2000; i++) {
+		char path[256], *text;
+		json_t *doc, *data;
+		size_t len;
+
+		snprintf(path, sizeof(path), DATA_DIR "/%s/input.json", names[rnd(3)]);
+		text = slurp(path);
+		len = strlen(text);
+		for (int k = 1 + (int)rnd(3); k > 0; k--)
+			text[rnd((uint32_t)len)] = "\"{}[],:0a-\\ \x01\xc3"[rnd(14)];
+		doc = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		free(text);
+		if (doc == NULL)
+			continue;
+		data = json_object_get(doc, "data");
+		if (json_is_array(data))
+			for (size_t j = 0; j < json_array_size(data); j++)
+				check_one(json_array_get(data, j), tpl, &ok);
+		else
+			check_one(doc, tpl, &ok);
+		json_decref(doc);
+	}
+	for (int c = 0; c < 3; c++)
+		tmpl_free(tpl[c]);
+	assert_true(ok > 100); /* the mutations leave many resources valid */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_examples_match_expected_messages),
+		cmocka_unit_test(test_id_is_kind_source_and_revision),
+		cmocka_unit_test(test_flag_names_follow_the_api_doc),
+		cmocka_unit_test(test_flags_come_from_true_has_fields),
+		cmocka_unit_test(test_duration_from_field_then_times_then_unknown),
+		cmocka_unit_test(test_times_kept_as_sent_and_parsed),
+		cmocka_unit_test(test_links_use_utc_time_and_zone),
+		cmocka_unit_test(test_plate_is_normalised),
+		cmocka_unit_test(test_zone_name_stands_in_and_is_cut_at_a_character),
+		cmocka_unit_test(test_watch_rule_and_phase_in_json),
+		cmocka_unit_test(test_motion_real_is_short_in_text),
+		cmocka_unit_test(test_missing_and_mistyped_fields_are_named),
+		cmocka_unit_test(test_odd_resources_are_rejected),
+		cmocka_unit_test(test_random_mutations_never_crash),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,773 @@
+/* Unit tests for rules/rules and rules/schedule: every matcher, cooldown, escalation, visits,
+ * deliveries and their templates, explain reasons, time zones, and the data-driven suite
+ * tests/data/rules-invalid/<case>/{config.yaml,error}. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config/util.h"
+#include "config/yaml.h"
+#include "rules/normalize.h"
+#include "rules/rules.h"
+
+static const struct rules_target_def targets[] = {
+	{.kind = "mqtt", .name = "home", .topic_prefix = "tether", .qos = 1, .retain = false},
+	{.kind = "webhook", .name = "slack"},
+};
+
+struct fx {
+	struct ydoc *doc;
+	struct rules *r;
+	struct rules_state *st;
+	struct rules_result res;
+};
+
+static int64_t T(const char *iso)
+{
+	int64_t ms = 0;
+	assert_int_equal(util_parse_time(iso, &ms, NULL), 0);
+	return ms;
+}
+
+static uint64_t F(const char *name)
+{
+	int i = msg_flag_index(name);
+	assert_true(i >= 0);
+	return UINT64_C(1) << i;
+}
+
+/* Compiles yaml into f; fails the test on any error (printing them). */
+static void fx_load(struct fx *f, const char *yaml)
+{
+	struct cfg_errors errs = {0};
+	memset(f, 0, sizeof(*f));
+	f->doc = ydoc_load_string(yaml, strlen(yaml), "t.yaml", &errs);
+	assert_non_null(f->doc);
+	f->r = rules_compile(f->doc->root, targets, 2, &errs);
+	if (errs.n)
+		cfg_errors_print(&errs, stderr);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(f->r);
+	f->st = rules_state_new();
+	assert_non_null(f->st);
+}
+
+static void fx_free(struct fx *f)
+{
+	rules_result_release(&f->res);
+	rules_state_free(f->st);
+	rules_free(f->r);
+	ydoc_free(f->doc);
+}
+
+/* The errors of compiling yaml, one "LINE:COL: text" per line, into out. */
+static void compile_errors(const char *yaml, char *out, size_t outsz)
+{
+	struct cfg_errors errs = {0};
+	struct ydoc *d = ydoc_load_string(yaml, strlen(yaml), "t.yaml", &errs);
+	assert_non_null(d);
+	assert_int_equal(errs.n, 0);
+	struct rules *r = rules_compile(d->root, targets, 2, &errs);
+	assert_null(r);
+	out[0] = '\0';
+	for (size_t i = 0; i < errs.n; i++) {
+		size_t l = strlen(out);
+		snprintf(out + l, outsz - l, "%d:%d: %s\n", errs.v[i].line, errs.v[i].column,
+			 errs.v[i].text);
+	}
+	cfg_errors_release(&errs);
+	ydoc_free(d);
+}
+
+static struct message event_msg(const char *zone, const char *severity, uint64_t flags,
+				const char *at)
+{
+	struct message m;
+	memset(&m, 0, sizeof(m));
+	m.kind = MSG_EVENT;
+	m.phase = MSG_PHASE_NEW;
+	snprintf(m.source_id, sizeof(m.source_id), "e1");
+	snprintf(m.zone_id, sizeof(m.zone_id), "z1");
+	snprintf(m.zone_name, sizeof(m.zone_name), "%s", zone);
+	snprintf(m.location_id, sizeof(m.location_id), "loc1");
+	snprintf(m.severity, sizeof(m.severity), "%s", severity);
+	snprintf(m.occurred_at, sizeof(m.occurred_at), "%s", at);
+	m.flags = flags;
+	m.occurred_ms = T(at);
+	m.ended_ms = -1;
+	m.duration_s = -1;
+	return m;
+}
+
+static struct message plate_msg(const char *plate, const char *country, const char *at)
+{
+	struct message m = event_msg("Gate", "", 0, at);
+	m.kind = MSG_PLATE;
+	snprintf(m.source_id, sizeof(m.source_id), "r-%s-%lld", plate, (long long)m.occurred_ms);
+	snprintf(m.plate_number, sizeof(m.plate_number), "%s", plate);
+	snprintf(m.plate_normalized, sizeof(m.plate_normalized), "%s", plate);
+	snprintf(m.country, sizeof(m.country), "%s", country);
+	return m;
+}
+
+/* Evaluates m at now (or at its own time when now is 0); returns the delivery count. */
+static size_t run(struct fx *f, const struct message *m, int64_t now)
+{
+	rules_result_reset(&f->res);
+	assert_int_equal(rules_eval(f->r, f->st, m, now ? now : m->occurred_ms, true, &f->res), 0);
+	return f->res.nd;
+}
+
+/* Reason of the trace for rule name after the last run. */
+static const char *reason(struct fx *f, const char *name)
+{
+	for (size_t i = 0; i < f->res.nt; i++)
+		if (strcmp(f->res.t[i].rule, name) == 0)
+			return f->res.t[i].reason;
+	return "(not tried)";
+}
+
+#define AT "2026-11-26T12:00:00Z" /* a Thursday */
+#define TO "to: [{mqtt: home}]"
+
+static void test_kind_event_plate_any(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: ev, when: {kind: event}, " TO "}\n"
+		    "  - {name: pl, when: {kind: plate}, " TO "}\n"
+		    "  - {name: an, " TO "}\n");
+	struct message e = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &e, 0), 2);
+	assert_string_equal(f.res.d[0].rule, "ev");
+	assert_string_equal(f.res.d[1].rule, "an");
+	assert_string_equal(reason(&f, "pl"), "kind: plate");
+	struct message p = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &p, 0), 2);
+	assert_string_equal(f.res.d[0].rule, "pl");
+	assert_string_equal(reason(&f, "ev"), "kind: event");
+	fx_free(&f);
+}
+
+static void test_phase_string_or_list(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: one, when: {phase: new}, " TO "}\n"
+		    "  - {name: two, when: {phase: [update, complete]}, " TO "}\n");
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(reason(&f, "two"), "phase: new not in [update,complete]");
+	m.phase = MSG_PHASE_UPDATE;
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(f.res.d[0].rule, "two");
+	assert_string_equal(reason(&f, "one"), "phase: update not in [new]");
+	fx_free(&f);
+}
+
+static void test_zones_glob_on_name_or_exact_id(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: g, when: {zones: [\"Front*\", \"z9\"]}, " TO "}\n");
+	struct message m = event_msg("Front Door", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("Back Door", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "g"), "zones: 'Back Door' matches none of [Front*,z9]");
+	snprintf(m.zone_id, sizeof(m.zone_id), "z9");
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_locations(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: l, when: {locations: [loc2, loc3]}, " TO "}\n");
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "l"), "locations: 'loc1' not in [loc2,loc3]");
+	snprintf(m.location_id, sizeof(m.location_id), "loc3");
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_flags_any_all_none(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: any, when: {flags_any: [intrusion, tripwire]}, " TO "}\n"
+		    "  - {name: all, when: {flags_all: [motion, face]}, " TO "}\n"
+		    "  - {name: none, when: {flags_none: [video_loss]}, " TO "}\n");
+	struct message m = event_msg("Front", "high", F("motion") | F("video_loss"), AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "any"), "flags_any: none of intrusion,tripwire");
+	assert_string_equal(reason(&f, "all"), "flags_all: missing face");
+	assert_string_equal(reason(&f, "none"), "flags_none: has video_loss");
+	m.flags = F("tripwire") | F("motion") | F("face");
+	assert_int_equal(run(&f, &m, 0), 3);
+	fx_free(&f);
+}
+
+static void test_severity_list(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: s, when: {severity: [high, critical]}, " TO "}\n");
+	struct message m = event_msg("Front", "normal", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "s"), "severity: normal not in [high,critical]");
+	m = event_msg("Front", "critical", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_min_severity_custom_order_and_unknown(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "severity_order: [info, warn, alarm]\n"
+		    "rules:\n  - {name: s, when: {min_severity: warn}, " TO "}\n");
+	struct message m = event_msg("Front", "info", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "s"), "min_severity: info below warn");
+	m = event_msg("Front", "alarm", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("Front", "high", 0, AT); /* not in this order */
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "s"), "min_severity: 'high' not in severity_order");
+	fx_free(&f);
+}
+
+static void test_min_severity_default_order(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: s, when: {min_severity: high}, " TO "}\n");
+	struct message m = event_msg("Front", "normal", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "s"), "min_severity: normal below high");
+	m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_schedule_crosses_midnight_day_is_start_day(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: n, when: {schedule: {days: [fri], from: \"22:00\", to: "
+		    "\"06:00\"}}, " TO "}\n");
+	/* 2026-11-27 is a Friday */
+	struct message m = event_msg("F", "high", 0, "2026-11-28T03:00:00Z"); /* Sat 03:00 */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-11-27T22:00:00Z"); /* Fri 22:00 */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-11-27T03:00:00Z"); /* Fri 03:00: Thursday's night */
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "n"), "schedule: Fri 03:00 UTC outside windows");
+	m = event_msg("F", "high", 0, "2026-11-28T06:00:00Z"); /* Sat 06:00: end is exclusive */
+	assert_int_equal(run(&f, &m, 0), 0);
+	m = event_msg("F", "high", 0, "2026-11-28T22:30:00Z"); /* Sat 22:30 */
+	assert_int_equal(run(&f, &m, 0), 0);
+	fx_free(&f);
+}
+
+static void test_schedule_several_windows(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - name: w\n    when:\n      schedule:\n"
+		    "        - {days: [sat, sun]}\n"
+		    "        - {days: [mon, tue, wed, thu, fri], from: \"18:00\", to: \"24:00\"}\n"
+		    "    " TO "\n");
+	struct message m = event_msg("F", "high", 0, "2026-11-29T09:00:00Z"); /* Sun */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-11-26T09:00:00Z"); /* Thu morning */
+	assert_int_equal(run(&f, &m, 0), 0);
+	m = event_msg("F", "high", 0, "2026-11-26T23:59:00Z"); /* Thu late */
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_schedule_timezone(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: ny, when: {schedule: {from: \"09:00\", to: \"17:00\", "
+		    "timezone: America/New_York}}, " TO "}\n");
+	/* 14:00 UTC is 09:00 EST in November */
+	struct message m = event_msg("F", "high", 0, "2026-11-26T14:00:00Z");
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-11-26T13:59:00Z");
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "ny"), "schedule: Thu 08:59 America/New_York outside windows");
+	/* in July (EDT) 13:00 UTC is already 09:00 */
+	m = event_msg("F", "high", 0, "2026-07-09T13:00:00Z");
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_schedule_dst_change_days_london(void **state)
+{
+	(void)state;
+	struct fx f;
+	/* Saturday-night window across the spring change (2026-03-29 01:00 UTC) and the
+	 * autumn change (2026-10-25 01:00 UTC). */
+	fx_load(&f, "rules:\n  - {name: d, when: {schedule: {days: [sat], from: \"23:00\", to: "
+		    "\"03:00\", timezone: Europe/London}}, " TO "}\n");
+	struct message m = event_msg("F", "high", 0, "2026-03-29T00:59:00Z"); /* 00:59 GMT */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-03-29T01:30:00Z"); /* 02:30 BST */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-03-29T02:00:00Z"); /* 03:00 BST: over */
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "d"), "schedule: Sun 03:00 Europe/London outside windows");
+	m = event_msg("F", "high", 0, "2026-10-24T22:00:00Z"); /* 23:00 BST Sat */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-10-24T21:59:00Z"); /* 22:59 BST */
+	assert_int_equal(run(&f, &m, 0), 0);
+	m = event_msg("F", "high", 0, "2026-10-25T02:59:00Z"); /* 02:59 GMT: still inside */
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = event_msg("F", "high", 0, "2026-10-25T03:00:00Z"); /* 03:00 GMT */
+	assert_int_equal(run(&f, &m, 0), 0);
+	fx_free(&f);
+}
+
+static void test_watchlists_match_and_fill_message(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "watchlists:\n"
+		    "  stolen: {plates: [\"AB12CDE,red van,GBR\", \"XY99*\"], fuzzy: 1}\n"
+		    "rules:\n  - {name: w, when: {watchlists: [stolen]}, to: [{mqtt: home, "
+		    "topic: \"t/{{plate.watchlist}}/{{plate.label}}\"}]}\n");
+	struct message m = plate_msg("AB12CDF", "GBR", AT); /* one edit away */
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_true(f.res.d[0].msg.watch_matched);
+	assert_string_equal(f.res.d[0].msg.watchlist, "stolen");
+	assert_string_equal(f.res.d[0].msg.watch_label, "red van");
+	assert_int_equal(f.res.d[0].msg.watch_distance, 1);
+	assert_string_equal(f.res.d[0].topic, "t/stolen/red van");
+	m = plate_msg("XY99ZZZ", "", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = plate_msg("QQ11QQQ", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "w"), "watchlists: no match");
+	assert_false(rules_watchlists_changed(f.r));
+	fx_free(&f);
+}
+
+static void test_countries(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, when: {countries: [gbr]}, " TO "}\n");
+	struct message m = plate_msg("AB12CDE", "FRA", AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "c"), "countries: FRA not in [GBR]");
+	m = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_plates_inline(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: fam, when: {plates: [\"AB12 CDE\", \"J*N-*234\"]}, " TO
+		    "}\n");
+	struct message m = plate_msg("JON5234", "", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(f.res.d[0].msg.watchlist, "fam");
+	assert_string_equal(f.res.d[0].msg.watch_entry, "J*N-*234");
+	m = plate_msg("AB12CDE", "", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	m = plate_msg("ZZ12CDE", "", AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	struct message e = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &e, 0), 0);
+	assert_string_equal(reason(&f, "fam"), "kind: plate");
+	fx_free(&f);
+}
+
+static void test_max_age(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: a, when: {max_age: 10m}, " TO "}\n");
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, T(AT) + 9 * 60000), 1);
+	assert_int_equal(run(&f, &m, T(AT) + 25 * 60000), 0);
+	assert_string_equal(reason(&f, "a"), "max_age: 25m old");
+	fx_free(&f);
+}
+
+static void test_cooldown_per_zone_and_expiry(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	snprintf(m.source_id, sizeof(m.source_id), "e2");
+	assert_int_equal(run(&f, &m, t0 + 2 * 60000), 0);
+	assert_string_equal(reason(&f, "c"), "cooldown: 3m left");
+	struct message other = m; /* another zone has its own cooldown */
+	snprintf(other.zone_id, sizeof(other.zone_id), "z2");
+	assert_int_equal(run(&f, &other, t0 + 2 * 60000), 1);
+	assert_int_equal(run(&f, &m, t0 + 5 * 60000), 1); /* expired */
+	assert_int_equal(run(&f, &m, t0 + 6 * 60000), 0); /* counted from the last delivery */
+	fx_free(&f);
+}
+
+static void test_cooldown_only_counts_matches(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, when: {severity: [high]}, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message low = event_msg("Front", "low", 0, AT);
+	assert_int_equal(run(&f, &low, t0), 0);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0 + 1000), 1);
+	fx_free(&f);
+}
+
+static void test_cooldown_key_template(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 10m, cooldown_key: \"{{location_id}}\", " TO
+		    "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	struct message z2 = m; /* other zone, same location: same key */
+	snprintf(z2.zone_id, sizeof(z2.zone_id), "z2");
+	snprintf(z2.source_id, sizeof(z2.source_id), "e9");
+	assert_int_equal(run(&f, &z2, t0 + 1000), 0);
+	snprintf(z2.location_id, sizeof(z2.location_id), "loc2");
+	assert_int_equal(run(&f, &z2, t0 + 2000), 1);
+	fx_free(&f);
+}
+
+static void test_cooldown_passes_escalation_higher_severity(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "normal", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	m.phase = MSG_PHASE_UPDATE;
+	assert_int_equal(run(&f, &m, t0 + 1000), 0); /* same severity */
+	snprintf(m.severity, sizeof(m.severity), "high");
+	assert_int_equal(run(&f, &m, t0 + 2000), 1);
+	snprintf(m.severity, sizeof(m.severity), "medium");
+	assert_int_equal(run(&f, &m, t0 + 3000), 0); /* lower than the last delivered */
+	struct message other = event_msg("Front", "critical", 0, AT);
+	snprintf(other.source_id, sizeof(other.source_id), "e2"); /* another event: no pass */
+	assert_int_equal(run(&f, &other, t0 + 4000), 0);
+	fx_free(&f);
+}
+
+static void test_cooldown_passes_escalation_new_flag(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", F("motion"), AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	assert_int_equal(run(&f, &m, t0 + 1000), 0);
+	m.flags |= F("intrusion");
+	assert_int_equal(run(&f, &m, t0 + 2000), 1);
+	m.flags = F("intrusion"); /* nothing new */
+	assert_int_equal(run(&f, &m, t0 + 3000), 0);
+	fx_free(&f);
+}
+
+static void test_visit_one_alert_per_visit(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: v, visit: 10m, when: {kind: plate}, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	for (int i = 1; i <= 5; i++) { /* a read every 8 minutes keeps the visit going */
+		m.occurred_ms = t0 + i * 8 * 60000;
+		assert_int_equal(run(&f, &m, 0), 0);
+		assert_string_equal(reason(&f, "v"), "visit: same visit");
+	}
+	struct message other = m; /* another zone is another visit */
+	snprintf(other.zone_id, sizeof(other.zone_id), "z2");
+	assert_int_equal(run(&f, &other, 0), 1);
+	m.occurred_ms = t0 + 40 * 60000 + 10 * 60000 + 1; /* gap longer than visit */
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_stop_ends_evaluation(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: a, when: {severity: [low]}, stop: true, " TO "}\n"
+		    "  - {name: b, stop: true, " TO "}\n"
+		    "  - {name: c, " TO "}\n");
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(f.res.d[0].rule, "b");
+	assert_int_equal(f.res.nt, 2); /* c was not tried */
+	assert_string_equal(reason(&f, "c"), "(not tried)");
+	fx_free(&f);
+}
+
+static void test_multiple_rules_and_targets_deliver(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: a, to: [{mqtt: home}, {webhook: slack, text: \"{{rule}}: {{zone.name}}\"}]}\n"
+		    "  - {name: b, " TO "}\n");
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 3);
+	assert_string_equal(f.res.d[0].target_kind, "mqtt");
+	assert_string_equal(f.res.d[1].target_kind, "webhook");
+	assert_string_equal(f.res.d[1].target, "slack");
+	assert_null(f.res.d[1].topic);
+	assert_string_equal(f.res.d[1].text, "a: Front");
+	assert_string_equal(f.res.d[1].msg.rule, "a");
+	assert_string_equal(f.res.d[2].msg.rule, "b");
+	assert_string_equal(f.res.t[0].reason, "");
+	assert_true(f.res.t[0].matched);
+	fx_free(&f);
+}
+
+static void test_default_topic_qos_retain(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - {name: a, to: [{mqtt: home}, {mqtt: home, qos: 2, retain: true}]}\n");
+	struct message m = event_msg("Front Door", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 2);
+	assert_string_equal(f.res.d[0].topic, "tether/event/Front Door");
+	assert_int_equal(f.res.d[0].qos, 1);
+	assert_false(f.res.d[0].retain);
+	assert_int_equal(f.res.d[1].qos, 2);
+	assert_true(f.res.d[1].retain);
+	struct message p = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &p, 0), 2);
+	assert_string_equal(f.res.d[0].topic, "tether/plate/Gate");
+	fx_free(&f);
+}
+
+static void test_templates_escape_zone_in_topic_and_body(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n"
+		    "  - name: t\n    to:\n"
+		    "      - {mqtt: home, topic: \"alerts/{{zone.name}}\", body: '{\"z\": \"{{zone.name}}\"}'}\n"
+		    "      - {mqtt: home}\n");
+	struct message m = event_msg("a/b+#\"c", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 2);
+	assert_string_equal(f.res.d[0].topic, "alerts/a_b__\"c");
+	assert_string_equal(f.res.d[0].body, "{\"z\": \"a/b+#\\\"c\"}");
+	assert_string_equal(f.res.d[1].topic, "tether/event/a_b__\"c");
+	assert_null(f.res.d[1].body);
+	fx_free(&f);
+}
+
+static void test_state_survives_reload(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	struct fx g;
+	fx_load(&g, "rules:\n  - {name: x, " TO "}\n  - {name: c, cooldown: 5m, " TO "}\n");
+	rules_state_free(g.st);
+	g.st = f.st; /* the new rules, the old memory */
+	f.st = NULL;
+	assert_int_equal(run(&g, &m, t0 + 1000), 1);
+	assert_string_equal(g.res.d[0].rule, "x");
+	assert_string_equal(reason(&g, "c"), "cooldown: 4m59s left");
+	fx_free(&g);
+	fx_free(&f);
+}
+
+static void test_state_prunes_expired_entries(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 1s, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(m.zone_id, sizeof(m.zone_id), "z%d", i);
+		run(&f, &m, t0 + i * 10);
+	}
+	assert_true(rules_state_size(f.st) < 2100);
+	fx_free(&f);
+}
+
+static void test_compile_errors_have_positions(void **state)
+{
+	(void)state;
+	char out[2048];
+	compile_errors("rules:\n  - name: a\n    when: {flags_any: [intrusoin]}\n"
+		       "    to: [{mqtt: hom, topic: \"x/{{zone.nme}}\"}]\n",
+		       out, sizeof(out));
+	assert_string_equal(out, "3:24: unknown flag 'intrusoin' (did you mean 'intrusion'?)\n"
+				 "4:17: unknown mqtt broker 'hom'\n");
+	compile_errors("rules:\n  - name: a\n    to: [{mqtt: home, topic: \"x/{{zone.nme}}\"}]\n",
+		       out, sizeof(out));
+	assert_string_equal(out, "3:35: 'topic': unknown field 'zone.nme'\n");
+}
+
+static void test_empty_config_has_no_rules(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_load(&f, "other: 1\n");
+	assert_int_equal(rules_count(f.r), 0);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, 0), 0);
+	fx_free(&f);
+}
+
+/* ---- data-driven: tests/data/rules-invalid ---------------------------------------- */
+
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL)
+		return NULL;
+	struct buf b;
+	char chunk[4096];
+	size_t got;
+	buf_init(&b, 0);
+	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		buf_append(&b, chunk, got);
+	fclose(fp);
+	char *s = buf_steal(&b);
+	return s ? s : strdup("");
+}
+
+/* Config-file errors as "LINE:COL: text"; errors in other files (watchlist files) as
+ * "BASENAME:LINE:COL: text", ":COL" left out when 0. */
+static char *format_errors(const struct cfg_errors *errs, const char *cfg)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < errs->n; i++) {
+		const struct cfg_error *e = &errs->v[i];
+		if (e->file && strcmp(e->file, cfg) != 0) {
+			const char *base = strrchr(e->file, '/');
+			buf_printf(&b, "%s:", base ? base + 1 : e->file);
+		}
+		if (e->column)
+			buf_printf(&b, "%d:%d: %s\n", e->line, e->column, e->text);
+		else
+			buf_printf(&b, "%d: %s\n", e->line, e->text);
+	}
+	char *s = buf_steal(&b);
+	return s ? s : strdup("");
+}
+
+static void test_invalid_config_cases(void **state)
+{
+	(void)state;
+	const char *dir = "tests/data/rules-invalid";
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int cases = 0, failed = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char cfg[512], errf[512];
+		struct cfg_errors errs = {0};
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(cfg, sizeof(cfg), "%s/%s/config.yaml", dir, de->d_name);
+		snprintf(errf, sizeof(errf), "%s/%s/error", dir, de->d_name);
+		char *want = slurp(errf);
+		assert_non_null(want);
+		struct ydoc *doc = ydoc_load(cfg, &errs);
+		struct rules *r = NULL;
+		if (doc && errs.n == 0)
+			r = rules_compile(doc->root, targets, 2, &errs);
+		char *got = format_errors(&errs, cfg);
+		if (r != NULL || strcmp(got, want) != 0) {
+			fprintf(stderr, "case %s:\n--- want\n%s--- got\n%s", de->d_name, want, got);
+			failed++;
+		}
+		cases++;
+		free(got);
+		free(want);
+		rules_free(r);
+		ydoc_free(doc);
+		cfg_errors_release(&errs);
+	}
+	closedir(d);
+	assert_true(cases >= 22);
+	assert_int_equal(failed, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kind_event_plate_any),
+		cmocka_unit_test(test_phase_string_or_list),
+		cmocka_unit_test(test_zones_glob_on_name_or_exact_id),
+		cmocka_unit_test(test_locations),
+		cmocka_unit_test(test_flags_any_all_none),
+		cmocka_unit_test(test_severity_list),
+		cmocka_unit_test(test_min_severity_custom_order_and_unknown),
+		cmocka_unit_test(test_min_severity_default_order),
+		cmocka_unit_test(test_schedule_crosses_midnight_day_is_start_day),
+		cmocka_unit_test(test_schedule_several_windows),
+		cmocka_unit_test(test_schedule_timezone),
+		cmocka_unit_test(test_schedule_dst_change_days_london),
+		cmocka_unit_test(test_watchlists_match_and_fill_message),
+		cmocka_unit_test(test_countries),
+		cmocka_unit_test(test_plates_inline),
+		cmocka_unit_test(test_max_age),
+		cmocka_unit_test(test_cooldown_per_zone_and_expiry),
+		cmocka_unit_test(test_cooldown_only_counts_matches),
+		cmocka_unit_test(test_cooldown_key_template),
+		cmocka_unit_test(test_cooldown_passes_escalation_higher_severity),
+		cmocka_unit_test(test_cooldown_passes_escalation_new_flag),
+		cmocka_unit_test(test_visit_one_alert_per_visit),
+		cmocka_unit_test(test_stop_ends_evaluation),
+		cmocka_unit_test(test_multiple_rules_and_targets_deliver),
+		cmocka_unit_test(test_default_topic_qos_retain),
+		cmocka_unit_test(test_templates_escape_zone_in_topic_and_body),
+		cmocka_unit_test(test_state_survives_reload),
+		cmocka_unit_test(test_state_prunes_expired_entries),
+		cmocka_unit_test(test_compile_errors_have_positions),
+		cmocka_unit_test(test_empty_config_has_no_rules),
+		cmocka_unit_test(test_invalid_config_cases),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,334 @@
+/* Unit tests for rules/template: every path, context escaping (topic, JSON, text),
+ * compile errors with columns, literal-only templates and flag lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "rules/template.h"
+
+static void event_msg(struct message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = MSG_EVENT;
+	m->phase = MSG_PHASE_UPDATE;
+	strcpy(m->source_id, "ev1");
+	strcpy(m->revision, "2020-07-09T08:05:09.036+01:00");
+	message_set_id(m);
+	strcpy(m->occurred_at, "2020-06-12T16:03:09.019+01:00");
+	strcpy(m->ended_at, "2020-06-12T16:45:09.019+01:00");
+	m->duration_s = 2520;
+	m->complete = true;
+	strcpy(m->severity, "high");
+	m->flags = (UINT64_C(1) << msg_flag_index("motion")) |
+		   (UINT64_C(1) << msg_flag_index("intrusion"));
+	m->motion = 0.25;
+	strcpy(m->zone_id, "z1");
+	strcpy(m->zone_name, "Back door");
+	strcpy(m->location_id, "loc1");
+	strcpy(m->timeline_id, "tl1");
+	strcpy(m->link_web, "https://x/events?at=1&zone=z1");
+	strcpy(m->link_recording, "https://x/recordings?at=1&zone=z1");
+	m->backfill = false;
+	strcpy(m->rule, "night");
+	/* plate fields filled on an event must not show */
+	strcpy(m->plate_number, "leak");
+	strcpy(m->event_id, "leak");
+}
+
+static void plate_msg(struct message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = MSG_PLATE;
+	strcpy(m->source_id, "lp1");
+	strcpy(m->revision, "r1");
+	message_set_id(m);
+	strcpy(m->occurred_at, "2020-03-05T08:51:46.895+00:00");
+	m->duration_s = -1;
+	m->ended_ms = -1;
+	m->complete = true;
+	strcpy(m->zone_id, "z2");
+	strcpy(m->plate_number, "sv05 osl4");
+	strcpy(m->plate_normalized, "SV05OSL4");
+	strcpy(m->country, "TUR");
+	strcpy(m->event_id, "ev9");
+	m->watch_matched = true;
+	strcpy(m->watchlist, "stolen");
+	strcpy(m->watch_label, "blue van");
+	m->watch_distance = 1;
+	m->backfill = true;
+}
+
+/* Renders src for m in ctx; returns a static copy of the output. */
+static const char *render(const char *src, enum tmpl_ctx ctx, const struct message *m)
+{
+	static char out[2048];
+	char err[128] = "";
+	int col = 0;
+	struct buf b;
+	struct tmpl *t = tmpl_compile(src, ctx, err, sizeof(err), &col);
+
+	if (t == NULL)
+		fail_msg("'%s': %d: %s", src, col, err);
+	buf_init(&b, 0);
+	assert_int_equal(tmpl_render(t, m, &b), 0);
+	assert_true(b.len < sizeof(out));
+	if (b.data == NULL) /* nothing appended: the buffer never grew */
+		out[0] = '\0';
+	else
+		memcpy(out, b.data, b.len + 1);
+	buf_release(&b);
+	tmpl_free(t);
+	return out;
+}
+
+static void compile_err(const char *src, const char *want, int want_col)
+{
+	char err[128] = "";
+	int col = 0;
+	struct tmpl *t = tmpl_compile(src, TMPL_TEXT, err, sizeof(err), &col);
+	assert_null(t);
+	assert_string_equal(err, want);
+	assert_int_equal(col, want_col);
+}
+
+struct want {
+	const char *path, *event, *plate;
+};
+
+static void test_each_path_renders(void **state)
+{
+	(void)state;
+	static const struct want cases[] = {
+		{"schema", "tether-bridge/v1", "tether-bridge/v1"},
+		{"id", "event:ev1:2020-07-09T08:05:09.036+01:00", "plate:lp1:r1"},
+		{"kind", "event", "plate"},
+		{"phase", "update", "new"},
+		{"source_id", "ev1", "lp1"},
+		{"occurred_at", "2020-06-12T16:03:09.019+01:00", "2020-03-05T08:51:46.895+00:00"},
+		{"ended_at", "2020-06-12T16:45:09.019+01:00", ""},
+		{"duration_s", "2520", ""},
+		{"complete", "true", "true"},
+		{"severity", "high", ""},
+		{"flags", "motion,intrusion", ""},
+		{"motion", "0.25", ""},
+		{"zone.id", "z1", "z2"},
+		{"zone.name", "Back door", "z2"},
+		{"location_id", "loc1", ""},
+		{"timeline_id", "tl1", ""},
+		{"plate.number", "", "sv05 osl4"},
+		{"plate.normalized", "", "SV05OSL4"},
+		{"plate.country", "", "TUR"},
+		{"plate.watchlist", "", "stolen"},
+		{"plate.label", "", "blue van"},
+		{"plate.distance", "", "1"},
+		{"event_id", "", "ev9"},
+		{"links.web", "https://x/events?at=1&zone=z1", ""},
+		{"links.recording_web", "https://x/recordings?at=1&zone=z1", ""},
+		{"backfill", "false", "true"},
+		{"rule", "night", ""},
+	};
+	struct message ev, pl;
+	char src[64];
+
+	event_msg(&ev);
+	plate_msg(&pl);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(src, sizeof(src), "{{ %s }}", cases[i].path);
+		if (strcmp(render(src, TMPL_TEXT, &ev), cases[i].event) != 0)
+			fail_msg("event %s: '%s'", cases[i].path, render(src, TMPL_TEXT, &ev));
+		if (strcmp(render(src, TMPL_TEXT, &pl), cases[i].plate) != 0)
+			fail_msg("plate %s: '%s'", cases[i].path, render(src, TMPL_TEXT, &pl));
+	}
+}
+
+static void test_plate_watch_fields_empty_without_match(void **state)
+{
+	(void)state;
+	struct message pl;
+	plate_msg(&pl);
+	pl.watch_matched = false;
+	assert_string_equal(render("[{{plate.watchlist}}|{{plate.label}}|{{plate.distance}}]",
+				   TMPL_TEXT, &pl), "[||]");
+}
+
+static void test_zone_name_escaped_per_context(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	strcpy(m.zone_name, "a/b+#\"c");
+	assert_string_equal(render("tether/{{zone.name}}/x", TMPL_TOPIC, &m), "tether/a_b__\"c/x");
+	assert_string_equal(render("{\"z\": \"{{zone.name}}\"}", TMPL_JSON, &m),
+			    "{\"z\": \"a/b+#\\\"c\"}");
+	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), "a/b+#\"c");
+	json_t *j = json_loads(render("{\"z\": \"{{zone.name}}\"}", TMPL_JSON, &m), 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "z")), "a/b+#\"c");
+	json_decref(j);
+}
+
+static void test_json_escapes_backslash_and_control_chars(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	strcpy(m.zone_name, "a\nb\\c\x01\x1f\x7f");
+	assert_string_equal(render("{{zone.name}}", TMPL_JSON, &m),
+			    "a\\u000ab\\\\c\\u0001\\u001f\x7f");
+	assert_string_equal(render("t/{{zone.name}}", TMPL_TOPIC, &m), "t/a_b\\c___");
+}
+
+static void test_literal_text_is_never_escaped(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	assert_string_equal(render("a/+/#\"\\{{kind}}", TMPL_TOPIC, &m), "a/+/#\"\\event");
+	assert_string_equal(render("{\"k\":\"{{kind}}\"}\n", TMPL_JSON, &m), "{\"k\":\"event\"}\n");
+}
+
+static void test_topic_empty_value_is_underscore(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	m.rule[0] = '\0';
+	m.flags = 0;
+	assert_string_equal(render("t/{{rule}}/{{flags}}/{{plate.number}}", TMPL_TOPIC, &m),
+			    "t/_/_/_");
+	assert_string_equal(render("t/{{rule}}/{{flags}}", TMPL_TEXT, &m), "t//");
+	assert_string_equal(render("\"{{rule}}\"", TMPL_JSON, &m), "\"\"");
+}
+
+static void test_bytes_that_are_not_utf8_are_replaced(void **state)
+{
+	(void)state;
+	struct message pl;
+	plate_msg(&pl);
+	strcpy(pl.watch_label, "v\xff\xc3\xa9");
+	assert_string_equal(render("{{plate.label}}", TMPL_TOPIC, &pl), "v_\xc3\xa9");
+	assert_string_equal(render("{{plate.label}}", TMPL_JSON, &pl), "v\\ufffd\xc3\xa9");
+	assert_string_equal(render("{{plate.label}}", TMPL_TEXT, &pl), "v\xef\xbf\xbd\xc3\xa9");
+}
+
+static void test_flags_render_in_doc_order(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	m.flags = 0;
+	for (size_t i = 0; i < msg_flag_count; i++)
+		m.flags |= UINT64_C(1) << i;
+	const char *all = render("{{flags}}", TMPL_TEXT, &m);
+	assert_true(strncmp(all, "pir,lpr,motion,video_loss,", 26) == 0);
+	assert_non_null(strstr(all, ",ip_conflict,network_change"));
+	m.flags = UINT64_C(1) << msg_flag_index("tripwire");
+	assert_string_equal(render("{{flags}}", TMPL_TOPIC, &m), "tripwire");
+	m.flags = (UINT64_C(1) << msg_flag_index("intrusion")) |
+		  (UINT64_C(1) << msg_flag_index("pir"));
+	assert_string_equal(render("{{ flags }}", TMPL_JSON, &m), "pir,intrusion");
+}
+
+static void test_spaces_inside_braces_are_optional(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	assert_string_equal(render("{{zone.id}}|{{ zone.id }}|{{\tzone.id  }}", TMPL_TEXT, &m),
+			    "z1|z1|z1");
+	assert_string_equal(render("{{kind}}{{phase}}", TMPL_TEXT, &m), "eventupdate");
+}
+
+static void test_unknown_path_is_an_error_at_its_column(void **state)
+{
+	(void)state;
+	compile_err("tether/{{ zone.nme }}", "unknown field 'zone.nme'", 11);
+	compile_err("{{zone.nme}}", "unknown field 'zone.nme'", 3);
+	compile_err("\xc3\xa9/{{x}}", "unknown field 'x'", 5); /* é is one column */
+	compile_err("{{ zone name }}", "unknown field 'zone name'", 4);
+	compile_err("{{ kind }} {{ Kind }}", "unknown field 'Kind'", 15);
+	compile_err("{{ plate }}", "unknown field 'plate'", 4);
+}
+
+static void test_unterminated_braces_are_an_error(void **state)
+{
+	(void)state;
+	compile_err("a {{ zone.id", "unterminated '{{'", 3);
+	compile_err("a {{ kind }} {{", "unterminated '{{'", 14);
+	compile_err("{{ kind }", "unterminated '{{'", 1);
+}
+
+static void test_empty_braces_are_an_error(void **state)
+{
+	(void)state;
+	compile_err("x{{ }}", "empty '{{ }}'", 2);
+	compile_err("{{}}", "empty '{{ }}'", 1);
+}
+
+static void test_literal_only_templates(void **state)
+{
+	(void)state;
+	struct message m;
+	char err[64];
+	int col;
+	event_msg(&m);
+	struct tmpl *t = tmpl_compile("tether/alerts", TMPL_TOPIC, err, sizeof(err), &col);
+	assert_non_null(t);
+	assert_true(tmpl_is_literal(t));
+	assert_string_equal(tmpl_source(t), "tether/alerts");
+	tmpl_free(t);
+	t = tmpl_compile("tether/{{kind}}", TMPL_TOPIC, err, sizeof(err), &col);
+	assert_false(tmpl_is_literal(t));
+	tmpl_free(t);
+	assert_string_equal(render("", TMPL_TEXT, &m), "");
+	assert_string_equal(render("a } b { c }} d", TMPL_TEXT, &m), "a } b { c }} d");
+	assert_null(tmpl_compile(NULL, TMPL_TEXT, err, sizeof(err), &col));
+	tmpl_free(NULL);
+}
+
+static void test_render_appends_and_stops_at_the_cap(void **state)
+{
+	(void)state;
+	struct message m;
+	struct buf b;
+	char err[64];
+	int col;
+	event_msg(&m);
+	struct tmpl *t = tmpl_compile("{{zone.name}}!", TMPL_TEXT, err, sizeof(err), &col);
+	assert_non_null(t);
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&b, ">"), 0);
+	assert_int_equal(tmpl_render(t, &m, &b), 0);
+	assert_string_equal(b.data, ">Back door!");
+	buf_release(&b);
+	buf_init(&b, 5);
+	assert_int_equal(tmpl_render(t, &m, &b), -1);
+	buf_release(&b);
+	tmpl_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_each_path_renders),
+		cmocka_unit_test(test_plate_watch_fields_empty_without_match),
+		cmocka_unit_test(test_zone_name_escaped_per_context),
+		cmocka_unit_test(test_json_escapes_backslash_and_control_chars),
+		cmocka_unit_test(test_literal_text_is_never_escaped),
+		cmocka_unit_test(test_topic_empty_value_is_underscore),
+		cmocka_unit_test(test_bytes_that_are_not_utf8_are_replaced),
+		cmocka_unit_test(test_flags_render_in_doc_order),
+		cmocka_unit_test(test_spaces_inside_braces_are_optional),
+		cmocka_unit_test(test_unknown_path_is_an_error_at_its_column),
+		cmocka_unit_test(test_unterminated_braces_are_an_error),
+		cmocka_unit_test(test_empty_braces_are_an_error),
+		cmocka_unit_test(test_literal_only_templates),
+		cmocka_unit_test(test_render_appends_and_stops_at_the_cap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

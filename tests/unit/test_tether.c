@@ -1,0 +1,1188 @@
+/* Unit tests for bridge/tether against a real tether-sim on 127.0.0.1: every endpoint, the
+ * time format on the wire, each failure class, OAuth2 (exchange, refresh on 401, revoked
+ * refresh), connection reuse, and the web links of the docs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bridge/tether.h"
+#include "config/util.h"
+
+#define REDIRECT "http://127.0.0.1/callback"
+
+struct simproc {
+	pid_t pid;
+	int port;
+	char base[64];
+	char dir[64];		/* temp folder: port file, state_dir */
+};
+
+static struct simproc g_sim;	/* shared by the groups that do not touch tokens */
+static char g_zone[64];		/* a zone created for these tests, location g_loc */
+static const char *g_loc = "5f06c1a441092788f683f3c6";
+
+/* --- the simulator process --- */
+
+static void rm_dir(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "unable to remove '%s'\n", dir);
+}
+
+static int sim_start(struct simproc *p, const char *ttl)
+{
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+	char bin[256], portfile[128];
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->dir, sizeof(p->dir), "/tmp/test_tether.XXXXXX");
+	if (mkdtemp(p->dir) == NULL)
+		return -1;
+	snprintf(bin, sizeof(bin), "%s/tether-sim", build);
+	snprintf(portfile, sizeof(portfile), "%s/port", p->dir);
+	p->pid = fork();
+	if (p->pid < 0)
+		return -1;
+	if (p->pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 1);
+		execl(bin, bin, "--port", "0", "--port-file", portfile, "--quiet", "--zones", "2",
+		      "--client-id", "sim-client", "--client-secret", "sim-secret",
+		      "--access-token", "sim-static-token", "--token-ttl", ttl, (char *)NULL);
+		perror(bin);
+		_exit(127);
+	}
+	for (i = 0; i < 1000; i++) {	/* up to 10 s under sanitizers */
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &p->port) == 1;
+			fclose(f);
+			if (ok && p->port > 0) {
+				snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", p->port);
+				return 0;
+			}
+		}
+		if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+			p->pid = 0;
+			return -1;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void sim_stop(struct simproc *p)
+{
+	int i;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		for (i = 0; i < 300 && waitpid(p->pid, NULL, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (i == 300) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, NULL, 0);
+		}
+		p->pid = 0;
+	}
+	if (p->dir[0])
+		rm_dir(p->dir);
+}
+
+static size_t collect(char *d, size_t s, size_t n, void *ud)
+{
+	return buf_append(ud, d, s * n) < 0 ? 0 : s * n;
+}
+
+/* Plain HTTP to the sim (admin API, /oauth/authorize); redirects are not followed. */
+static long http(const struct simproc *p, const char *method, const char *path,
+		 const char *body, json_t **out, char *location, size_t locsz)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	struct buf b;
+	char url[512];
+	long code = 0;
+	char *loc = NULL;
+
+	buf_init(&b, 0);
+	snprintf(url, sizeof(url), "%s%s", p->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (location && curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		snprintf(location, locsz, "%s", loc);
+	if (out)
+		*out = b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+	buf_release(&b);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return code;
+}
+
+static void fault(const struct simproc *p, const char *json)
+{
+	assert_int_equal(http(p, "POST", "/_sim/faults", json, NULL, NULL, 0), 201);
+}
+
+static void clear_log(const struct simproc *p)
+{
+	long code = http(p, "DELETE", "/_sim/requests", NULL, NULL, NULL, 0);
+	assert_true(code >= 200 && code < 300);
+}
+
+/* The API and OAuth requests the sim saw (admin requests left out); caller json_decref. */
+static json_t *api_log(const struct simproc *p)
+{
+	json_t *o = NULL, *out = json_array(), *v;
+	size_t i;
+
+	assert_int_equal(http(p, "GET", "/_sim/requests", NULL, &o, NULL, 0), 200);
+	json_array_foreach(json_object_get(o, "requests"), i, v) {
+		const char *path = json_string_value(json_object_get(v, "path"));
+		if (path && strncmp(path, "/_sim", 5) != 0)
+			json_array_append(out, v);
+	}
+	json_decref(o);
+	return out;
+}
+
+static const char *log_str(json_t *log, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(log, i), key));
+}
+
+static long log_status(json_t *log, size_t i)
+{
+	return (long)json_integer_value(json_object_get(json_array_get(log, i), "status"));
+}
+
+/* --- clients --- */
+
+static struct tether_opts static_opts(const struct simproc *p)
+{
+	struct tether_opts o = {
+		.base_url = p->base, .access_token = "sim-static-token", .insecure = true,
+		.timeout_ms = 10000,
+	};
+	return o;
+}
+
+static struct tether *client(const struct tether_opts *o)
+{
+	char err[256] = "";
+	struct tether *t = tether_new(o, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("tether_new: %s", err);
+	return t;
+}
+
+static struct tether_req req(enum tether_endpoint ep, const char *zone)
+{
+	struct tether_req r = {.ep = ep, .zone_id = zone, .from_ms = -1, .to_ms = -1, .at_ms = -1};
+	return r;
+}
+
+/* Runs one request with a static-token client on g_sim; the caller releases. */
+static void run_one(struct tether_req *r, const struct tether_opts *o)
+{
+	struct tether *t = client(o);
+	assert_int_equal(tether_run(t, r, 1), 0);
+	tether_free(t);
+}
+
+static int64_t ms_of(const char *iso)
+{
+	int64_t ms;
+	assert_int_equal(util_parse_time(iso, &ms, NULL), 0);
+	return ms;
+}
+
+static bool data_has_id(const json_t *doc, const char *id)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(doc, "data"), i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* --- group with the shared simulator --- */
+
+static int group_setup(void **state)
+{
+	json_t *o = NULL;
+	char body[128];
+	(void)state;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (sim_start(&g_sim, "3600") < 0) {
+		fprintf(stderr, "unable to start tether-sim (BUILD=%s)\n",
+			getenv("BUILD") ? getenv("BUILD") : "build");
+		return -1;
+	}
+	snprintf(body, sizeof(body), "{\"name\":\"Front door\",\"location_id\":\"%s\"}", g_loc);
+	if (http(&g_sim, "POST", "/_sim/zones", body, &o, NULL, 0) != 201 || o == NULL)
+		return -1;
+	snprintf(g_zone, sizeof(g_zone), "%s",
+		 json_string_value(json_object_get(json_object_get(o, "data"), "id")));
+	json_decref(o);
+	return g_zone[0] ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	sim_stop(&g_sim);
+	curl_global_cleanup();
+	return 0;
+}
+
+static void test_status_names(void **state)
+{
+	(void)state;
+	assert_string_equal(tether_status_name(TETHER_OK), "ok");
+	assert_string_equal(tether_status_name(TETHER_E_RATE), "rate");
+	assert_string_equal(tether_status_name(TETHER_E_PAYLOAD), "payload");
+	assert_string_equal(tether_status_name(TETHER_E_NOMEM), "nomem");
+}
+
+static void test_zones_list_and_location_filter(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req all = req(TETHER_ZONES, NULL), one = req(TETHER_ZONES, NULL);
+	struct tether_req both[2];
+	struct tether_zone *z;
+	size_t n;
+	char err[128];
+	(void)state;
+
+	one.location_id = g_loc;
+	both[0] = all;
+	both[1] = one;
+	struct tether *t = client(&o);
+	assert_int_equal(tether_run(t, both, 2), 0);
+	tether_free(t);
+	assert_int_equal(both[0].status, TETHER_OK);
+	assert_int_equal(both[1].status, TETHER_OK);
+	assert_int_equal(both[0].http_status, 200);
+	assert_true(json_array_size(json_object_get(both[0].doc, "data")) >= 3);
+	assert_int_equal(tether_zones_list(both[1].doc, &z, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(z[0].id, g_zone);
+	assert_string_equal(z[0].name, "Front door");
+	free(z);
+	tether_req_release(&both[0]);
+	tether_req_release(&both[1]);
+}
+
+static void test_events_window_sends_api_time_format(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	json_t *ev = NULL, *log;
+	char body[512], want[256];
+	const char *id;
+	(void)state;
+
+	snprintf(body, sizeof(body),
+		 "{\"zone_id\":\"%s\",\"starts_at\":\"2020-06-12T15:03:09.019Z\","
+		 "\"ends_at\":\"2020-06-12T15:10:00.000Z\",\"complete\":true,"
+		 "\"severity\":\"normal\",\"flags\":[\"intrusion\"]}", g_zone);
+	assert_int_equal(http(&g_sim, "POST", "/_sim/events", body, &ev, NULL, 0), 201);
+	id = json_string_value(json_object_get(json_object_get(ev, "data"), "id"));
+	assert_non_null(id);
+	clear_log(&g_sim);
+
+	r.from_ms = ms_of("2020-06-12T15:00:00Z");
+	r.to_ms = ms_of("2020-06-12T16:00:00.5Z");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_true(data_has_id(r.doc, id));
+
+	log = api_log(&g_sim);
+	assert_int_equal(json_array_size(log), 1);
+	assert_string_equal(log_str(log, 0, "method"), "GET");
+	assert_string_equal(log_str(log, 0, "path"), "/api/v3p/events");
+	assert_string_equal(log_str(log, 0, "auth"), "bearer");
+	snprintf(want, sizeof(want), "zone_id=%s&from=2020-06-12%%2015%%3A00%%3A00.000%%20UTC"
+		 "&to=2020-06-12%%2016%%3A00%%3A00.500%%20UTC", g_zone);
+	assert_string_equal(log_str(log, 0, "query"), want);
+	json_decref(log);
+	json_decref(ev);
+	tether_req_release(&r);
+}
+
+static void test_events_at_finds_event(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS_AT, g_zone);
+	json_t *ev = NULL, *log;
+	char body[512], want[256];
+	(void)state;
+
+	snprintf(body, sizeof(body),
+		 "{\"zone_id\":\"%s\",\"starts_at\":\"2021-03-01T10:00:00Z\","
+		 "\"ends_at\":\"2021-03-01T10:20:00Z\",\"complete\":true}", g_zone);
+	assert_int_equal(http(&g_sim, "POST", "/_sim/events", body, &ev, NULL, 0), 201);
+	clear_log(&g_sim);
+	r.at_ms = ms_of("2021-03-01T10:05:00Z");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_true(data_has_id(r.doc, json_string_value(json_object_get(
+						json_object_get(ev, "data"), "id"))));
+	log = api_log(&g_sim);
+	snprintf(want, sizeof(want), "zone_id=%s&at=2021-03-01%%2010%%3A05%%3A00.000%%20UTC",
+		 g_zone);
+	assert_string_equal(log_str(log, 0, "query"), want);
+	json_decref(log);
+	json_decref(ev);
+	tether_req_release(&r);
+}
+
+static void test_lpr_window_returns_plate(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_LPR, g_zone);
+	json_t *p = NULL, *log;
+	char body[256], want[256];
+	(void)state;
+
+	snprintf(body, sizeof(body), "{\"zone_id\":\"%s\",\"plate_number\":\"AB12CDE\","
+		 "\"country\":\"GBR\",\"starts_at\":\"2020-03-05T08:51:46.895Z\"}", g_zone);
+	assert_int_equal(http(&g_sim, "POST", "/_sim/lprs", body, &p, NULL, 0), 201);
+	clear_log(&g_sim);
+	r.from_ms = ms_of("2020-03-05T08:00:00Z");
+	r.to_ms = ms_of("2020-03-05T09:00:00Z");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_true(data_has_id(r.doc, json_string_value(json_object_get(
+						json_object_get(p, "data"), "id"))));
+	log = api_log(&g_sim);
+	assert_string_equal(log_str(log, 0, "path"), "/api/v3p/lpr");
+	snprintf(want, sizeof(want), "zone_id=%s&starts_at=2020-03-05%%2008%%3A00%%3A00.000%%20UTC"
+		 "&ends_at=2020-03-05%%2009%%3A00%%3A00.000%%20UTC", g_zone);
+	assert_string_equal(log_str(log, 0, "query"), want);
+	json_decref(log);
+	json_decref(p);
+	tether_req_release(&r);
+}
+
+static void test_perspectives_and_live_switch(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_PERSPECTIVES, NULL), sw = req(TETHER_LIVE_SWITCH, NULL);
+	char path[128];
+	json_t *log;
+	(void)state;
+
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_true(json_array_size(json_object_get(r.doc, "data")) > 0);
+	sw.id = json_string_value(json_object_get(json_array_get(json_object_get(r.doc, "data"), 0),
+						   "id"));
+	clear_log(&g_sim);
+	run_one(&sw, &o);
+	assert_int_equal(sw.status, TETHER_OK);
+	assert_int_equal(sw.http_status, 200);
+	log = api_log(&g_sim);
+	snprintf(path, sizeof(path), "/api/v3p/perspectives/%s/live_switch_preset", sw.id);
+	assert_string_equal(log_str(log, 0, "method"), "POST");
+	assert_string_equal(log_str(log, 0, "path"), path);
+	json_decref(log);
+	tether_req_release(&sw);
+	tether_req_release(&r);
+}
+
+static void test_live_switch_unknown_preset_is_client_error(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req sw = req(TETHER_LIVE_SWITCH, NULL);
+	(void)state;
+
+	sw.id = "000000000000000000000000";
+	run_one(&sw, &o);
+	assert_int_equal(sw.status, TETHER_E_CLIENT);
+	assert_int_equal(sw.http_status, 404);
+	assert_string_equal(sw.error, "HTTP 404 from /api/v3p/perspectives/000000000000000000000000"
+			    "/live_switch_preset");
+	assert_null(sw.doc);
+}
+
+static void test_recordings_list_and_single_with_included(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req l = req(TETHER_RECORDINGS, g_zone), one = req(TETHER_RECORDING, NULL);
+	json_t *log;
+	(void)state;
+
+	run_one(&l, &o);
+	assert_int_equal(l.status, TETHER_OK);
+	assert_true(json_array_size(json_object_get(l.doc, "data")) > 0);
+	one.id = json_string_value(json_object_get(json_array_get(json_object_get(l.doc, "data"), 0),
+						    "id"));
+	clear_log(&g_sim);
+	run_one(&one, &o);
+	assert_int_equal(one.status, TETHER_OK);
+	assert_true(json_is_object(json_object_get(one.doc, "data")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(one.doc, "data"),
+							      "id")), one.id);
+	assert_true(json_array_size(json_object_get(one.doc, "included")) > 0);
+	log = api_log(&g_sim);
+	assert_int_equal(strncmp(log_str(log, 0, "path"), "/api/v3p/recordings/", 20), 0);
+	json_decref(log);
+	tether_req_release(&one);
+	tether_req_release(&l);
+}
+
+static void test_recordings_at_sends_time(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req l = req(TETHER_RECORDINGS, g_zone);
+	json_t *log;
+	char want[256];
+	(void)state;
+
+	clear_log(&g_sim);
+	l.at_ms = ms_of("2020-07-04T15:36:30Z");
+	run_one(&l, &o);
+	assert_int_equal(l.status, TETHER_OK);
+	log = api_log(&g_sim);
+	snprintf(want, sizeof(want), "zone_id=%s&at=2020-07-04%%2015%%3A36%%3A30.000%%20UTC", g_zone);
+	assert_string_equal(log_str(log, 0, "query"), want);
+	json_decref(log);
+	tether_req_release(&l);
+}
+
+static void test_missing_zone_id_fails_without_request(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, NULL), at = req(TETHER_EVENTS_AT, g_zone);
+	json_t *log;
+	(void)state;
+
+	clear_log(&g_sim);
+	run_one(&r, &o);
+	run_one(&at, &o);
+	assert_int_equal(r.status, TETHER_E_CLIENT);
+	assert_string_equal(r.error, "zone_id is required for /api/v3p/events");
+	assert_int_equal(at.status, TETHER_E_CLIENT);
+	assert_string_equal(at.error, "at is required for /api/v3p/events");
+	log = api_log(&g_sim);
+	assert_int_equal(json_array_size(log), 0);
+	json_decref(log);
+}
+
+static void test_server_error_is_server(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"status\":500,\"path\":\"/api/v3p/zones\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_SERVER);
+	assert_int_equal(r.http_status, 500);
+	assert_int_equal(r.retry_after_ms, -1);
+	assert_string_equal(r.error, "HTTP 500 from /api/v3p/zones");
+	assert_null(r.doc);
+}
+
+static void test_rate_limit_reports_retry_after_seconds(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"status\":429,\"retry_after\":\"3\","
+		      "\"path\":\"/api/v3p/events\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_RATE);
+	assert_int_equal(r.http_status, 429);
+	assert_int_equal(r.retry_after_ms, 3000);
+}
+
+static void test_retry_after_http_date(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	char date[64], body[160];
+	time_t when = time(NULL) + 120;
+	struct tm tm;
+	(void)state;
+
+	gmtime_r(&when, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(body, sizeof(body), "{\"count\":1,\"status\":503,\"retry_after\":\"%s\","
+		 "\"path\":\"/api/v3p/zones\"}", date);
+	fault(&g_sim, body);
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_SERVER);
+	assert_int_equal(r.http_status, 503);
+	assert_in_range(r.retry_after_ms, 100000, 121000);
+}
+
+static void test_malformed_json_is_payload_with_excerpt(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"body\":\"malformed\",\"path\":\"/api/v3p/events\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_int_equal(r.http_status, 200);
+	assert_non_null(strstr(r.error, "invalid JSON from /api/v3p/events"));
+	assert_int_equal(strncmp(r.excerpt, "{\"data\":[{\"id\":", 15), 0);
+	assert_null(r.doc);
+}
+
+static void test_truncated_body_is_payload(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"body\":\"truncated\",\"path\":\"/api/v3p/events\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_non_null(strstr(r.error, "invalid JSON"));
+	assert_true(r.excerpt[0] != '\0');
+}
+
+static void test_connection_cut_mid_body_is_payload(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"body\":\"cut\",\"path\":\"/api/v3p/zones\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_string_equal(r.error, "truncated response from /api/v3p/zones");
+}
+
+static void test_wrong_shape_is_payload_naming_field(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"body\":\"wrong-shape\",\"path\":\"/api/v3p/events\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_string_equal(r.error, "data: expected an array");
+	assert_int_equal(strncmp(r.excerpt, "{\"data\":{", 9), 0);
+	assert_null(r.doc);
+}
+
+static void test_huge_body_over_cap_is_payload(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	(void)state;
+
+	o.max_body = 4096;
+	fault(&g_sim, "{\"count\":1,\"body\":\"huge\",\"path\":\"/api/v3p/zones\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_string_equal(r.error, "response larger than 4096 bytes from /api/v3p/zones");
+	assert_null(r.doc);
+}
+
+static void test_delay_beyond_timeout_is_timeout(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_PERSPECTIVES, NULL);
+	(void)state;
+
+	o.timeout_ms = 200;
+	fault(&g_sim, "{\"count\":1,\"delay_ms\":1000,\"path\":\"/api/v3p/perspectives\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_TIMEOUT);
+	assert_non_null(strstr(r.error, "timed out"));
+}
+
+static void test_connection_refused_is_network(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	char base[64];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	(void)state;
+
+	/* a port that was free a moment ago and has no listener */
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	o.base_url = base;
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_NETWORK);
+	assert_int_equal(r.http_status, 0);
+	assert_true(r.error[0] != '\0');
+}
+
+static void test_static_token_never_refreshes(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	json_t *log;
+	(void)state;
+
+	o.access_token = "not-the-sim-token";
+	o.client_id = "sim-client";
+	o.client_secret = "sim-secret";
+	clear_log(&g_sim);
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_AUTH);
+	assert_int_equal(r.http_status, 401);
+	assert_string_equal(r.error, "HTTP 401 from /api/v3p/zones");
+	log = api_log(&g_sim);
+	assert_int_equal(json_array_size(log), 1);	/* no /oauth/token, no retry */
+	json_decref(log);
+}
+
+static void test_http_base_url_needs_insecure(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	char err[256] = "";
+	(void)state;
+
+	o.insecure = false;
+	assert_null(tether_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "https://"));
+}
+
+static void test_batches_reuse_connections(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r[20];
+	struct tether *t;
+	long first;
+	json_t *log;
+	size_t i;
+	(void)state;
+
+	o.concurrency = 4;
+	t = client(&o);
+	for (i = 0; i < 20; i++) {
+		r[i] = req(i % 2 ? TETHER_ZONES : TETHER_EVENTS, g_zone);
+		r[i].from_ms = 0;
+	}
+	clear_log(&g_sim);
+	assert_int_equal(tether_run(t, r, 20), 0);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(r[i].status, TETHER_OK);
+		assert_non_null(r[i].doc);
+	}
+	first = tether_connections(t);
+	assert_in_range(first, 1, 4);
+	/* the second batch, docs from the first released by tether_run */
+	assert_int_equal(tether_run(t, r, 20), 0);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(r[i].status, TETHER_OK);
+	assert_int_equal(tether_connections(t), first);
+	log = api_log(&g_sim);
+	assert_int_equal(json_array_size(log), 40);
+	json_decref(log);
+	for (i = 0; i < 20; i++)
+		tether_req_release(&r[i]);
+	tether_free(t);
+}
+
+/* --- OAuth2: a fresh simulator per test --- */
+
+static int oauth_setup(void **state)
+{
+	struct simproc *p = calloc(1, sizeof(*p));
+	if (p == NULL || sim_start(p, "3600") < 0) {
+		free(p);
+		return -1;
+	}
+	*state = p;
+	return 0;
+}
+
+static int oauth_teardown(void **state)
+{
+	sim_stop(*state);
+	free(*state);
+	return 0;
+}
+
+static struct tether_opts oauth_opts(const struct simproc *p)
+{
+	struct tether_opts o = {
+		.base_url = p->base, .client_id = "sim-client", .client_secret = "sim-secret",
+		.redirect_uri = REDIRECT, .state_dir = p->dir, .insecure = true,
+		.timeout_ms = 10000,
+	};
+	return o;
+}
+
+/* Authorises like a browser would: GET /oauth/authorize, read the code off the redirect. */
+static void get_code(const struct simproc *p, char *code, size_t codesz)
+{
+	struct tether_opts o = oauth_opts(p);
+	char *url, loc[1024] = "";
+	const char *c;
+
+	assert_int_equal(tether_auth_url(&o, &url), 0);
+	assert_int_equal(strncmp(url, p->base, strlen(p->base)), 0);
+	assert_int_equal(http(p, "GET", url + strlen(p->base), NULL, NULL, loc, sizeof(loc)), 302);
+	free(url);
+	assert_int_equal(strncmp(loc, REDIRECT "?", strlen(REDIRECT) + 1), 0);
+	c = strstr(loc, "code=");
+	assert_non_null(c);
+	snprintf(code, codesz, "%.*s", (int)strcspn(c + 5, "&"), c + 5);
+}
+
+static struct tether *authorised_client(const struct simproc *p)
+{
+	struct tether_opts o = oauth_opts(p);
+	struct tether *t = client(&o);
+	char code[128], err[256] = "";
+
+	get_code(p, code, sizeof(code));
+	if (tether_auth_exchange(t, code, err, sizeof(err)) != 0)
+		fail_msg("exchange: %s", err);
+	return t;
+}
+
+static json_t *read_token(const struct simproc *p)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/token.json", p->dir);
+	json_t *o = json_load_file(path, 0, NULL);
+	assert_non_null(o);
+	return o;
+}
+
+/* Overwrites one field of token.json (a string, or an integer when s is NULL). */
+static void edit_token(const struct simproc *p, const char *key, const char *s, json_int_t i)
+{
+	char path[128];
+	json_t *o = read_token(p);
+	snprintf(path, sizeof(path), "%s/token.json", p->dir);
+	json_object_set_new(o, key, s ? json_string(s) : json_integer(i));
+	assert_int_equal(json_dump_file(o, path, 0), 0);
+	json_decref(o);
+}
+
+static size_t count_path(json_t *log, const char *path)
+{
+	size_t i, n = 0;
+	for (i = 0; i < json_array_size(log); i++)
+		n += strcmp(log_str(log, i, "path"), path) == 0;
+	return n;
+}
+
+static void test_auth_url_has_client_redirect_and_code(void **state)
+{
+	struct tether_opts o = {.base_url = "https://my.timeline.is/", .client_id = "YOUR_API_KEY",
+				.redirect_uri = "https://my.site.com/callback/url"};
+	char *url;
+	(void)state;
+
+	assert_int_equal(tether_auth_url(&o, &url), 0);
+	assert_string_equal(url, "https://my.timeline.is/oauth/authorize?client_id=YOUR_API_KEY"
+			    "&redirect_uri=https%3A%2F%2Fmy.site.com%2Fcallback%2Furl"
+			    "&response_type=code");
+	free(url);
+	o.redirect_uri = NULL;
+	assert_int_equal(tether_auth_url(&o, &url), -1);
+	assert_null(url);
+}
+
+static void test_exchange_writes_private_token_file(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	struct tether_opts o = oauth_opts(p);
+	struct tether *t = authorised_client(p), *t2;
+	char path[128];
+	struct stat st;
+	json_t *tok, *log;
+	int64_t now = util_now_ms() / 1000;
+
+	snprintf(path, sizeof(path), "%s/token.json", p->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	tok = read_token(p);
+	assert_true(json_string_length(json_object_get(tok, "access_token")) > 0);
+	assert_true(json_string_length(json_object_get(tok, "refresh_token")) > 0);
+	assert_string_equal(json_string_value(json_object_get(tok, "token_type")), "Bearer");
+	assert_in_range(json_integer_value(json_object_get(tok, "expires_at")), now + 3500,
+			now + 3700);
+	json_decref(tok);
+
+	clear_log(p);
+	assert_int_equal(tether_run(t, &r, 1), 0);
+	assert_int_equal(r.status, TETHER_OK);
+	tether_req_release(&r);
+	tether_free(t);
+	/* a new client (a restart) uses the saved token */
+	t2 = client(&o);
+	assert_int_equal(tether_run(t2, &r, 1), 0);
+	assert_int_equal(r.status, TETHER_OK);
+	tether_req_release(&r);
+	tether_free(t2);
+	log = api_log(p);
+	assert_int_equal(json_array_size(log), 2);
+	assert_string_equal(log_str(log, 0, "auth"), "bearer");
+	assert_string_equal(log_str(log, 1, "auth"), "bearer");
+	json_decref(log);
+}
+
+static void test_exchange_with_bad_code_fails(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether *t = client(&o);
+	char err[256] = "";
+
+	assert_int_equal(tether_auth_exchange(t, "not-a-code", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "HTTP 400 from /oauth/token: invalid_grant"));
+	tether_free(t);
+}
+
+static void test_no_token_file_is_auth_error(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	json_t *log;
+
+	clear_log(p);
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_AUTH);
+	assert_non_null(strstr(r.error, "no OAuth2 token in"));
+	assert_non_null(strstr(r.error, "tether-bridge auth url"));
+	log = api_log(p);
+	assert_int_equal(json_array_size(log), 0);
+	json_decref(log);
+}
+
+static void test_rejected_access_token_refreshes_and_retries_once(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	json_t *before, *after, *log;
+
+	tether_free(authorised_client(p));
+	edit_token(p, "access_token", "0000dead", 0);	/* what the API no longer accepts */
+	before = read_token(p);
+	clear_log(p);
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_int_equal(r.http_status, 200);
+	log = api_log(p);
+	assert_int_equal(json_array_size(log), 3);
+	assert_string_equal(log_str(log, 0, "path"), "/api/v3p/zones");
+	assert_int_equal(log_status(log, 0), 401);
+	assert_string_equal(log_str(log, 1, "path"), "/oauth/token");
+	assert_int_equal(log_status(log, 1), 200);
+	assert_string_equal(log_str(log, 2, "path"), "/api/v3p/zones");
+	assert_int_equal(log_status(log, 2), 200);
+	/* the new tokens were saved, the refresh token rotated */
+	after = read_token(p);
+	assert_string_not_equal(json_string_value(json_object_get(after, "access_token")), "0000dead");
+	assert_string_not_equal(json_string_value(json_object_get(after, "refresh_token")),
+				json_string_value(json_object_get(before, "refresh_token")));
+	json_decref(after);
+	json_decref(before);
+	json_decref(log);
+	tether_req_release(&r);
+}
+
+static void test_batch_of_401s_refreshes_once(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether_req r[6];
+	struct tether *t;
+	json_t *log;
+	size_t i;
+
+	tether_free(authorised_client(p));
+	edit_token(p, "access_token", "0000dead", 0);
+	o.concurrency = 3;
+	t = client(&o);
+	for (i = 0; i < 6; i++)
+		r[i] = req(TETHER_PERSPECTIVES, NULL);
+	clear_log(p);
+	assert_int_equal(tether_run(t, r, 6), 0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(r[i].status, TETHER_OK);
+		tether_req_release(&r[i]);
+	}
+	tether_free(t);
+	log = api_log(p);
+	assert_int_equal(count_path(log, "/oauth/token"), 1);
+	json_decref(log);
+}
+
+static void test_revoked_refresh_token_is_auth_with_hint(void **state)
+{
+	struct simproc *p = *state;
+	struct tether *t = authorised_client(p);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	json_t *log;
+
+	/* count 0: only the revocation, no fault on a request */
+	fault(p, "{\"count\":0,\"revoke_tokens\":true}");
+	clear_log(p);
+	assert_int_equal(tether_run(t, &r, 1), 0);
+	assert_int_equal(r.status, TETHER_E_AUTH);
+	assert_non_null(strstr(r.error, "token refresh failed: HTTP 400 from /oauth/token: "
+					"invalid_grant"));
+	assert_non_null(strstr(r.error, "; run 'tether-bridge auth url' to authorise again"));
+	assert_null(r.doc);
+	log = api_log(p);
+	assert_int_equal(count_path(log, "/api/v3p/zones"), 1);	/* no retry */
+	assert_int_equal(count_path(log, "/oauth/token"), 1);
+	json_decref(log);
+	tether_free(t);
+}
+
+static void test_expired_token_refreshed_before_request(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	json_t *log;
+
+	tether_free(authorised_client(p));
+	edit_token(p, "expires_at", NULL, util_now_ms() / 1000 - 10);
+	clear_log(p);
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_OK);
+	log = api_log(p);
+	assert_int_equal(json_array_size(log), 2);
+	assert_string_equal(log_str(log, 0, "path"), "/oauth/token");
+	assert_int_equal(log_status(log, 1), 200);
+	json_decref(log);
+	tether_req_release(&r);
+}
+
+static void test_auth_refresh_command_rotates_token(void **state)
+{
+	struct simproc *p = *state;
+	struct tether *t = authorised_client(p);
+	json_t *before = read_token(p), *after;
+	char err[256] = "";
+
+	assert_int_equal(tether_auth_refresh(t, err, sizeof(err)), 0);
+	after = read_token(p);
+	assert_string_not_equal(json_string_value(json_object_get(after, "refresh_token")),
+				json_string_value(json_object_get(before, "refresh_token")));
+	json_decref(after);
+	json_decref(before);
+	tether_free(t);
+}
+
+/* --- web links (no network) --- */
+
+static void test_link_recording_matches_docs(void **state)
+{
+	char *u;
+	(void)state;
+	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
+				  "5f06cfeb4109278f7ef8dac7", "http://host.some/return/url");
+	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
+			    "&zone=5f06cfeb4109278f7ef8dac7"
+			    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl");
+	free(u);
+	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
+				  "5f06cfeb4109278f7ef8dac7", NULL);
+	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
+			    "&zone=5f06cfeb4109278f7ef8dac7");
+	free(u);
+}
+
+static void test_link_events_period_matches_docs(void **state)
+{
+	char *u;
+	(void)state;
+	u = tether_link_events_period("https://my.timeline.is", "5f06cfe74109278f7ef8dab2",
+				      "2020-07-21", "20:30", "21:00", "5f06cfeb4109278f7ef8dac7",
+				      "http://host.some/return/url");
+	assert_string_equal(u, "https://my.timeline.is/events?events%5Bdate%5D=2020-07-21"
+			    "&events%5Bfrom_time%5D=20%3A30&events%5Bto_time%5D=21%3A00"
+			    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl"
+			    "&timeline_id=5f06cfe74109278f7ef8dab2&zone=5f06cfeb4109278f7ef8dac7");
+	free(u);
+}
+
+static void test_link_events_at_matches_docs(void **state)
+{
+	char *u;
+	(void)state;
+	u = tether_link_events_at("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
+				  "5d1f0bed41092775efbddc36", NULL);
+	assert_string_equal(u, "https://my.timeline.is/events?at=2018-07-09%2019:00:00"
+			    "&zone=5d1f0bed41092775efbddc36");
+	free(u);
+}
+
+static void test_zones_list_rejects_non_list(void **state)
+{
+	json_t *doc = json_pack("{s:{s:s}}", "data", "id", "x");
+	struct tether_zone *z;
+	size_t n;
+	char err[128];
+	(void)state;
+
+	assert_int_equal(tether_zones_list(doc, &z, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, "data: expected an array");
+	json_decref(doc);
+}
+
+struct shape_case {
+	enum tether_endpoint ep;
+	const char *json;
+	const char *error;	/* NULL: valid */
+};
+
+static void test_doc_check_names_the_wrong_field(void **state)
+{
+	static const struct shape_case cases[] = {
+		{TETHER_EVENTS, "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"}}", NULL},
+		{TETHER_EVENTS, "[]", "document: expected an object"},
+		{TETHER_EVENTS, "{\"jsonapi\":{}}", "data: missing"},
+		{TETHER_EVENTS, "{\"data\":{}}", "data: expected an array"},
+		{TETHER_LPR, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}},"
+			     "{\"id\":\"b\",\"type\":\"lprs\",\"attributes\":[]}]}",
+		 "data[1].attributes: expected an object"},
+		{TETHER_LPR, "{\"data\":[7]}", "data[0]: expected an object"},
+		{TETHER_EVENTS, "{\"data\":[{\"id\":5,\"type\":\"events\",\"attributes\":{}}]}",
+		 "data[0].id: expected a string"},
+		{TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"attributes\":{}}]}",
+		 "data[0].type: expected a string"},
+		{TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}}]}",
+		 "data[0].type: expected \"events\", got \"lprs\""},
+		{TETHER_ZONES, "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
+			       "{\"name\":\"Camera 2\"}}]}", NULL},
+		{TETHER_ZONES, "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
+			       "{\"name\":null}}]}", "data[0].attributes.name: expected a string"},
+		{TETHER_PERSPECTIVES, "{\"data\":[{\"id\":\"a\",\"type\":\"perspectives\","
+				      "\"attributes\":{}}]}", NULL},
+		{TETHER_RECORDINGS, "{\"data\":[{\"id\":\"a\",\"type\":\"recordings\","
+				    "\"attributes\":{}}]}", NULL},
+		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
+				   "\"included\":[{\"id\":\"1\",\"type\":\"timelapses\"}]}", NULL},
+		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}}}",
+		 NULL},
+		{TETHER_RECORDING, "{\"data\":[]}", "data: expected an object"},
+		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
+				   "\"included\":{}}", "included: expected an array"},
+		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
+				   "\"included\":[{\"type\":\"timelapses\"}]}",
+		 "included[0].id: expected a string"},
+		{TETHER_LIVE_SWITCH, "{}", NULL},
+	};
+	char err[256];
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *doc = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+		assert_non_null(doc);
+		err[0] = '\0';
+		if (cases[i].error == NULL) {
+			if (tether_doc_check(cases[i].ep, doc, err, sizeof(err)) != 0)
+				fail_msg("case %zu: unexpected error '%s'", i, err);
+		} else {
+			assert_int_equal(tether_doc_check(cases[i].ep, doc, err, sizeof(err)), -1);
+			assert_string_equal(err, cases[i].error);
+		}
+		json_decref(doc);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_names),
+		cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
+		cmocka_unit_test(test_link_recording_matches_docs),
+		cmocka_unit_test(test_link_events_period_matches_docs),
+		cmocka_unit_test(test_link_events_at_matches_docs),
+		cmocka_unit_test(test_zones_list_rejects_non_list),
+		cmocka_unit_test(test_doc_check_names_the_wrong_field),
+		cmocka_unit_test(test_zones_list_and_location_filter),
+		cmocka_unit_test(test_events_window_sends_api_time_format),
+		cmocka_unit_test(test_events_at_finds_event),
+		cmocka_unit_test(test_lpr_window_returns_plate),
+		cmocka_unit_test(test_perspectives_and_live_switch),
+		cmocka_unit_test(test_live_switch_unknown_preset_is_client_error),
+		cmocka_unit_test(test_recordings_list_and_single_with_included),
+		cmocka_unit_test(test_recordings_at_sends_time),
+		cmocka_unit_test(test_missing_zone_id_fails_without_request),
+		cmocka_unit_test(test_server_error_is_server),
+		cmocka_unit_test(test_rate_limit_reports_retry_after_seconds),
+		cmocka_unit_test(test_retry_after_http_date),
+		cmocka_unit_test(test_malformed_json_is_payload_with_excerpt),
+		cmocka_unit_test(test_truncated_body_is_payload),
+		cmocka_unit_test(test_connection_cut_mid_body_is_payload),
+		cmocka_unit_test(test_wrong_shape_is_payload_naming_field),
+		cmocka_unit_test(test_huge_body_over_cap_is_payload),
+		cmocka_unit_test(test_delay_beyond_timeout_is_timeout),
+		cmocka_unit_test(test_connection_refused_is_network),
+		cmocka_unit_test(test_static_token_never_refreshes),
+		cmocka_unit_test(test_http_base_url_needs_insecure),
+		cmocka_unit_test(test_batches_reuse_connections),
+		cmocka_unit_test_setup_teardown(test_exchange_writes_private_token_file, oauth_setup,
+						oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_exchange_with_bad_code_fails, oauth_setup,
+						oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_no_token_file_is_auth_error, oauth_setup,
+						oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_rejected_access_token_refreshes_and_retries_once,
+						oauth_setup, oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_of_401s_refreshes_once, oauth_setup,
+						oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_refresh_token_is_auth_with_hint,
+						oauth_setup, oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_expired_token_refreshed_before_request,
+						oauth_setup, oauth_teardown),
+		cmocka_unit_test_setup_teardown(test_auth_refresh_command_rotates_token, oauth_setup,
+						oauth_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
