@@ -198,8 +198,8 @@ static void token_load(struct tether *t)
 		log_warnx("'%s': token file is readable by others (mode %o), should be 0600", path,
 			  (unsigned)(st.st_mode & 0777));
 	if ((o = json_load_file(path, 0, &jerr)) == NULL) {
-		snprintf(t->token_err, sizeof(t->token_err), "'%.100s': invalid token file: %.60s", path,
-			 jerr.text);
+		snprintf(t->token_err, sizeof(t->token_err), "'%.100s': invalid token file: %.60s",
+			 path, jerr.text);
 		return;
 	}
 	if (token_take(t, o, true, err, sizeof(err)) < 0)
@@ -225,7 +225,8 @@ static int write_private_file(const char *dir, const char *name, const char *dat
 		return -1;
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
-		snprintf(err, errsz, "unable to create a file in '%.160s': %s", dir, strerror(errno));
+		snprintf(err, errsz, "unable to create a file in '%.160s': %s", dir,
+			 strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, 0600) < 0)
@@ -369,7 +370,8 @@ static enum tether_status oauth_token(struct tether *t, const char *grant, const
 		if (s.too_big)
 			st = TETHER_E_PAYLOAD;
 		snprintf(err, errsz, "POST /oauth/token: %.160s",
-			 s.too_big ? "response too large" : s.errbuf[0] ? s.errbuf : curl_easy_strerror(cc));
+			 s.too_big ? "response too large" :
+			 s.errbuf[0] ? s.errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(t->auth_easy, CURLINFO_RESPONSE_CODE, &code);
@@ -504,7 +506,8 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	}
 	if (strncmp(opts->base_url, "https://", 8) != 0 &&
 	    !(opts->insecure && strncmp(opts->base_url, "http://", 7) == 0)) {
-		snprintf(err, errsz, "base_url '%s' must start with https:// (http:// needs insecure)",
+		snprintf(err, errsz,
+			 "base_url '%s' must start with https:// (http:// needs insecure)",
 			 opts->base_url);
 		return NULL;
 	}
@@ -646,7 +649,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		memcpy(v, q, vl);
 		v[vl] = '\0';
 		if (vl && strspn(v, "0123456789") == vl) {
-			s->retry_after_ms = vl > 9 ? 999999999LL * 1000 : strtoll(v, NULL, 10) * 1000;
+			/* ten digits and more: a year and a half is "a long time" enough */
+			s->retry_after_ms = vl > 9 ? 999999999LL * 1000 :
+						     strtoll(v, NULL, 10) * 1000;
 		} else if (vl && (when = curl_getdate(v, NULL)) >= 0) {
 			int64_t d = (int64_t)when * 1000 - util_now_ms();
 			s->retry_after_ms = d > 0 ? d : 0;
@@ -918,7 +923,8 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 		}
 		for (i = 0; i < json_array_size(inc); i++) {
 			snprintf(where, sizeof(where), "included[%zu]", i);
-			if (check_resource(json_array_get(inc, i), where, NULL, false, err, errsz) < 0)
+			if (check_resource(json_array_get(inc, i), where, NULL, false, err,
+					   errsz) < 0)
 				return -1;
 		}
 		return 0;
@@ -980,10 +986,11 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 	} else if (code == 401 && !t->static_token && !s->retried) {
 		if (s->gen == t->gen && !run->refresh_tried) {
 			run->refresh_tried = true;
-			run->refresh_status = refresh_token(t, false, run->refresh_err, sizeof(run->refresh_err));
+			run->refresh_status = refresh_token(t, false, run->refresh_err,
+							    sizeof(run->refresh_err));
 		}
 		if (s->gen != t->gen) {
-			/* the token changed since this request went out: one retry with the new one */
+			/* the token changed since this request went out: retry once with the new */
 			s->retried = true;
 			if (slot_start(t, s) == 0)
 				return true;
@@ -1053,7 +1060,8 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 	}
 	if (!t->static_token) {
 		if (t->access_token == NULL) {
-			snprintf(err, sizeof(err), "%.200s; run 'tether-bridge auth url' to authorise",
+			snprintf(err, sizeof(err),
+				 "%.200s; run 'tether-bridge auth url' to authorise",
 				 t->token_err);
 			fail_all(reqs, n, TETHER_E_AUTH, err);
 			return 0;

@@ -40,9 +40,9 @@ enum tether_endpoint {
 	TETHER_EVENTS_AT,     /* GET /events?zone_id&at                   -> list of events */
 	TETHER_LPR,           /* GET /lpr?zone_id[&starts_at][&ends_at]   -> list of lprs */
 	TETHER_PERSPECTIVES,  /* GET /perspectives                        -> list of perspectives */
-	TETHER_LIVE_SWITCH,   /* POST /perspectives/:id/live_switch_preset -> doc NULL or any JSON */
+	TETHER_LIVE_SWITCH,   /* POST /perspectives/:id/live_switch_preset -> doc NULL or JSON */
 	TETHER_RECORDINGS,    /* GET /recordings?zone_id[&at]             -> list of recordings */
-	TETHER_RECORDING,     /* GET /recordings/:id                      -> one recording (+included) */
+	TETHER_RECORDING,     /* GET /recordings/:id                      -> one recording */
 };
 
 struct tether_req {
@@ -55,9 +55,9 @@ struct tether_req {
 	enum tether_status status;
 	long http_status;            /* 0 when no answer */
 	int64_t retry_after_ms;      /* from Retry-After (seconds or HTTP date), -1 if none */
-	char error[256];             /* "HTTP 503 from /api/v3p/events", "data[3].attributes: ..." */
+	char error[256];             /* "HTTP 503 from /api/v3p/events", "data[3].id: ..." */
 	char excerpt[128];           /* first bytes of a bad body, printable only; "" if none */
-	json_t *doc;                 /* validated document (owned; tether_req_release), NULL on error */
+	json_t *doc;                 /* validated document (tether_req_release), NULL on error */
 };
 
 struct tether;

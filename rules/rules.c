@@ -815,7 +815,7 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 		if ((ru->name = strdup(name)) == NULL)
 			nomem(errs, m);
 	}
-	if ((n = ynode_get(m, "when")))
+	if ((n = ynode_get(m, "when")) && !ynode_is_null(n))
 		compile_when(r, ru, root, n, errs);
 	if (ynode_duration(m, "cooldown", false, &ru->cooldown, errs) == 1 && ru->cooldown == 0)
 		ru->cooldown = 0;

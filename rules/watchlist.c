@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define MAX_FILE_ERRORS 100
@@ -761,6 +762,23 @@ static int build_key(void *ctx_, const char *key, size_t klen, int nd)
 	return 0;
 }
 
+/* Zeroed memory for the index. A large table asks for transparent huge pages: a lookup
+ * touches a handful of random slots, and with 4 KiB pages each is also a TLB miss. */
+static void *table_alloc(size_t size)
+{
+	const size_t huge = 2u << 20;
+	void *p;
+
+	if (size < huge)
+		return calloc(1, size);
+	size = (size + huge - 1) / huge * huge;
+	if (posix_memalign(&p, huge, size) != 0)
+		return NULL;
+	madvise(p, size, MADV_HUGEPAGE);	/* advice only: failure is fine */
+	memset(p, 0, size);
+	return p;
+}
+
 static size_t choose(size_t n, int k)
 {
 	size_t r = 1;
@@ -797,7 +815,7 @@ int watchlist_build(struct watchlist *wl)
 	if (nslots > (size_t)UINT32_MAX)
 		goto out_nomem;
 	wl->patterns = malloc((wl->npatterns ? wl->npatterns : 1) * sizeof(*wl->patterns));
-	wl->slots = calloc(nslots, sizeof(*wl->slots));
+	wl->slots = table_alloc(nslots * sizeof(*wl->slots));
 	if (wl->patterns == NULL || wl->slots == NULL)
 		goto out_nomem;
 	wl->nslots = (uint32_t)nslots;

@@ -371,6 +371,45 @@ static void test_watchlists_match_and_fill_message(void **state)
 	fx_free(&f);
 }
 
+static void test_watchlist_file_relative_to_config_and_changed(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tb-rules-XXXXXX", cfg[256], list[256];
+	struct cfg_errors errs = {0};
+	assert_non_null(mkdtemp(dir));
+	snprintf(cfg, sizeof(cfg), "%s/config.yaml", dir);
+	snprintf(list, sizeof(list), "%s/stolen.txt", dir);
+	FILE *fp = fopen(list, "w");
+	assert_non_null(fp);
+	fputs("# stolen\nAB12CDE,red van,GBR\n", fp);
+	fclose(fp);
+	fp = fopen(cfg, "w");
+	assert_non_null(fp);
+	fputs("watchlists:\n  stolen: {file: stolen.txt}\n"
+	      "rules:\n  - {name: w, when: {watchlists: [stolen]}, " TO "}\n", fp);
+	fclose(fp);
+	struct fx f;
+	memset(&f, 0, sizeof(f));
+	f.doc = ydoc_load(cfg, &errs);
+	assert_non_null(f.doc);
+	f.r = rules_compile(f.doc->root, targets, 2, &errs);
+	assert_int_equal(errs.n, 0);
+	f.st = rules_state_new();
+	struct message m = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(f.res.d[0].msg.watch_label, "red van");
+	assert_false(rules_watchlists_changed(f.r));
+	fp = fopen(list, "a");
+	assert_non_null(fp);
+	fputs("XY99ZZZ\n", fp);
+	fclose(fp);
+	assert_true(rules_watchlists_changed(f.r));
+	fx_free(&f);
+	unlink(list);
+	unlink(cfg);
+	rmdir(dir);
+}
+
 static void test_countries(void **state)
 {
 	(void)state;
@@ -750,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_schedule_timezone),
 		cmocka_unit_test(test_schedule_dst_change_days_london),
 		cmocka_unit_test(test_watchlists_match_and_fill_message),
+		cmocka_unit_test(test_watchlist_file_relative_to_config_and_changed),
 		cmocka_unit_test(test_countries),
 		cmocka_unit_test(test_plates_inline),
 		cmocka_unit_test(test_max_age),

@@ -25,7 +25,9 @@
 #include "bridge/tether.h"
 #include "config/util.h"
 
+#define OAUTH_TEST(f) cmocka_unit_test_setup_teardown(f, oauth_setup, oauth_teardown)
 #define REDIRECT "http://127.0.0.1/callback"
+#define REC "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}}"
 
 struct simproc {
 	pid_t pid;
@@ -447,8 +449,8 @@ static void test_recordings_list_and_single_with_included(void **state)
 	run_one(&l, &o);
 	assert_int_equal(l.status, TETHER_OK);
 	assert_true(json_array_size(json_object_get(l.doc, "data")) > 0);
-	one.id = json_string_value(json_object_get(json_array_get(json_object_get(l.doc, "data"), 0),
-						    "id"));
+	one.id = json_string_value(
+		json_object_get(json_array_get(json_object_get(l.doc, "data"), 0), "id"));
 	clear_log(&g_sim);
 	run_one(&one, &o);
 	assert_int_equal(one.status, TETHER_OK);
@@ -476,7 +478,8 @@ static void test_recordings_at_sends_time(void **state)
 	run_one(&l, &o);
 	assert_int_equal(l.status, TETHER_OK);
 	log = api_log(&g_sim);
-	snprintf(want, sizeof(want), "zone_id=%s&at=2020-07-04%%2015%%3A36%%3A30.000%%20UTC", g_zone);
+	snprintf(want, sizeof(want), "zone_id=%s&at=2020-07-04%%2015%%3A36%%3A30.000%%20UTC",
+		 g_zone);
 	assert_string_equal(log_str(log, 0, "query"), want);
 	json_decref(log);
 	tether_req_release(&l);
@@ -920,7 +923,8 @@ static void test_rejected_access_token_refreshes_and_retries_once(void **state)
 	assert_int_equal(log_status(log, 2), 200);
 	/* the new tokens were saved, the refresh token rotated */
 	after = read_token(p);
-	assert_string_not_equal(json_string_value(json_object_get(after, "access_token")), "0000dead");
+	assert_string_not_equal(json_string_value(json_object_get(after, "access_token")),
+				"0000dead");
 	assert_string_not_equal(json_string_value(json_object_get(after, "refresh_token")),
 				json_string_value(json_object_get(before, "refresh_token")));
 	json_decref(after);
@@ -1103,15 +1107,12 @@ static void test_doc_check_names_the_wrong_field(void **state)
 				      "\"attributes\":{}}]}", NULL},
 		{TETHER_RECORDINGS, "{\"data\":[{\"id\":\"a\",\"type\":\"recordings\","
 				    "\"attributes\":{}}]}", NULL},
-		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
-				   "\"included\":[{\"id\":\"1\",\"type\":\"timelapses\"}]}", NULL},
-		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}}}",
+		{TETHER_RECORDING, REC ",\"included\":[{\"id\":\"1\",\"type\":\"timelapses\"}]}",
 		 NULL},
+		{TETHER_RECORDING, REC "}", NULL},
 		{TETHER_RECORDING, "{\"data\":[]}", "data: expected an object"},
-		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
-				   "\"included\":{}}", "included: expected an array"},
-		{TETHER_RECORDING, "{\"data\":{\"id\":\"a\",\"type\":\"recordings\",\"attributes\":{}},"
-				   "\"included\":[{\"type\":\"timelapses\"}]}",
+		{TETHER_RECORDING, REC ",\"included\":{}}", "included: expected an array"},
+		{TETHER_RECORDING, REC ",\"included\":[{\"type\":\"timelapses\"}]}",
 		 "included[0].id: expected a string"},
 		{TETHER_LIVE_SWITCH, "{}", NULL},
 	};
@@ -1166,22 +1167,14 @@ int main(void)
 		cmocka_unit_test(test_static_token_never_refreshes),
 		cmocka_unit_test(test_http_base_url_needs_insecure),
 		cmocka_unit_test(test_batches_reuse_connections),
-		cmocka_unit_test_setup_teardown(test_exchange_writes_private_token_file, oauth_setup,
-						oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_exchange_with_bad_code_fails, oauth_setup,
-						oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_no_token_file_is_auth_error, oauth_setup,
-						oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_rejected_access_token_refreshes_and_retries_once,
-						oauth_setup, oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_batch_of_401s_refreshes_once, oauth_setup,
-						oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_revoked_refresh_token_is_auth_with_hint,
-						oauth_setup, oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_expired_token_refreshed_before_request,
-						oauth_setup, oauth_teardown),
-		cmocka_unit_test_setup_teardown(test_auth_refresh_command_rotates_token, oauth_setup,
-						oauth_teardown),
+		OAUTH_TEST(test_exchange_writes_private_token_file),
+		OAUTH_TEST(test_exchange_with_bad_code_fails),
+		OAUTH_TEST(test_no_token_file_is_auth_error),
+		OAUTH_TEST(test_rejected_access_token_refreshes_and_retries_once),
+		OAUTH_TEST(test_batch_of_401s_refreshes_once),
+		OAUTH_TEST(test_revoked_refresh_token_is_auth_with_hint),
+		OAUTH_TEST(test_expired_token_refreshed_before_request),
+		OAUTH_TEST(test_auth_refresh_command_rotates_token),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
