@@ -193,7 +193,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	json_t *resource;
 	json_array_foreach(data, i, resource) {
 		json_t *line = explain_one(cfg, rules, st, &res, resource, names, now_ms, &bad);
-		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
 		json_decref(line);
 		if (text == NULL) {
 			fprintf(stderr, "explain: out of memory\n");

@@ -445,7 +445,7 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		break;
 	}
 	if (body)
-		out = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		out = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (out == NULL) {
 		snprintf(err, errsz, "unable to build the %s body",
 			 config_webhook_format_name(cfg->format));
