@@ -86,3 +86,75 @@ start_bridge() {
 
 # count_lines FILE PATTERN
 count_lines() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+
+# ---- daemon scenario helpers (t_daemon_*) ----
+
+# sim_zone_id N / sim_zone_name N: the simulator's Nth zone (0-based, admin API order)
+sim_zone_id() { sim_get /_sim/zones | jq -r ".zones[$1].id"; }
+sim_zone_name() { sim_get /_sim/zones | jq -r ".zones[$1].name"; }
+
+# sim_event JSON: injects an event (admin API), prints its id; sim_event_doc prints the
+# whole {"data": ...} document
+sim_event_doc() { sim_post /_sim/events "$1"; }
+sim_event() { sim_post /_sim/events "$1" | jq -r '.data.id'; }
+sim_plate() { sim_post /_sim/lprs "$1" | jq -r '.data.id'; }
+sim_fault() { sim_post /_sim/faults "$1" >/dev/null || fail "unable to arm fault $1"; }
+
+# iso_ago SECONDS: an ISO 8601 UTC time SECONDS in the past
+iso_ago() { date -u -d "@$(($(date +%s) - $1))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# cfg_head FILE [POLL_EXTRA]: writes the tether, poll, state and mqtt ("home", prefix tb)
+# sections of a config for the running sim and broker; rules are appended by the caller
+cfg_head() {
+	cat >"$1" <<CFG
+tether: {base_url: "$SIM_URL", insecure: true, access_token: sim-static-token, timeout: 3s}
+poll: {interval: 1s, lookback: 5m${2:+, $2}}
+state_dir: $T/state
+log: {level: ${LOG_LEVEL:-info}}
+mqtt:
+  home: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb, client_id: tb-e2e-$$}
+CFG
+}
+
+# sub_count [FILE]: lines received so far by the subscriber
+sub_count() { [ -f "${1:-$T/sub.txt}" ] && wc -l <"${1:-$T/sub.txt}" || echo 0; }
+# sub_wait N [SECONDS]: waits until the subscriber has at least N lines
+sub_wait() { WAIT=${2:-15} wait_for test "$(sub_count)" -ge "$1"; }
+# sub_payloads TOPIC: the payloads received on exactly TOPIC, one per line
+sub_payloads() { awk -v t="$1" 'index($0, t " ") == 1 { print substr($0, length(t) + 2) }' "$T/sub.txt"; }
+# sub_ids: the message id of every payload received (any topic)
+sub_ids() { sed 's/^[^{]*//' "${1:-$T/sub.txt}" | jq -r '.id // empty' 2>/dev/null; }
+
+# start_mosquitto_persist [PORT]: a broker keeping durable sessions in $T/mq (for restarts)
+start_mosquitto_persist() {
+	MQTT_PORT=${1:-${MQTT_PORT:-$(freeport)}}
+	mkdir -p "$T/mq"
+	cat >"$T/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $T/mq/
+autosave_interval 1
+max_queued_messages 100000
+CONF
+	/usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
+	MQTT_PID=$!
+	PIDS="$PIDS $MQTT_PID"
+	WAIT=10 wait_for port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
+}
+
+# start_sub_durable TOPIC [FILE]: a QoS 1 subscriber with a persistent session (-c -i), so
+# messages published while it is away are queued by the broker; appends to FILE
+start_sub_durable() {
+	mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -c -i "tb-e2e-sub-$$" -v -t "$1" \
+		>>"${2:-$T/sub.txt}" 2>>"$T/sub.log" &
+	SUB_PID=$!
+	PIDS="$PIDS $SUB_PID"
+	sleep 0.3
+}
+stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; }
+
+# bridge_alive: the bridge process is still running
+bridge_alive() { kill -0 "$BRIDGE_PID" 2>/dev/null; }
+# stop_bridge [SIGNAL]: signals the bridge and reaps it
+stop_bridge() { kill "-${1:-TERM}" "$BRIDGE_PID" 2>/dev/null; wait "$BRIDGE_PID" 2>/dev/null; }

@@ -1,0 +1,83 @@
+# Events and plate reads injected into tether-sim reach the right MQTT topics with the
+# v1 payload (schema, id, kind, phase, flags, zone, rule, links); the ones no rule selects
+# (wrong flags, wrong zone, plate not on a watchlist) are not published.
+. "$(dirname "$0")/lib.sh"
+start_mosquitto
+start_sim --zones 2
+Z0=$(sim_zone_id 0); N0=$(sim_zone_name 0)
+Z1=$(sim_zone_id 1); N1=$(sim_zone_name 1)
+[ -n "$Z0" ] && [ "$Z0" != null ] && [ -n "$Z1" ] || fail "no zones from the simulator"
+cfg_head "$T/cfg.yaml"
+cat >>"$T/cfg.yaml" <<CFG
+watchlists:
+  fam: {plates: ["AB12 CDE"]}
+rules:
+  - name: intrusion-z0
+    when: {kind: event, zones: ["$N0"], flags_any: [intrusion, tripwire]}
+    to: [{mqtt: home, topic: "e2e/alerts/{{zone.name}}"}]
+  - name: fam-plate
+    when: {kind: plate, watchlists: [fam]}
+    to: [{mqtt: home, topic: "e2e/plates/{{plate.watchlist}}"}]
+CFG
+"$BRIDGE" check -c "$T/cfg.yaml" >/dev/null || fail "config rejected: $("$BRIDGE" check -c "$T/cfg.yaml")"
+start_sub 'e2e/#'
+start_bridge "$T/cfg.yaml"
+
+# not selected: motion only in zone 0, intrusion in zone 1, a plate not on the watchlist
+sim_event "{\"zone_id\":\"$Z0\",\"flags\":[\"motion\"]}" >/dev/null || fail "inject"
+sim_event "{\"zone_id\":\"$Z1\",\"flags\":[\"intrusion\"]}" >/dev/null || fail "inject"
+sim_plate "{\"zone_id\":\"$Z0\",\"plate_number\":\"XY99ZZZ\"}" >/dev/null || fail "inject"
+# selected: two events in zone 0 and a watched plate (written differently) in zone 1
+DOC1=$(sim_event_doc "{\"zone_id\":\"$Z0\",\"flags\":[\"motion\",\"intrusion\"],\"severity\":\"high\"}") || fail "inject"
+DOC2=$(sim_event_doc "{\"zone_id\":\"$Z0\",\"flags\":[\"tripwire\"],\"severity\":\"low\"}") || fail "inject"
+P1=$(sim_plate "{\"zone_id\":\"$Z1\",\"plate_number\":\"ab12-cde\",\"country\":\"GBR\"}") || fail "inject"
+E1=$(printf '%s' "$DOC1" | jq -r .data.id); U1=$(printf '%s' "$DOC1" | jq -r .data.attributes.updated_at)
+E2=$(printf '%s' "$DOC2" | jq -r .data.id); U2=$(printf '%s' "$DOC2" | jq -r .data.attributes.updated_at)
+
+sub_wait 3 15 || fail "only $(sub_count) of 3 messages arrived; bridge log: $(tail -5 "$T/bridge.log")"
+sleep 2.5 # two more poll cycles: nothing else may come
+[ "$(sub_count)" -eq 3 ] || fail "expected exactly 3 messages, got: $(cat "$T/sub.txt")"
+bridge_alive || fail "the bridge exited"
+
+TOPIC="e2e/alerts/$N0"
+[ "$(sub_payloads "$TOPIC" | wc -l)" -eq 2 ] || fail "expected 2 messages on '$TOPIC': $(cat "$T/sub.txt")"
+msg() { sub_payloads "$TOPIC" | jq -c "select(.source_id == \"$1\")"; }
+check_event() { # SOURCE_ID UPDATED_AT FLAGS SEVERITY
+	m=$(msg "$1")
+	[ -n "$m" ] || fail "event $1 not received"
+	f() { printf '%s' "$m" | jq -r "$1"; }
+	[ "$(f .schema)" = tether-bridge/v1 ] || fail "$1: schema $(f .schema)"
+	[ "$(f .id)" = "event:$1:$2" ] || fail "$1: id '$(f .id)' is not event:$1:$2"
+	[ "$(f .kind)" = event ] || fail "$1: kind"
+	[ "$(f .phase)" = new ] || fail "$1: phase $(f .phase)"
+	[ "$(f .complete)" = true ] || fail "$1: complete"
+	[ "$(f '.flags|join(",")')" = "$3" ] || fail "$1: flags $(f '.flags|join(",")'), want $3"
+	[ "$(f .severity)" = "$4" ] || fail "$1: severity $(f .severity)"
+	[ "$(f .zone.id)" = "$Z0" ] || fail "$1: zone.id $(f .zone.id)"
+	[ "$(f .zone.name)" = "$N0" ] || fail "$1: zone.name $(f .zone.name)"
+	[ "$(f .rule)" = intrusion-z0 ] || fail "$1: rule $(f .rule)"
+	[ "$(f .backfill)" = false ] || fail "$1: backfill"
+	printf '%s' "$m" | jq -e --arg u "$SIM_URL" --arg z "$Z0" \
+		'(.links.web | startswith($u + "/events?at=") and endswith("&zone=" + $z)) and
+		 (.links.recording_web | startswith($u + "/recordings?at="))' >/dev/null ||
+		fail "$1: links $(f -c .links)"
+}
+check_event "$E1" "$U1" "motion,intrusion" high
+check_event "$E2" "$U2" "tripwire" low
+ok "events: topic per zone name, v1 payload fields"
+
+p=$(sub_payloads e2e/plates/fam)
+[ -n "$p" ] || fail "plate not received on e2e/plates/fam: $(cat "$T/sub.txt")"
+g() { printf '%s' "$p" | jq -r "$1"; }
+[ "$(g .schema)" = tether-bridge/v1 ] || fail "plate: schema"
+case "$(g .id)" in "plate:$P1:"?*) ;; *) fail "plate: id '$(g .id)'" ;; esac
+[ "$(g .kind)" = plate ] || fail "plate: kind"
+[ "$(g .phase)" = new ] || fail "plate: phase"
+[ "$(g .plate.number)" = ab12-cde ] || fail "plate: number $(g .plate.number)"
+[ "$(g .plate.normalized)" = AB12CDE ] || fail "plate: normalized $(g .plate.normalized)"
+[ "$(g .plate.watchlist)" = fam ] || fail "plate: watchlist $(g .plate.watchlist)"
+[ "$(g .plate.country)" = GBR ] || fail "plate: country"
+[ "$(g .zone.id)" = "$Z1" ] && [ "$(g .zone.name)" = "$N1" ] || fail "plate: zone $(g -c .zone)"
+[ "$(g .rule)" = fam-plate ] || fail "plate: rule"
+[ "$(g '.flags|length')" = 0 ] || fail "plate: flags"
+ok "plate: watchlist topic and payload; unselected events and plates not published"
