@@ -23,34 +23,35 @@
  * add one. v1 was the first layout; v2 added per-target options, the first failure time and
  * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH). */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-	"CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
-	" until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	" PRIMARY KEY (zone_id, kind)) WITHOUT ROWID;"
-	"CREATE TABLE seen (kind TEXT NOT NULL, source_id TEXT NOT NULL,"
-	" revision TEXT NOT NULL, flags INTEGER NOT NULL, severity TEXT NOT NULL,"
-	" complete INTEGER NOT NULL, zone_id TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
-	" seen_ms INTEGER NOT NULL, PRIMARY KEY (kind, source_id));"
-	"CREATE INDEX seen_open ON seen (zone_id, starts_ms) WHERE complete = 0;"
-	"CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,"
-	" zone_id TEXT NOT NULL, msg_id TEXT NOT NULL, topic_or_url TEXT, payload TEXT NOT NULL,"
-	" headers TEXT, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-	" next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
-	"CREATE INDEX outbox_target ON outbox (target, id);"
-	"CREATE TABLE dead (id INTEGER PRIMARY KEY AUTOINCREMENT, orig_id INTEGER NOT NULL,"
-	" target TEXT NOT NULL, zone_id TEXT NOT NULL, msg_id TEXT NOT NULL,"
-	" status INTEGER NOT NULL, reason TEXT, attempts INTEGER NOT NULL,"
-	" failed_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, payload TEXT NOT NULL,"
-	" topic_or_url TEXT, headers TEXT);"
-	"CREATE INDEX dead_failed ON dead (failed_ms);",
+    "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (zone_id, kind)) WITHOUT ROWID;"
+    "CREATE TABLE seen (kind TEXT NOT NULL, source_id TEXT NOT NULL,"
+    " revision TEXT NOT NULL, flags INTEGER NOT NULL, severity TEXT NOT NULL,"
+    " complete INTEGER NOT NULL, zone_id TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
+    " seen_ms INTEGER NOT NULL, PRIMARY KEY (kind, source_id));"
+    "CREATE INDEX seen_open ON seen (zone_id, starts_ms) WHERE complete = 0;"
+    "CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,"
+    " zone_id TEXT NOT NULL, msg_id TEXT NOT NULL, topic_or_url TEXT, payload TEXT NOT NULL,"
+    " headers TEXT, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+    "CREATE INDEX outbox_target ON outbox (target, id);"
+    "CREATE TABLE dead (id INTEGER PRIMARY KEY AUTOINCREMENT, orig_id INTEGER NOT NULL,"
+    " target TEXT NOT NULL, zone_id TEXT NOT NULL, msg_id TEXT NOT NULL,"
+    " status INTEGER NOT NULL, reason TEXT, attempts INTEGER NOT NULL,"
+    " failed_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, payload TEXT NOT NULL,"
+    " topic_or_url TEXT, headers TEXT);"
+    "CREATE INDEX dead_failed ON dead (failed_ms);",
 
-	"ALTER TABLE outbox ADD COLUMN extra TEXT;"
-	"ALTER TABLE outbox ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE dead ADD COLUMN extra TEXT;"
-	"ALTER TABLE dead ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
-	"DROP INDEX outbox_target;"
-	"CREATE INDEX outbox_walk ON outbox (target, id, zone_id, next_attempt_ms);"
-	"CREATE INDEX outbox_due ON outbox (target, next_attempt_ms, zone_id);",
+    "ALTER TABLE outbox ADD COLUMN extra TEXT;"
+    "ALTER TABLE outbox ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE dead ADD COLUMN extra TEXT;"
+    "ALTER TABLE dead ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX outbox_target;"
+    "CREATE INDEX outbox_walk ON outbox (target, id, zone_id, next_attempt_ms);"
+    "CREATE INDEX outbox_due ON outbox (target, next_attempt_ms, zone_id);"
+    "CREATE INDEX outbox_zone ON outbox (target, zone_id, id, next_attempt_ms);",
 };
 
 enum st {
@@ -76,8 +77,8 @@ enum st {
 	ST_OB_DEFER,
 	ST_OB_TO_DLQ,
 	ST_OB_COUNT,
-	ST_OB_FIRST_DUE,
-	ST_OB_NEXT_DEFERRED,
+	ST_OB_LOW,
+	ST_OB_NEXT_DUE,
 	ST_DLQ_LIST,
 	ST_DLQ_REPLAY,
 	ST_DLQ_DELETE,
@@ -85,71 +86,90 @@ enum st {
 };
 
 /* Entry columns, in the order row_to_entry reads them. */
-#define ENTRY_COLS_O                                                                        \
-	"o.id, o.target, o.zone_id, o.msg_id, o.topic_or_url, o.payload, o.headers, o.extra, " \
+#define ENTRY_COLS_O                                                                               \
+	"o.id, o.target, o.zone_id, o.msg_id, o.topic_or_url, o.payload, o.headers, o.extra, "     \
 	"o.created_ms, o.next_attempt_ms, o.first_failed_ms, o.attempts, o.last_error"
 /* Due entries of target ?1 at ?2 after id ?3 that no earlier deferred entry of their zone
  * holds back. blocked is one row per zone with a deferred entry (few: found through
  * outbox_due); the walk in id order reads only the covering index outbox_walk. */
-#define FETCH_FROM                                                                          \
-	"WITH blocked (zone_id, first_id) AS MATERIALIZED (SELECT zone_id, min(id) FROM outbox" \
-	" WHERE target = ?1 AND next_attempt_ms > ?2 GROUP BY zone_id)"                       \
-	" SELECT %s FROM outbox o LEFT JOIN blocked b ON b.zone_id = o.zone_id"               \
-	" WHERE o.target = ?1 AND o.id > ?3 AND o.next_attempt_ms <= ?2"                      \
+#define FETCH_SQL                                                                                  \
+	"WITH blocked (zone_id, first_id) AS MATERIALIZED (SELECT zone_id, min(id)"                \
+	" FROM outbox INDEXED BY outbox_due WHERE target = ?1 AND next_attempt_ms > ?2"            \
+	" GROUP BY zone_id) SELECT " ENTRY_COLS_O " FROM outbox o INDEXED BY outbox_walk"          \
+	" LEFT JOIN blocked b ON b.zone_id = o.zone_id"                                            \
+	" WHERE o.target = ?1 AND o.id > ?3 AND o.next_attempt_ms <= ?2"                           \
 	" AND (b.first_id IS NULL OR o.id < b.first_id) ORDER BY o.id LIMIT ?4"
+/* Plans are pinned with INDEXED BY: the planner has no statistics, and a wrong choice here
+ * turns a fetch into a scan of the whole outbox. */
+/* The zones of target ?1, one index seek each (a skip-scan of outbox_zone), and the id and
+ * next_attempt_ms of each zone's head, its oldest entry. */
+#define ZONES_CTE                                                                                  \
+	"WITH RECURSIVE zones (z) AS (SELECT (SELECT zone_id FROM outbox"                          \
+	" INDEXED BY outbox_zone WHERE target = ?1 ORDER BY zone_id LIMIT 1) UNION ALL"            \
+	" SELECT (SELECT zone_id FROM outbox INDEXED BY outbox_zone"                               \
+	" WHERE target = ?1 AND zone_id > zones.z ORDER BY zone_id LIMIT 1) FROM zones"            \
+	" WHERE zones.z IS NOT NULL)"
+#define HEAD_ID                                                                                    \
+	"(SELECT id FROM outbox INDEXED BY outbox_zone WHERE target = ?1 AND zone_id = zones.z"    \
+	" ORDER BY id LIMIT 1)"
+#define HEAD_T                                                                                     \
+	"(SELECT next_attempt_ms FROM outbox INDEXED BY outbox_zone"                               \
+	" WHERE target = ?1 AND zone_id = zones.z ORDER BY id LIMIT 1)"
+/* Nothing below the oldest due head can go: a fetch walks from there. NULL: none. */
+#define LOW_SQL                                                                                    \
+	ZONES_CTE " SELECT min(h) FROM (SELECT " HEAD_ID " AS h, " HEAD_T " AS t"                  \
+	          " FROM zones WHERE z IS NOT NULL) WHERE t <= ?2"
+#define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
 
 static const char *const st_sql[ST_COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_SAVEPOINT] = "SAVEPOINT store_op",
-	[ST_RELEASE] = "RELEASE store_op",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
-	[ST_CURSOR_GET] = "SELECT until_ms FROM cursors WHERE zone_id = ?1 AND kind = ?2",
-	[ST_CURSOR_SET] = "INSERT INTO cursors (zone_id, kind, until_ms, updated_at)"
-			  " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (zone_id, kind) DO UPDATE"
-			  " SET until_ms = excluded.until_ms, updated_at = excluded.updated_at",
-	[ST_SEEN_GET] = "SELECT revision, flags, severity, complete, starts_ms, seen_ms FROM seen"
-			" WHERE kind = ?1 AND source_id = ?2",
-	[ST_SEEN_PUT] = "INSERT OR REPLACE INTO seen (kind, source_id, revision, flags, severity,"
-			" complete, zone_id, starts_ms, seen_ms)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[ST_OPEN_EVENTS] = "SELECT source_id, starts_ms FROM seen WHERE zone_id = ?1"
-			   " AND complete = 0 AND kind = 'event' ORDER BY starts_ms, source_id",
-	[ST_SEEN_PRUNE] = "DELETE FROM seen WHERE seen_ms < ?1 AND complete <> 0",
-	[ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
-	[ST_KV_PUT] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
-	[ST_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
-	[ST_KV_PRUNE] = "DELETE FROM kv WHERE value < ?1",
-	[ST_OB_PUT] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, headers,"
-		      " extra, created_ms, next_attempt_ms)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[ST_OB_FETCH] = NULL, /* FETCH_FROM with ENTRY_COLS_O, built at open */
-	[ST_OB_FIRST_DUE] = NULL, /* FETCH_FROM with o.next_attempt_ms, built at open */
-	[ST_OB_ACK] = "DELETE FROM outbox WHERE id = ?1",
-	[ST_OB_DEFER] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2,"
-			" last_error = ?3, first_failed_ms = CASE first_failed_ms WHEN 0 THEN ?4"
-			" ELSE first_failed_ms END WHERE id = ?1",
-	[ST_OB_TO_DLQ] = "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, reason,"
-			 " attempts, failed_ms, created_ms, payload, topic_or_url, headers, extra,"
-			 " first_failed_ms) SELECT id, target, zone_id, msg_id, ?2, ?3,"
-			 " attempts + 1, ?4, created_ms, payload, topic_or_url, headers, extra,"
-			 " CASE first_failed_ms WHEN 0 THEN ?4 ELSE first_failed_ms END"
-			 " FROM outbox WHERE id = ?1",
-	[ST_OB_COUNT] = "SELECT count(*) FROM outbox",
-	/* The bare column next_attempt_ms comes from the row holding min(id): each zone's first
-	 * deferred entry, which is its head when no due entry is free to go. */
-	[ST_OB_NEXT_DEFERRED] = "SELECT min(t) FROM (SELECT next_attempt_ms AS t, min(id) FROM"
-				" outbox WHERE target = ?1 AND next_attempt_ms > ?2 GROUP BY zone_id)",
-	[ST_DLQ_LIST] = "SELECT id, target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
-			" created_ms, 0, first_failed_ms, attempts, NULL, status, reason, failed_ms"
-			" FROM dead WHERE " DLQ_WHERE " ORDER BY id",
-	[ST_DLQ_REPLAY] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload,"
-			  " headers, extra, created_ms, next_attempt_ms)"
-			  " SELECT target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
-			  " created_ms, 0 FROM dead WHERE " DLQ_WHERE " ORDER BY orig_id",
-	[ST_DLQ_DELETE] = "DELETE FROM dead WHERE " DLQ_WHERE,
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT store_op",
+    [ST_RELEASE] = "RELEASE store_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
+    [ST_CURSOR_GET] = "SELECT until_ms FROM cursors WHERE zone_id = ?1 AND kind = ?2",
+    [ST_CURSOR_SET] = "INSERT INTO cursors (zone_id, kind, until_ms, updated_at)"
+                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (zone_id, kind) DO UPDATE"
+                      " SET until_ms = excluded.until_ms, updated_at = excluded.updated_at",
+    [ST_SEEN_GET] = "SELECT revision, flags, severity, complete, starts_ms, seen_ms FROM seen"
+                    " WHERE kind = ?1 AND source_id = ?2",
+    [ST_SEEN_PUT] = "INSERT OR REPLACE INTO seen (kind, source_id, revision, flags, severity,"
+                    " complete, zone_id, starts_ms, seen_ms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_OPEN_EVENTS] = "SELECT source_id, starts_ms FROM seen WHERE zone_id = ?1"
+                       " AND complete = 0 AND kind = 'event' ORDER BY starts_ms, source_id",
+    [ST_SEEN_PRUNE] = "DELETE FROM seen WHERE seen_ms < ?1 AND complete <> 0",
+    [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+    [ST_KV_PUT] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+    [ST_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
+    [ST_KV_PRUNE] = "DELETE FROM kv WHERE value < ?1",
+    [ST_OB_PUT] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, headers,"
+                  " extra, created_ms, next_attempt_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_OB_FETCH] = FETCH_SQL,
+    [ST_OB_LOW] = LOW_SQL,
+    [ST_OB_ACK] = "DELETE FROM outbox WHERE id = ?1",
+    [ST_OB_DEFER] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2,"
+                    " last_error = ?3, first_failed_ms = CASE first_failed_ms WHEN 0 THEN ?4"
+                    " ELSE first_failed_ms END WHERE id = ?1",
+    [ST_OB_TO_DLQ] = "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, reason,"
+                     " attempts, failed_ms, created_ms, payload, topic_or_url, headers, extra,"
+                     " first_failed_ms) SELECT id, target, zone_id, msg_id, ?2, ?3,"
+                     " attempts + 1, ?4, created_ms, payload, topic_or_url, headers, extra,"
+                     " CASE first_failed_ms WHEN 0 THEN ?4 ELSE first_failed_ms END"
+                     " FROM outbox WHERE id = ?1",
+    [ST_OB_COUNT] = "SELECT count(*) FROM outbox",
+    [ST_OB_NEXT_DUE] = NEXT_DUE_SQL,
+    [ST_DLQ_LIST] = "SELECT id, target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
+                    " created_ms, 0, first_failed_ms, attempts, NULL, status, reason, failed_ms"
+                    " FROM dead WHERE " DLQ_WHERE " ORDER BY id",
+    [ST_DLQ_REPLAY] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload,"
+                      " headers, extra, created_ms, next_attempt_ms)"
+                      " SELECT target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
+                      " created_ms, 0 FROM dead WHERE " DLQ_WHERE " ORDER BY orig_id",
+    [ST_DLQ_DELETE] = "DELETE FROM dead WHERE " DLQ_WHERE,
 };
 
 struct store {
@@ -290,7 +310,7 @@ static int migrate(struct store *s, const char *path, char *err, size_t errsz)
 
 fail_rollback:
 	set_err(err, errsz, "unable to migrate state database '%s' from version %lld: %s", path,
-	    (long long)version, sqlite3_errmsg(s->db));
+	        (long long)version, sqlite3_errmsg(s->db));
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -308,21 +328,23 @@ static int check_header(struct store *s, const char *path, char *err, size_t err
 	    exec_int(s->db, "PRAGMA application_id", &app_id) != SQLITE_OK ||
 	    exec_int(s->db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK) {
 		set_err(err, errsz, "unable to read state database '%s': %s", path,
-		    sqlite3_errmsg(s->db));
+		        sqlite3_errmsg(s->db));
 		return -1;
 	}
 	if (app_id != 0 && app_id != STORE_APP_ID) {
-		set_err(err, errsz, "'%s' is not a tether-bridge state database (application_id %lld)",
-		    path, (long long)app_id);
+		set_err(err, errsz,
+		        "'%s' is not a tether-bridge state database (application_id %lld)", path,
+		        (long long)app_id);
 		return -1;
 	}
 	if (version == 0 && tables > 0) {
-		set_err(err, errsz, "'%s' is not a tether-bridge state database (it holds other tables)",
-		    path);
+		set_err(err, errsz,
+		        "'%s' is not a tether-bridge state database (it holds other tables)", path);
 		return -1;
 	}
 	if (version > STORE_SCHEMA_VERSION) {
-		set_err(err, errsz,
+		set_err(
+		    err, errsz,
 		    "state database '%s' has schema version %lld, newer than this tether-bridge "
 		    "knows (%d): run a newer tether-bridge or move the file away",
 		    path, (long long)version, STORE_SCHEMA_VERSION);
@@ -330,7 +352,7 @@ static int check_header(struct store *s, const char *path, char *err, size_t err
 	}
 	if (version < 0) {
 		set_err(err, errsz, "state database '%s' has an invalid schema version %lld", path,
-		    (long long)version);
+		        (long long)version);
 		return -1;
 	}
 	return 0;
@@ -354,7 +376,7 @@ static int set_pragmas(struct store *s, const char *path, char *err, size_t errs
 	}
 	if (rc != SQLITE_OK) {
 		set_err(err, errsz, "unable to set WAL mode on state database '%s': %s", path,
-		    sqlite3_errmsg(s->db));
+		        sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -366,7 +388,7 @@ static int set_pragmas(struct store *s, const char *path, char *err, size_t errs
 	 * process crash needs; only the fsync at commit is skipped (see store.h). */
 	if (sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errsz, "unable to configure state database '%s': %s", path,
-		    sqlite3_errmsg(s->db));
+		        sqlite3_errmsg(s->db));
 		return -1;
 	}
 	return 0;
@@ -384,7 +406,8 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 	/* Create it ourselves so the mode is 0600; sqlite gives -wal and -shm the same mode. */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		set_err(err, errsz, "unable to open state database '%s': %s", path, strerror(errno));
+		set_err(err, errsz, "unable to open state database '%s': %s", path,
+		        strerror(errno));
 		return NULL;
 	}
 	close(fd);
@@ -397,12 +420,12 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		set_err(err, errsz, "unable to open state database '%s': %s", path,
-		    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto out_close;
 	}
 	if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
 		set_err(err, errsz, "unable to configure state database '%s': %s", path,
-		    sqlite3_errmsg(s->db));
+		        sqlite3_errmsg(s->db));
 		goto out_close;
 	}
 	if (check_header(s, path, err, errsz) < 0)
@@ -412,17 +435,12 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 	if (migrate(s, path, err, errsz) < 0)
 		goto out_close;
 	for (int i = 0; i < ST_COUNT; i++) {
-		char sql[1024];
-
-		if (i == ST_OB_FETCH || i == ST_OB_FIRST_DUE)
-			snprintf(sql, sizeof(sql), FETCH_FROM,
-			    i == ST_OB_FETCH ? ENTRY_COLS_O : "o.next_attempt_ms");
-		else
-			snprintf(sql, sizeof(sql), "%s", st_sql[i]);
-		rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		rc = sqlite3_prepare_v3(s->db, st_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+		                        NULL);
 		if (rc != SQLITE_OK) {
-			set_err(err, errsz, "unable to prepare statements on state database '%s': %s",
-			    path, sqlite3_errmsg(s->db));
+			set_err(err, errsz,
+			        "unable to prepare statements on state database '%s': %s", path,
+			        sqlite3_errmsg(s->db));
 			goto out_close;
 		}
 	}
@@ -522,8 +540,7 @@ static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
 	snprintf(dst, dstsz, "%s", v != NULL ? (const char *)v : "");
 }
 
-int store_seen_get(struct store *s, const char *kind, const char *source_id,
-    struct store_seen *out)
+int store_seen_get(struct store *s, const char *kind, const char *source_id, struct store_seen *out)
 {
 	sqlite3_stmt *st = s->st[ST_SEEN_GET];
 	int rc, found = 0;
@@ -549,8 +566,8 @@ int store_seen_get(struct store *s, const char *kind, const char *source_id,
 	return found;
 }
 
-int store_seen_put(struct store *s, const char *kind, const char *source_id,
-    const char *zone_id, const struct store_seen *in)
+int store_seen_put(struct store *s, const char *kind, const char *source_id, const char *zone_id,
+                   const struct store_seen *in)
 {
 	sqlite3_stmt *st = s->st[ST_SEEN_PUT];
 	int64_t seen_ms = in->seen_ms != 0 ? in->seen_ms : util_now_ms();
@@ -567,7 +584,7 @@ int store_seen_put(struct store *s, const char *kind, const char *source_id,
 }
 
 int store_open_events(struct store *s, const char *zone_id,
-    int (*cb)(void *arg, const char *source_id, int64_t starts_ms), void *arg)
+                      int (*cb)(void *arg, const char *source_id, int64_t starts_ms), void *arg)
 {
 	sqlite3_stmt *st = s->st[ST_OPEN_EVENTS];
 	int rc;
@@ -692,8 +709,8 @@ static void entry_release(struct store_entry *e)
 /* Fills e from a row of ENTRY_COLS_O; copy: owned strings, else borrowed until the next step. */
 static int row_to_entry(sqlite3_stmt *st, struct store_entry *e, bool copy)
 {
-	char **strs[] = {&e->target, &e->zone_id, &e->msg_id, &e->topic_or_url, &e->payload,
-	    &e->headers, &e->extra};
+	char **strs[] = {&e->target,  &e->zone_id, &e->msg_id, &e->topic_or_url,
+	                 &e->payload, &e->headers, &e->extra};
 
 	memset(e, 0, sizeof(*e));
 	e->id = sqlite3_column_int64(st, 0);
@@ -733,12 +750,14 @@ void store_entries_free(struct store_entry *v, size_t n)
 	free(v);
 }
 
-int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms,
-    int64_t after_id, size_t max, struct store_entry **out, size_t *n)
+int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms, int64_t after_id,
+                             size_t max, struct store_entry **out, size_t *n)
 {
 	sqlite3_stmt *st = s->st[ST_OB_FETCH];
+	sqlite3_stmt *low = s->st[ST_OB_LOW];
 	struct store_entry *v = NULL;
 	size_t len = 0, cap = 0;
+	int64_t start = 0;
 	int rc;
 
 	*out = NULL;
@@ -747,6 +766,16 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 		return 0;
 	if (max > INT32_MAX)
 		max = INT32_MAX;
+	/* Start the walk at the oldest due zone head: entries of zones whose head is deferred
+	 * may fill the outbox below it, and walking them is what would cost. The two reads may
+	 * see different commits; that is safe, as others only add entries, with higher ids. */
+	if (bind_text(low, 1, target) || sqlite3_bind_int64(low, 2, now_ms))
+		return fail_reset(s, low, "outbox fetch");
+	rc = run_int64(s, ST_OB_LOW, "outbox fetch", &start);
+	if (rc <= 0)
+		return rc; /* error, or no zone's head is due: nothing can go */
+	if (start - 1 > after_id)
+		after_id = start - 1;
 	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
 	    sqlite3_bind_int64(st, 3, after_id) || sqlite3_bind_int64(st, 4, (int64_t)max))
 		return fail_reset(s, st, "outbox fetch");
@@ -788,7 +817,7 @@ out_free:
 }
 
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,
-    struct store_entry **out, size_t *n)
+                       struct store_entry **out, size_t *n)
 {
 	return store_outbox_fetch_after(s, target, now_ms, 0, max, out, n);
 }
@@ -855,34 +884,24 @@ int64_t store_outbox_count(struct store *s)
 
 int64_t store_outbox_next_due(struct store *s, const char *target)
 {
-	sqlite3_stmt *first = s->st[ST_OB_FIRST_DUE];
-	sqlite3_stmt *next = s->st[ST_OB_NEXT_DEFERRED];
-	int64_t now = util_now_ms(), v = 0;
+	sqlite3_stmt *st = s->st[ST_OB_NEXT_DUE];
+	int64_t v = 0;
 	int rc;
 
-	/* A due entry free to go answers at once; else every zone's head is deferred. */
-	if (bind_text(first, 1, target) || sqlite3_bind_int64(first, 2, now) ||
-	    sqlite3_bind_int64(first, 3, 0) || sqlite3_bind_int64(first, 4, 1)) {
-		fail_reset(s, first, "outbox next due");
+	if (bind_text(st, 1, target)) {
+		fail_reset(s, st, "outbox next due");
 		return -2;
 	}
-	rc = run_int64(s, ST_OB_FIRST_DUE, "outbox next due", &v);
-	if (rc != 0)
-		return rc < 0 ? -2 : v;
-	if (bind_text(next, 1, target) || sqlite3_bind_int64(next, 2, now)) {
-		fail_reset(s, next, "outbox next due");
-		return -2;
-	}
-	rc = run_int64(s, ST_OB_NEXT_DEFERRED, "outbox next due", &v);
+	rc = run_int64(s, ST_OB_NEXT_DUE, "outbox next due", &v);
 	if (rc < 0)
 		return -2;
 	return rc == 0 ? -1 : v;
 }
 
 int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
-    int (*cb)(void *arg, const struct store_entry *e, int status, const char *reason,
-	int64_t failed_ms),
-    void *arg)
+                   int (*cb)(void *arg, const struct store_entry *e, int status, const char *reason,
+                             int64_t failed_ms),
+                   void *arg)
 {
 	sqlite3_stmt *st = s->st[ST_DLQ_LIST];
 	int rc;
@@ -898,7 +917,7 @@ int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
 		if (e.target == NULL || e.msg_id == NULL || e.payload == NULL)
 			return fail_reset(s, st, "dlq list");
 		stop = cb(arg, &e, sqlite3_column_int(st, 13), reason ? (const char *)reason : "",
-		    sqlite3_column_int64(st, 15));
+		          sqlite3_column_int64(st, 15));
 		if (stop != 0) {
 			sqlite3_reset(st);
 			return stop;

@@ -42,23 +42,23 @@ int store_cursor_set(struct store *s, const char *zone_id, const char *kind, int
 
 /* Dedup records, one per (kind, source_id): the last revision seen and what it said. */
 struct store_seen {
-	char revision[64];  /* updated_at as the API sent it (longer values are cut) */
-	uint64_t flags;     /* bitmask, meaning left to the caller */
+	char revision[64]; /* updated_at as the API sent it (longer values are cut) */
+	uint64_t flags;    /* bitmask, meaning left to the caller */
 	char severity[24];
 	bool complete;
 	int64_t starts_ms;
-	int64_t seen_ms;    /* put: 0 means now; get: when it was last put */
+	int64_t seen_ms; /* put: 0 means now; get: when it was last put */
 };
 /* get: 1 found (fills *out), 0 none, -1 error. put: insert or replace; 0 or -1. */
 int store_seen_get(struct store *s, const char *kind, const char *source_id,
-    struct store_seen *out);
-int store_seen_put(struct store *s, const char *kind, const char *source_id,
-    const char *zone_id, const struct store_seen *in);
+                   struct store_seen *out);
+int store_seen_put(struct store *s, const char *kind, const char *source_id, const char *zone_id,
+                   const struct store_seen *in);
 /* Calls cb for each incomplete record of kind "event" in zone_id, oldest start first; a
  * non-zero return from cb stops the walk and is returned. Otherwise 0, or -1 on error.
  * source_id is borrowed for the call only. Do not write to s from cb. */
 int store_open_events(struct store *s, const char *zone_id,
-    int (*cb)(void *arg, const char *source_id, int64_t starts_ms), void *arg);
+                      int (*cb)(void *arg, const char *source_id, int64_t starts_ms), void *arg);
 /* Deletes complete records last seen before older_than_ms (open ones stay).
  * Returns the number deleted, or -1. */
 int store_seen_prune(struct store *s, int64_t older_than_ms);
@@ -75,16 +75,16 @@ int store_kv_prune(struct store *s, int64_t now_ms);
  * may be NULL. From fetch and dlq_list every string is owned by the array (see
  * store_entries_free); for put the caller keeps ownership. */
 struct store_entry {
-	int64_t id;              /* set by the store; order of insertion, never reused */
-	char *target;            /* "mqtt.home", "webhook.slack" */
-	char *zone_id;           /* ordering domain together with target; "" when none */
-	char *msg_id;            /* the message's stable id */
+	int64_t id;    /* set by the store; order of insertion, never reused */
+	char *target;  /* "mqtt.home", "webhook.slack" */
+	char *zone_id; /* ordering domain together with target; "" when none */
+	char *msg_id;  /* the message's stable id */
 	char *topic_or_url;
 	char *payload;
-	size_t payload_len;      /* put: 0 means strlen(payload) */
-	char *headers;           /* JSON object text */
-	char *extra;             /* JSON object text: per-target options, {"qos":1,"retain":false} */
-	int64_t created_ms;      /* put: 0 means now */
+	size_t payload_len; /* put: 0 means strlen(payload) */
+	char *headers;      /* JSON object text */
+	char *extra;        /* JSON object text: per-target options, {"qos":1,"retain":false} */
+	int64_t created_ms; /* put: 0 means now */
 	int64_t next_attempt_ms; /* put: 0 means due at once */
 	int64_t first_failed_ms; /* 0 until the first failure */
 	int attempts;
@@ -99,34 +99,37 @@ int store_outbox_put(struct store *s, const struct store_entry *e);
  * may hold several entries of one zone: when one fails, the caller must not deliver that
  * zone's later entries of the batch (after its defer, the next fetch holds them back).
  * *out is a new array of *n entries (NULL when 0); caller frees with store_entries_free.
- * 0 or -1. */
+ * 0 or -1. Cost: a few index seeks per zone of target, plus the entries returned; a held-back
+ * backlog older than them is skipped without being read. */
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,
-    struct store_entry **out, size_t *n);
+                       struct store_entry **out, size_t *n);
 /* The same, only entries with id > after_id: for a caller that has entries in flight
  * (MQTT QoS 1 waiting for PUBACK) and fetches the next batch before they are acknowledged. */
-int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms,
-    int64_t after_id, size_t max, struct store_entry **out, size_t *n);
+int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms, int64_t after_id,
+                             size_t max, struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
 /* ack: delivered, the entry is deleted. defer: attempts + 1, next_attempt_ms and last_error
  * set, first_failed_ms set if it was 0. to_dlq: the entry moves to the dead letters with
- * status (HTTP status, or 0) and reason. Each returns 0, 1 if no entry has that id (already
- * acknowledged or moved), or -1. */
+ * status (HTTP status, or 0) and reason, its attempts counting this failed one. Each returns
+ * 0, 1 if no entry has that id (already acknowledged or moved), or -1. Acks are cheapest
+ * batched in one transaction (store_begin .. store_commit). */
 int store_outbox_ack(struct store *s, int64_t id);
 int store_outbox_defer(struct store *s, int64_t id, int64_t next_attempt_ms, const char *error);
 int store_outbox_to_dlq(struct store *s, int64_t id, int status, const char *reason);
 /* Entries waiting, all targets (for max_outbox backpressure); -1 on error. */
 int64_t store_outbox_count(struct store *s);
 /* Earliest time a fetch for target can return something: the smallest next_attempt_ms among
- * the first entries of each zone. May be <= now. -1 when target has no entry, -2 on error. */
+ * the first entries of each zone. May be <= now (then only entries in flight, excluded by
+ * fetch_after, may be waiting). -1 when target has no entry, -2 on error. */
 int64_t store_outbox_next_due(struct store *s, const char *target);
 
 /* Dead letters of target (NULL: all) that failed at or after since_ms, oldest first. cb gets
  * a borrowed entry (id is the dead letter's id), the status, reason and failure time; a
  * non-zero return stops the walk and is returned. Otherwise 0, or -1. */
 int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
-    int (*cb)(void *arg, const struct store_entry *e, int status, const char *reason,
-	int64_t failed_ms),
-    void *arg);
+                   int (*cb)(void *arg, const struct store_entry *e, int status, const char *reason,
+                             int64_t failed_ms),
+                   void *arg);
 /* Moves the same selection back into the outbox, due at once, attempts and failure fields
  * reset, in the order the entries were first queued; sets *count (may be NULL). 0 or -1. */
 int store_dlq_replay(struct store *s, const char *target, int64_t since_ms, int *count);

@@ -19,7 +19,7 @@
 #include "config/util.h"
 
 #define USER_AGENT "tether-bridge/0.1.0"
-#define TOKEN_SKEW_S 60			/* refresh this long before expires_at */
+#define TOKEN_SKEW_S 60 /* refresh this long before expires_at */
 #define OAUTH_BODY_MAX (1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_CONCURRENCY 8
@@ -30,13 +30,13 @@
 /* One transfer slot: an easy handle kept for the client's life, so its connection stays warm. */
 struct slot {
 	CURL *easy;
-	struct tether_req *req;		/* NULL while free */
+	struct tether_req *req; /* NULL while free */
 	struct buf body;
-	struct curl_slist *hdrs;	/* holds the bearer token: zeroed before free */
+	struct curl_slist *hdrs; /* holds the bearer token: zeroed before free */
 	char errbuf[CURL_ERROR_SIZE];
-	char path[160];			/* for messages: "/api/v3p/events" */
+	char path[160]; /* for messages: "/api/v3p/events" */
 	char *url;
-	unsigned gen;			/* token generation the request went out with */
+	unsigned gen; /* token generation the request went out with */
 	int64_t retry_after_ms;
 	bool too_big, nomem, retried;
 };
@@ -49,9 +49,9 @@ struct tether {
 	size_t max_body;
 	/* OAuth2 token (secrets) */
 	char *access_token, *refresh_token, *token_type;
-	int64_t expires_at;		/* Unix s; 0: unknown, never refreshed ahead */
-	unsigned gen;			/* bumped by every new access token */
-	char token_err[256];		/* why there is no token, for TETHER_E_AUTH messages */
+	int64_t expires_at;  /* Unix s; 0: unknown, never refreshed ahead */
+	unsigned gen;        /* bumped by every new access token */
+	char token_err[256]; /* why there is no token, for TETHER_E_AUTH messages */
 	CURLM *multi;
 	CURL *auth_easy;
 	struct slot *slots;
@@ -66,7 +66,7 @@ struct run {
 };
 
 static const char *const status_names[] = {
-	"ok", "auth", "rate", "server", "network", "timeout", "payload", "client", "nomem",
+    "ok", "auth", "rate", "server", "network", "timeout", "payload", "client", "nomem",
 };
 
 const char *tether_status_name(enum tether_status st)
@@ -132,8 +132,8 @@ static void token_clear(struct tether *t)
 	t->expires_at = 0;
 }
 
-/* Fills the token fields from a token.json or /oauth/token object. keep_refresh: an answer
- * without refresh_token keeps the one we have. Returns 0 or -1 (what is missing in err). */
+/* Fills the token fields from token.json (from_file: expires_at) or an /oauth/token answer
+ * (expires_in; no refresh_token in it keeps ours). Returns 0 or -1 (what is missing in err). */
 static int token_take(struct tether *t, const json_t *o, bool from_file, char *err, size_t errsz)
 {
 	const char *access = json_string_value(json_object_get(o, "access_token"));
@@ -156,8 +156,7 @@ static int token_take(struct tether *t, const json_t *o, bool from_file, char *e
 		if (json_is_integer(exp) && json_integer_value(exp) > 0)
 			expires_at = util_now_ms() / 1000 + json_integer_value(exp);
 	}
-	if ((a = strdup(access)) == NULL ||
-	    (refresh && (r = strdup(refresh)) == NULL) ||
+	if ((a = strdup(access)) == NULL || (refresh && (r = strdup(refresh)) == NULL) ||
 	    (ty = strdup(type ? type : "Bearer")) == NULL) {
 		util_free_secret(a);
 		util_free_secret(r);
@@ -196,10 +195,10 @@ static void token_load(struct tether *t)
 	}
 	if (st.st_mode & 077)
 		log_warnx("'%s': token file is readable by others (mode %o), should be 0600", path,
-			  (unsigned)(st.st_mode & 0777));
+		          (unsigned)(st.st_mode & 0777));
 	if ((o = json_load_file(path, 0, &jerr)) == NULL) {
 		snprintf(t->token_err, sizeof(t->token_err), "'%.100s': invalid token file: %.60s",
-			 path, jerr.text);
+		         path, jerr.text);
 		return;
 	}
 	if (token_take(t, o, true, err, sizeof(err)) < 0)
@@ -209,7 +208,7 @@ static void token_load(struct tether *t)
 
 /* Writes data to dir/name with mode 0600: temp file in dir, fsync, rename, fsync dir. */
 static int write_private_file(const char *dir, const char *name, const char *data, char *err,
-			      size_t errsz)
+                              size_t errsz)
 {
 	char path[4096], tmp[4096];
 	size_t len = strlen(data), off = 0;
@@ -226,7 +225,7 @@ static int write_private_file(const char *dir, const char *name, const char *dat
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
 		snprintf(err, errsz, "unable to create a file in '%.160s': %s", dir,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, 0600) < 0)
@@ -277,8 +276,8 @@ static int token_save(struct tether *t, char *err, size_t errsz)
 		return -1;
 	}
 	o = json_pack("{s:s, s:s?, s:I, s:s}", "access_token", t->access_token, "refresh_token",
-		      t->refresh_token, "expires_at", (json_int_t)t->expires_at, "token_type",
-		      t->token_type ? t->token_type : "Bearer");
+	              t->refresh_token, "expires_at", (json_int_t)t->expires_at, "token_type",
+	              t->token_type ? t->token_type : "Bearer");
 	if (o == NULL || (text = json_dumps(o, JSON_INDENT(2))) == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto out;
@@ -304,7 +303,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud);
 /* POST /oauth/token with grant; on success the new token is in t (and in token.json when
  * possible). Returns the failure class with err ("HTTP 401 from /oauth/token: invalid_grant"). */
 static enum tether_status oauth_token(struct tether *t, const char *grant, const char *value,
-				      char *err, size_t errsz)
+                                      char *err, size_t errsz)
 {
 	struct slot s = {0};
 	struct buf form;
@@ -336,15 +335,19 @@ static enum tether_status oauth_token(struct tether *t, const char *grant, const
 		    form_add(&form, "redirect_uri", t->redirect_uri) < 0)
 			goto out_nomem;
 	} else if (form_add(&form, "client_id", t->client_id) < 0 ||
-		   form_add(&form, "client_secret", t->client_secret) < 0 ||
-		   form_add(&form, "grant_type", grant) < 0 ||
-		   form_add(&form, "refresh_token", value) < 0) {
+	           form_add(&form, "client_secret", t->client_secret) < 0 ||
+	           form_add(&form, "grant_type", grant) < 0 ||
+	           form_add(&form, "refresh_token", value) < 0) {
 		goto out_nomem;
 	}
 	snprintf(url, sizeof(url), "%s/oauth/token", t->base_url);
 
 	curl_easy_reset(t->auth_easy);
-#define SET(o, v) do { if (cc == CURLE_OK) cc = curl_easy_setopt(t->auth_easy, o, v); } while (0)
+#define SET(o, v)                                                                                  \
+	do {                                                                                       \
+		if (cc == CURLE_OK)                                                                \
+			cc = curl_easy_setopt(t->auth_easy, o, v);                                 \
+	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_POSTFIELDS, form.data);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form.len);
@@ -364,23 +367,26 @@ static enum tether_status oauth_token(struct tether *t, const char *grant, const
 #undef SET
 	if (cc == CURLE_OK)
 		cc = curl_easy_perform(t->auth_easy);
-	curl_easy_setopt(t->auth_easy, CURLOPT_POSTFIELDS, NULL);
+	/* drop the pointers to this frame (form, s); the connection stays */
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(t->auth_easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_reset(t->auth_easy);
 	if (cc != CURLE_OK) {
 		st = cc == CURLE_OPERATION_TIMEDOUT ? TETHER_E_TIMEOUT : TETHER_E_NETWORK;
 		if (s.too_big)
 			st = TETHER_E_PAYLOAD;
 		snprintf(err, errsz, "POST /oauth/token: %.160s",
-			 s.too_big ? "response too large" :
-			 s.errbuf[0] ? s.errbuf : curl_easy_strerror(cc));
+		         s.too_big     ? "response too large"
+		         : s.errbuf[0] ? s.errbuf
+		                       : curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(t->auth_easy, CURLINFO_RESPONSE_CODE, &code);
 	o = s.body.len ? json_loadb(s.body.data, s.body.len, 0, &jerr) : NULL;
 	if (code != 200) {
 		e = json_string_value(json_object_get(o, "error"));
 		ed = json_string_value(json_object_get(o, "error_description"));
 		snprintf(err, errsz, "HTTP %ld from /oauth/token%s%s%s%s%s", code, e ? ": " : "",
-			 e ? e : "", ed ? " (" : "", ed ? ed : "", ed ? ")" : "");
+		         e ? e : "", ed ? " (" : "", ed ? ed : "", ed ? ")" : "");
 		st = code >= 500 ? TETHER_E_SERVER : code == 429 ? TETHER_E_RATE : TETHER_E_AUTH;
 		goto out;
 	}
@@ -421,7 +427,7 @@ static enum tether_status refresh_token(struct tether *t, bool must_save, char *
 
 	if (t->refresh_token == NULL) {
 		snprintf(err, errsz, "token refresh failed: %s; " REAUTH_HINT,
-			 t->access_token ? "no refresh token" : t->token_err);
+		         t->access_token ? "no refresh token" : t->token_err);
 		return TETHER_E_AUTH;
 	}
 	/* the grant replaces t->refresh_token: post our own copy of the old one */
@@ -440,7 +446,7 @@ static enum tether_status refresh_token(struct tether *t, bool must_save, char *
 		return TETHER_OK;
 	}
 	snprintf(err, errsz, "token refresh failed: %s%s", e,
-		 st == TETHER_E_AUTH ? "; " REAUTH_HINT : "");
+	         st == TETHER_E_AUTH ? "; " REAUTH_HINT : "");
 	return st;
 }
 
@@ -507,14 +513,15 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	if (strncmp(opts->base_url, "https://", 8) != 0 &&
 	    !(opts->insecure && strncmp(opts->base_url, "http://", 7) == 0)) {
 		snprintf(err, errsz,
-			 "base_url '%s' must start with https:// (http:// needs insecure)",
-			 opts->base_url);
+		         "base_url '%s' must start with https:// (http:// needs insecure)",
+		         opts->base_url);
 		return NULL;
 	}
 	if (opts->access_token == NULL &&
 	    (opts->client_id == NULL || opts->client_secret == NULL || opts->state_dir == NULL)) {
-		snprintf(err, errsz, "neither access_token nor OAuth2 client_id, client_secret and "
-			 "state_dir are set");
+		snprintf(err, errsz,
+		         "neither access_token nor OAuth2 client_id, client_secret and "
+		         "state_dir are set");
 		return NULL;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
@@ -552,7 +559,7 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	/* keep every slot's connection in the pool between batches */
 	if (curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)t->concurrency) != CURLM_OK ||
 	    curl_multi_setopt(t->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)t->concurrency) !=
-		    CURLM_OK) {
+	        CURLM_OK) {
 		snprintf(err, errsz, "curl_multi_setopt failed");
 		tether_free(t);
 		return NULL;
@@ -650,8 +657,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		v[vl] = '\0';
 		if (vl && strspn(v, "0123456789") == vl) {
 			/* ten digits and more: a year and a half is "a long time" enough */
-			s->retry_after_ms = vl > 9 ? 999999999LL * 1000 :
-						     strtoll(v, NULL, 10) * 1000;
+			s->retry_after_ms =
+			    vl > 9 ? 999999999LL * 1000 : strtoll(v, NULL, 10) * 1000;
 		} else if (vl && (when = curl_getdate(v, NULL)) >= 0) {
 			int64_t d = (int64_t)when * 1000 - util_now_ms();
 			s->retry_after_ms = d > 0 ? d : 0;
@@ -687,16 +694,17 @@ static int build_url(struct tether *t, struct slot *s, struct tether_req *r, boo
 		if (buf_puts(&b, "/api/v3p/zones") < 0)
 			goto out_nomem;
 		qs = b.len;
-		if (r->location_id && (buf_puts(&b, "?location_id=") < 0 ||
-				       buf_urlencode(&b, r->location_id) < 0))
+		if (r->location_id &&
+		    (buf_puts(&b, "?location_id=") < 0 || buf_urlencode(&b, r->location_id) < 0))
 			goto out_nomem;
 		break;
 	case TETHER_EVENTS:
 	case TETHER_EVENTS_AT:
 	case TETHER_LPR:
 	case TETHER_RECORDINGS:
-		if (buf_puts(&b, r->ep == TETHER_LPR ? "/api/v3p/lpr" : r->ep == TETHER_RECORDINGS ?
-			     "/api/v3p/recordings" : "/api/v3p/events") < 0)
+		if (buf_puts(&b, r->ep == TETHER_LPR          ? "/api/v3p/lpr"
+		                 : r->ep == TETHER_RECORDINGS ? "/api/v3p/recordings"
+		                                              : "/api/v3p/events") < 0)
 			goto out_nomem;
 		qs = b.len;
 		if (r->zone_id == NULL || *r->zone_id == '\0') {
@@ -712,7 +720,7 @@ static int build_url(struct tether *t, struct slot *s, struct tether_req *r, boo
 		if ((r->ep == TETHER_EVENTS &&
 		     (add_time(&b, "from", r->from_ms) < 0 || add_time(&b, "to", r->to_ms) < 0)) ||
 		    (r->ep == TETHER_LPR && (add_time(&b, "starts_at", r->from_ms) < 0 ||
-					     add_time(&b, "ends_at", r->to_ms) < 0)) ||
+		                             add_time(&b, "ends_at", r->to_ms) < 0)) ||
 		    ((r->ep == TETHER_EVENTS_AT || r->ep == TETHER_RECORDINGS) &&
 		     add_time(&b, "at", r->at_ms) < 0))
 			goto out_nomem;
@@ -724,8 +732,8 @@ static int build_url(struct tether *t, struct slot *s, struct tether_req *r, boo
 		break;
 	case TETHER_LIVE_SWITCH:
 	case TETHER_RECORDING:
-		if (buf_puts(&b, r->ep == TETHER_RECORDING ? "/api/v3p/recordings/" :
-			     "/api/v3p/perspectives/") < 0)
+		if (buf_puts(&b, r->ep == TETHER_RECORDING ? "/api/v3p/recordings/"
+		                                           : "/api/v3p/perspectives/") < 0)
 			goto out_nomem;
 		if (r->id == NULL || *r->id == '\0') {
 			qs = b.len;
@@ -744,14 +752,14 @@ static int build_url(struct tether *t, struct slot *s, struct tether_req *r, boo
 		return -2;
 	}
 	snprintf(s->path, sizeof(s->path), "%.*s", (int)(qs - strlen(t->base_url)),
-		 b.data + strlen(t->base_url));
+	         b.data + strlen(t->base_url));
 	free(s->url);
 	s->url = buf_steal(&b);
 	return s->url ? 0 : -1;
 
 out_bad:
 	snprintf(r->error, sizeof(r->error), "%s is required for %.*s", what,
-		 (int)(qs - strlen(t->base_url)), b.data + strlen(t->base_url));
+	         (int)(qs - strlen(t->base_url)), b.data + strlen(t->base_url));
 	buf_release(&b);
 	return -2;
 out_nomem:
@@ -780,7 +788,7 @@ static int slot_start(struct tether *t, struct slot *s)
 	free_headers(&s->hdrs);
 	buf_init(&auth, 0);
 	if (buf_printf(&auth, "Authorization: Bearer %s",
-		       t->static_token ? t->static_token : t->access_token) < 0 ||
+	               t->static_token ? t->static_token : t->access_token) < 0 ||
 	    (h = curl_slist_append(NULL, "Accept: application/json")) == NULL) {
 		release_secret_buf(&auth);
 		goto out_nomem;
@@ -798,7 +806,11 @@ static int slot_start(struct tether *t, struct slot *s)
 
 	/* reset keeps the handle's live connection, session and DNS caches */
 	curl_easy_reset(e);
-#define SET(o, v) do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, o, v); } while (0)
+#define SET(o, v)                                                                                  \
+	do {                                                                                       \
+		if (cc == CURLE_OK)                                                                \
+			cc = curl_easy_setopt(e, o, v);                                            \
+	} while (0)
 	SET(CURLOPT_URL, s->url);
 	SET(CURLOPT_HTTPHEADER, s->hdrs);
 	SET(CURLOPT_USERAGENT, USER_AGENT);
@@ -846,7 +858,7 @@ out_nomem:
 /* --- JSON:API shape --- */
 
 static int check_resource(const json_t *res, const char *where, const char *type, bool attrs,
-			  char *err, size_t errsz)
+                          char *err, size_t errsz)
 {
 	const json_t *v;
 	const char *got;
@@ -884,12 +896,20 @@ static int check_resource(const json_t *res, const char *where, const char *type
 static const char *list_type(enum tether_endpoint ep)
 {
 	switch (ep) {
-	case TETHER_ZONES: return "zones";
-	case TETHER_EVENTS: case TETHER_EVENTS_AT: return "events";
-	case TETHER_LPR: return "lprs";
-	case TETHER_PERSPECTIVES: return "perspectives";
-	case TETHER_RECORDINGS: case TETHER_RECORDING: return "recordings";
-	default: return NULL;
+	case TETHER_ZONES:
+		return "zones";
+	case TETHER_EVENTS:
+	case TETHER_EVENTS_AT:
+		return "events";
+	case TETHER_LPR:
+		return "lprs";
+	case TETHER_PERSPECTIVES:
+		return "perspectives";
+	case TETHER_RECORDINGS:
+	case TETHER_RECORDING:
+		return "recordings";
+	default:
+		return NULL;
 	}
 }
 
@@ -923,8 +943,8 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 		}
 		for (i = 0; i < json_array_size(inc); i++) {
 			snprintf(where, sizeof(where), "included[%zu]", i);
-			if (check_resource(json_array_get(inc, i), where, NULL, false, err,
-					   errsz) < 0)
+			if (check_resource(json_array_get(inc, i), where, NULL, false, err, errsz) <
+			    0)
 				return -1;
 		}
 		return 0;
@@ -944,7 +964,7 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 /* --- running a batch --- */
 
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
 {
 	va_list ap;
@@ -972,22 +992,22 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 
 	if (s->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
 		fail_req(r, TETHER_E_PAYLOAD, "response larger than %zu bytes from %s", t->max_body,
-			 s->path);
+		         s->path);
 	} else if (s->nomem) {
 		fail_req(r, TETHER_E_NOMEM, "out of memory reading %s", s->path);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 		fail_req(r, TETHER_E_TIMEOUT, "%s: timed out after %lld ms", s->path,
-			 (long long)t->timeout_ms);
+		         (long long)t->timeout_ms);
 	} else if (cc == CURLE_PARTIAL_FILE) {
 		fail_req(r, TETHER_E_PAYLOAD, "truncated response from %s", s->path);
 	} else if (cc != CURLE_OK) {
 		fail_req(r, TETHER_E_NETWORK, "%s: %s", s->path,
-			 s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
+		         s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
 	} else if (code == 401 && !t->static_token && !s->retried) {
 		if (s->gen == t->gen && !run->refresh_tried) {
 			run->refresh_tried = true;
-			run->refresh_status = refresh_token(t, false, run->refresh_err,
-							    sizeof(run->refresh_err));
+			run->refresh_status =
+			    refresh_token(t, false, run->refresh_err, sizeof(run->refresh_err));
 		}
 		if (s->gen != t->gen) {
 			/* the token changed since this request went out: retry once with the new */
@@ -1011,9 +1031,9 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 	} else if (r->ep == TETHER_LIVE_SWITCH && s->body.len == 0) {
 		r->status = TETHER_OK;
 	} else if ((doc = json_loadb(s->body.data ? s->body.data : "", s->body.len, 0, &jerr)) ==
-		   NULL) {
+	           NULL) {
 		fail_req(r, TETHER_E_PAYLOAD, "invalid JSON from %s: %s (line %d, column %d)",
-			 s->path, jerr.text, jerr.line, jerr.column);
+		         s->path, jerr.text, jerr.line, jerr.column);
 	} else if (tether_doc_check(r->ep, doc, err, sizeof(err)) < 0) {
 		json_decref(doc);
 		fail_req(r, TETHER_E_PAYLOAD, "%s", err);
@@ -1022,7 +1042,7 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 		r->status = TETHER_OK;
 	}
 	log_debug("%s %s: %s, HTTP %ld, %zu bytes", r->ep == TETHER_LIVE_SWITCH ? "POST" : "GET",
-		  s->path, tether_status_name(r->status), code, s->body.len);
+	          s->path, tether_status_name(r->status), code, s->body.len);
 	if (r->status != TETHER_OK && s->body.len)
 		set_excerpt(r->excerpt, sizeof(r->excerpt), s->body.data, s->body.len);
 out:
@@ -1061,8 +1081,7 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 	if (!t->static_token) {
 		if (t->access_token == NULL) {
 			snprintf(err, sizeof(err),
-				 "%.200s; run 'tether-bridge auth url' to authorise",
-				 t->token_err);
+			         "%.200s; run 'tether-bridge auth url' to authorise", t->token_err);
 			fail_all(reqs, n, TETHER_E_AUTH, err);
 			return 0;
 		}
@@ -1086,7 +1105,7 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 			s->retried = false;
 			if (slot_start(t, s) < 0) {
 				s->req = NULL;
-				k--;	/* the slot is still free */
+				k--; /* the slot is still free */
 				continue;
 			}
 			active++;
@@ -1137,7 +1156,7 @@ out_multi:
 /* --- typed views --- */
 
 int tether_zones_list(const json_t *doc, struct tether_zone **zones, size_t *n, char *err,
-		      size_t errsz)
+                      size_t errsz)
 {
 	const json_t *data = json_object_get(doc, "data");
 	struct tether_zone *z;
@@ -1157,8 +1176,8 @@ int tether_zones_list(const json_t *doc, struct tether_zone **zones, size_t *n, 
 	for (i = 0; i < cnt; i++) {
 		const json_t *res = json_array_get(data, i);
 		z[i].id = json_string_value(json_object_get(res, "id"));
-		z[i].name = json_string_value(
-			json_object_get(json_object_get(res, "attributes"), "name"));
+		z[i].name =
+		    json_string_value(json_object_get(json_object_get(res, "attributes"), "name"));
 		if (z[i].id == NULL || z[i].name == NULL) {
 			snprintf(err, errsz, "data[%zu]: zone without id or attributes.name", i);
 			free(z);
@@ -1176,7 +1195,7 @@ int tether_zones_list(const json_t *doc, struct tether_zone **zones, size_t *n, 
 static int add_link_time(struct buf *b, int64_t ms)
 {
 	char tbuf[UTIL_TIME_MAX];
-	util_format_api(ms, tbuf);	/* "2018-07-09 19:00:00.000 UTC" */
+	util_format_api(ms, tbuf); /* "2018-07-09 19:00:00.000 UTC" */
 	tbuf[19] = '\0';
 	tbuf[10] = '\0';
 	return buf_printf(b, "%s%%20%s", tbuf, tbuf + 11);
@@ -1202,7 +1221,7 @@ static int link_start(struct buf *b, const char *base_url, const char *page)
 }
 
 static char *link_at(const char *base_url, const char *page, int64_t at_ms, const char *zone_id,
-		     const char *return_url)
+                     const char *return_url)
 {
 	struct buf b;
 	bool first = true;
@@ -1226,20 +1245,20 @@ fail:
 }
 
 char *tether_link_events_at(const char *base_url, int64_t at_ms, const char *zone_id,
-			    const char *return_url)
+                            const char *return_url)
 {
 	return link_at(base_url, "/events", at_ms, zone_id, return_url);
 }
 
 char *tether_link_recording(const char *base_url, int64_t at_ms, const char *zone_id,
-			    const char *return_url)
+                            const char *return_url)
 {
 	return link_at(base_url, "/recordings", at_ms, zone_id, return_url);
 }
 
 char *tether_link_events_period(const char *base_url, const char *timeline_id, const char *date,
-				const char *from_time, const char *to_time, const char *zone_id,
-				const char *return_url)
+                                const char *from_time, const char *to_time, const char *zone_id,
+                                const char *return_url)
 {
 	struct buf b;
 	bool first = true;

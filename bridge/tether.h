@@ -10,54 +10,54 @@
 #include <stdint.h>
 
 struct tether_opts {
-	const char *base_url;        /* "https://my.timeline.is" (a trailing slash is dropped) */
-	const char *access_token;    /* static token, or NULL for OAuth2 */
+	const char *base_url;     /* "https://my.timeline.is" (a trailing slash is dropped) */
+	const char *access_token; /* static token, or NULL for OAuth2 */
 	const char *client_id, *client_secret, *redirect_uri;
-	const char *state_dir;       /* token.json lives here (OAuth2 only) */
-	bool insecure;               /* allow http:// and skip TLS verification */
-	int concurrency;             /* requests in flight at once; <= 0: 8 */
-	int64_t timeout_ms;          /* per request; <= 0: 30 s */
-	size_t max_body;             /* response cap; 0: 64 MiB; bigger = TETHER_E_PAYLOAD */
+	const char *state_dir; /* token.json lives here (OAuth2 only) */
+	bool insecure;         /* allow http:// and skip TLS verification */
+	int concurrency;       /* requests in flight at once; <= 0: 8 */
+	int64_t timeout_ms;    /* per request; <= 0: 30 s */
+	size_t max_body;       /* response cap; 0: 64 MiB; bigger = TETHER_E_PAYLOAD */
 };
 
 enum tether_status {
 	TETHER_OK,
-	TETHER_E_AUTH,       /* 401/403 after the one refresh + retry, or no usable token */
-	TETHER_E_RATE,       /* 429; retry_after_ms when the server said */
-	TETHER_E_SERVER,     /* 5xx; retry_after_ms when the server said */
-	TETHER_E_NETWORK,    /* connect/DNS/TLS/reset */
-	TETHER_E_TIMEOUT,    /* over timeout_ms */
-	TETHER_E_PAYLOAD,    /* over max_body, truncated, not JSON, or not the expected shape */
-	TETHER_E_CLIENT,     /* other 4xx, unexpected 1xx/3xx */
+	TETHER_E_AUTH,    /* 401/403 after the one refresh + retry, or no usable token */
+	TETHER_E_RATE,    /* 429; retry_after_ms when the server said */
+	TETHER_E_SERVER,  /* 5xx; retry_after_ms when the server said */
+	TETHER_E_NETWORK, /* connect/DNS/TLS/reset */
+	TETHER_E_TIMEOUT, /* over timeout_ms */
+	TETHER_E_PAYLOAD, /* over max_body, truncated, not JSON, or not the expected shape */
+	TETHER_E_CLIENT,  /* other 4xx, unexpected 1xx/3xx */
 	TETHER_E_NOMEM,
 };
 /* "ok", "auth", "rate", "server", "network", "timeout", "payload", "client", "nomem". */
 const char *tether_status_name(enum tether_status st);
 
 enum tether_endpoint {
-	TETHER_ZONES,         /* GET /zones[?location_id]                 -> list of zones */
-	TETHER_EVENTS,        /* GET /events?zone_id[&from][&to]          -> list of events */
-	TETHER_EVENTS_AT,     /* GET /events?zone_id&at                   -> list of events */
-	TETHER_LPR,           /* GET /lpr?zone_id[&starts_at][&ends_at]   -> list of lprs */
-	TETHER_PERSPECTIVES,  /* GET /perspectives                        -> list of perspectives */
-	TETHER_LIVE_SWITCH,   /* POST /perspectives/:id/live_switch_preset -> doc NULL or JSON */
-	TETHER_RECORDINGS,    /* GET /recordings?zone_id[&at]             -> list of recordings */
-	TETHER_RECORDING,     /* GET /recordings/:id                      -> one recording */
+	TETHER_ZONES,        /* GET /zones[?location_id]                 -> list of zones */
+	TETHER_EVENTS,       /* GET /events?zone_id[&from][&to]          -> list of events */
+	TETHER_EVENTS_AT,    /* GET /events?zone_id&at                   -> list of events */
+	TETHER_LPR,          /* GET /lpr?zone_id[&starts_at][&ends_at]   -> list of lprs */
+	TETHER_PERSPECTIVES, /* GET /perspectives                        -> list of perspectives */
+	TETHER_LIVE_SWITCH,  /* POST /perspectives/:id/live_switch_preset -> doc NULL or JSON */
+	TETHER_RECORDINGS,   /* GET /recordings?zone_id[&at]             -> list of recordings */
+	TETHER_RECORDING,    /* GET /recordings/:id                      -> one recording */
 };
 
 struct tether_req {
 	/* in */
 	enum tether_endpoint ep;
-	const char *zone_id, *location_id, *id;   /* as the endpoint needs */
-	int64_t from_ms, to_ms, at_ms;            /* Unix ms; -1 = omit */
+	const char *zone_id, *location_id, *id; /* as the endpoint needs */
+	int64_t from_ms, to_ms, at_ms;          /* Unix ms; -1 = omit */
 	void *user;
 	/* out, set by tether_run */
 	enum tether_status status;
-	long http_status;            /* 0 when no answer */
-	int64_t retry_after_ms;      /* from Retry-After (seconds or HTTP date), -1 if none */
-	char error[256];             /* "HTTP 503 from /api/v3p/events", "data[3].id: ..." */
-	char excerpt[128];           /* first bytes of a bad body, printable only; "" if none */
-	json_t *doc;                 /* validated document (tether_req_release), NULL on error */
+	long http_status;       /* 0 when no answer */
+	int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date), -1 if none */
+	char error[256];        /* "HTTP 503 from /api/v3p/events", "data[3].id: ..." */
+	char excerpt[128];      /* first bytes of a bad body, printable only; "" if none */
+	json_t *doc;            /* validated document (tether_req_release), NULL on error */
 };
 
 struct tether;
@@ -71,10 +71,11 @@ void tether_free(struct tether *t);
 /* Runs n requests, up to opts.concurrency at once over reused connections, and returns when
  * all are done. An expired OAuth2 token is refreshed first; a 401 triggers one refresh (OAuth2
  * only, at most one per call) and one retry of that request. Any doc left in a req from a
- * previous run is released first. Returns 0 (look at each req's status), -1 on a setup
- * failure (err-free: every req then has status and error set). One thread at a time. */
+ * previous run is released first. Returns 0 (look at each req's status), or -1 when the
+ * curl multi handle fails (every unfinished req then has TETHER_E_NETWORK and an error).
+ * A token refresh blocks the batch while it runs. One thread at a time. */
 int tether_run(struct tether *t, struct tether_req *reqs, size_t n);
-void tether_req_release(struct tether_req *req);   /* frees doc */
+void tether_req_release(struct tether_req *req); /* frees doc */
 
 /* New connections opened so far (0 after a batch that reused every connection). */
 long tether_connections(const struct tether *t);
@@ -91,12 +92,12 @@ int tether_auth_refresh(struct tether *t, char *err, size_t errsz);
  * Times are written in UTC as "YYYY-MM-DD HH:MM:SS". NULL arguments are left out
  * (base_url is required). Caller frees; NULL on allocation failure. */
 char *tether_link_events_at(const char *base_url, int64_t at_ms, const char *zone_id,
-			    const char *return_url);
+                            const char *return_url);
 char *tether_link_events_period(const char *base_url, const char *timeline_id, const char *date,
-				const char *from_time, const char *to_time, const char *zone_id,
-				const char *return_url);
+                                const char *from_time, const char *to_time, const char *zone_id,
+                                const char *return_url);
 char *tether_link_recording(const char *base_url, int64_t at_ms, const char *zone_id,
-			    const char *return_url);
+                            const char *return_url);
 
 /* 0 when doc has the JSON:API shape ep answers with (what tether_run checks: data, each
  * resource's id, type and attributes, zones' attributes.name, a recording's included), else -1
@@ -109,6 +110,6 @@ struct tether_zone {
 };
 /* *zones: caller frees the array (not the strings). 0, or -1 + err. */
 int tether_zones_list(const json_t *doc, struct tether_zone **zones, size_t *n, char *err,
-		      size_t errsz);
+                      size_t errsz);
 
 #endif

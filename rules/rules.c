@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ struct rule_target {
 	const char *kind; /* static "mqtt" | "webhook" */
 	bool mqtt;
 	char *name;
-	struct tmpl *topic;                    /* explicit topic, or NULL */
+	struct tmpl *topic;                     /* explicit topic, or NULL */
 	struct tmpl *topic_event, *topic_plate; /* the default topics */
 	int qos;
 	bool retain;
@@ -37,15 +38,15 @@ struct rule_target {
 
 struct rule {
 	char *name;
-	int kind;          /* -1 any, else enum msg_kind */
-	unsigned phases;   /* bit per enum msg_phase */
+	int kind;        /* -1 any, else enum msg_kind */
+	unsigned phases; /* bit per enum msg_phase */
 	char *phases_joined;
 	struct strlist zones, locations, severities, countries;
 	unsigned char *zkind; /* per zone pattern: enum zkind */
 	size_t *zlen;         /* literal part's length */
 	uint64_t flags_any, flags_all, flags_none;
 	char *flags_any_joined;
-	int min_sev;       /* rank in severity_order, -1 when unset */
+	int min_sev; /* rank in severity_order, -1 when unset */
 	struct sched_window *win;
 	size_t nwin;
 	struct watchlist **wls; /* borrowed from rules.wls, plus inline_wl last */
@@ -53,9 +54,9 @@ struct rule {
 	struct watchlist *inline_wl; /* owned: the rule's `plates` */
 	bool has_max_age;
 	int64_t max_age;
-	int64_t cooldown;  /* 0: none */
+	int64_t cooldown; /* 0: none */
 	struct tmpl *cooldown_key;
-	int64_t visit;     /* 0: none */
+	int64_t visit; /* 0: none */
 	struct rule_target *to;
 	size_t nto;
 	bool stop;
@@ -130,7 +131,7 @@ static void fmt_dur(int64_t ms, char *out, size_t outsz)
 		int64_t a = ms / units[i].ms, rest = ms % units[i].ms;
 		if (i < 3 && rest >= units[i + 1].ms)
 			snprintf(out, outsz, "%lld%s%lld%s", (long long)a, units[i].u,
-				 (long long)(rest / units[i + 1].ms), units[i + 1].u);
+			         (long long)(rest / units[i + 1].ms), units[i + 1].u);
 		else
 			snprintf(out, outsz, "%lld%s", (long long)a, units[i].u);
 		return;
@@ -170,7 +171,7 @@ static int text_col(const struct ynode *n)
 }
 
 static struct tmpl *compile_tmpl(const struct ynode *n, const char *key, enum tmpl_ctx ctx,
-				 struct cfg_errors *errs)
+                                 struct cfg_errors *errs)
 {
 	char err[200] = "";
 	int col = 0;
@@ -183,7 +184,7 @@ static struct tmpl *compile_tmpl(const struct ynode *n, const char *key, enum tm
 	t = tmpl_compile(n->value, ctx, err, sizeof(err), &col);
 	if (t == NULL)
 		cfg_errors_add(errs, n->file, n->line, text_col(n) + (col > 0 ? col - 1 : 0),
-			       "'%s': %s", key, err);
+		               "'%s': %s", key, err);
 	return t;
 }
 
@@ -195,7 +196,7 @@ struct items {
 };
 
 static bool get_items(const struct ynode *n, const char *key, struct items *it,
-		      struct cfg_errors *errs)
+                      struct cfg_errors *errs)
 {
 	it->one = (struct ynode *)n;
 	if (n->type == YNODE_SCALAR) {
@@ -214,7 +215,7 @@ static bool get_items(const struct ynode *n, const char *key, struct items *it,
 	for (size_t i = 0; i < n->n; i++) {
 		if (n->items[i]->type != YNODE_SCALAR) {
 			ynode_error(errs, n->items[i], "'%s': expected a list of single values",
-				    key);
+			            key);
 			return false;
 		}
 	}
@@ -253,8 +254,9 @@ static const char *glob_problem(const char *p)
 				q++;
 			while (*q && *q != ']') {
 				if (q[0] == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
-					const char *e = strstr(q + 2, q[1] == ':' ? ":]" :
-								      q[1] == '.' ? ".]" : "=]");
+					const char *e = strstr(q + 2, q[1] == ':'   ? ":]"
+					                              : q[1] == '.' ? ".]"
+					                                            : "=]");
 					if (e == NULL)
 						return "unbalanced '['";
 					q = e + 2;
@@ -307,7 +309,7 @@ static int compile_order(struct rules *r, const struct ynode *root, struct cfg_e
 	for (size_t i = 0; i < it.n; i++) {
 		if (sev_rank(r, it.v[i]->value) >= 0) {
 			ynode_error(errs, it.v[i], "severity_order: '%s' is listed twice",
-				    it.v[i]->value);
+			            it.v[i]->value);
 			continue;
 		}
 		if ((r->sev[r->nsev++] = strdup(it.v[i]->value)) == NULL)
@@ -317,7 +319,7 @@ static int compile_order(struct rules *r, const struct ynode *root, struct cfg_e
 }
 
 static void move_wl_errors(struct watchlist_errors *we, const struct ynode *at, const char *wl,
-			   struct cfg_errors *errs)
+                           struct cfg_errors *errs)
 {
 	for (size_t i = 0; i < we->n; i++) {
 		const struct watchlist_error *e = &we->v[i];
@@ -347,7 +349,7 @@ static char *resolve_path(const char *cfgfile, const char *path)
 }
 
 static int add_inline(struct watchlist *wl, const struct ynode *list, const char *name,
-		      struct cfg_errors *errs)
+                      struct cfg_errors *errs)
 {
 	struct watchlist_errors we;
 	struct items it;
@@ -356,8 +358,8 @@ static int add_inline(struct watchlist *wl, const struct ynode *list, const char
 		return 0;
 	watchlist_errors_init(&we);
 	for (size_t i = 0; i < it.n; i++)
-		watchlist_add(wl, it.v[i]->value, it.v[i]->file, it.v[i]->line,
-			      text_col(it.v[i]), &we);
+		watchlist_add(wl, it.v[i]->value, it.v[i]->file, it.v[i]->line, text_col(it.v[i]),
+		              &we);
 	move_wl_errors(&we, list, name, errs);
 	return 0;
 }
@@ -381,7 +383,8 @@ static int compile_watchlists(struct rules *r, const struct ynode *root, struct 
 		int64_t fuzzy = 0;
 		struct watchlist *wl;
 
-		if (!ynode_expect(m, YNODE_MAP, name, errs) || ynode_check_keys(m, keys, name, errs))
+		if (!ynode_expect(m, YNODE_MAP, name, errs) ||
+		    ynode_check_keys(m, keys, name, errs))
 			continue;
 		if (ynode_int(m, "fuzzy", false, 0, WATCHLIST_FUZZY_MAX, &fuzzy, errs) < 0)
 			continue;
@@ -450,7 +453,7 @@ static const struct tz *get_tz(struct rules *r, const struct ynode *n, struct cf
 }
 
 static void compile_window(struct rules *r, struct sched_window *w, const struct ynode *m,
-			   struct cfg_errors *errs)
+                           struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"days", "from", "to", "timezone", NULL};
 	const struct ynode *n;
@@ -460,16 +463,18 @@ static void compile_window(struct rules *r, struct sched_window *w, const struct
 	w->from_min = 0;
 	w->to_min = 1440;
 	w->tz = NULL;
-	if (!ynode_expect(m, YNODE_MAP, "schedule", errs) || ynode_check_keys(m, keys, "schedule", errs))
+	if (!ynode_expect(m, YNODE_MAP, "schedule", errs) ||
+	    ynode_check_keys(m, keys, "schedule", errs))
 		return;
 	if ((n = ynode_get(m, "days")) && get_items(n, "days", &it, errs)) {
 		w->days = 0;
 		for (size_t i = 0; i < it.n; i++) {
 			int d = sched_parse_day(it.v[i]->value);
 			if (d < 0)
-				ynode_error(errs, it.v[i],
-					    "unknown day '%s' (use mon, tue, wed, thu, fri, sat, sun)",
-					    it.v[i]->value);
+				ynode_error(
+				    errs, it.v[i],
+				    "unknown day '%s' (use mon, tue, wed, thu, fri, sat, sun)",
+				    it.v[i]->value);
 			else
 				w->days |= (uint8_t)(1u << d);
 		}
@@ -480,7 +485,7 @@ static void compile_window(struct rules *r, struct sched_window *w, const struct
 		int *dst = k == 0 ? &w->from_min : &w->to_min;
 		if (ynode_str(m, key, false, &s, errs) == 1 && sched_parse_hhmm(s, k == 1, dst) < 0)
 			ynode_error(errs, ynode_get(m, key), "'%s': bad time '%s' (use HH:MM, %s)",
-				    key, s, k == 0 ? "00:00 to 23:59" : "00:00 to 24:00");
+			            key, s, k == 0 ? "00:00 to 23:59" : "00:00 to 24:00");
 	}
 	if ((n = ynode_get(m, "timezone")) != NULL) {
 		if (n->type != YNODE_SCALAR)
@@ -491,7 +496,7 @@ static void compile_window(struct rules *r, struct sched_window *w, const struct
 }
 
 static void compile_schedule(struct rules *r, struct rule *ru, const struct ynode *n,
-			     struct cfg_errors *errs)
+                             struct cfg_errors *errs)
 {
 	size_t cnt = n->type == YNODE_SEQ ? n->n : 1;
 
@@ -510,7 +515,7 @@ static void compile_schedule(struct rules *r, struct rule *ru, const struct ynod
 }
 
 static uint64_t compile_flags(const struct ynode *n, const char *key, char **joined,
-			      struct cfg_errors *errs)
+                              struct cfg_errors *errs)
 {
 	struct items it;
 	uint64_t mask = 0;
@@ -525,8 +530,8 @@ static uint64_t compile_flags(const struct ynode *n, const char *key, char **joi
 			continue;
 		}
 		if (strncmp(f, "has_", 4) == 0 && msg_flag_index(f + 4) >= 0) {
-			ynode_error(errs, it.v[i], "unknown flag '%s' (write it without has_: '%s')",
-				    f, f + 4);
+			ynode_error(errs, it.v[i],
+			            "unknown flag '%s' (write it without has_: '%s')", f, f + 4);
 			continue;
 		}
 		const char *best = NULL;
@@ -539,7 +544,8 @@ static uint64_t compile_flags(const struct ynode *n, const char *key, char **joi
 			}
 		}
 		if (best)
-			ynode_error(errs, it.v[i], "unknown flag '%s' (did you mean '%s'?)", f, best);
+			ynode_error(errs, it.v[i], "unknown flag '%s' (did you mean '%s'?)", f,
+			            best);
 		else
 			ynode_error(errs, it.v[i], "unknown flag '%s'", f);
 	}
@@ -554,12 +560,12 @@ static uint64_t compile_flags(const struct ynode *n, const char *key, char **joi
 }
 
 static void compile_when(struct rules *r, struct rule *ru, const struct ynode *root,
-			 const struct ynode *w, struct cfg_errors *errs)
+                         const struct ynode *w, struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"kind", "phase", "zones", "locations", "flags_any",
-					   "flags_all", "flags_none", "severity", "min_severity",
-					   "schedule", "watchlists", "countries", "plates",
-					   "max_age", NULL};
+	static const char *const keys[] = {"kind",         "phase",     "zones",      "locations",
+	                                   "flags_any",    "flags_all", "flags_none", "severity",
+	                                   "min_severity", "schedule",  "watchlists", "countries",
+	                                   "plates",       "max_age",   NULL};
 	const struct ynode *n;
 	struct items it;
 	const char *s;
@@ -574,7 +580,7 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 			ru->kind = MSG_PLATE;
 		else if (strcmp(s, "any") != 0)
 			ynode_error(errs, ynode_get(w, "kind"),
-				    "'kind': expected event, plate or any, found '%s'", s);
+			            "'kind': expected event, plate or any, found '%s'", s);
 	}
 	if ((n = ynode_get(w, "phase")) && get_items(n, "phase", &it, errs)) {
 		ru->phases = 0;
@@ -582,12 +588,13 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 		buf_init(&b, 0);
 		for (size_t i = 0; i < it.n; i++) {
 			const char *p = it.v[i]->value;
-			int ph = strcmp(p, "new") == 0 ? MSG_PHASE_NEW :
-				 strcmp(p, "update") == 0 ? MSG_PHASE_UPDATE :
-				 strcmp(p, "complete") == 0 ? MSG_PHASE_COMPLETE : -1;
+			int ph = strcmp(p, "new") == 0        ? MSG_PHASE_NEW
+			         : strcmp(p, "update") == 0   ? MSG_PHASE_UPDATE
+			         : strcmp(p, "complete") == 0 ? MSG_PHASE_COMPLETE
+			                                      : -1;
 			if (ph < 0)
 				ynode_error(errs, it.v[i],
-					    "unknown phase '%s' (use new, update, complete)", p);
+				            "unknown phase '%s' (use new, update, complete)", p);
 			else
 				ru->phases |= 1u << ph;
 			buf_printf(&b, "%s%s", i ? "," : "", p);
@@ -601,10 +608,9 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 				why = "empty pattern";
 			if (why)
 				ynode_error(errs, it.v[i], "zones: bad pattern '%s': %s",
-					    it.v[i]->value, why);
+				            it.v[i]->value, why);
 		}
-		if (strlist_from(&ru->zones, &it) < 0 ||
-		    (ru->zkind = calloc(it.n, 1)) == NULL ||
+		if (strlist_from(&ru->zones, &it) < 0 || (ru->zkind = calloc(it.n, 1)) == NULL ||
 		    (ru->zlen = calloc(it.n, sizeof(*ru->zlen))) == NULL) {
 			nomem(errs, n);
 			return;
@@ -615,12 +621,15 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 			size_t meta = strcspn(p, "*?[\\");
 			ru->zkind[i] = Z_GLOB;
 			ru->zlen[i] = len;
-			if (meta == len)
+			if (meta == len) {
 				ru->zkind[i] = Z_LITERAL;
-			else if (meta == len - 1 && p[meta] == '*')
-				ru->zkind[i] = Z_PREFIX, ru->zlen[i] = len - 1;
-			else if (meta == 0 && p[0] == '*' && strcspn(p + 1, "*?[\\") == len - 1)
-				ru->zkind[i] = Z_SUFFIX, ru->zlen[i] = len - 1;
+			} else if (meta == len - 1 && p[meta] == '*') {
+				ru->zkind[i] = Z_PREFIX;
+				ru->zlen[i] = len - 1;
+			} else if (meta == 0 && p[0] == '*' && strcspn(p + 1, "*?[\\") == len - 1) {
+				ru->zkind[i] = Z_SUFFIX;
+				ru->zlen[i] = len - 1;
+			}
 		}
 	}
 	if ((n = ynode_get(w, "locations")) && get_items(n, "locations", &it, errs))
@@ -640,8 +649,8 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 		if (ru->min_sev < 0) {
 			char *order = join(r->sev, r->nsev);
 			ynode_error(errs, ynode_get(w, "min_severity"),
-				    "min_severity '%s' is not in severity_order [%s]", s,
-				    order ? order : "");
+			            "min_severity '%s' is not in severity_order [%s]", s,
+			            order ? order : "");
 			free(order);
 		}
 	}
@@ -655,7 +664,7 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 				ok = isalpha((unsigned char)c[j]);
 			if (!ok)
 				ynode_error(errs, it.v[i],
-					    "countries: '%s' is not an ISO 3166 alpha-3 code", c);
+				            "countries: '%s' is not an ISO 3166 alpha-3 code", c);
 		}
 		if (strlist_from(&ru->countries, &it) < 0)
 			nomem(errs, n);
@@ -677,7 +686,8 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 			if (wl == NULL && ynode_get(sec, it.v[i]->value) != NULL)
 				continue; /* declared but broken: already reported */
 			if (wl == NULL)
-				ynode_error(errs, it.v[i], "unknown watchlist '%s'", it.v[i]->value);
+				ynode_error(errs, it.v[i], "unknown watchlist '%s'",
+				            it.v[i]->value);
 			else
 				ru->wls[ru->nwl++] = wl;
 		}
@@ -702,7 +712,8 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 	if (ynode_get(w, "watchlists") || ynode_get(w, "plates") || ynode_get(w, "countries")) {
 		const struct ynode *k = ynode_get(w, "kind");
 		if (ru->kind == MSG_EVENT)
-			ynode_error(errs, k, "kind: event cannot use watchlists, plates or countries");
+			ynode_error(errs, k,
+			            "kind: event cannot use watchlists, plates or countries");
 		ru->kind = MSG_PLATE;
 	}
 	if (ynode_duration(w, "max_age", false, &ru->max_age, errs) == 1)
@@ -710,7 +721,7 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 }
 
 static const struct rules_target_def *find_target(const struct rules_target_def *t, size_t n,
-						  const char *kind, const char *name)
+                                                  const char *kind, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(t[i].kind, kind) == 0 && strcmp(t[i].name, name) == 0)
@@ -719,11 +730,11 @@ static const struct rules_target_def *find_target(const struct rules_target_def 
 }
 
 static void compile_target(struct rule_target *rt, const struct ynode *m,
-			   const struct rules_target_def *defs, size_t ndefs,
-			   struct cfg_errors *errs)
+                           const struct rules_target_def *defs, size_t ndefs,
+                           struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"mqtt", "webhook", "topic", "qos", "retain", "text",
-					   "body", NULL};
+	static const char *const keys[] = {"mqtt",   "webhook", "topic", "qos",
+	                                   "retain", "text",    "body",  NULL};
 	const struct ynode *mq, *wh, *n;
 	const struct rules_target_def *def;
 	const char *name;
@@ -745,7 +756,7 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 	def = find_target(defs, ndefs, rt->kind, name);
 	if (def == NULL) {
 		ynode_error(errs, rt->mqtt ? mq : wh, "unknown %s '%s'",
-			    rt->mqtt ? "mqtt broker" : "webhook", name);
+		            rt->mqtt ? "mqtt broker" : "webhook", name);
 		return;
 	}
 	if ((rt->name = strdup(name)) == NULL) {
@@ -757,13 +768,14 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 		for (size_t i = 0; i < 3; i++)
 			if ((n = ynode_get(m, mq_only[i])))
 				ynode_error(errs, ynode_key_of(m, n),
-					    "'%s' applies to mqtt targets only", mq_only[i]);
+				            "'%s' applies to mqtt targets only", mq_only[i]);
 	} else {
 		if ((n = ynode_get(m, "text")))
-			ynode_error(errs, ynode_key_of(m, n), "'text' applies to webhook targets only");
+			ynode_error(errs, ynode_key_of(m, n),
+			            "'text' applies to webhook targets only");
 		char src[512];
-		const char *prefix = def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix :
-										 "tether";
+		const char *prefix =
+		    def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix : "tether";
 		rt->qos = def->qos;
 		rt->retain = def->retain;
 		if (ynode_int(m, "qos", false, 0, 2, &qos, errs) == 1)
@@ -789,10 +801,11 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 }
 
 static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *root,
-			 const struct ynode *m, const struct rules_target_def *defs, size_t ndefs, struct cfg_errors *errs)
+                         const struct ynode *m, const struct rules_target_def *defs, size_t ndefs,
+                         struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"name", "when", "cooldown", "cooldown_key", "visit",
-					   "to", "stop", NULL};
+	static const char *const keys[] = {"name",  "when", "cooldown", "cooldown_key",
+	                                   "visit", "to",   "stop",     NULL};
 	const struct ynode *n;
 	const char *name;
 
@@ -808,7 +821,7 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 		for (size_t i = 0; r->v && i < r->n; i++) {
 			if (r->v[i].name && strcmp(r->v[i].name, name) == 0) {
 				ynode_error(errs, ynode_get(m, "name"), "duplicate rule name '%s'",
-					    name);
+				            name);
 				break;
 			}
 		}
@@ -826,7 +839,7 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 	}
 	if (ynode_duration(m, "visit", false, &ru->visit, errs) == 1 && ru->kind == MSG_EVENT)
 		ynode_error(errs, ynode_key_of(m, ynode_get(m, "visit")),
-			    "'visit' applies to plate rules only (kind: plate)");
+		            "'visit' applies to plate rules only (kind: plate)");
 	ynode_bool(m, "stop", false, &ru->stop, errs);
 	n = ynode_get(m, "to");
 	if (n == NULL) {
@@ -899,7 +912,7 @@ void rules_free(struct rules *r)
 }
 
 struct rules *rules_compile(const struct ynode *root, const struct rules_target_def *targets,
-			    size_t ntargets, struct cfg_errors *errs)
+                            size_t ntargets, struct cfg_errors *errs)
 {
 	struct rules *r;
 	const struct ynode *list;
@@ -1082,11 +1095,11 @@ __attribute__((format(printf, 2, 3))) static void say(char *why, const char *fmt
 	va_end(ap);
 }
 
-#define FAIL(...)                          \
-	do {                               \
-		if (why)                   \
-			say(why, __VA_ARGS__); \
-		return false;              \
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		if (why)                                                                           \
+			say(why, __VA_ARGS__);                                                     \
+		return false;                                                                      \
 	} while (0)
 
 static bool in_list(const struct strlist *l, const char *s)
@@ -1138,9 +1151,9 @@ static bool zone_matches(const struct rule *ru, const struct message *m)
 
 /* The stateless conditions, cheap ones first: bit tests, then strings, then time, then
  * watchlists. The first one that fails is the reason. */
-static bool match_conditions(const struct rules *r, const struct rule *ru,
-			     const struct message *m, int64_t now_ms, int rank,
-			     struct watchlist_match *wm, bool *wmatched, char *why)
+static bool match_conditions(const struct rules *r, const struct rule *ru, const struct message *m,
+                             int64_t now_ms, int rank, struct watchlist_match *wm, bool *wmatched,
+                             char *why)
 {
 	if (ru->kind >= 0 && (int)m->kind != ru->kind)
 		FAIL("kind: %s", msg_kind_name((enum msg_kind)ru->kind));
@@ -1165,8 +1178,8 @@ static bool match_conditions(const struct rules *r, const struct rule *ru,
 	if (ru->locations.n && !in_list(&ru->locations, m->location_id))
 		FAIL("locations: '%s' not in [%s]", m->location_id, ru->locations.joined);
 	if (ru->zones.n && !zone_matches(ru, m))
-		FAIL("zones: '%s' matches none of [%s]", m->zone_name[0] ? m->zone_name : m->zone_id,
-		     ru->zones.joined);
+		FAIL("zones: '%s' matches none of [%s]",
+		     m->zone_name[0] ? m->zone_name : m->zone_id, ru->zones.joined);
 	if (ru->nwin) {
 		bool ok = false;
 		for (size_t i = 0; i < ru->nwin && !ok; i++)
@@ -1191,9 +1204,10 @@ static bool match_conditions(const struct rules *r, const struct rule *ru,
 	if (ru->nwl) {
 		for (size_t i = 0; i < ru->nwl; i++) {
 			struct watchlist_match cand;
-			if (!watchlist_match(ru->wls[i], m->plate_normalized[0] ?
-							       m->plate_normalized : m->plate_number,
-					     m->country, &cand))
+			if (!watchlist_match(ru->wls[i],
+			                     m->plate_normalized[0] ? m->plate_normalized
+			                                            : m->plate_number,
+			                     m->country, &cand))
 				continue;
 			if (!*wmatched || cand.distance < wm->distance) {
 				*wm = cand;
@@ -1210,7 +1224,7 @@ static bool match_conditions(const struct rules *r, const struct rule *ru,
 
 /* Visit and cooldown; updates st. False (with why) when the message is held back. */
 static bool pass_state(const struct rule *ru, struct rules_state *st, const struct message *m,
-		       int64_t now_ms, int rank, char *why)
+                       int64_t now_ms, int rank, char *why)
 {
 	struct st_entry *e;
 	uint64_t h;
@@ -1240,19 +1254,21 @@ static bool pass_state(const struct rule *ru, struct rules_state *st, const stru
 		if (rc == 0)
 			rc = buf_puts(&st->key, "\x1f");
 		if (rc == 0)
-			rc = ru->cooldown_key ? tmpl_render(ru->cooldown_key, m, &st->key) :
-						buf_puts(&st->key, m->zone_id);
+			rc = ru->cooldown_key ? tmpl_render(ru->cooldown_key, m, &st->key)
+			                      : buf_puts(&st->key, m->zone_id);
 		if (rc < 0)
 			return true;
 		h = fnv(st->key.data, st->key.len);
 		e = st_find(st, h);
 		if (e && now_ms - e->last_ms < ru->cooldown) {
-			bool escalation = strcmp(e->source_id, m->source_id) == 0 &&
-					  ((rank >= 0 && rank > e->sev_rank) || (m->flags & ~e->flags));
+			bool escalation =
+			    strcmp(e->source_id, m->source_id) == 0 &&
+			    ((rank >= 0 && rank > e->sev_rank) || (m->flags & ~e->flags));
 			if (!escalation) {
 				char left[32];
 				if (why)
-					fmt_dur(e->last_ms + ru->cooldown - now_ms, left, sizeof(left));
+					fmt_dur(e->last_ms + ru->cooldown - now_ms, left,
+					        sizeof(left));
 				FAIL("cooldown: %s left", left);
 			}
 		}
@@ -1278,7 +1294,7 @@ static char *render(const struct tmpl *t, const struct message *m, struct buf *s
 }
 
 static int deliver(const struct rule *ru, struct rules_state *st, const struct message *m,
-		   const struct watchlist_match *wm, bool wmatched, struct rules_result *res)
+                   const struct watchlist_match *wm, bool wmatched, struct rules_result *res)
 {
 	for (size_t i = 0; i < ru->nto; i++) {
 		const struct rule_target *t = &ru->to[i];
@@ -1288,7 +1304,7 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 			return -1;
 		res->d = nd;
 		d = &res->d[res->nd];
-		memset(d, 0, sizeof(*d) - sizeof(d->msg));
+		memset(d, 0, offsetof(struct rules_delivery, msg));
 		d->msg = *m;
 		snprintf(d->msg.rule, sizeof(d->msg.rule), "%s", ru->name);
 		if (wmatched) {
@@ -1296,7 +1312,7 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 			snprintf(d->msg.watchlist, sizeof(d->msg.watchlist), "%s", wm->watchlist);
 			snprintf(d->msg.watch_entry, sizeof(d->msg.watch_entry), "%s", wm->entry);
 			snprintf(d->msg.watch_label, sizeof(d->msg.watch_label), "%s",
-				 wm->label ? wm->label : "");
+			         wm->label ? wm->label : "");
 			d->msg.watch_distance = wm->distance;
 		}
 		d->rule = ru->name;
@@ -1306,8 +1322,9 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 		d->retain = t->retain;
 		res->nd++;
 		if (t->mqtt) {
-			const struct tmpl *tp = t->topic ? t->topic :
-					       m->kind == MSG_PLATE ? t->topic_plate : t->topic_event;
+			const struct tmpl *tp = t->topic               ? t->topic
+			                        : m->kind == MSG_PLATE ? t->topic_plate
+			                                               : t->topic_event;
 			if ((d->topic = render(tp, &d->msg, &st->scratch)) == NULL)
 				return -1;
 		}
@@ -1320,7 +1337,7 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 }
 
 int rules_eval(const struct rules *r, struct rules_state *st, const struct message *msg,
-	       int64_t now_ms, bool trace, struct rules_result *res)
+               int64_t now_ms, bool trace, struct rules_result *res)
 {
 	char reason[REASON_MAX];
 	int rank = sev_rank(r, msg->severity);
@@ -1335,7 +1352,7 @@ int rules_eval(const struct rules *r, struct rules_state *st, const struct messa
 
 		reason[0] = '\0';
 		bool ok = match_conditions(r, ru, msg, now_ms, rank, &wm, &wmatched, why) &&
-			  pass_state(ru, st, msg, now_ms, rank, why);
+		          pass_state(ru, st, msg, now_ms, rank, why);
 		if (trace) {
 			void *nt = xgrow(res->t, &res->capt, res->nt + 1, sizeof(*res->t));
 			if (nt == NULL)

@@ -14,7 +14,7 @@
 
 /* A configured publisher the rules may name. Strings are copied by rules_compile. */
 struct rules_target_def {
-	const char *kind;         /* "mqtt" | "webhook" */
+	const char *kind; /* "mqtt" | "webhook" */
 	const char *name;
 	const char *topic_prefix; /* mqtt: the default topic is <prefix>/<kind>/{{zone.name}} */
 	int qos;                  /* mqtt defaults */
@@ -29,7 +29,7 @@ struct rules_state;
  * directory. Every problem is added to errs with its position; returns NULL if there was
  * any. Caller frees with rules_free. */
 struct rules *rules_compile(const struct ynode *root, const struct rules_target_def *targets,
-			    size_t ntargets, struct cfg_errors *errs);
+                            size_t ntargets, struct cfg_errors *errs);
 void rules_free(struct rules *r); /* NULL is fine */
 size_t rules_count(const struct rules *r);
 /* True when a watchlist file changed on disk since it was read (reload to pick it up). */
@@ -50,9 +50,9 @@ struct rules_delivery {
 	char *topic;             /* rendered; mqtt only, else NULL */
 	int qos;
 	bool retain;
-	char *text;              /* rendered text template, or NULL */
-	char *body;              /* rendered body template (replaces the JSON body), or NULL */
-	struct message msg;      /* as delivered: rule set, watchlist fields of this rule's match */
+	char *text;         /* rendered text template, or NULL */
+	char *body;         /* rendered body template (replaces the JSON body), or NULL */
+	struct message msg; /* as delivered: rule set, watchlist fields of this rule's match */
 };
 
 /* Why a rule did or did not match: reason is "" when it matched and delivered, else the first
@@ -75,7 +75,7 @@ struct rules_result {
  * trace one trace per rule tried. Updates st (cooldowns, visits). 0, or -1 on ENOMEM (the
  * result then holds what was appended so far). */
 int rules_eval(const struct rules *r, struct rules_state *st, const struct message *msg,
-	       int64_t now_ms, bool trace, struct rules_result *res);
+               int64_t now_ms, bool trace, struct rules_result *res);
 void rules_result_reset(struct rules_result *res);   /* frees rendered strings, keeps arrays */
 void rules_result_release(struct rules_result *res); /* frees everything, re-inits */
 

@@ -22,10 +22,10 @@ struct tz_rule {
 
 struct tz {
 	char *name;
-	int64_t *at;   /* transition times, ascending */
-	int32_t *off;  /* offset in effect from at[i] */
+	int64_t *at;  /* transition times, ascending */
+	int32_t *off; /* offset in effect from at[i] */
 	size_t n;
-	int32_t off0;  /* before the first transition */
+	int32_t off0; /* before the first transition */
 	bool has_footer;
 	int32_t std_off, dst_off; /* footer, seconds east */
 	bool has_dst;
@@ -282,7 +282,7 @@ static int parse_tzif(struct tz *tz, const unsigned char *p, size_t len)
 		for (int i = 0; i < 6; i++)
 			cnt[i] = be32(p + off + 20 + 4 * i);
 		size_t body = (size_t)cnt[3] * tsize + cnt[3] + (size_t)cnt[4] * 6 + cnt[5] +
-			      (size_t)cnt[2] * (tsize + lsize) + cnt[1] + cnt[0];
+		              (size_t)cnt[2] * (tsize + lsize) + cnt[1] + cnt[0];
 		if (len - off - 44 < body)
 			goto bad;
 		if (pass == 0 && p[4] >= '2') {
@@ -313,8 +313,8 @@ static int parse_tzif(struct tz *tz, const unsigned char *p, size_t len)
 	}
 	tz->n = timecnt;
 	if (tsize == 8) {
-		size_t body = (size_t)cnt[3] * 9 + (size_t)cnt[4] * 6 + cnt[5] + (size_t)cnt[2] * 12 +
-			      cnt[1] + cnt[0];
+		size_t body = (size_t)cnt[3] * 9 + (size_t)cnt[4] * 6 + cnt[5] +
+		              (size_t)cnt[2] * 12 + cnt[1] + cnt[0];
 		const char *f = (const char *)p + off + 44 + body;
 		size_t flen = len - off - 44 - body;
 		if (flen >= 2 && f[0] == '\n') {
@@ -412,13 +412,12 @@ bool sched_window_holds(const struct sched_window *w, int64_t ms)
 	int prev = (d + 6) % 7;
 	if (w->from_min < w->to_min)
 		return (w->days >> d & 1) && m >= w->from_min && m < w->to_min;
-	return ((w->days >> d & 1) && m >= w->from_min) ||
-	       ((w->days >> prev & 1) && m < w->to_min);
+	return ((w->days >> d & 1) && m >= w->from_min) || ((w->days >> prev & 1) && m < w->to_min);
 }
 
 static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-static const char *const day_long[7] = {"monday", "tuesday", "wednesday", "thursday",
-					"friday", "saturday", "sunday"};
+static const char *const day_long[7] = {"monday", "tuesday",  "wednesday", "thursday",
+                                        "friday", "saturday", "sunday"};
 
 void sched_describe(const struct tz *tz, int64_t ms, char *out, size_t outsz)
 {
@@ -426,7 +425,7 @@ void sched_describe(const struct tz *tz, int64_t ms, char *out, size_t outsz)
 
 	local_dm(tz, ms, &d, &m);
 	snprintf(out, outsz, "%c%s %02d:%02d %s", toupper((unsigned char)day_names[d][0]),
-		 day_names[d] + 1, m / 60, m % 60, tz_name(tz));
+	         day_names[d] + 1, m / 60, m % 60, tz_name(tz));
 }
 
 int sched_parse_hhmm(const char *s, bool allow_24, int *min)

@@ -14,7 +14,7 @@ struct tz;
  * NULL with a message in err ("unknown time zone 'Europe/Lundon'") on a bad name, a missing
  * or malformed file, or ENOMEM. Caller frees with tz_free. */
 struct tz *tz_load(const char *name, const char *dir, char *err, size_t errsz);
-void tz_free(struct tz *tz); /* NULL is fine */
+void tz_free(struct tz *tz);              /* NULL is fine */
 const char *tz_name(const struct tz *tz); /* borrowed */
 /* Offset east of UTC in seconds at Unix time t (seconds). */
 int32_t tz_offset(const struct tz *tz, int64_t t);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define MAX_FILE_ERRORS 100
@@ -333,7 +332,7 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-/* A field of a line: [b, e) with surrounding whitespace trimmed, and its 0-based offset. */
+/* A field of an entry: [b, e), surrounding whitespace trimmed by trim(). */
 struct field {
 	const char *b, *e;
 };
@@ -346,8 +345,8 @@ static void trim(struct field *f)
 		f->e--;
 }
 
-/* Parses one entry. base is the start of the line for columns; in_file: columns are offsets
- * in the line (1-based), else every error gets the caller's col. */
+/* Parses one "PLATE[,label[,country]]" entry and appends it. in_file: error columns are
+ * 1-based offsets in text (a file line); else every error gets the caller's col. */
 static int parse_entry(struct watchlist *wl, const char *text, const char *file, int line,
 		       int col, bool in_file, struct watchlist_errors *errs)
 {
@@ -573,10 +572,13 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 		return -1;
 	}
 	while ((len = getline(&linebuf, &cap, f)) >= 0) {
-		const char *p = linebuf;
+		const char *start = linebuf, *p;
 		struct watchlist_errors one, *target = errs;
 
 		lineno++;
+		if (lineno == 1 && strncmp(start, "\xef\xbb\xbf", 3) == 0)
+			start += 3;	/* a UTF-8 byte order mark is not part of the entry */
+		p = start;
 		while (is_space(*p))
 			p++;
 		if (*p == '\0' || *p == '#')
@@ -592,7 +594,7 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 		watchlist_errors_init(&one);
 		if (nerr >= MAX_FILE_ERRORS)
 			target = &one;
-		if (parse_entry(wl, linebuf, path, lineno, 0, true, target) != 0) {
+		if (parse_entry(wl, start, path, lineno, 0, true, target) != 0) {
 			nerr++;
 			rc = -1;
 		}
@@ -682,10 +684,8 @@ struct batch {
  * positions (ascending; inside a run of equal characters only the run's first free
  * position is deleted, as the others give the same string). fn returning non-zero stops
  * the walk and is returned. */
-typedef int (*variant_fn)(void *ctx, const char *key, size_t klen, int nd);
-
 static int variants(const char *s, size_t len, size_t start, unsigned char *dels, int nd,
-		    int max, variant_fn fn, void *ctx)
+		    int max, int (*fn)(void *ctx, const char *key, size_t klen, int nd), void *ctx)
 {
 	char key[WATCHLIST_PLATE_MAX + 1];
 	size_t klen, p;
@@ -762,23 +762,6 @@ static int build_key(void *ctx_, const char *key, size_t klen, int nd)
 	return 0;
 }
 
-/* Zeroed memory for the index. A large table asks for transparent huge pages: a lookup
- * touches a handful of random slots, and with 4 KiB pages each is also a TLB miss. */
-static void *table_alloc(size_t size)
-{
-	const size_t huge = 2u << 20;
-	void *p;
-
-	if (size < huge)
-		return calloc(1, size);
-	size = (size + huge - 1) / huge * huge;
-	if (posix_memalign(&p, huge, size) != 0)
-		return NULL;
-	madvise(p, size, MADV_HUGEPAGE);	/* advice only: failure is fine */
-	memset(p, 0, size);
-	return p;
-}
-
 static size_t choose(size_t n, int k)
 {
 	size_t r = 1;
@@ -815,7 +798,7 @@ int watchlist_build(struct watchlist *wl)
 	if (nslots > (size_t)UINT32_MAX)
 		goto out_nomem;
 	wl->patterns = malloc((wl->npatterns ? wl->npatterns : 1) * sizeof(*wl->patterns));
-	wl->slots = table_alloc(nslots * sizeof(*wl->slots));
+	wl->slots = calloc(nslots, sizeof(*wl->slots));
 	if (wl->patterns == NULL || wl->slots == NULL)
 		goto out_nomem;
 	wl->nslots = (uint32_t)nslots;

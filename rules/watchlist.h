@@ -41,11 +41,17 @@ struct watchlist_match {
 struct watchlist;
 
 /* name is copied; fuzzy 0..WATCHLIST_FUZZY_MAX. NULL (errno EINVAL or ENOMEM) on failure.
- * Caller frees with watchlist_free. */
+ * Caller frees with watchlist_free. The index files each plate under itself and its
+ * deletions up to fuzzy: 1, 8, 29, 64 keys for a 7-character plate at fuzzy 0..3 (about
+ * 10 bytes a key), so fuzzy 2 and 3 are meant for lists of thousands, not 100,000s. */
 struct watchlist *watchlist_new(const char *name, int fuzzy);
 void watchlist_free(struct watchlist *wl);	/* NULL is fine */
 
 /* Adds one "PLATE[,label[,country]]" entry. src_file/line/col only label errors (copied).
+ * PLATE is a plate ("AB12 CDE"), a pattern with * (any run, also empty) and ? (one
+ * character), or /regex/ (POSIX extended, case-insensitive, applied to the normalised plate,
+ * anchored only where written with ^ $; it may contain commas, not '/'). Plates and patterns
+ * are normalised; country is ISO 3166 alpha-3 (upper-cased). A label cannot hold a comma.
  * 0, or -1 with the problem appended to errs (errs may be NULL). Invalidates the index
  * until the next watchlist_build. */
 int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,

@@ -12,12 +12,12 @@
 #include "rules/rules.h"
 
 static const struct rules_target_def targets[] = {
-	{.kind = "mqtt", .name = "home", .topic_prefix = "tether", .qos = 1},
-	{.kind = "webhook", .name = "slack"},
+    {.kind = "mqtt", .name = "home", .topic_prefix = "tether", .qos = 1},
+    {.kind = "webhook", .name = "slack"},
 };
 
-static const char *const flags[] = {"motion", "intrusion", "tripwire", "face", "car",
-				    "loitering", "video_loss", "pir"};
+static const char *const flags[] = {"motion", "intrusion", "tripwire",   "face",
+                                    "car",    "loitering", "video_loss", "pir"};
 static const char *const sevs[] = {"low", "normal", "medium", "high", "critical"};
 
 static char *make_config(int n)
@@ -30,7 +30,8 @@ static char *make_config(int n)
 		switch (i % 5) {
 		case 0:
 			buf_printf(&b, "      zones: [\"Camera %d*\", \"Back*\"]\n", i % 50);
-			buf_printf(&b, "      flags_any: [%s, %s]\n", flags[i % 8], flags[(i + 3) % 8]);
+			buf_printf(&b, "      flags_any: [%s, %s]\n", flags[i % 8],
+			           flags[(i + 3) % 8]);
 			break;
 		case 1:
 			buf_printf(&b, "      kind: event\n      severity: [%s]\n", sevs[i % 5]);
@@ -38,14 +39,15 @@ static char *make_config(int n)
 			break;
 		case 2:
 			buf_printf(&b, "      min_severity: %s\n      flags_none: [video_loss]\n",
-				   sevs[(i / 5) % 5]);
+			           sevs[(i / 5) % 5]);
 			buf_printf(&b, "      zones: [\"*Door %d\"]\n", i % 40);
 			break;
 		case 3:
-			buf_printf(&b, "      kind: event\n      schedule: {days: [mon, tue, wed, thu, "
-				       "fri], from: \"22:00\", to: \"06:00\", timezone: "
-				       "Europe/London}\n      zones: [\"Camera %d\"]\n",
-				   i % 60);
+			buf_printf(&b,
+			           "      kind: event\n      schedule: {days: [mon, tue, wed, thu, "
+			           "fri], from: \"22:00\", to: \"06:00\", timezone: "
+			           "Europe/London}\n      zones: [\"Camera %d\"]\n",
+			           i % 60);
 			break;
 		default:
 			buf_printf(&b, "      phase: [update]\n      locations: [loc%d]\n", i % 30);
@@ -79,7 +81,7 @@ int main(void)
 		snprintf(m->source_id, sizeof(m->source_id), "ev%d", i);
 		snprintf(m->zone_id, sizeof(m->zone_id), "z%d", i % 97);
 		snprintf(m->zone_name, sizeof(m->zone_name), i % 3 ? "Camera %d" : "Side Door %d",
-			 i % 97);
+		         i % 97);
 		snprintf(m->location_id, sizeof(m->location_id), "loc%d", i % 41);
 		snprintf(m->severity, sizeof(m->severity), "%s", sevs[i % 5]);
 		m->flags = UINT64_C(1) << msg_flag_index(flags[i % 8]);

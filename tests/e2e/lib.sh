@@ -119,7 +119,8 @@ CFG
 # sub_count [FILE]: lines received so far by the subscriber
 sub_count() { [ -f "${1:-$T/sub.txt}" ] && wc -l <"${1:-$T/sub.txt}" || echo 0; }
 # sub_wait N [SECONDS]: waits until the subscriber has at least N lines
-sub_wait() { WAIT=${2:-15} wait_for test "$(sub_count)" -ge "$1"; }
+sub_has() { [ "$(sub_count)" -ge "$1" ]; }
+sub_wait() { WAIT=${2:-15} wait_for sub_has "$1"; }
 # sub_payloads TOPIC: the payloads received on exactly TOPIC, one per line
 sub_payloads() { awk -v t="$1" 'index($0, t " ") == 1 { print substr($0, length(t) + 2) }' "$T/sub.txt"; }
 # sub_ids: the message id of every payload received (any topic)

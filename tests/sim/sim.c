@@ -28,7 +28,8 @@ static void usage(FILE *f)
 	      "                  [--to-bounds start|end] [--open-ends-at null|start|now]\n"
 	      "                  [--incomplete PERCENT] [--late PERCENT] [--quiet] [--help]\n"
 	      "Serves the Tether API (OAuth2, /api/v3p) and the /_sim/ admin API on 127.0.0.1.\n"
-	      "See docs/simulator.md.\n", f);
+	      "See docs/simulator.md.\n",
+	      f);
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -81,30 +82,48 @@ static int write_port_file(const char *path, unsigned port)
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
 {
-	enum { O_PORT = 256, O_PORT_FILE, O_ZONES, O_LOCATIONS, O_RATE, O_PLATE_RATE, O_BACKLOG,
-	       O_SPAN, O_SEED, O_TTL, O_CID, O_CSECRET, O_TOKEN, O_TO, O_OPEN, O_INCOMPLETE,
-	       O_LATE, O_QUIET, O_HELP };
+	enum {
+		O_PORT = 256,
+		O_PORT_FILE,
+		O_ZONES,
+		O_LOCATIONS,
+		O_RATE,
+		O_PLATE_RATE,
+		O_BACKLOG,
+		O_SPAN,
+		O_SEED,
+		O_TTL,
+		O_CID,
+		O_CSECRET,
+		O_TOKEN,
+		O_TO,
+		O_OPEN,
+		O_INCOMPLETE,
+		O_LATE,
+		O_QUIET,
+		O_HELP
+	};
 	static const struct option longopts[] = {
-		{"port", required_argument, NULL, O_PORT},
-		{"port-file", required_argument, NULL, O_PORT_FILE},
-		{"zones", required_argument, NULL, O_ZONES},
-		{"locations", required_argument, NULL, O_LOCATIONS},
-		{"rate", required_argument, NULL, O_RATE},
-		{"plate-rate", required_argument, NULL, O_PLATE_RATE},
-		{"backlog", required_argument, NULL, O_BACKLOG},
-		{"backlog-span", required_argument, NULL, O_SPAN},
-		{"seed", required_argument, NULL, O_SEED},
-		{"token-ttl", required_argument, NULL, O_TTL},
-		{"client-id", required_argument, NULL, O_CID},
-		{"client-secret", required_argument, NULL, O_CSECRET},
-		{"access-token", required_argument, NULL, O_TOKEN},
-		{"to-bounds", required_argument, NULL, O_TO},
-		{"open-ends-at", required_argument, NULL, O_OPEN},
-		{"incomplete", required_argument, NULL, O_INCOMPLETE},
-		{"late", required_argument, NULL, O_LATE},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"port-file", required_argument, NULL, O_PORT_FILE},
+	    {"zones", required_argument, NULL, O_ZONES},
+	    {"locations", required_argument, NULL, O_LOCATIONS},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"plate-rate", required_argument, NULL, O_PLATE_RATE},
+	    {"backlog", required_argument, NULL, O_BACKLOG},
+	    {"backlog-span", required_argument, NULL, O_SPAN},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"token-ttl", required_argument, NULL, O_TTL},
+	    {"client-id", required_argument, NULL, O_CID},
+	    {"client-secret", required_argument, NULL, O_CSECRET},
+	    {"access-token", required_argument, NULL, O_TOKEN},
+	    {"to-bounds", required_argument, NULL, O_TO},
+	    {"open-ends-at", required_argument, NULL, O_OPEN},
+	    {"incomplete", required_argument, NULL, O_INCOMPLETE},
+	    {"late", required_argument, NULL, O_LATE},
+	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	long l;
 	int c;
@@ -220,10 +239,15 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 int main(int argc, char **argv)
 {
 	struct sim_opts o = {
-		.zones = 3, .locations = 1, .backlog_span_ms = 3600 * 1000, .token_ttl = 3600,
-		.client_id = "sim-client", .client_secret = "sim-secret",
-		.access_token = "sim-static-token", .to_bounds = SIM_TO_START,
-		.open_ends_at = SIM_OPEN_NULL,
+	    .zones = 3,
+	    .locations = 1,
+	    .backlog_span_ms = 3600 * 1000,
+	    .token_ttl = 3600,
+	    .client_id = "sim-client",
+	    .client_secret = "sim-secret",
+	    .access_token = "sim-static-token",
+	    .to_bounds = SIM_TO_START,
+	    .open_ends_at = SIM_OPEN_NULL,
 	};
 	struct sigaction sa;
 	struct MHD_Daemon *d;
@@ -255,7 +279,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (o.port_file && write_port_file(o.port_file, port) < 0) {
 		fprintf(stderr, "tether-sim: unable to write '%s': %s\n", o.port_file,
-			strerror(errno));
+		        strerror(errno));
 		goto out_stop;
 	}
 	while (!stop_requested) {

@@ -41,7 +41,7 @@ static int get_time(json_t *o, const char *key, int64_t *ms)
 }
 
 static void reply_resource(struct sim *s, struct http_reply *r, int status,
-			   const struct sim_event *e, const struct sim_plate *p)
+                           const struct sim_event *e, const struct sim_plate *p)
 {
 	struct buf b;
 	int rc;
@@ -75,7 +75,8 @@ static int apply_look(struct sim_event *e, json_t *o, const char **err)
 		uint32_t flags = 0;
 		if (!json_is_array(v))
 			return *err = "flags: an array of flag names", -1;
-		json_array_foreach(v, i, f) {
+		json_array_foreach(v, i, f)
+		{
 			int k = json_is_string(f) ? sim_parse_flag(json_string_value(f)) : -1;
 			if (k < 0)
 				return *err = "flags: unknown flag name", -1;
@@ -111,26 +112,22 @@ static void post_event(struct sim *s, json_t *o, struct http_reply *r)
 	struct sim_event *e, tmp;
 	int rs, re, rcr;
 
-	if (json_object_get(o, "zone_id") == NULL)
-		{
+	if (json_object_get(o, "zone_id") == NULL) {
 		admin_error(r, 400, "zone_id is required");
 		return;
 	}
-	if (z == NULL)
-		{
+	if (z == NULL) {
 		admin_error(r, 404, "unknown zone_id");
 		return;
 	}
-	if (jc && !json_is_boolean(jc))
-		{
+	if (jc && !json_is_boolean(jc)) {
 		admin_error(r, 400, "complete: a boolean");
 		return;
 	}
 	rs = get_time(o, "starts_at", &start);
 	re = get_time(o, "ends_at", &end);
 	rcr = get_time(o, "created_at", &created);
-	if (rs < 0 || rs == 2 || re < 0 || rcr < 0 || rcr == 2)
-		{
+	if (rs < 0 || rs == 2 || re < 0 || rcr < 0 || rcr == 2) {
 		admin_error(r, 400, "starts_at, ends_at, created_at: ISO 8601 times");
 		return;
 	}
@@ -141,14 +138,12 @@ static void post_event(struct sim *s, json_t *o, struct http_reply *r)
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.severity = 1;
 	tmp.flags = 1u << SIM_F_MOTION;
-	if (apply_look(&tmp, o, &err) < 0)
-		{
+	if (apply_look(&tmp, o, &err) < 0) {
 		admin_error(r, 400, err);
 		return;
 	}
 	e = sim_event_add(s, z, start, -1, created);
-	if (e == NULL)
-		{
+	if (e == NULL) {
 		admin_error(r, 500, "out of memory");
 		return;
 	}
@@ -170,31 +165,28 @@ static void patch_event(struct sim *s, const char *id, json_t *o, struct http_re
 	bool complete;
 	int re;
 
-	if (e == NULL)
-		{
+	if (e == NULL) {
 		admin_error(r, 404, "unknown event id");
 		return;
 	}
-	if (jc && !json_is_boolean(jc))
-		{
+	if (jc && !json_is_boolean(jc)) {
 		admin_error(r, 400, "complete: a boolean");
 		return;
 	}
 	re = get_time(o, "ends_at", &end);
-	if (re < 0)
-		{
+	if (re < 0) {
 		admin_error(r, 400, "ends_at: an ISO 8601 time or null");
 		return;
 	}
 	tmp = *e;
-	if (apply_look(&tmp, o, &err) < 0)
-		{
+	if (apply_look(&tmp, o, &err) < 0) {
 		admin_error(r, 400, err);
 		return;
 	}
 	complete = jc ? json_is_true(jc) : e->complete;
 	if (re == 0)
-		end = complete && e->ends_at < 0 ? (now > e->starts_at ? now : e->starts_at) : e->ends_at;
+		end = complete && e->ends_at < 0 ? (now > e->starts_at ? now : e->starts_at)
+		                                 : e->ends_at;
 	else if (re == 2)
 		end = -1;
 	e->severity = tmp.severity;
@@ -218,26 +210,22 @@ static void post_lpr(struct sim *s, json_t *o, struct http_reply *r)
 	struct sim_plate *p;
 	int rs, rcr;
 
-	if (json_object_get(o, "zone_id") == NULL || num == NULL)
-		{
+	if (json_object_get(o, "zone_id") == NULL || num == NULL) {
 		admin_error(r, 400, "zone_id and plate_number are required");
 		return;
 	}
-	if (z == NULL)
-		{
+	if (z == NULL) {
 		admin_error(r, 404, "unknown zone_id");
 		return;
 	}
 	rs = get_time(o, "starts_at", &start);
 	rcr = get_time(o, "created_at", &created);
-	if (rs < 0 || rs == 2 || rcr < 0 || rcr == 2)
-		{
+	if (rs < 0 || rs == 2 || rcr < 0 || rcr == 2) {
 		admin_error(r, 400, "starts_at, created_at: ISO 8601 times");
 		return;
 	}
 	p = sim_plate_add(s, z, start, created);
-	if (p == NULL)
-		{
+	if (p == NULL) {
 		admin_error(r, 500, "out of memory");
 		return;
 	}
@@ -254,13 +242,14 @@ static int zone_meta(struct buf *b, const struct sim_zone *z)
 {
 	int rc = buf_printf(b, "{\"id\":\"%s\",\"name\":", z->id);
 	rc |= sim_json_str(b, z->name);
-	rc |= buf_printf(b, ",\"location_id\":\"%s\",\"timeline_id\":\"%s\",\"utc_offset_minutes\":%d}",
-			 z->location_id, z->timeline_id, z->offset_min);
+	rc |= buf_printf(
+	    b, ",\"location_id\":\"%s\",\"timeline_id\":\"%s\",\"utc_offset_minutes\":%d}",
+	    z->location_id, z->timeline_id, z->offset_min);
 	return rc ? -1 : 0;
 }
 
 static void zones_admin(struct sim *s, const char *method, const char *id, json_t *o,
-			struct http_reply *r)
+                        struct http_reply *r)
 {
 	struct buf b;
 	int rc = 0;
@@ -282,17 +271,15 @@ static void zones_admin(struct sim *s, const char *method, const char *id, json_
 	if (strcmp(method, "POST") == 0 && id == NULL) {
 		json_t *name = json_object_get(o, "name"), *loc = json_object_get(o, "location_id");
 		struct sim_zone *z;
-		if ((name && !json_is_string(name)) || (loc && !json_is_string(loc)))
-			{
-		admin_error(r, 400, "name, location_id: strings");
-		return;
-	}
+		if ((name && !json_is_string(name)) || (loc && !json_is_string(loc))) {
+			admin_error(r, 400, "name, location_id: strings");
+			return;
+		}
 		z = sim_zone_add(s, json_string_value(name), json_string_value(loc));
-		if (z == NULL)
-			{
-		admin_error(r, 500, "out of memory");
-		return;
-	}
+		if (z == NULL) {
+			admin_error(r, 500, "out of memory");
+			return;
+		}
 		rc |= buf_puts(&b, "{\"data\":");
 		rc |= sim_render_zone(&b, z);
 		rc |= buf_puts(&b, ",\"meta\":");
@@ -305,11 +292,10 @@ static void zones_admin(struct sim *s, const char *method, const char *id, json_
 	}
 	if (strcmp(method, "DELETE") == 0 && id != NULL) {
 		struct sim_zone *z = sim_zone_find(s, id);
-		if (z == NULL)
-			{
-		admin_error(r, 404, "unknown zone id");
-		return;
-	}
+		if (z == NULL) {
+			admin_error(r, 404, "unknown zone id");
+			return;
+		}
 		z->deleted = true;
 		r->status = 204;
 		return;
@@ -322,17 +308,17 @@ out:
 	if (rc) {
 		buf_release(&b);
 		{
-		admin_error(r, 500, "out of memory");
-		return;
-	}
+			admin_error(r, 500, "out of memory");
+			return;
+		}
 	}
 	sim_reply_json(r, 200, &b);
 }
 
 static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 {
-	static const char *const bodies[] = {NULL, "malformed", "truncated", "wrong-shape", "huge",
-					     "cut"};
+	static const char *const bodies[] = {NULL,          "malformed", "truncated",
+	                                     "wrong-shape", "huge",      "cut"};
 	json_t *v;
 	struct sim_fault f;
 	char out[64];
@@ -341,37 +327,35 @@ static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 	f.count = 1;
 	snprintf(f.path, sizeof(f.path), "/api/v3p");
 	if ((v = json_object_get(o, "count")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			{
-		admin_error(r, 400, "count: a non-negative integer");
-		return;
-	}
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			admin_error(r, 400, "count: a non-negative integer");
+			return;
+		}
 		f.count = (long)json_integer_value(v);
 	}
 	if ((v = json_object_get(o, "body")) != NULL && !json_is_null(v)) {
 		for (size_t i = 1; i < sizeof(bodies) / sizeof(bodies[0]); i++)
 			if (json_is_string(v) && strcmp(json_string_value(v), bodies[i]) == 0)
 				f.body = (enum sim_body_fault)i;
-		if (f.body == SIM_BODY_NONE)
-			{
-		admin_error(r, 400, "body: malformed, truncated, wrong-shape, huge, cut or null");
-		return;
-	}
+		if (f.body == SIM_BODY_NONE) {
+			admin_error(r, 400,
+			            "body: malformed, truncated, wrong-shape, huge, cut or null");
+			return;
+		}
 	}
 	if ((v = json_object_get(o, "delay_ms")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			{
-		admin_error(r, 400, "delay_ms: a non-negative integer");
-		return;
-	}
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			admin_error(r, 400, "delay_ms: a non-negative integer");
+			return;
+		}
 		f.delay_ms = (long)json_integer_value(v);
 	}
 	if ((v = json_object_get(o, "status")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 100 || json_integer_value(v) > 599)
-			{
-		admin_error(r, 400, "status: an HTTP status");
-		return;
-	}
+		if (!json_is_integer(v) || json_integer_value(v) < 100 ||
+		    json_integer_value(v) > 599) {
+			admin_error(r, 400, "status: an HTTP status");
+			return;
+		}
 		f.status = (int)json_integer_value(v);
 	} else if (f.body == SIM_BODY_NONE && f.delay_ms == 0) {
 		f.status = 500;
@@ -381,19 +365,17 @@ static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 			snprintf(f.retry_after, sizeof(f.retry_after), "%s", json_string_value(v));
 		else if (json_is_integer(v))
 			snprintf(f.retry_after, sizeof(f.retry_after), "%lld",
-				 (long long)json_integer_value(v));
-		else
-			{
-		admin_error(r, 400, "retry_after: a string or an integer");
-		return;
-	}
+			         (long long)json_integer_value(v));
+		else {
+			admin_error(r, 400, "retry_after: a string or an integer");
+			return;
+		}
 	}
 	if ((v = json_object_get(o, "path")) != NULL) {
-		if (!json_is_string(v))
-			{
-		admin_error(r, 400, "path: a string");
-		return;
-	}
+		if (!json_is_string(v)) {
+			admin_error(r, 400, "path: a string");
+			return;
+		}
 		snprintf(f.path, sizeof(f.path), "%s", json_string_value(v));
 	}
 	if (json_is_true(json_object_get(o, "revoke_tokens")))
@@ -402,11 +384,10 @@ static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 		if (s->nfaults == s->capfaults) {
 			size_t ncap = s->capfaults ? s->capfaults * 2 : 8;
 			struct sim_fault *p = realloc(s->faults, ncap * sizeof(*p));
-			if (p == NULL)
-				{
-		admin_error(r, 500, "out of memory");
-		return;
-	}
+			if (p == NULL) {
+				admin_error(r, 500, "out of memory");
+				return;
+			}
 			s->faults = p;
 			s->capfaults = ncap;
 		}
@@ -433,7 +414,7 @@ bool sim_fault_take(struct sim *s, const char *path, struct sim_fault *out)
 }
 
 void sim_reqlog_add(struct sim *s, const char *method, const char *path, const char *query,
-		    const char *auth, int status)
+                    const char *auth, int status)
 {
 	struct sim_reqlog *q;
 
@@ -487,15 +468,15 @@ static void get_requests(struct sim *s, struct http_reply *r)
 		rc |= buf_puts(&b, ",\"query\":");
 		rc |= sim_json_str(&b, q->query);
 		rc |= buf_printf(&b, ",\"auth\":\"%s\",\"status\":%d,\"at\":\"%s\"}", q->auth,
-				 q->status, at);
+		                 q->status, at);
 	}
 	rc |= buf_puts(&b, "]}");
 	if (rc) {
 		buf_release(&b);
 		{
-		admin_error(r, 500, "out of memory");
-		return;
-	}
+			admin_error(r, 500, "out of memory");
+			return;
+		}
 	}
 	sim_reply_json(r, 200, &b);
 }
@@ -509,9 +490,10 @@ static void get_stats(struct sim *s, struct http_reply *r)
 		zones += !s->zones[i]->deleted;
 		open += s->zones[i]->nopen;
 	}
-	snprintf(out, sizeof(out), "{\"events\":%zu,\"open_events\":%zu,\"plates\":%zu,"
-		 "\"zones\":%zu,\"requests\":%llu,\"tokens\":%zu,\"faults\":%zu}", s->nevents, open,
-		 s->nplates, zones, s->requests_total, s->ntokens, s->nfaults);
+	snprintf(out, sizeof(out),
+	         "{\"events\":%zu,\"open_events\":%zu,\"plates\":%zu,"
+	         "\"zones\":%zu,\"requests\":%llu,\"tokens\":%zu,\"faults\":%zu}",
+	         s->nevents, open, s->nplates, zones, s->requests_total, s->ntokens, s->nfaults);
 	sim_reply_str(r, 200, out);
 }
 
@@ -523,8 +505,7 @@ static void post_generate(struct sim *s, json_t *o, struct http_reply *r)
 	char out[128];
 
 	if ((je && !json_is_integer(je)) || (jp && !json_is_integer(jp)) || ne < 0 || np < 0 ||
-	    ne > 10000000 || np > 10000000)
-		{
+	    ne > 10000000 || np > 10000000) {
 		admin_error(r, 400, "events, plates: non-negative integers");
 		return;
 	}
@@ -545,21 +526,21 @@ static void config_admin(struct sim *s, json_t *o, bool set, struct http_reply *
 	char out[256];
 
 	if (set) {
-		if (tb && strcmp(tb, "start") != 0 && strcmp(tb, "end") != 0)
-			{
-		admin_error(r, 400, "to_bounds: start or end");
-		return;
-	}
-		if (oe && strcmp(oe, "null") != 0 && strcmp(oe, "start") != 0 && strcmp(oe, "now") != 0)
-			{
-		admin_error(r, 400, "open_ends_at: null, start or now");
-		return;
-	}
+		if (tb && strcmp(tb, "start") != 0 && strcmp(tb, "end") != 0) {
+			admin_error(r, 400, "to_bounds: start or end");
+			return;
+		}
+		if (oe && strcmp(oe, "null") != 0 && strcmp(oe, "start") != 0 &&
+		    strcmp(oe, "now") != 0) {
+			admin_error(r, 400, "open_ends_at: null, start or now");
+			return;
+		}
 		if (tb)
 			s->opts.to_bounds = strcmp(tb, "end") == 0 ? SIM_TO_END : SIM_TO_START;
 		if (oe)
-			s->opts.open_ends_at = strcmp(oe, "now") == 0 ? SIM_OPEN_NOW :
-					       strcmp(oe, "start") == 0 ? SIM_OPEN_START : SIM_OPEN_NULL;
+			s->opts.open_ends_at = strcmp(oe, "now") == 0     ? SIM_OPEN_NOW
+			                       : strcmp(oe, "start") == 0 ? SIM_OPEN_START
+			                                                  : SIM_OPEN_NULL;
 		if ((v = json_object_get(o, "rate")) && json_is_number(v))
 			s->opts.rate = json_number_value(v);
 		if ((v = json_object_get(o, "plate_rate")) && json_is_number(v))
@@ -569,16 +550,17 @@ static void config_admin(struct sim *s, json_t *o, bool set, struct http_reply *
 		if ((v = json_object_get(o, "late")) && json_is_number(v))
 			s->opts.late_pct = json_number_value(v);
 	}
-	snprintf(out, sizeof(out), "{\"to_bounds\":\"%s\",\"open_ends_at\":\"%s\",\"rate\":%g,"
-		 "\"plate_rate\":%g,\"incomplete\":%g,\"late\":%g,\"token_ttl\":%ld}",
-		 s->opts.to_bounds == SIM_TO_END ? "end" : "start", ends[s->opts.open_ends_at],
-		 s->opts.rate, s->opts.plate_rate, s->opts.incomplete_pct, s->opts.late_pct,
-		 s->opts.token_ttl);
+	snprintf(out, sizeof(out),
+	         "{\"to_bounds\":\"%s\",\"open_ends_at\":\"%s\",\"rate\":%g,"
+	         "\"plate_rate\":%g,\"incomplete\":%g,\"late\":%g,\"token_ttl\":%ld}",
+	         s->opts.to_bounds == SIM_TO_END ? "end" : "start", ends[s->opts.open_ends_at],
+	         s->opts.rate, s->opts.plate_rate, s->opts.incomplete_pct, s->opts.late_pct,
+	         s->opts.token_ttl);
 	sim_reply_str(r, 200, out);
 }
 
 void sim_admin_handle(struct sim *s, const char *method, const char *path, const char *body,
-		      size_t len, struct http_reply *r)
+                      size_t len, struct http_reply *r)
 {
 	json_t *o = NULL;
 	json_error_t jerr;
@@ -591,15 +573,14 @@ void sim_admin_handle(struct sim *s, const char *method, const char *path, const
 		if (o == NULL || !json_is_object(o)) {
 			json_decref(o);
 			{
-		admin_error(r, 400, "body: a JSON object");
-		return;
-	}
+				admin_error(r, 400, "body: a JSON object");
+				return;
+			}
 		}
 	}
 	if (o == NULL)
 		o = json_object();
-	if (o == NULL)
-		{
+	if (o == NULL) {
 		admin_error(r, 500, "out of memory");
 		return;
 	}

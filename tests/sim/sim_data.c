@@ -8,11 +8,34 @@
 #include <string.h>
 
 const char *const sim_flag_names[SIM_F_COUNT] = {
-	"pir", "lpr", "motion", "video_loss", "video_blind", "video_defocus", "abnormal_audio",
-	"loitering", "people_gathering", "fast_moving", "storage_failure", "storage_low_space",
-	"temperature", "storage_not_exist", "alarm", "face", "tripwire", "intrusion", "parking",
-	"car", "object_removal", "abandoned_object", "missing_object", "scene_change", "tma",
-	"auto_register", "ip_conflict", "network_change",
+    "pir",
+    "lpr",
+    "motion",
+    "video_loss",
+    "video_blind",
+    "video_defocus",
+    "abnormal_audio",
+    "loitering",
+    "people_gathering",
+    "fast_moving",
+    "storage_failure",
+    "storage_low_space",
+    "temperature",
+    "storage_not_exist",
+    "alarm",
+    "face",
+    "tripwire",
+    "intrusion",
+    "parking",
+    "car",
+    "object_removal",
+    "abandoned_object",
+    "missing_object",
+    "scene_change",
+    "tma",
+    "auto_register",
+    "ip_conflict",
+    "network_change",
 };
 
 const char *const sim_severities[5] = {"low", "normal", "medium", "high", "critical"};
@@ -59,7 +82,7 @@ void sim_make_id(struct sim *s, int64_t ms, char out[SIM_ID_LEN + 1])
 	char rnd[7];
 	sim_make_hex(s, rnd, 6);
 	snprintf(out, SIM_ID_LEN + 1, "%08x%s%010llx", (unsigned)(ms / 1000), rnd,
-		 (unsigned long long)(++s->id_counter & 0xffffffffffULL));
+	         (unsigned long long)(++s->id_counter & 0xffffffffffULL));
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -100,7 +123,7 @@ static int zone_add_recordings(struct sim *s, struct sim_zone *z, int64_t now)
 	for (int i = 0; i < n; i++) {
 		struct sim_recording *r = &z->recs[i];
 		static const char b64[] =
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 		r->zone = z;
 		r->starts_at = (now / 1000) * 1000 - (int64_t)(n - i) * 600000 + 94;
 		r->ends_at = r->starts_at + 60000;
@@ -149,7 +172,8 @@ struct sim_zone *sim_zone_add(struct sim *s, const char *name, const char *locat
 		snprintf(z->location_id, sizeof(z->location_id), "%s", location_id);
 		for (size_t i = 0; i < s->nzones; i++)
 			if (strcmp(s->zones[i]->location_id, location_id) == 0)
-				memcpy(z->timeline_id, s->zones[i]->timeline_id, sizeof(z->timeline_id));
+				memcpy(z->timeline_id, s->zones[i]->timeline_id,
+				       sizeof(z->timeline_id));
 	} else {
 		sim_make_id(s, now, z->location_id);
 	}
@@ -250,7 +274,7 @@ void sim_event_set_end(struct sim *s, struct sim_event *e, bool complete, int64_
 }
 
 struct sim_event *sim_event_add(struct sim *s, struct sim_zone *z, int64_t starts_at,
-				int64_t ends_at, int64_t created_at)
+                                int64_t ends_at, int64_t created_at)
 {
 	struct sim_event *e;
 	size_t pos;
@@ -295,7 +319,7 @@ struct sim_event *sim_event_find(struct sim *s, const char *id)
 }
 
 struct sim_plate *sim_plate_add(struct sim *s, struct sim_zone *z, int64_t starts_at,
-				int64_t created_at)
+                                int64_t created_at)
 {
 	struct sim_plate *p;
 	size_t pos;
@@ -354,15 +378,29 @@ static void random_look(struct sim *s, struct sim_event *e)
 		enum sim_flag f;
 		double p;
 	} mix[] = {
-		{SIM_F_MOTION, 0.80},	     {SIM_F_PIR, 0.06},	    {SIM_F_INTRUSION, 0.08},
-		{SIM_F_TRIPWIRE, 0.05},	     {SIM_F_FACE, 0.04},    {SIM_F_LPR, 0.03},
-		{SIM_F_CAR, 0.05},	     {SIM_F_LOITERING, 0.03}, {SIM_F_PEOPLE_GATHERING, 0.01},
-		{SIM_F_FAST_MOVING, 0.01},   {SIM_F_ALARM, 0.02},   {SIM_F_PARKING, 0.01},
-		{SIM_F_ABANDONED_OBJECT, 0.005}, {SIM_F_OBJECT_REMOVAL, 0.005},
-		{SIM_F_SCENE_CHANGE, 0.005}, {SIM_F_VIDEO_LOSS, 0.004}, {SIM_F_VIDEO_BLIND, 0.003},
-		{SIM_F_VIDEO_DEFOCUS, 0.002}, {SIM_F_ABNORMAL_AUDIO, 0.003},
-		{SIM_F_STORAGE_LOW_SPACE, 0.001}, {SIM_F_STORAGE_FAILURE, 0.0005},
-		{SIM_F_TEMPERATURE, 0.001}, {SIM_F_NETWORK_CHANGE, 0.001},
+	    {SIM_F_MOTION, 0.80},
+	    {SIM_F_PIR, 0.06},
+	    {SIM_F_INTRUSION, 0.08},
+	    {SIM_F_TRIPWIRE, 0.05},
+	    {SIM_F_FACE, 0.04},
+	    {SIM_F_LPR, 0.03},
+	    {SIM_F_CAR, 0.05},
+	    {SIM_F_LOITERING, 0.03},
+	    {SIM_F_PEOPLE_GATHERING, 0.01},
+	    {SIM_F_FAST_MOVING, 0.01},
+	    {SIM_F_ALARM, 0.02},
+	    {SIM_F_PARKING, 0.01},
+	    {SIM_F_ABANDONED_OBJECT, 0.005},
+	    {SIM_F_OBJECT_REMOVAL, 0.005},
+	    {SIM_F_SCENE_CHANGE, 0.005},
+	    {SIM_F_VIDEO_LOSS, 0.004},
+	    {SIM_F_VIDEO_BLIND, 0.003},
+	    {SIM_F_VIDEO_DEFOCUS, 0.002},
+	    {SIM_F_ABNORMAL_AUDIO, 0.003},
+	    {SIM_F_STORAGE_LOW_SPACE, 0.001},
+	    {SIM_F_STORAGE_FAILURE, 0.0005},
+	    {SIM_F_TEMPERATURE, 0.001},
+	    {SIM_F_NETWORK_CHANGE, 0.001},
 	};
 	double r;
 
@@ -406,16 +444,18 @@ void sim_random_event(struct sim *s, int64_t now, bool live)
 	if (z == NULL)
 		return;
 	if (!live) {
-		start = rand_range(s, s->started_ms - s->opts.backlog_span_ms, s->started_ms - 1000);
+		start =
+		    rand_range(s, s->started_ms - s->opts.backlog_span_ms, s->started_ms - 1000);
 		if (start + dur > s->started_ms)
 			dur = s->started_ms - start;
 		int64_t created = start + dur + rand_range(s, 500, 5000);
-		e = sim_event_add(s, z, start, start + dur, created < s->started_ms ? created : s->started_ms);
+		e = sim_event_add(s, z, start, start + dur,
+		                  created < s->started_ms ? created : s->started_ms);
 	} else {
 		if (sim_rand_unit(s) * 100.0 < s->opts.late_pct)
 			start = now - rand_range(s, 60000, 600000);
 		else
-			start = now - dur;
+			start = now - (dur = rand_range(s, 1000, 10000)); /* uploaded at its end */
 		incomplete = sim_rand_unit(s) * 100.0 < s->opts.incomplete_pct;
 		if (incomplete && start < now - 1000)
 			start = now - rand_range(s, 0, 1000);
@@ -442,11 +482,11 @@ static char digit(struct sim *s)
 /* Plate numbers in each country's usual shape, as a reader reports them (no spaces). */
 static void random_plate_number(struct sim *s, struct sim_plate *p)
 {
-	static const char *const countries[] = {"GBR", "GBR", "GBR", "TUR", "FRA", "DEU",
-						"NLD", "ESP", "POL", "IRL"};
+	static const char *const countries[] = {"GBR", "GBR", "GBR", "TUR", "FRA",
+	                                        "DEU", "NLD", "ESP", "POL", "IRL"};
 	static const char *const shapes[] = {"LLDDLLL", "LLDDLLL", "LLDDLLL", "DDLLLDDD",
-					     "LLDDDLL", "LLLDDDD", "DDLLLD", "DDDDLLL", "LLDDDDD",
-					     "DDDLDDDD"};
+	                                     "LLDDDLL", "LLLDDDD", "DDLLLD",  "DDDDLLL",
+	                                     "LLDDDDD", "DDDLDDDD"};
 	size_t k = sim_rand(s) % (sizeof(countries) / sizeof(countries[0]));
 	const char *shape = shapes[k];
 	size_t i;
@@ -466,7 +506,8 @@ void sim_random_plate(struct sim *s, int64_t now)
 	if (z == NULL)
 		return;
 	if (now == 0)
-		start = rand_range(s, s->started_ms - s->opts.backlog_span_ms, s->started_ms - 1000);
+		start =
+		    rand_range(s, s->started_ms - s->opts.backlog_span_ms, s->started_ms - 1000);
 	else
 		start = now - rand_range(s, 0, 2000);
 	p = sim_plate_add(s, z, start, now ? now : start + rand_range(s, 500, 3000));
@@ -480,7 +521,7 @@ void sim_random_plate(struct sim *s, int64_t now)
 static void complete_due(struct sim *s, int64_t now)
 {
 	static const enum sim_flag extra[] = {SIM_F_INTRUSION, SIM_F_TRIPWIRE, SIM_F_FACE,
-					      SIM_F_LOITERING, SIM_F_CAR};
+	                                      SIM_F_LOITERING, SIM_F_CAR};
 	for (size_t i = 0; i < s->nzones; i++) {
 		struct sim_zone *z = s->zones[i];
 		for (size_t k = 0; k < z->nopen;) {
@@ -492,7 +533,7 @@ static void complete_due(struct sim *s, int64_t now)
 			e->complete_at = 0;
 			if (sim_rand(s) % 3 == 0)
 				e->flags |= 1u << extra[sim_rand(s) % 5];
-			sim_event_set_end(s, e, true, now);	/* removes open[k] */
+			sim_event_set_end(s, e, true, now); /* removes open[k] */
 			sim_event_touch(s, e, now);
 		}
 	}
@@ -506,7 +547,7 @@ void sim_tick(struct sim *s, int64_t now)
 		s->last_tick = now;
 	dt = now - s->last_tick;
 	if (dt > 2000)
-		dt = 2000;	/* after a stall, do not flood */
+		dt = 2000; /* after a stall, do not flood */
 	s->last_tick = now;
 	s->ev_acc += s->opts.rate * (double)dt / 1000.0;
 	s->plate_acc += s->opts.plate_rate * (double)dt / 1000.0;

@@ -15,7 +15,7 @@
 #define HUGE_BYTES (20 * 1024 * 1024)
 
 struct req {
-	char *uri;		/* raw request target, query included */
+	char *uri; /* raw request target, query included */
 	struct buf body;
 	bool started;
 };
@@ -234,7 +234,7 @@ static void api_live_switch(struct sim *s, const char *rest, struct http_reply *
 	for (size_t i = 0; i < s->npersp; i++) {
 		if (strlen(s->persp[i].id) == (size_t)(slash - rest) &&
 		    strncmp(s->persp[i].id, rest, (size_t)(slash - rest)) == 0) {
-			r->status = 200;	/* the docs: 200, no content */
+			r->status = 200; /* the docs: 200, no content */
 			return;
 		}
 	}
@@ -243,7 +243,7 @@ static void api_live_switch(struct sim *s, const char *rest, struct http_reply *
 
 /* /api/v3p below the prefix; the caller holds the lock and checked the token. */
 static void api_route(struct sim *s, const char *method, const char *path, const struct form *q,
-		      struct http_reply *r)
+                      struct http_reply *r)
 {
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
@@ -269,10 +269,11 @@ static void api_route(struct sim *s, const char *method, const char *path, const
 static void apply_body_fault(const struct sim_fault *f, struct http_reply *r)
 {
 	static const char malformed[] =
-		"{\"data\":[{\"id\":\"5f06c1a541092788f683f3c8\",\"type\":\"events\","
-		"\"attributes\":{\"severity\":normal,}}],";
-	static const char wrong[] = "{\"data\":{\"id\":\"5f06c1a541092788f683f3c8\",\"type\":\"events\","
-				    "\"attributes\":{}},\"jsonapi\":{\"version\":\"1.0\"}}";
+	    "{\"data\":[{\"id\":\"5f06c1a541092788f683f3c8\",\"type\":\"events\","
+	    "\"attributes\":{\"severity\":normal,}}],";
+	static const char wrong[] =
+	    "{\"data\":{\"id\":\"5f06c1a541092788f683f3c8\",\"type\":\"events\","
+	    "\"attributes\":{}},\"jsonapi\":{\"version\":\"1.0\"}}";
 
 	if (f->status)
 		r->status = f->status;
@@ -294,12 +295,13 @@ static void apply_body_fault(const struct sim_fault *f, struct http_reply *r)
 		break;
 	case SIM_BODY_CUT:
 		if (r->body == NULL || r->len < 2)
-			sim_reply_str(r, r->status, "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"}}");
+			sim_reply_str(r, r->status,
+			              "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"}}");
 		r->cut = SIM_BODY_CUT;
 		break;
 	case SIM_BODY_HUGE: {
 		static const char head[] = "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"},"
-					   "\"meta\":{\"padding\":\"";
+		                           "\"meta\":{\"padding\":\"";
 		size_t hl = sizeof(head) - 1;
 		char *p = malloc(HUGE_BYTES + 1);
 		if (p == NULL)
@@ -363,8 +365,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *con, struct http_reply 
 		}
 	} else {
 		resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
-						       r->body ? MHD_RESPMEM_MUST_FREE :
-								 MHD_RESPMEM_PERSISTENT);
+		                                       r->body ? MHD_RESPMEM_MUST_FREE
+		                                               : MHD_RESPMEM_PERSISTENT);
 		if (resp == NULL)
 			return MHD_NO;
 		r->body = NULL;
@@ -377,7 +379,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *con, struct http_reply 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (r->www_auth)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Bearer realm=\"tether-sim\", error=\"invalid_token\"");
+		                        "Bearer realm=\"tether-sim\", error=\"invalid_token\"");
 	ret = MHD_queue_response(con, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -390,11 +392,11 @@ static void sleep_ms(long ms)
 		;
 }
 
-static void handle(struct sim *s, struct MHD_Connection *con, const char *method,
-		   const char *path, const char *query, struct req *rq, struct http_reply *r)
+static void handle(struct sim *s, struct MHD_Connection *con, const char *method, const char *path,
+                   const char *query, struct req *rq, struct http_reply *r)
 {
-	const char *authz = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
-							MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *authz =
+	    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct form *q = form_parse(query, query ? strlen(query) : 0);
 	struct form *body = NULL;
 	const char *auth = authz ? "invalid" : "none";
@@ -425,9 +427,10 @@ static void handle(struct sim *s, struct MHD_Connection *con, const char *method
 			sim_oauth_token(s, body, r);
 	} else if (strncmp(path, "/api/v3p/", 9) == 0) {
 		if (strcmp(auth, "bearer") != 0) {
-			sim_reply_str(r, 401, "{\"error\":\"invalid_token\",\"error_description\":"
-					      "\"the access token is missing, invalid, expired or "
-					      "revoked\"}");
+			sim_reply_str(r, 401,
+			              "{\"error\":\"invalid_token\",\"error_description\":"
+			              "\"the access token is missing, invalid, expired or "
+			              "revoked\"}");
 			r->www_auth = true;
 		} else {
 			api_route(s, method, path + 8, q, r);
@@ -448,8 +451,8 @@ static void handle(struct sim *s, struct MHD_Connection *con, const char *method
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
 	struct sim *s = cls;
 	struct req *rq = *con_cls;
@@ -489,7 +492,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		r.status = 500;
 	if (!s->opts.quiet)
 		fprintf(stderr, "tether-sim: %s %s %d %lldms\n", method, rq->uri, r.status,
-			(long long)(util_mono_ms() - t0));
+		        (long long)(util_mono_ms() - t0));
 	ret = send_reply(con, &r);
 	free(r.body);
 	return ret;
@@ -513,7 +516,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 }
 
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
 
@@ -540,14 +543,12 @@ struct MHD_Daemon *sim_http_start(struct sim *s, uint16_t *port)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)s->opts.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-			     (uint16_t)s->opts.port, NULL, NULL, on_request, s,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			     MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-			     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-			     MHD_OPTION_END);
+	d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO,
+	    (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
 	if (d == NULL)
 		return NULL;
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -204,9 +204,11 @@ static void issue_token(struct sim *s, struct http_reply *r)
 	t->created_ms = util_now_ms();
 	t->expires_ms = t->created_ms + (int64_t)s->opts.token_ttl * 1000;
 	buf_init(&b, 0);
-	if (buf_printf(&b, "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%ld,"
-			   "\"refresh_token\":\"%s\",\"created_at\":%lld}", t->access,
-		       s->opts.token_ttl, t->refresh, (long long)(t->created_ms / 1000)) < 0) {
+	if (buf_printf(&b,
+	               "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":%ld,"
+	               "\"refresh_token\":\"%s\",\"created_at\":%lld}",
+	               t->access, s->opts.token_ttl, t->refresh,
+	               (long long)(t->created_ms / 1000)) < 0) {
 		buf_release(&b);
 		sim_reply_str(r, 500, "{\"error\":\"server_error\"}");
 		return;
@@ -238,8 +240,9 @@ void sim_oauth_token(struct sim *s, const struct form *f, struct http_reply *r)
 			issue_token(s, r);
 			return;
 		}
-		oauth_error(r, 400, "invalid_grant",
-			    "the authorization code is invalid, used, expired or for another redirect_uri");
+		oauth_error(
+		    r, 400, "invalid_grant",
+		    "the authorization code is invalid, used, expired or for another redirect_uri");
 		return;
 	}
 	if (grant != NULL && strcmp(grant, "refresh_token") == 0) {
@@ -250,14 +253,16 @@ void sim_oauth_token(struct sim *s, const struct form *f, struct http_reply *r)
 				continue;
 			if (t->refresh_used || t->revoked)
 				break;
-			t->refresh_used = true;	/* rotation: the old refresh token is spent */
+			t->refresh_used = true; /* rotation: the old refresh token is spent */
 			issue_token(s, r);
 			return;
 		}
-		oauth_error(r, 400, "invalid_grant", "the refresh token is invalid, used or revoked");
+		oauth_error(r, 400, "invalid_grant",
+		            "the refresh token is invalid, used or revoked");
 		return;
 	}
-	oauth_error(r, 400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token");
+	oauth_error(r, 400, "unsupported_grant_type",
+	            "grant_type must be authorization_code or refresh_token");
 }
 
 const char *sim_oauth_check(struct sim *s, const char *authorization, int64_t now)

@@ -100,19 +100,20 @@ int sim_render_event(struct sim *s, struct buf *b, const struct sim_event *e, in
 		snprintf(et, sizeof(et), "null");
 		snprintf(ends_sec, sizeof(ends_sec), "null");
 	}
-	return buf_printf(b, "{\"id\":\"%s\",\"type\":\"events\",\"attributes\":{\"items_count\":%d,"
-			  "\"duration\":%lld,\"motion\":%.2f,\"filesize\":%ld,\"severity\":\"%s\","
-			  "\"starts_at\":\"%s\",\"ends_at\":%s%s,\"complete\":%s,\"flagged\":%s%s,"
-			  "\"shared\":false,\"cloud\":false,\"starts_at_seconds_since_midnight\":%ld,"
-			  "\"ends_at_seconds_since_midnight\":%s,\"updated_at\":\"%s\","
-			  "\"created_at\":\"%s\",\"timeline_id\":\"%s\",\"zone_id\":\"%s\","
-			  "\"location_id\":\"%s\",\"best_id\":\"%s\"}}",
-			  e->id, e->items_count,
-			  (long long)(end >= 0 ? (end - e->starts_at) / 1000 : 0), e->motion,
-			  e->filesize, sim_severities[e->severity], st, et, flags1,
-			  e->complete ? "true" : "false", e->flagged ? "true" : "false", flags2,
-			  since_midnight(e->starts_at, off), ends_sec, up, cr, z->timeline_id, z->id,
-			  z->location_id, e->best_id);
+	return buf_printf(
+	    b,
+	    "{\"id\":\"%s\",\"type\":\"events\",\"attributes\":{\"items_count\":%d,"
+	    "\"duration\":%lld,\"motion\":%.2f,\"filesize\":%ld,\"severity\":\"%s\","
+	    "\"starts_at\":\"%s\",\"ends_at\":%s%s,\"complete\":%s,\"flagged\":%s%s,"
+	    "\"shared\":false,\"cloud\":false,\"starts_at_seconds_since_midnight\":%ld,"
+	    "\"ends_at_seconds_since_midnight\":%s,\"updated_at\":\"%s\","
+	    "\"created_at\":\"%s\",\"timeline_id\":\"%s\",\"zone_id\":\"%s\","
+	    "\"location_id\":\"%s\",\"best_id\":\"%s\"}}",
+	    e->id, e->items_count, (long long)(end >= 0 ? (end - e->starts_at) / 1000 : 0),
+	    e->motion, e->filesize, sim_severities[e->severity], st, et, flags1,
+	    e->complete ? "true" : "false", e->flagged ? "true" : "false", flags2,
+	    since_midnight(e->starts_at, off), ends_sec, up, cr, z->timeline_id, z->id,
+	    z->location_id, e->best_id);
 }
 
 int sim_render_plate(struct buf *b, const struct sim_plate *p)
@@ -120,39 +121,44 @@ int sim_render_plate(struct buf *b, const struct sim_plate *p)
 	const struct sim_zone *z = p->zone;
 	int off = z->offset_min, rc = 0;
 
-	rc |= buf_printf(b, "{\"id\":\"%s\",\"type\":\"lprs\",\"attributes\":{\"flagged\":%s,"
-			 "\"has_picture\":%s,\"starts_at\":", p->id, p->flagged ? "true" : "false",
-			 p->has_picture ? "true" : "false");
+	rc |= buf_printf(b,
+	                 "{\"id\":\"%s\",\"type\":\"lprs\",\"attributes\":{\"flagged\":%s,"
+	                 "\"has_picture\":%s,\"starts_at\":",
+	                 p->id, p->flagged ? "true" : "false", p->has_picture ? "true" : "false");
 	rc |= put_time(b, p->starts_at, off);
 	rc |= buf_puts(b, ",\"plate_number\":");
 	rc |= sim_json_str(b, p->plate_number);
 	rc |= buf_puts(b, ",\"country\":");
 	rc |= sim_json_str(b, p->country);
 	rc |= buf_printf(b, ",\"starts_at_seconds_since_midnight\":%ld,\"updated_at\":",
-			 since_midnight(p->starts_at, off));
+	                 since_midnight(p->starts_at, off));
 	rc |= put_time(b, p->updated_at, off);
 	rc |= buf_puts(b, ",\"created_at\":");
 	rc |= put_time(b, p->created_at, off);
-	rc |= buf_printf(b, ",\"timeline_id\":\"%s\",\"event_id\":\"%s\",\"camera_id\":\"%s\","
-			 "\"agent_id\":\"%s\",\"zone_id\":\"%s\",\"location_id\":\"%s\"}}",
-			 z->timeline_id, p->event_id, z->camera_id, z->agent_id, z->id,
-			 z->location_id);
+	rc |= buf_printf(b,
+	                 ",\"timeline_id\":\"%s\",\"event_id\":\"%s\",\"camera_id\":\"%s\","
+	                 "\"agent_id\":\"%s\",\"zone_id\":\"%s\",\"location_id\":\"%s\"}}",
+	                 z->timeline_id, p->event_id, z->camera_id, z->agent_id, z->id,
+	                 z->location_id);
 	return rc ? -1 : 0;
 }
 
 int sim_render_zone(struct buf *b, const struct sim_zone *z)
 {
-	int rc = buf_printf(b, "{\"id\":\"%s\",\"type\":\"zones\",\"attributes\":{\"name\":", z->id);
+	int rc =
+	    buf_printf(b, "{\"id\":\"%s\",\"type\":\"zones\",\"attributes\":{\"name\":", z->id);
 	rc |= sim_json_str(b, z->name);
 	rc |= buf_puts(b, "}}");
 	return rc ? -1 : 0;
 }
 
-int sim_render_perspective(struct buf *b, const struct sim_perspective *p,
-			   struct sim_zone **zones, size_t nzones)
+int sim_render_perspective(struct buf *b, const struct sim_perspective *p, struct sim_zone **zones,
+                           size_t nzones)
 {
-	int rc = buf_printf(b, "{\"id\":\"%s\",\"type\":\"perspectives\",\"attributes\":{"
-			    "\"layout\":\"%s\",\"zone_ids\":[", p->id, p->layout);
+	int rc = buf_printf(b,
+	                    "{\"id\":\"%s\",\"type\":\"perspectives\",\"attributes\":{"
+	                    "\"layout\":\"%s\",\"zone_ids\":[",
+	                    p->id, p->layout);
 	bool first = true;
 	for (size_t i = 0; i < nzones; i++) {
 		if (zones[i]->deleted || strcmp(zones[i]->timeline_id, p->timeline_id) != 0)
@@ -163,14 +169,15 @@ int sim_render_perspective(struct buf *b, const struct sim_perspective *p,
 	rc |= buf_puts(b, "],\"name\":");
 	rc |= sim_json_str(b, p->name);
 	rc |= buf_printf(b, ",\"timeline_id\":\"%s\",\"user_id\":\"%s\"}}", p->timeline_id,
-			 p->user_id);
+	                 p->user_id);
 	return rc ? -1 : 0;
 }
 
 static int put_hhmm(struct buf *b, const struct tm *tm)
 {
 	int h = tm->tm_hour % 12;
-	return buf_printf(b, "%02d%02d%s", h == 0 ? 12 : h, tm->tm_min, tm->tm_hour < 12 ? "AM" : "PM");
+	return buf_printf(b, "%02d%02d%s", h == 0 ? 12 : h, tm->tm_min,
+	                  tm->tm_hour < 12 ? "AM" : "PM");
 }
 
 int sim_render_recording(struct buf *b, const struct sim_recording *r, bool single)
@@ -187,55 +194,62 @@ int sim_render_recording(struct buf *b, const struct sim_recording *r, bool sing
 	snprintf(path, sizeof(path), "/recordings/clip%d", r->serial);
 	snprintf(host, sizeof(host), "site%d.timeline.is", r->serial / 10);
 	snprintf(q, sizeof(q), "recording%%5Bpath%%5D=%%2Frecordings%%2Fclip%d", r->serial);
-	rc |= buf_printf(b, "{\"id\":\"%s\",\"type\":\"recordings\",\"attributes\":{"
-			 "\"agent_image\":true,\"agent_video\":true,\"checksum\":null,"
-			 "\"cloud_path\":null,\"cloud_snapshot\":false,\"cloud_thumbnail\":false,"
-			 "\"cloud_timelapse\":false,\"cloud_timelapse_error\":null,"
-			 "\"cloud_timelapse_interval\":null,\"cloud_video\":false,"
-			 "\"cloud_waveform\":false,\"created_at\":", r->id);
+	rc |= buf_printf(b,
+	                 "{\"id\":\"%s\",\"type\":\"recordings\",\"attributes\":{"
+	                 "\"agent_image\":true,\"agent_video\":true,\"checksum\":null,"
+	                 "\"cloud_path\":null,\"cloud_snapshot\":false,\"cloud_thumbnail\":false,"
+	                 "\"cloud_timelapse\":false,\"cloud_timelapse_error\":null,"
+	                 "\"cloud_timelapse_interval\":null,\"cloud_video\":false,"
+	                 "\"cloud_waveform\":false,\"created_at\":",
+	                 r->id);
 	rc |= put_time(b, r->created_at, off);
 	rc |= buf_puts(b, ",\"ends_at\":");
 	rc |= put_time(b, r->ends_at, off);
-	rc |= buf_printf(b, ",\"ends_at_seconds_since_midnight\":%ld,\"filesize\":0,"
-			 "\"flagged\":%s,\"motion\":0.0,\"object_count\":0,\"path\":\"%s\","
-			 "\"skip_notify\":false,\"starts_at\":", since_midnight(r->ends_at, off),
-			 r->flagged ? "true" : "false", path);
+	rc |= buf_printf(b,
+	                 ",\"ends_at_seconds_since_midnight\":%ld,\"filesize\":0,"
+	                 "\"flagged\":%s,\"motion\":0.0,\"object_count\":0,\"path\":\"%s\","
+	                 "\"skip_notify\":false,\"starts_at\":",
+	                 since_midnight(r->ends_at, off), r->flagged ? "true" : "false", path);
 	rc |= put_time(b, r->starts_at, off);
 	rc |= buf_printf(b, ",\"starts_at_seconds_since_midnight\":%ld,\"updated_at\":",
-			 since_midnight(r->starts_at, off));
+	                 since_midnight(r->starts_at, off));
 	rc |= put_time(b, r->created_at, off);
 	rc |= buf_printf(b, ",\"seek_to_event\":0,\"epoch_time\":\"%02d%02d%04d-", st.tm_mday,
-			 st.tm_mon + 1, st.tm_year + 1900);
+	                 st.tm_mon + 1, st.tm_year + 1900);
 	rc |= put_hhmm(b, &st);
 	rc |= buf_puts(b, "-");
 	rc |= put_hhmm(b, &et);
-	rc |= buf_printf(b, "\",\"agent_id\":\"%s\",\"camera_id\":\"%s\",\"device_id\":null,"
-			 "\"event_id\":\"%s\",\"flagged_by_id\":null,\"location_id\":\"%s\","
-			 "\"timeline_id\":\"%s\",\"unflagged_by_id\":null,\"zone_id\":\"%s\",",
-			 z->agent_id, z->camera_id, r->event_id, z->location_id, z->timeline_id,
-			 z->id);
-	rc |= buf_printf(b, "\"urls\":{\"proxy\":\"/recordings/%s/view?token=%s\","
-			 "\"proxy_download\":\"/recordings/%s/download\","
-			 "\"proxy_snapshot\":\"/recordings/%s/snapshot\","
-			 "\"local\":\"lan-%s/api/v3/recordings/download.mp4?%s&token=%s\","
-			 "\"local_snapshot\":\"lan-%s/api/v3/recordings/snapshot?%s.jpg&token=%s\","
-			 "\"external\":\"external-%s/api/v3/recordings/download.mp4?%s&token=%s\","
-			 "\"external_snapshot\":\"external-%s/api/v3/recordings/snapshot?%s.jpg"
-			 "&token=%s\"},",
-			 r->id, r->token, r->id, r->id, host, q, r->token, host, q, r->token, host, q,
-			 r->token, host, q, r->token);
+	rc |= buf_printf(b,
+	                 "\",\"agent_id\":\"%s\",\"camera_id\":\"%s\",\"device_id\":null,"
+	                 "\"event_id\":\"%s\",\"flagged_by_id\":null,\"location_id\":\"%s\","
+	                 "\"timeline_id\":\"%s\",\"unflagged_by_id\":null,\"zone_id\":\"%s\",",
+	                 z->agent_id, z->camera_id, r->event_id, z->location_id, z->timeline_id,
+	                 z->id);
+	rc |= buf_printf(b,
+	                 "\"urls\":{\"proxy\":\"/recordings/%s/view?token=%s\","
+	                 "\"proxy_download\":\"/recordings/%s/download\","
+	                 "\"proxy_snapshot\":\"/recordings/%s/snapshot\","
+	                 "\"local\":\"lan-%s/api/v3/recordings/download.mp4?%s&token=%s\","
+	                 "\"local_snapshot\":\"lan-%s/api/v3/recordings/snapshot?%s.jpg&token=%s\","
+	                 "\"external\":\"external-%s/api/v3/recordings/download.mp4?%s&token=%s\","
+	                 "\"external_snapshot\":\"external-%s/api/v3/recordings/snapshot?%s.jpg"
+	                 "&token=%s\"},",
+	                 r->id, r->token, r->id, r->id, host, q, r->token, host, q, r->token, host,
+	                 q, r->token, host, q, r->token);
 	rc |= buf_puts(b, "\"prev_recording_id\":");
 	rc |= prev ? buf_printf(b, "\"%s\"", prev->id) : buf_puts(b, "null");
 	rc |= buf_puts(b, ",\"next_recording_id\":");
 	rc |= next ? buf_printf(b, "\"%s\"", next->id) : buf_puts(b, "null");
 	if (single)
-		rc |= buf_printf(b, "},\"relationships\":{\"timelapses\":{\"data\":["
-				 "{\"type\":\"timelapses\",\"id\":\"%lld\"},"
-				 "{\"type\":\"timelapses\",\"id\":\"%lld\"}]}}}",
-				 70240479760000LL + r->serial * 1000LL,
-				 70240479760000LL + r->serial * 1000LL + 160);
+		rc |= buf_printf(b,
+		                 "},\"relationships\":{\"timelapses\":{\"data\":["
+		                 "{\"type\":\"timelapses\",\"id\":\"%lld\"},"
+		                 "{\"type\":\"timelapses\",\"id\":\"%lld\"}]}}}",
+		                 70240479760000LL + r->serial * 1000LL,
+		                 70240479760000LL + r->serial * 1000LL + 160);
 	else
-		rc |= buf_puts(b, "},\"relationships\":{\"timelapses\":{\"meta\":{\"included\":false}}}}");
+		rc |= buf_puts(
+		    b, "},\"relationships\":{\"timelapses\":{\"meta\":{\"included\":false}}}}");
 	return rc ? -1 : 0;
 }
 
@@ -248,12 +262,13 @@ int sim_render_recording_included(struct buf *b, const struct sim_recording *r)
 		long long id = 70240479760000LL + r->serial * 1000LL + k * 160;
 		struct tm tm;
 		local_tm(r->starts_at - 17000 + k * 5000, off, &tm);
-		rc |= buf_printf(b, "%s{\"id\":\"%lld\",\"type\":\"timelapses\",\"attributes\":{"
-				 "\"id\":%lld,\"src\":\"/api/v3p/timelapse/%s/"
-				 "%04d-%02d-%02d%%20%02d:%02d:%02d%%20%c%02d%02d/thumbnail\"}}",
-				 k ? "," : "", id, id, z->id, tm.tm_year + 1900, tm.tm_mon + 1,
-				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-				 a / 60, a % 60);
+		rc |= buf_printf(b,
+		                 "%s{\"id\":\"%lld\",\"type\":\"timelapses\",\"attributes\":{"
+		                 "\"id\":%lld,\"src\":\"/api/v3p/timelapse/%s/"
+		                 "%04d-%02d-%02d%%20%02d:%02d:%02d%%20%c%02d%02d/thumbnail\"}}",
+		                 k ? "," : "", id, id, z->id, tm.tm_year + 1900, tm.tm_mon + 1,
+		                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+		                 a / 60, a % 60);
 	}
 	return rc ? -1 : 0;
 }
@@ -264,7 +279,7 @@ static bool event_open(const struct sim_event *e)
 }
 
 int sim_doc_events_window(struct sim *s, struct buf *b, struct sim_zone *z, bool has_from,
-			  int64_t from, bool has_to, int64_t to, int64_t now)
+                          int64_t from, bool has_to, int64_t to, int64_t now)
 {
 	size_t i, end;
 	bool first = true;
@@ -287,7 +302,8 @@ int sim_doc_events_window(struct sim *s, struct buf *b, struct sim_zone *z, bool
 	for (; i < end && rc == 0; i++) {
 		const struct sim_event *e = z->events[i];
 		if (has_from && s->opts.to_bounds == SIM_TO_END) {
-			int64_t eend = event_open(e) ? (e->ends_at > now ? e->ends_at : now) : e->ends_at;
+			int64_t eend =
+			    event_open(e) ? (e->ends_at > now ? e->ends_at : now) : e->ends_at;
 			if (eend < from)
 				continue;
 		}
@@ -325,7 +341,7 @@ int sim_doc_events_at(struct sim *s, struct buf *b, struct sim_zone *z, int64_t 
 }
 
 int sim_doc_plates(struct buf *b, struct sim_zone *z, bool has_from, int64_t from, bool has_to,
-		   int64_t to)
+                   int64_t to)
 {
 	size_t i = has_from ? sim_zone_plates_lower(z, from) : 0;
 	size_t end = has_to ? sim_zone_plates_lower(z, to) : z->nplates;

@@ -34,8 +34,10 @@ int main(int argc, char **argv)
 		if (store_begin(s) < 0)
 			goto out_err;
 		for (int i = 0; i < BATCH; i++) {
-			struct store_entry e = {.target = "mqtt.crash", .zone_id = "z", .msg_id = msg_id,
-			    .payload = "{\"crash\":true}"};
+			struct store_entry e = {.target = "mqtt.crash",
+			                        .zone_id = "z",
+			                        .msg_id = msg_id,
+			                        .payload = "{\"crash\":true}"};
 
 			snprintf(msg_id, sizeof(msg_id), "m%lld", (long long)(n + i));
 			if (store_outbox_put(s, &e) < 0)

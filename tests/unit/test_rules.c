@@ -19,8 +19,8 @@
 #include "rules/rules.h"
 
 static const struct rules_target_def targets[] = {
-	{.kind = "mqtt", .name = "home", .topic_prefix = "tether", .qos = 1, .retain = false},
-	{.kind = "webhook", .name = "slack"},
+    {.kind = "mqtt", .name = "home", .topic_prefix = "tether", .qos = 1, .retain = false},
+    {.kind = "webhook", .name = "slack"},
 };
 
 struct fx {
@@ -81,14 +81,14 @@ static void compile_errors(const char *yaml, char *out, size_t outsz)
 	for (size_t i = 0; i < errs.n; i++) {
 		size_t l = strlen(out);
 		snprintf(out + l, outsz - l, "%d:%d: %s\n", errs.v[i].line, errs.v[i].column,
-			 errs.v[i].text);
+		         errs.v[i].text);
 	}
 	cfg_errors_release(&errs);
 	ydoc_free(d);
 }
 
 static struct message event_msg(const char *zone, const char *severity, uint64_t flags,
-				const char *at)
+                                const char *at)
 {
 	struct message m;
 	memset(&m, 0, sizeof(m));
@@ -143,9 +143,9 @@ static void test_kind_event_plate_any(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: ev, when: {kind: event}, " TO "}\n"
-		    "  - {name: pl, when: {kind: plate}, " TO "}\n"
-		    "  - {name: an, " TO "}\n");
+	            "  - {name: ev, when: {kind: event}, " TO "}\n"
+	            "  - {name: pl, when: {kind: plate}, " TO "}\n"
+	            "  - {name: an, " TO "}\n");
 	struct message e = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &e, 0), 2);
 	assert_string_equal(f.res.d[0].rule, "ev");
@@ -163,8 +163,8 @@ static void test_phase_string_or_list(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: one, when: {phase: new}, " TO "}\n"
-		    "  - {name: two, when: {phase: [update, complete]}, " TO "}\n");
+	            "  - {name: one, when: {phase: new}, " TO "}\n"
+	            "  - {name: two, when: {phase: [update, complete]}, " TO "}\n");
 	struct message m = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 1);
 	assert_string_equal(reason(&f, "two"), "phase: new not in [update,complete]");
@@ -180,7 +180,7 @@ static void test_zones_glob_on_name_or_exact_id(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: g, when: {zones: [\"Front*\", \"z9\"]}, " TO "}\n");
+	            "  - {name: g, when: {zones: [\"Front*\", \"z9\"]}, " TO "}\n");
 	struct message m = event_msg("Front Door", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 1);
 	m = event_msg("Back Door", "high", 0, AT);
@@ -209,9 +209,9 @@ static void test_flags_any_all_none(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: any, when: {flags_any: [intrusion, tripwire]}, " TO "}\n"
-		    "  - {name: all, when: {flags_all: [motion, face]}, " TO "}\n"
-		    "  - {name: none, when: {flags_none: [video_loss]}, " TO "}\n");
+	            "  - {name: any, when: {flags_any: [intrusion, tripwire]}, " TO "}\n"
+	            "  - {name: all, when: {flags_all: [motion, face]}, " TO "}\n"
+	            "  - {name: none, when: {flags_none: [video_loss]}, " TO "}\n");
 	struct message m = event_msg("Front", "high", F("motion") | F("video_loss"), AT);
 	assert_int_equal(run(&f, &m, 0), 0);
 	assert_string_equal(reason(&f, "any"), "flags_any: none of intrusion,tripwire");
@@ -240,7 +240,7 @@ static void test_min_severity_custom_order_and_unknown(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "severity_order: [info, warn, alarm]\n"
-		    "rules:\n  - {name: s, when: {min_severity: warn}, " TO "}\n");
+	            "rules:\n  - {name: s, when: {min_severity: warn}, " TO "}\n");
 	struct message m = event_msg("Front", "info", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 0);
 	assert_string_equal(reason(&f, "s"), "min_severity: info below warn");
@@ -270,7 +270,7 @@ static void test_schedule_crosses_midnight_day_is_start_day(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n  - {name: n, when: {schedule: {days: [fri], from: \"22:00\", to: "
-		    "\"06:00\"}}, " TO "}\n");
+	            "\"06:00\"}}, " TO "}\n");
 	/* 2026-11-27 is a Friday */
 	struct message m = event_msg("F", "high", 0, "2026-11-28T03:00:00Z"); /* Sat 03:00 */
 	assert_int_equal(run(&f, &m, 0), 1);
@@ -291,9 +291,9 @@ static void test_schedule_several_windows(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n  - name: w\n    when:\n      schedule:\n"
-		    "        - {days: [sat, sun]}\n"
-		    "        - {days: [mon, tue, wed, thu, fri], from: \"18:00\", to: \"24:00\"}\n"
-		    "    " TO "\n");
+	            "        - {days: [sat, sun]}\n"
+	            "        - {days: [mon, tue, wed, thu, fri], from: \"18:00\", to: \"24:00\"}\n"
+	            "    " TO "\n");
 	struct message m = event_msg("F", "high", 0, "2026-11-29T09:00:00Z"); /* Sun */
 	assert_int_equal(run(&f, &m, 0), 1);
 	m = event_msg("F", "high", 0, "2026-11-26T09:00:00Z"); /* Thu morning */
@@ -308,13 +308,14 @@ static void test_schedule_timezone(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n  - {name: ny, when: {schedule: {from: \"09:00\", to: \"17:00\", "
-		    "timezone: America/New_York}}, " TO "}\n");
+	            "timezone: America/New_York}}, " TO "}\n");
 	/* 14:00 UTC is 09:00 EST in November */
 	struct message m = event_msg("F", "high", 0, "2026-11-26T14:00:00Z");
 	assert_int_equal(run(&f, &m, 0), 1);
 	m = event_msg("F", "high", 0, "2026-11-26T13:59:00Z");
 	assert_int_equal(run(&f, &m, 0), 0);
-	assert_string_equal(reason(&f, "ny"), "schedule: Thu 08:59 America/New_York outside windows");
+	assert_string_equal(reason(&f, "ny"),
+	                    "schedule: Thu 08:59 America/New_York outside windows");
 	/* in July (EDT) 13:00 UTC is already 09:00 */
 	m = event_msg("F", "high", 0, "2026-07-09T13:00:00Z");
 	assert_int_equal(run(&f, &m, 0), 1);
@@ -328,7 +329,7 @@ static void test_schedule_dst_change_days_london(void **state)
 	/* Saturday-night window across the spring change (2026-03-29 01:00 UTC) and the
 	 * autumn change (2026-10-25 01:00 UTC). */
 	fx_load(&f, "rules:\n  - {name: d, when: {schedule: {days: [sat], from: \"23:00\", to: "
-		    "\"03:00\", timezone: Europe/London}}, " TO "}\n");
+	            "\"03:00\", timezone: Europe/London}}, " TO "}\n");
 	struct message m = event_msg("F", "high", 0, "2026-03-29T00:59:00Z"); /* 00:59 GMT */
 	assert_int_equal(run(&f, &m, 0), 1);
 	m = event_msg("F", "high", 0, "2026-03-29T01:30:00Z"); /* 02:30 BST */
@@ -352,9 +353,9 @@ static void test_watchlists_match_and_fill_message(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "watchlists:\n"
-		    "  stolen: {plates: [\"AB12CDE,red van,GBR\", \"XY99*\"], fuzzy: 1}\n"
-		    "rules:\n  - {name: w, when: {watchlists: [stolen]}, to: [{mqtt: home, "
-		    "topic: \"t/{{plate.watchlist}}/{{plate.label}}\"}]}\n");
+	            "  stolen: {plates: [\"AB12CDE,red van,GBR\", \"XY99*\"], fuzzy: 1}\n"
+	            "rules:\n  - {name: w, when: {watchlists: [stolen]}, to: [{mqtt: home, "
+	            "topic: \"t/{{plate.watchlist}}/{{plate.label}}\"}]}\n");
 	struct message m = plate_msg("AB12CDF", "GBR", AT); /* one edit away */
 	assert_int_equal(run(&f, &m, 0), 1);
 	assert_true(f.res.d[0].msg.watch_matched);
@@ -386,7 +387,8 @@ static void test_watchlist_file_relative_to_config_and_changed(void **state)
 	fp = fopen(cfg, "w");
 	assert_non_null(fp);
 	fputs("watchlists:\n  stolen: {file: stolen.txt}\n"
-	      "rules:\n  - {name: w, when: {watchlists: [stolen]}, " TO "}\n", fp);
+	      "rules:\n  - {name: w, when: {watchlists: [stolen]}, " TO "}\n",
+	      fp);
 	fclose(fp);
 	struct fx f;
 	memset(&f, 0, sizeof(f));
@@ -427,8 +429,8 @@ static void test_plates_inline(void **state)
 {
 	(void)state;
 	struct fx f;
-	fx_load(&f, "rules:\n  - {name: fam, when: {plates: [\"AB12 CDE\", \"J*N-*234\"]}, " TO
-		    "}\n");
+	fx_load(&f,
+	        "rules:\n  - {name: fam, when: {plates: [\"AB12 CDE\", \"J*N-*234\"]}, " TO "}\n");
 	struct message m = plate_msg("JON5234", "", AT);
 	assert_int_equal(run(&f, &m, 0), 1);
 	assert_string_equal(f.res.d[0].msg.watchlist, "fam");
@@ -492,7 +494,7 @@ static void test_cooldown_key_template(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n  - {name: c, cooldown: 10m, cooldown_key: \"{{location_id}}\", " TO
-		    "}\n");
+	            "}\n");
 	int64_t t0 = T(AT);
 	struct message m = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &m, t0), 1);
@@ -567,9 +569,9 @@ static void test_stop_ends_evaluation(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: a, when: {severity: [low]}, stop: true, " TO "}\n"
-		    "  - {name: b, stop: true, " TO "}\n"
-		    "  - {name: c, " TO "}\n");
+	            "  - {name: a, when: {severity: [low]}, stop: true, " TO "}\n"
+	            "  - {name: b, stop: true, " TO "}\n"
+	            "  - {name: c, " TO "}\n");
 	struct message m = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 1);
 	assert_string_equal(f.res.d[0].rule, "b");
@@ -583,8 +585,9 @@ static void test_multiple_rules_and_targets_deliver(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: a, to: [{mqtt: home}, {webhook: slack, text: \"{{rule}}: {{zone.name}}\"}]}\n"
-		    "  - {name: b, " TO "}\n");
+	            "  - {name: a, to: [{mqtt: home}, {webhook: slack, text: \"{{rule}}: "
+	            "{{zone.name}}\"}]}\n"
+	            "  - {name: b, " TO "}\n");
 	struct message m = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 3);
 	assert_string_equal(f.res.d[0].target_kind, "mqtt");
@@ -604,7 +607,7 @@ static void test_default_topic_qos_retain(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - {name: a, to: [{mqtt: home}, {mqtt: home, qos: 2, retain: true}]}\n");
+	            "  - {name: a, to: [{mqtt: home}, {mqtt: home, qos: 2, retain: true}]}\n");
 	struct message m = event_msg("Front Door", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 2);
 	assert_string_equal(f.res.d[0].topic, "tether/event/Front Door");
@@ -623,9 +626,10 @@ static void test_templates_escape_zone_in_topic_and_body(void **state)
 	(void)state;
 	struct fx f;
 	fx_load(&f, "rules:\n"
-		    "  - name: t\n    to:\n"
-		    "      - {mqtt: home, topic: \"alerts/{{zone.name}}\", body: '{\"z\": \"{{zone.name}}\"}'}\n"
-		    "      - {mqtt: home}\n");
+	            "  - name: t\n    to:\n"
+	            "      - {mqtt: home, topic: \"alerts/{{zone.name}}\", body: '{\"z\": "
+	            "\"{{zone.name}}\"}'}\n"
+	            "      - {mqtt: home}\n");
 	struct message m = event_msg("a/b+#\"c", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 2);
 	assert_string_equal(f.res.d[0].topic, "alerts/a_b__\"c");
@@ -675,12 +679,12 @@ static void test_compile_errors_have_positions(void **state)
 	(void)state;
 	char out[2048];
 	compile_errors("rules:\n  - name: a\n    when: {flags_any: [intrusoin]}\n"
-		       "    to: [{mqtt: hom, topic: \"x/{{zone.nme}}\"}]\n",
-		       out, sizeof(out));
+	               "    to: [{mqtt: hom, topic: \"x/{{zone.nme}}\"}]\n",
+	               out, sizeof(out));
 	assert_string_equal(out, "3:24: unknown flag 'intrusoin' (did you mean 'intrusion'?)\n"
-				 "4:17: unknown mqtt broker 'hom'\n");
+	                         "4:17: unknown mqtt broker 'hom'\n");
 	compile_errors("rules:\n  - name: a\n    to: [{mqtt: home, topic: \"x/{{zone.nme}}\"}]\n",
-		       out, sizeof(out));
+	               out, sizeof(out));
 	assert_string_equal(out, "3:35: 'topic': unknown field 'zone.nme'\n");
 }
 
@@ -693,6 +697,13 @@ static void test_empty_config_has_no_rules(void **state)
 	struct message m = event_msg("Front", "high", 0, AT);
 	assert_int_equal(run(&f, &m, 0), 0);
 	fx_free(&f);
+	struct cfg_errors errs = {0}; /* an empty document has no root */
+	struct rules *r = rules_compile(NULL, targets, 2, &errs);
+	assert_non_null(r);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(rules_count(r), 0);
+	assert_false(rules_watchlists_changed(r));
+	rules_free(r);
 }
 
 /* ---- data-driven: tests/data/rules-invalid ---------------------------------------- */
@@ -776,38 +787,38 @@ static void test_invalid_config_cases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kind_event_plate_any),
-		cmocka_unit_test(test_phase_string_or_list),
-		cmocka_unit_test(test_zones_glob_on_name_or_exact_id),
-		cmocka_unit_test(test_locations),
-		cmocka_unit_test(test_flags_any_all_none),
-		cmocka_unit_test(test_severity_list),
-		cmocka_unit_test(test_min_severity_custom_order_and_unknown),
-		cmocka_unit_test(test_min_severity_default_order),
-		cmocka_unit_test(test_schedule_crosses_midnight_day_is_start_day),
-		cmocka_unit_test(test_schedule_several_windows),
-		cmocka_unit_test(test_schedule_timezone),
-		cmocka_unit_test(test_schedule_dst_change_days_london),
-		cmocka_unit_test(test_watchlists_match_and_fill_message),
-		cmocka_unit_test(test_watchlist_file_relative_to_config_and_changed),
-		cmocka_unit_test(test_countries),
-		cmocka_unit_test(test_plates_inline),
-		cmocka_unit_test(test_max_age),
-		cmocka_unit_test(test_cooldown_per_zone_and_expiry),
-		cmocka_unit_test(test_cooldown_only_counts_matches),
-		cmocka_unit_test(test_cooldown_key_template),
-		cmocka_unit_test(test_cooldown_passes_escalation_higher_severity),
-		cmocka_unit_test(test_cooldown_passes_escalation_new_flag),
-		cmocka_unit_test(test_visit_one_alert_per_visit),
-		cmocka_unit_test(test_stop_ends_evaluation),
-		cmocka_unit_test(test_multiple_rules_and_targets_deliver),
-		cmocka_unit_test(test_default_topic_qos_retain),
-		cmocka_unit_test(test_templates_escape_zone_in_topic_and_body),
-		cmocka_unit_test(test_state_survives_reload),
-		cmocka_unit_test(test_state_prunes_expired_entries),
-		cmocka_unit_test(test_compile_errors_have_positions),
-		cmocka_unit_test(test_empty_config_has_no_rules),
-		cmocka_unit_test(test_invalid_config_cases),
+	    cmocka_unit_test(test_kind_event_plate_any),
+	    cmocka_unit_test(test_phase_string_or_list),
+	    cmocka_unit_test(test_zones_glob_on_name_or_exact_id),
+	    cmocka_unit_test(test_locations),
+	    cmocka_unit_test(test_flags_any_all_none),
+	    cmocka_unit_test(test_severity_list),
+	    cmocka_unit_test(test_min_severity_custom_order_and_unknown),
+	    cmocka_unit_test(test_min_severity_default_order),
+	    cmocka_unit_test(test_schedule_crosses_midnight_day_is_start_day),
+	    cmocka_unit_test(test_schedule_several_windows),
+	    cmocka_unit_test(test_schedule_timezone),
+	    cmocka_unit_test(test_schedule_dst_change_days_london),
+	    cmocka_unit_test(test_watchlists_match_and_fill_message),
+	    cmocka_unit_test(test_watchlist_file_relative_to_config_and_changed),
+	    cmocka_unit_test(test_countries),
+	    cmocka_unit_test(test_plates_inline),
+	    cmocka_unit_test(test_max_age),
+	    cmocka_unit_test(test_cooldown_per_zone_and_expiry),
+	    cmocka_unit_test(test_cooldown_only_counts_matches),
+	    cmocka_unit_test(test_cooldown_key_template),
+	    cmocka_unit_test(test_cooldown_passes_escalation_higher_severity),
+	    cmocka_unit_test(test_cooldown_passes_escalation_new_flag),
+	    cmocka_unit_test(test_visit_one_alert_per_visit),
+	    cmocka_unit_test(test_stop_ends_evaluation),
+	    cmocka_unit_test(test_multiple_rules_and_targets_deliver),
+	    cmocka_unit_test(test_default_topic_qos_retain),
+	    cmocka_unit_test(test_templates_escape_zone_in_topic_and_body),
+	    cmocka_unit_test(test_state_survives_reload),
+	    cmocka_unit_test(test_state_prunes_expired_entries),
+	    cmocka_unit_test(test_compile_errors_have_positions),
+	    cmocka_unit_test(test_empty_config_has_no_rules),
+	    cmocka_unit_test(test_invalid_config_cases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,8 @@ static void test_tz_london_transitions_in_table(void **state)
 	assert_int_equal(tz_offset(tz, S("2026-03-29T01:00:00Z")), 3600);
 	assert_int_equal(tz_offset(tz, S("2026-10-25T00:59:59Z")), 3600);
 	assert_int_equal(tz_offset(tz, S("2026-10-25T01:00:00Z")), 0);
-	assert_int_equal(tz_offset(tz, S("1971-06-01T00:00:00Z")), 3600); /* British Standard Time */
+	assert_int_equal(tz_offset(tz, S("1971-06-01T00:00:00Z")),
+	                 3600); /* British Standard Time */
 	tz_free(tz);
 }
 
@@ -143,21 +144,21 @@ static void test_window_same_day(void **state)
 {
 	(void)state;
 	struct sched_window w = {.days = 1u << 3, .from_min = 9 * 60, .to_min = 17 * 60};
-	assert_true(sched_window_holds(&w, MS("2026-11-26T09:00:00Z")));   /* Thu */
+	assert_true(sched_window_holds(&w, MS("2026-11-26T09:00:00Z"))); /* Thu */
 	assert_true(sched_window_holds(&w, MS("2026-11-26T16:59:59Z")));
 	assert_false(sched_window_holds(&w, MS("2026-11-26T17:00:00Z")));
 	assert_false(sched_window_holds(&w, MS("2026-11-26T08:59:00Z")));
-	assert_false(sched_window_holds(&w, MS("2026-11-27T10:00:00Z")));  /* Fri */
+	assert_false(sched_window_holds(&w, MS("2026-11-27T10:00:00Z"))); /* Fri */
 }
 
 static void test_window_across_midnight_belongs_to_start_day(void **state)
 {
 	(void)state;
 	struct sched_window w = {.days = 1u << 6, .from_min = 22 * 60, .to_min = 6 * 60}; /* Sun */
-	assert_true(sched_window_holds(&w, MS("2026-11-29T23:00:00Z")));   /* Sun night */
-	assert_true(sched_window_holds(&w, MS("2026-11-30T05:59:00Z")));   /* Mon early */
-	assert_false(sched_window_holds(&w, MS("2026-11-29T05:00:00Z")));  /* Sun early: Sat's */
-	assert_false(sched_window_holds(&w, MS("2026-11-30T22:30:00Z")));  /* Mon night */
+	assert_true(sched_window_holds(&w, MS("2026-11-29T23:00:00Z")));  /* Sun night */
+	assert_true(sched_window_holds(&w, MS("2026-11-30T05:59:00Z")));  /* Mon early */
+	assert_false(sched_window_holds(&w, MS("2026-11-29T05:00:00Z"))); /* Sun early: Sat's */
+	assert_false(sched_window_holds(&w, MS("2026-11-30T22:30:00Z"))); /* Mon night */
 }
 
 static void test_window_all_day_and_24h(void **state)
@@ -212,16 +213,16 @@ static void test_parse_time_and_day(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tz_london_transitions_in_table),
-		cmocka_unit_test(test_tz_footer_after_table),
-		cmocka_unit_test(test_tz_southern_hemisphere),
-		cmocka_unit_test(test_tz_footer_julian_rules),
-		cmocka_unit_test(test_tz_rejects_bad_names_and_files),
-		cmocka_unit_test(test_window_same_day),
-		cmocka_unit_test(test_window_across_midnight_belongs_to_start_day),
-		cmocka_unit_test(test_window_all_day_and_24h),
-		cmocka_unit_test(test_window_in_time_zone),
-		cmocka_unit_test(test_parse_time_and_day),
+	    cmocka_unit_test(test_tz_london_transitions_in_table),
+	    cmocka_unit_test(test_tz_footer_after_table),
+	    cmocka_unit_test(test_tz_southern_hemisphere),
+	    cmocka_unit_test(test_tz_footer_julian_rules),
+	    cmocka_unit_test(test_tz_rejects_bad_names_and_files),
+	    cmocka_unit_test(test_window_same_day),
+	    cmocka_unit_test(test_window_across_midnight_belongs_to_start_day),
+	    cmocka_unit_test(test_window_all_day_and_24h),
+	    cmocka_unit_test(test_window_in_time_zone),
+	    cmocka_unit_test(test_parse_time_and_day),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

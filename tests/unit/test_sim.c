@@ -40,8 +40,8 @@ struct resp {
 };
 
 static struct {
-	struct simproc a;	/* shared: --backlog 300 --zones 4 --locations 2 */
-	CURL *curl;		/* one handle: connections are reused */
+	struct simproc a; /* shared: --backlog 300 --zones 4 --locations 2 */
+	CURL *curl;       /* one handle: connections are reused */
 } T;
 
 static void sleep_ms(long ms)
@@ -150,7 +150,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
 
 /* One request on the shared handle; token NULL sends no Authorization header. */
 static void http(const char *method, const char *url, const char *token, const char *ctype,
-		 const char *body, struct resp *r)
+                 const char *body, struct resp *r)
 {
 	struct curl_slist *h = NULL;
 	char hdr[256];
@@ -203,7 +203,7 @@ static json_t *api_get(const struct simproc *p, const char *path, long *status)
 
 /* An admin call with a JSON body (or NULL); the parsed answer or NULL (204, errors). */
 static json_t *admin(const struct simproc *p, const char *method, const char *path,
-		     const char *body, long *status)
+                     const char *body, long *status)
 {
 	char url[512];
 	struct resp r;
@@ -250,16 +250,16 @@ static bool same_shape(json_t *ex, json_t *got, const char *path, char *why, siz
 		snprintf(why, whylen, "%s: number expected", path);
 		return false;
 	}
-	if (json_typeof(ex) != json_typeof(got) &&
-	    !(json_is_boolean(ex) && json_is_boolean(got))) {
+	if (json_typeof(ex) != json_typeof(got) && !(json_is_boolean(ex) && json_is_boolean(got))) {
 		snprintf(why, whylen, "%s: type %d expected, got %d", path, json_typeof(ex),
-			 got ? (int)json_typeof(got) : -1);
+		         got ? (int)json_typeof(got) : -1);
 		return false;
 	}
 	if (json_is_object(ex)) {
 		const char *k;
 		json_t *v;
-		json_object_foreach(ex, k, v) {
+		json_object_foreach(ex, k, v)
+		{
 			snprintf(sub, sizeof(sub), "%s.%s", path, k);
 			if (json_object_get(got, k) == NULL) {
 				snprintf(why, whylen, "%s: missing", sub);
@@ -268,7 +268,8 @@ static bool same_shape(json_t *ex, json_t *got, const char *path, char *why, siz
 			if (!same_shape(v, json_object_get(got, k), sub, why, whylen))
 				return false;
 		}
-		json_object_foreach(got, k, v) {
+		json_object_foreach(got, k, v)
+		{
 			if (json_object_get(ex, k) == NULL) {
 				snprintf(why, whylen, "%s.%s: not in the example", path, k);
 				return false;
@@ -278,7 +279,8 @@ static bool same_shape(json_t *ex, json_t *got, const char *path, char *why, siz
 	if (json_is_array(ex) && json_array_size(ex) > 0) {
 		size_t i;
 		json_t *v;
-		json_array_foreach(got, i, v) {
+		json_array_foreach(got, i, v)
+		{
 			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 			if (!same_shape(json_array_get(ex, 0), v, sub, why, whylen))
 				return false;
@@ -313,12 +315,14 @@ static void new_zone(char id[32], const char *location)
 	json_t *j;
 
 	if (location)
-		snprintf(body, sizeof(body), "{\"name\":\"Test zone\",\"location_id\":\"%s\"}", location);
+		snprintf(body, sizeof(body), "{\"name\":\"Test zone\",\"location_id\":\"%s\"}",
+		         location);
 	else
 		snprintf(body, sizeof(body), "{\"name\":\"Test zone\"}");
 	j = admin(&T.a, "POST", "/zones", body, &st);
 	assert_int_equal(st, 201);
-	snprintf(id, 32, "%s", json_string_value(json_object_get(json_object_get(j, "data"), "id")));
+	snprintf(id, 32, "%s",
+	         json_string_value(json_object_get(json_object_get(j, "data"), "id")));
 	assert_int_equal(strlen(id), 24);
 	json_decref(j);
 }
@@ -331,10 +335,10 @@ static json_t *add_event(const char *zone, const char *starts, const char *ends,
 	json_t *j;
 
 	snprintf(body, sizeof(body),
-		 "{\"zone_id\":\"%s\",\"starts_at\":\"%s\",\"ends_at\":%s%s%s,\"complete\":%s,"
-		 "\"severity\":\"high\",\"flags\":[\"intrusion\",\"tripwire\"],\"motion\":0.5}",
-		 zone, starts, ends ? "\"" : "", ends ? ends : "null", ends ? "\"" : "",
-		 complete ? "true" : "false");
+	         "{\"zone_id\":\"%s\",\"starts_at\":\"%s\",\"ends_at\":%s%s%s,\"complete\":%s,"
+	         "\"severity\":\"high\",\"flags\":[\"intrusion\",\"tripwire\"],\"motion\":0.5}",
+	         zone, starts, ends ? "\"" : "", ends ? ends : "null", ends ? "\"" : "",
+	         complete ? "true" : "false");
 	j = admin(&T.a, "POST", "/events", body, &st);
 	assert_int_equal(st, 201);
 	return j;
@@ -368,7 +372,8 @@ static const char *first_zone(void)
 	json_t *j = api_get(&T.a, "/api/v3p/zones", &st);
 	assert_int_equal(st, 200);
 	snprintf(id, sizeof(id), "%s",
-		 json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")));
+	         json_string_value(
+	             json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")));
 	json_decref(j);
 	return id;
 }
@@ -381,7 +386,7 @@ static int setup(void **state)
 	if (T.curl == NULL)
 		return -1;
 	return sim_start(&T.a, "--seed", "42", "--backlog", "300", "--backlog-span", "10m",
-			 "--zones", "4", "--locations", "2", NULL);
+	                 "--zones", "4", "--locations", "2", NULL);
 }
 
 static int teardown(void **state)
@@ -406,7 +411,7 @@ static void test_zones_document_matches_example(void **state)
 	assert_int_equal(data_len(j), 4);
 	assert_shape("zones", j);
 	assert_string_equal(attr_str(json_array_get(json_object_get(j, "data"), 0), "name"),
-			    "Front Door");
+	                    "Front Door");
 	json_decref(j);
 }
 
@@ -455,7 +460,7 @@ static void test_lpr_document_matches_example(void **state)
 	for (int z = 0; z < 4; z++) {
 		json_t *zones = api_get(&T.a, "/api/v3p/zones", &st);
 		const char *id = json_string_value(
-			json_object_get(json_array_get(json_object_get(zones, "data"), z), "id"));
+		    json_object_get(json_array_get(json_object_get(zones, "data"), z), "id"));
 		snprintf(path, sizeof(path), "/api/v3p/lpr?zone_id=%s", id);
 		json_decref(zones);
 		j = api_get(&T.a, path, &st);
@@ -491,7 +496,8 @@ static void test_recordings_and_recording_match_examples(void **state)
 	assert_int_equal(st, 200);
 	assert_true(data_len(j) > 0);
 	assert_shape("recordings", j);
-	id = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 1), "id"));
+	id =
+	    json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 1), "id"));
 	snprintf(path, sizeof(path), "/api/v3p/recordings/%s", id);
 	one = api_get(&T.a, path, &st);
 	assert_int_equal(st, 200);
@@ -537,8 +543,10 @@ static void test_events_window_to_bounds_start(void **state)
 	json_decref(add_event(zone, "2021-03-04T10:00:00.000Z", "2021-03-04T10:10:00.000Z", true));
 	json_decref(add_event(zone, "2021-03-04T10:20:00.000Z", "2021-03-04T10:25:00.000Z", true));
 	/* from <= starts_at < to */
-	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"), 1);
-	assert_int_equal(count_events(zone, "from=2021-03-04%2010:00:00&to=2021-03-04%2010:20:00"), 1);
+	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"),
+	                 1);
+	assert_int_equal(count_events(zone, "from=2021-03-04%2010:00:00&to=2021-03-04%2010:20:00"),
+	                 1);
 	assert_int_equal(count_events(zone, "from=2021-03-04%2010:00:00"), 2);
 	assert_int_equal(count_events(zone, "to=2021-03-04%2010:00:00"), 0);
 	assert_int_equal(count_events(zone, "to=2021-03-04%2010:00:00.001"), 1);
@@ -552,15 +560,18 @@ static void test_events_window_to_bounds_end(void **state)
 	new_zone(zone, NULL);
 	json_decref(add_event(zone, "2021-03-04T10:00:00.000Z", "2021-03-04T10:10:00.000Z", true));
 	json_decref(add_event(zone, "2021-03-04T10:20:00.000Z", "2021-03-04T10:25:00.000Z", true));
-	json_decref(add_event(zone, "2021-03-04T09:00:00.000Z", NULL, false));	/* open */
+	json_decref(add_event(zone, "2021-03-04T09:00:00.000Z", NULL, false)); /* open */
 	json_decref(admin(&T.a, "PUT", "/config", "{\"to_bounds\":\"end\"}", &st));
 	assert_int_equal(st, 200);
 	/* overlap with [from, to): the first ends after from, the open one ends now */
-	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"), 3);
-	assert_int_equal(count_events(zone, "from=2021-03-04%2010:11:00&to=2021-03-04%2010:20:00"), 1);
+	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"),
+	                 3);
+	assert_int_equal(count_events(zone, "from=2021-03-04%2010:11:00&to=2021-03-04%2010:20:00"),
+	                 1);
 	assert_int_equal(count_events(zone, "from=2021-03-04%2010:26:00"), 1);
 	json_decref(admin(&T.a, "PUT", "/config", "{\"to_bounds\":\"start\"}", &st));
-	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"), 1);
+	assert_int_equal(count_events(zone, "from=2021-03-04%2010:05:00&to=2021-03-04%2010:22:00"),
+	                 1);
 }
 
 static void test_events_at_finds_containing_and_open(void **state)
@@ -580,7 +591,7 @@ static void test_events_at_finds_containing_and_open(void **state)
 static void test_lpr_window(void **state)
 {
 	static const char *const times[] = {"2021-03-04T10:00:00.000Z", "2021-03-04T10:05:00.000Z",
-					    "2021-03-04T10:10:00.000Z"};
+	                                    "2021-03-04T10:10:00.000Z"};
 	char zone[32], body[256], path[512];
 	long st;
 	json_t *j;
@@ -588,15 +599,20 @@ static void test_lpr_window(void **state)
 	(void)state;
 	new_zone(zone, NULL);
 	for (int i = 0; i < 3; i++) {
-		snprintf(body, sizeof(body), "{\"zone_id\":\"%s\",\"plate_number\":\"AB12CDE\","
-			 "\"country\":\"GBR\",\"starts_at\":\"%s\"}", zone, times[i]);
+		snprintf(body, sizeof(body),
+		         "{\"zone_id\":\"%s\",\"plate_number\":\"AB12CDE\","
+		         "\"country\":\"GBR\",\"starts_at\":\"%s\"}",
+		         zone, times[i]);
 		j = admin(&T.a, "POST", "/lprs", body, &st);
 		assert_int_equal(st, 201);
-		assert_string_equal(attr_str(json_object_get(j, "data"), "plate_number"), "AB12CDE");
+		assert_string_equal(attr_str(json_object_get(j, "data"), "plate_number"),
+		                    "AB12CDE");
 		json_decref(j);
 	}
-	snprintf(path, sizeof(path), "/api/v3p/lpr?zone_id=%s&starts_at=2021-03-04+10%%3A00%%3A00.000+UTC"
-		 "&ends_at=2021-03-04+10%%3A10%%3A00.000+UTC", zone);
+	snprintf(path, sizeof(path),
+	         "/api/v3p/lpr?zone_id=%s&starts_at=2021-03-04+10%%3A00%%3A00.000+UTC"
+	         "&ends_at=2021-03-04+10%%3A10%%3A00.000+UTC",
+	         zone);
 	j = api_get(&T.a, path, &st);
 	assert_int_equal(st, 200);
 	assert_int_equal(data_len(j), 2);
@@ -615,10 +631,10 @@ static void test_zones_filter_by_location_id(void **state)
 
 	(void)state;
 	assert_int_equal(st, 200);
-	loc = json_string_value(json_object_get(json_array_get(json_object_get(z, "zones"), 1),
-						"location_id"));
-	json_array_foreach(json_object_get(z, "zones"), i, v)
-		expect += strcmp(json_string_value(json_object_get(v, "location_id")), loc) == 0;
+	loc = json_string_value(
+	    json_object_get(json_array_get(json_object_get(z, "zones"), 1), "location_id"));
+	json_array_foreach(json_object_get(z, "zones"), i, v) expect +=
+	    strcmp(json_string_value(json_object_get(v, "location_id")), loc) == 0;
 	snprintf(path, sizeof(path), "/api/v3p/zones?location_id=%s", loc);
 	j = api_get(&T.a, path, &st);
 	assert_int_equal(st, 200);
@@ -631,13 +647,13 @@ static void test_zones_filter_by_location_id(void **state)
 static void test_time_formats_of_the_docs_are_accepted(void **state)
 {
 	static const char *const same[] = {
-		"from=2021-03-04%2010:00:00",			/* no zone: UTC */
-		"from=2021-03-04+10%3A00%3A00.000+UTC",		/* the lpr example's form */
-		"from=2021-03-04%2010:00:00.000%20UTC",
-		"from=2021-03-04T11:00:00.000%2B01:00",		/* ISO with offset */
-		"from=2021-03-04T11:00:00.000+01:00",		/* unencoded '+' */
-		"from=2021-03-04T10:00:00Z",
-		"from=2021-03-04%2011:00:00%20%2B0100",		/* the timelapse form */
+	    "from=2021-03-04%2010:00:00",           /* no zone: UTC */
+	    "from=2021-03-04+10%3A00%3A00.000+UTC", /* the lpr example's form */
+	    "from=2021-03-04%2010:00:00.000%20UTC",
+	    "from=2021-03-04T11:00:00.000%2B01:00", /* ISO with offset */
+	    "from=2021-03-04T11:00:00.000+01:00",   /* unencoded '+' */
+	    "from=2021-03-04T10:00:00Z",
+	    "from=2021-03-04%2011:00:00%20%2B0100", /* the timelapse form */
 	};
 	char zone[32], path[256];
 	long st;
@@ -658,7 +674,8 @@ static void test_time_formats_of_the_docs_are_accepted(void **state)
 
 static void test_missing_zone_id_is_400_and_unknown_zone_404(void **state)
 {
-	static const char *const paths[] = {"/api/v3p/events", "/api/v3p/lpr", "/api/v3p/recordings"};
+	static const char *const paths[] = {"/api/v3p/events", "/api/v3p/lpr",
+	                                    "/api/v3p/recordings"};
 	char path[256];
 	long st;
 
@@ -681,8 +698,8 @@ static void test_live_switch_preset(void **state)
 	long st;
 	struct resp r;
 	json_t *j = api_get(&T.a, "/api/v3p/perspectives", &st);
-	const char *id = json_string_value(
-		json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
+	const char *id =
+	    json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id"));
 
 	(void)state;
 	snprintf(url, sizeof(url), "%s/api/v3p/perspectives/%s/live_switch_preset", T.a.base, id);
@@ -725,15 +742,18 @@ static json_t *obtain_token(const struct simproc *p)
 	struct resp r;
 	json_t *j;
 
-	snprintf(url, sizeof(url), "%s/oauth/authorize?client_id=sim-client&redirect_uri="
-		 "https%%3A%%2F%%2Fmy.site.com%%2Fcb&response_type=code", p->base);
+	snprintf(url, sizeof(url),
+	         "%s/oauth/authorize?client_id=sim-client&redirect_uri="
+	         "https%%3A%%2F%%2Fmy.site.com%%2Fcb&response_type=code",
+	         p->base);
 	http("GET", url, NULL, NULL, NULL, &r);
 	assert_int_equal(r.status, 302);
 	code = strstr(r.location, "code=");
 	assert_non_null(code);
-	snprintf(body, sizeof(body), "client_id=sim-client&client_secret=sim-secret&code=%.64s"
-		 "&grant_type=authorization_code&redirect_uri=https%%3A%%2F%%2Fmy.site.com%%2Fcb",
-		 code + 5);
+	snprintf(body, sizeof(body),
+	         "client_id=sim-client&client_secret=sim-secret&code=%.64s"
+	         "&grant_type=authorization_code&redirect_uri=https%%3A%%2F%%2Fmy.site.com%%2Fcb",
+	         code + 5);
 	resp_release(&r);
 	snprintf(url, sizeof(url), "%s/oauth/token", p->base);
 	http("POST", url, NULL, "application/x-www-form-urlencoded", body, &r);
@@ -765,16 +785,20 @@ static void test_oauth_authorize_redirects_with_code_and_state(void **state)
 	struct resp r;
 
 	(void)state;
-	snprintf(url, sizeof(url), "%s/oauth/authorize?client_id=sim-client&redirect_uri="
-		 "https%%3A%%2F%%2Fmy.site.com%%2Fcb%%3Fa%%3D1&response_type=code&state=s1", T.a.base);
+	snprintf(url, sizeof(url),
+	         "%s/oauth/authorize?client_id=sim-client&redirect_uri="
+	         "https%%3A%%2F%%2Fmy.site.com%%2Fcb%%3Fa%%3D1&response_type=code&state=s1",
+	         T.a.base);
 	http("GET", url, NULL, NULL, NULL, &r);
 	assert_int_equal(r.status, 302);
 	assert_true(strncmp(r.location, "https://my.site.com/cb?a=1&code=", 32) == 0);
 	assert_int_equal(strspn(r.location + 32, "0123456789abcdef"), 64);
 	assert_string_equal(r.location + 96, "&state=s1");
 	resp_release(&r);
-	snprintf(url, sizeof(url), "%s/oauth/authorize?client_id=other&redirect_uri="
-		 "https%%3A%%2F%%2Fmy.site.com%%2Fcb&response_type=code", T.a.base);
+	snprintf(url, sizeof(url),
+	         "%s/oauth/authorize?client_id=other&redirect_uri="
+	         "https%%3A%%2F%%2Fmy.site.com%%2Fcb&response_type=code",
+	         T.a.base);
 	http("GET", url, NULL, NULL, NULL, &r);
 	assert_int_equal(r.status, 400);
 	resp_release(&r);
@@ -787,7 +811,8 @@ static void test_oauth_token_document_and_use(void **state)
 	assert_shape("token", t);
 	assert_string_equal(json_string_value(json_object_get(t, "token_type")), "Bearer");
 	assert_int_equal(json_integer_value(json_object_get(t, "expires_in")), 3600);
-	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t, "access_token"))), 200);
+	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t, "access_token"))),
+	                 200);
 	json_decref(t);
 }
 
@@ -798,13 +823,17 @@ static void test_oauth_code_is_single_use(void **state)
 	struct resp r;
 
 	(void)state;
-	snprintf(url, sizeof(url), "%s/oauth/authorize?client_id=sim-client&redirect_uri=x"
-		 "&response_type=code", T.a.base);
+	snprintf(url, sizeof(url),
+	         "%s/oauth/authorize?client_id=sim-client&redirect_uri=x"
+	         "&response_type=code",
+	         T.a.base);
 	http("GET", url, NULL, NULL, NULL, &r);
 	code = strstr(r.location, "code=");
 	assert_non_null(code);
-	snprintf(body, sizeof(body), "client_id=sim-client&client_secret=sim-secret&code=%.64s"
-		 "&grant_type=authorization_code&redirect_uri=x", code + 5);
+	snprintf(body, sizeof(body),
+	         "client_id=sim-client&client_secret=sim-secret&code=%.64s"
+	         "&grant_type=authorization_code&redirect_uri=x",
+	         code + 5);
 	resp_release(&r);
 	snprintf(url, sizeof(url), "%s/oauth/token", T.a.base);
 	http("POST", url, NULL, "application/x-www-form-urlencoded", body, &r);
@@ -824,7 +853,8 @@ static void test_oauth_bad_client_secret_is_401(void **state)
 	(void)state;
 	snprintf(url, sizeof(url), "%s/oauth/token", T.a.base);
 	http("POST", url, NULL, "application/x-www-form-urlencoded",
-	     "client_id=sim-client&client_secret=wrong&grant_type=refresh_token&refresh_token=x", &r);
+	     "client_id=sim-client&client_secret=wrong&grant_type=refresh_token&refresh_token=x",
+	     &r);
 	assert_int_equal(r.status, 401);
 	assert_non_null(strstr(r.body.data, "\"error_description\""));
 	resp_release(&r);
@@ -838,18 +868,20 @@ static void test_oauth_refresh_rotates(void **state)
 
 	(void)state;
 	snprintf(url, sizeof(url), "%s/oauth/token", T.a.base);
-	snprintf(body, sizeof(body), "client_id=sim-client&client_secret=sim-secret"
-		 "&grant_type=refresh_token&refresh_token=%s",
-		 json_string_value(json_object_get(t, "refresh_token")));
+	snprintf(body, sizeof(body),
+	         "client_id=sim-client&client_secret=sim-secret"
+	         "&grant_type=refresh_token&refresh_token=%s",
+	         json_string_value(json_object_get(t, "refresh_token")));
 	http("POST", url, NULL, "application/x-www-form-urlencoded", body, &r);
 	assert_int_equal(r.status, 200);
 	t2 = json_loads(r.body.data, 0, NULL);
 	resp_release(&r);
 	assert_shape("token", t2);
 	assert_string_not_equal(json_string_value(json_object_get(t2, "refresh_token")),
-				json_string_value(json_object_get(t, "refresh_token")));
-	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t2, "access_token"))), 200);
-	http("POST", url, NULL, "application/x-www-form-urlencoded", body, &r);	/* old one */
+	                        json_string_value(json_object_get(t, "refresh_token")));
+	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t2, "access_token"))),
+	                 200);
+	http("POST", url, NULL, "application/x-www-form-urlencoded", body, &r); /* old one */
 	assert_int_equal(r.status, 400);
 	resp_release(&r);
 	json_decref(t2);
@@ -865,9 +897,11 @@ static void test_oauth_expired_token_is_401(void **state)
 	assert_int_equal(sim_start(&b, "--token-ttl", "1", "--zones", "1", NULL), 0);
 	t = obtain_token(&b);
 	assert_int_equal(json_integer_value(json_object_get(t, "expires_in")), 1);
-	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))), 200);
+	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))),
+	                 200);
 	sleep_ms(1100);
-	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))), 401);
+	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))),
+	                 401);
 	json_decref(t);
 	assert_int_equal(sim_stop(&b), 0);
 }
@@ -880,7 +914,8 @@ static void test_oauth_revoked_token_is_401_static_stays(void **state)
 	(void)state;
 	json_decref(admin(&T.a, "POST", "/faults", "{\"count\":0,\"revoke_tokens\":true}", &st));
 	assert_int_equal(st, 201);
-	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t, "access_token"))), 401);
+	assert_int_equal(token_status(&T.a, json_string_value(json_object_get(t, "access_token"))),
+	                 401);
 	assert_int_equal(token_status(&T.a, STATIC_TOKEN), 200);
 	assert_int_equal(token_status(&T.a, "not-a-token"), 401);
 	assert_int_equal(token_status(&T.a, NULL), 401);
@@ -902,12 +937,15 @@ static void test_admin_patch_bumps_updated_at(void **state)
 	e = add_event(zone, "2021-03-04T10:00:00.000Z", NULL, false);
 	id = json_string_value(json_object_get(json_object_get(e, "data"), "id"));
 	snprintf(before, sizeof(before), "%s", attr_str(json_object_get(e, "data"), "updated_at"));
-	snprintf(created, sizeof(created), "%s", attr_str(json_object_get(e, "data"), "created_at"));
-	assert_true(json_is_null(json_object_get(json_object_get(json_object_get(e, "data"),
-								 "attributes"), "ends_at")));
+	snprintf(created, sizeof(created), "%s",
+	         attr_str(json_object_get(e, "data"), "created_at"));
+	assert_true(json_is_null(
+	    json_object_get(json_object_get(json_object_get(e, "data"), "attributes"), "ends_at")));
 	snprintf(path, sizeof(path), "/events/%s", id);
-	p = admin(&T.a, "PATCH", path, "{\"complete\":true,\"ends_at\":\"2021-03-04T10:05:00Z\","
-		  "\"flags\":[\"face\"],\"severity\":\"critical\"}", &st);
+	p = admin(&T.a, "PATCH", path,
+	          "{\"complete\":true,\"ends_at\":\"2021-03-04T10:05:00Z\","
+	          "\"flags\":[\"face\"],\"severity\":\"critical\"}",
+	          &st);
 	assert_int_equal(st, 200);
 	attrs = json_object_get(json_object_get(p, "data"), "attributes");
 	assert_true(json_is_true(json_object_get(attrs, "complete")));
@@ -919,8 +957,10 @@ static void test_admin_patch_bumps_updated_at(void **state)
 	{
 		int64_t a, b;
 		assert_int_equal(util_parse_time(before, &a, NULL), 0);
-		assert_int_equal(util_parse_time(json_string_value(json_object_get(attrs, "updated_at")),
-						 &b, NULL), 0);
+		assert_int_equal(
+		    util_parse_time(json_string_value(json_object_get(attrs, "updated_at")), &b,
+		                    NULL),
+		    0);
 		assert_true(b > a);
 	}
 	json_decref(p);
@@ -940,7 +980,7 @@ static void test_open_event_ends_at_modes(void **state)
 	attrs = json_object_get(json_object_get(e, "data"), "attributes");
 	assert_true(json_is_false(json_object_get(attrs, "complete")));
 	assert_string_equal(json_string_value(json_object_get(attrs, "ends_at")),
-			    json_string_value(json_object_get(attrs, "starts_at")));
+	                    json_string_value(json_object_get(attrs, "starts_at")));
 	json_decref(e);
 	json_decref(admin(&T.a, "PUT", "/config", "{\"open_ends_at\":\"now\"}", &st));
 	e = add_event(zone, "2021-03-04T10:00:00.000Z", NULL, false);
@@ -958,9 +998,9 @@ static void test_fault_status_k_times_then_ok_with_retry_after(void **state)
 	long st;
 
 	(void)state;
-	json_decref(admin(&T.a, "POST", "/faults",
-			  "{\"count\":2,\"status\":503,\"retry_after\":\"3\",\"path\":\"/api/v3p/zones\"}",
-			  &st));
+	json_decref(admin(
+	    &T.a, "POST", "/faults",
+	    "{\"count\":2,\"status\":503,\"retry_after\":\"3\",\"path\":\"/api/v3p/zones\"}", &st));
 	assert_int_equal(st, 201);
 	snprintf(url, sizeof(url), "%s/api/v3p/zones", T.a.base);
 	for (int i = 0; i < 2; i++) {
@@ -981,7 +1021,8 @@ static void test_fault_path_prefix_spares_other_paths(void **state)
 	json_t *j;
 
 	(void)state;
-	json_decref(admin(&T.a, "POST", "/faults", "{\"count\":1,\"status\":500,\"path\":\"/api/v3p/lpr\"}", &st));
+	json_decref(admin(&T.a, "POST", "/faults",
+	                  "{\"count\":1,\"status\":500,\"path\":\"/api/v3p/lpr\"}", &st));
 	j = api_get(&T.a, "/api/v3p/zones", &st);
 	assert_int_equal(st, 200);
 	json_decref(j);
@@ -1084,14 +1125,18 @@ static void test_request_log_records_auth(void **state)
 	log = admin(&T.a, "GET", "/requests", NULL, &st);
 	reqs = json_object_get(log, "requests");
 	assert_int_equal(json_array_size(reqs), 3);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "auth")), "bearer");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 1), "auth")), "none");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 2), "auth")), "invalid");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "auth")),
+	                    "bearer");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 1), "auth")),
+	                    "none");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 2), "auth")),
+	                    "invalid");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "query")),
-			    "location_id=x%20y");
+	                    "location_id=x%20y");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
-			    "/api/v3p/zones");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 1), "status")), 401);
+	                    "/api/v3p/zones");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 1), "status")),
+	                 401);
 	json_decref(log);
 }
 
@@ -1105,9 +1150,9 @@ static void test_generate_adds_items(void **state)
 	assert_int_equal(st, 200);
 	after = admin(&T.a, "GET", "/stats", NULL, &st);
 	assert_int_equal(json_integer_value(json_object_get(after, "events")),
-			 json_integer_value(json_object_get(before, "events")) + 25);
+	                 json_integer_value(json_object_get(before, "events")) + 25);
 	assert_int_equal(json_integer_value(json_object_get(after, "plates")),
-			 json_integer_value(json_object_get(before, "plates")) + 5);
+	                 json_integer_value(json_object_get(before, "plates")) + 5);
 	json_decref(after);
 	json_decref(before);
 }
@@ -1131,7 +1176,8 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 	json_decref(j);
 	j = api_get(&b, "/api/v3p/zones", &st);
 	snprintf(path, sizeof(path), "/api/v3p/events?zone_id=%s&from=",
-		 json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")));
+	         json_string_value(
+	             json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")));
 	json_decref(j);
 	/* the last five minutes of an hour-long backlog: about 1/12 of a zone's 33k events */
 	util_format_api(from, from_s);
@@ -1142,7 +1188,8 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 	buf_release(&q);
 	assert_int_equal(st, 200);
 	assert_true(data_len(j) > 1000 && data_len(j) < 10000);
-	json_array_foreach(json_object_get(j, "data"), i, e) {
+	json_array_foreach(json_object_get(j, "data"), i, e)
+	{
 		assert_int_equal(util_parse_time(attr_str(e, "starts_at"), &t, NULL), 0);
 		assert_true(t >= from);
 	}
@@ -1154,38 +1201,38 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_zones_document_matches_example),
-		cmocka_unit_test(test_events_document_matches_example),
-		cmocka_unit_test(test_events_at_document_matches_example),
-		cmocka_unit_test(test_lpr_document_matches_example),
-		cmocka_unit_test(test_perspectives_document_matches_example),
-		cmocka_unit_test(test_recordings_and_recording_match_examples),
-		cmocka_unit_test(test_recordings_at_selects_the_clip),
-		cmocka_unit_test(test_events_window_to_bounds_start),
-		cmocka_unit_test(test_events_window_to_bounds_end),
-		cmocka_unit_test(test_events_at_finds_containing_and_open),
-		cmocka_unit_test(test_lpr_window),
-		cmocka_unit_test(test_zones_filter_by_location_id),
-		cmocka_unit_test(test_time_formats_of_the_docs_are_accepted),
-		cmocka_unit_test(test_missing_zone_id_is_400_and_unknown_zone_404),
-		cmocka_unit_test(test_live_switch_preset),
-		cmocka_unit_test(test_deleted_zone_is_gone),
-		cmocka_unit_test(test_oauth_authorize_redirects_with_code_and_state),
-		cmocka_unit_test(test_oauth_token_document_and_use),
-		cmocka_unit_test(test_oauth_code_is_single_use),
-		cmocka_unit_test(test_oauth_bad_client_secret_is_401),
-		cmocka_unit_test(test_oauth_refresh_rotates),
-		cmocka_unit_test(test_oauth_expired_token_is_401),
-		cmocka_unit_test(test_oauth_revoked_token_is_401_static_stays),
-		cmocka_unit_test(test_admin_patch_bumps_updated_at),
-		cmocka_unit_test(test_open_event_ends_at_modes),
-		cmocka_unit_test(test_fault_status_k_times_then_ok_with_retry_after),
-		cmocka_unit_test(test_fault_path_prefix_spares_other_paths),
-		cmocka_unit_test(test_fault_bodies),
-		cmocka_unit_test(test_fault_delay),
-		cmocka_unit_test(test_request_log_records_auth),
-		cmocka_unit_test(test_generate_adds_items),
-		cmocka_unit_test(test_large_backlog_loads_and_serves_windows),
+	    cmocka_unit_test(test_zones_document_matches_example),
+	    cmocka_unit_test(test_events_document_matches_example),
+	    cmocka_unit_test(test_events_at_document_matches_example),
+	    cmocka_unit_test(test_lpr_document_matches_example),
+	    cmocka_unit_test(test_perspectives_document_matches_example),
+	    cmocka_unit_test(test_recordings_and_recording_match_examples),
+	    cmocka_unit_test(test_recordings_at_selects_the_clip),
+	    cmocka_unit_test(test_events_window_to_bounds_start),
+	    cmocka_unit_test(test_events_window_to_bounds_end),
+	    cmocka_unit_test(test_events_at_finds_containing_and_open),
+	    cmocka_unit_test(test_lpr_window),
+	    cmocka_unit_test(test_zones_filter_by_location_id),
+	    cmocka_unit_test(test_time_formats_of_the_docs_are_accepted),
+	    cmocka_unit_test(test_missing_zone_id_is_400_and_unknown_zone_404),
+	    cmocka_unit_test(test_live_switch_preset),
+	    cmocka_unit_test(test_deleted_zone_is_gone),
+	    cmocka_unit_test(test_oauth_authorize_redirects_with_code_and_state),
+	    cmocka_unit_test(test_oauth_token_document_and_use),
+	    cmocka_unit_test(test_oauth_code_is_single_use),
+	    cmocka_unit_test(test_oauth_bad_client_secret_is_401),
+	    cmocka_unit_test(test_oauth_refresh_rotates),
+	    cmocka_unit_test(test_oauth_expired_token_is_401),
+	    cmocka_unit_test(test_oauth_revoked_token_is_401_static_stays),
+	    cmocka_unit_test(test_admin_patch_bumps_updated_at),
+	    cmocka_unit_test(test_open_event_ends_at_modes),
+	    cmocka_unit_test(test_fault_status_k_times_then_ok_with_retry_after),
+	    cmocka_unit_test(test_fault_path_prefix_spares_other_paths),
+	    cmocka_unit_test(test_fault_bodies),
+	    cmocka_unit_test(test_fault_delay),
+	    cmocka_unit_test(test_request_log_records_auth),
+	    cmocka_unit_test(test_generate_adds_items),
+	    cmocka_unit_test(test_large_backlog_loads_and_serves_windows),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -92,8 +92,8 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-			     NULL),
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
 	    SQLITE_OK);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		char copy[256];
@@ -108,8 +108,10 @@ static void raw_exec(const char *path, const char *sql)
 
 static void put(struct store *s, const char *target, const char *zone, const char *msg_id)
 {
-	struct store_entry e = {.target = (char *)target, .zone_id = (char *)zone,
-	    .msg_id = (char *)msg_id, .payload = "{}"};
+	struct store_entry e = {.target = (char *)target,
+	                        .zone_id = (char *)zone,
+	                        .msg_id = (char *)msg_id,
+	                        .payload = "{}"};
 
 	assert_int_equal(store_outbox_put(s, &e), 0);
 }
@@ -156,13 +158,13 @@ static void test_open_creates_schema_and_mode_0600(void **state)
 	assert_int_equal(stat(wal, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'outbox'"),
-	    1);
+	assert_int_equal(
+	    raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'outbox'"), 1);
 	store_close(s);
 	/* WAL stays set in the file header after close */
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_journal_mode "
-					  "WHERE journal_mode = 'wal'"),
-	    1);
+	                                  "WHERE journal_mode = 'wal'"),
+	                 1);
 }
 
 static void test_reopen_keeps_data(void **state)
@@ -204,8 +206,12 @@ static void test_seen_put_get(void **state)
 {
 	struct fixture *f = *state;
 	struct store *s = open_ok(f->path);
-	struct store_seen in = {.revision = "2020-07-09T08:05:09.036+01:00", .flags = 0x8000000000000005ULL,
-	    .severity = "high", .complete = false, .starts_ms = 1000, .seen_ms = 5000};
+	struct store_seen in = {.revision = "2020-07-09T08:05:09.036+01:00",
+	                        .flags = 0x8000000000000005ULL,
+	                        .severity = "high",
+	                        .complete = false,
+	                        .starts_ms = 1000,
+	                        .seen_ms = 5000};
 	struct store_seen out;
 
 	assert_int_equal(store_seen_get(s, "event", "e1", &out), 0);
@@ -241,7 +247,7 @@ static int collect_open(void *arg, const char *source_id, int64_t starts_ms)
 	struct open_list *l = arg;
 
 	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s%s@%" PRId64,
-	    l->len ? " " : "", source_id, starts_ms);
+	                           l->len ? " " : "", source_id, starts_ms);
 	return 0;
 }
 
@@ -337,9 +343,15 @@ static void test_outbox_roundtrips_every_field(void **state)
 {
 	struct fixture *f = *state;
 	struct store *s = open_ok(f->path);
-	struct store_entry in = {.target = "webhook.slack", .zone_id = "z1", .msg_id = "event:1:r",
-	    .topic_or_url = "http://127.0.0.1:1/hook", .payload = "{\"a\":1}xxx", .payload_len = 7,
-	    .headers = "{\"X-A\":\"b\"}", .extra = "{\"qos\":1,\"retain\":false}", .created_ms = 42};
+	struct store_entry in = {.target = "webhook.slack",
+	                         .zone_id = "z1",
+	                         .msg_id = "event:1:r",
+	                         .topic_or_url = "http://127.0.0.1:1/hook",
+	                         .payload = "{\"a\":1}xxx",
+	                         .payload_len = 7,
+	                         .headers = "{\"X-A\":\"b\"}",
+	                         .extra = "{\"qos\":1,\"retain\":false}",
+	                         .created_ms = 42};
 	struct store_entry noopt = {.target = "mqtt.home", .msg_id = "m", .payload = "p"};
 	struct store_entry *v = NULL;
 	size_t n = 0;
@@ -425,6 +437,29 @@ static void test_outbox_deferred_head_blocks_only_its_zone(void **state)
 	/* once due again, A comes back in order */
 	fetch_ids(s, "mqtt.home", 5000, ids, sizeof(ids));
 	assert_string_equal(ids, "a1 b1 a2 b2 a3");
+	store_close(s);
+}
+
+static void test_outbox_deferred_middle_entry_holds_back_later_ones(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	char ids[256];
+
+	put(s, "webhook.x", "A", "a1");
+	put(s, "webhook.x", "A", "a2");
+	put(s, "webhook.x", "A", "a3");
+	put(s, "webhook.x", "B", "b1");
+	assert_int_equal(store_outbox_defer(s, id_of(s, "webhook.x", "a2"), 5000, "HTTP 503"), 0);
+	fetch_ids(s, "webhook.x", 1000, ids, sizeof(ids));
+	assert_string_equal(ids, "a1 b1");
+	assert_int_equal(store_outbox_ack(s, id_of(s, "webhook.x", "a1")), 0);
+	assert_int_equal(store_outbox_ack(s, id_of(s, "webhook.x", "b1")), 0);
+	/* only held-back entries left: nothing to fetch until a2 is due */
+	fetch_ids(s, "webhook.x", 4999, ids, sizeof(ids));
+	assert_string_equal(ids, "");
+	fetch_ids(s, "webhook.x", 5000, ids, sizeof(ids));
+	assert_string_equal(ids, "a2 a3");
 	store_close(s);
 }
 
@@ -543,14 +578,14 @@ struct dlq_list {
 };
 
 static int collect_dlq(void *arg, const struct store_entry *e, int status, const char *reason,
-    int64_t failed_ms)
+                       int64_t failed_ms)
 {
 	struct dlq_list *l = arg;
 
 	assert_true(failed_ms > 0);
 	assert_string_equal(e->payload, "{}");
 	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s%s:%d:%s:%d",
-	    l->len ? " " : "", e->msg_id, status, reason, e->attempts);
+	                           l->len ? " " : "", e->msg_id, status, reason, e->attempts);
 	return 0;
 }
 
@@ -667,7 +702,8 @@ struct writer {
 	int failures;
 };
 
-/* One thread's own connection, writing transactions while another thread does the same. */
+/* One thread's own connection, writing transactions while another thread does the same. Both
+ * start on a file that does not exist yet, so creation and migration race too. */
 static void *writer_run(void *arg)
 {
 	struct writer *w = arg;
@@ -684,8 +720,10 @@ static void *writer_run(void *arg)
 			continue;
 		}
 		for (int i = 0; i < 10; i++) {
-			struct store_entry e = {.target = "mqtt.home", .zone_id = (char *)w->zone,
-			    .msg_id = msg_id, .payload = "{}"};
+			struct store_entry e = {.target = "mqtt.home",
+			                        .zone_id = (char *)w->zone,
+			                        .msg_id = msg_id,
+			                        .payload = "{}"};
 
 			snprintf(msg_id, sizeof(msg_id), "%s-%d", w->zone, t * 10 + i);
 			if (store_outbox_put(s, &e) < 0)
@@ -705,7 +743,7 @@ static void test_concurrent_writers_wait_instead_of_failing(void **state)
 	struct fixture *f = *state;
 	struct writer a = {.path = f->path, .zone = "A"}, b = {.path = f->path, .zone = "B"};
 	pthread_t ta, tb;
-	struct store *s = open_ok(f->path);
+	struct store *s;
 	struct store_entry *v = NULL;
 	size_t n = 0;
 	int next_a = 0, next_b = 0;
@@ -714,6 +752,7 @@ static void test_concurrent_writers_wait_instead_of_failing(void **state)
 	assert_int_equal(pthread_create(&tb, NULL, writer_run, &b), 0);
 	assert_int_equal(pthread_join(ta, NULL), 0);
 	assert_int_equal(pthread_join(tb, NULL), 0);
+	s = open_ok(f->path);
 	assert_int_equal(a.failures, 0);
 	assert_int_equal(b.failures, 0);
 	assert_int_equal(store_outbox_count(s), 2000);
@@ -765,7 +804,8 @@ static void test_migrates_v1_database(void **state)
 	int64_t c = 0;
 
 	raw_exec(f->path, v1_schema);
-	raw_exec(f->path,
+	raw_exec(
+	    f->path,
 	    "INSERT INTO cursors VALUES ('A', 'events', 77, 1);"
 	    "INSERT INTO outbox (target, zone_id, msg_id, payload, created_ms, attempts,"
 	    " next_attempt_ms, last_error) VALUES ('mqtt.home', 'A', 'old', '{}', 5, 2, 0, 'x');");
@@ -783,8 +823,8 @@ static void test_migrates_v1_database(void **state)
 	/* the v2 columns work */
 	assert_int_equal(store_outbox_to_dlq(s, id_of(s, "mqtt.home", "old"), 0, "r"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = "
-					  "'outbox_due'"),
-	    1);
+	                                  "'outbox_due'"),
+	                 1);
 	store_close(s);
 }
 
@@ -795,7 +835,7 @@ static void test_newer_version_rejected(void **state)
 	char want[64];
 
 	raw_exec(f->path, "CREATE TABLE future (x); PRAGMA application_id = 1413641076;"
-			  "PRAGMA user_version = 99;");
+	                  "PRAGMA user_version = 99;");
 	assert_null(store_open(f->path, err, sizeof(err)));
 	assert_non_null(strstr(err, f->path));
 	assert_non_null(strstr(err, "schema version 99, newer than"));
@@ -950,8 +990,8 @@ static void test_kill9_loses_nothing(void **state)
 		assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
 	}
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
-					  "WHERE integrity_check = 'ok'"),
-	    1);
+	                                  "WHERE integrity_check = 'ok'"),
+	                 1);
 	s = open_ok(f->path);
 	assert_int_equal(store_cursor_get(s, "crash", "outbox", &cursor) >= 0, 1);
 	if (cursor < 0)
@@ -960,8 +1000,8 @@ static void test_kill9_loses_nothing(void **state)
 	/* the kill may land between a commit and its printf: one batch ahead at most */
 	assert_true(cursor == printed || cursor == printed + 50);
 	assert_int_equal(store_outbox_count(s), cursor);
-	assert_int_equal(store_outbox_fetch(s, "mqtt.crash", INT64_MAX, (size_t)cursor + 10, &v, &n),
-	    0);
+	assert_int_equal(
+	    store_outbox_fetch(s, "mqtt.crash", INT64_MAX, (size_t)cursor + 10, &v, &n), 0);
 	assert_int_equal(n, (size_t)cursor);
 	for (size_t i = 0; i < n; i++) {
 		char want[32];
@@ -976,43 +1016,46 @@ static void test_kill9_loses_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cursor_get_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seen_put_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_events_lists_incomplete_per_zone, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_open_events_callback_stops_walk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seen_prune_keeps_open_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kv_get_put_del_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_fetch_after_skips_in_flight, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_ack_deletes_entry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_defer_counts_attempts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_next_due_is_earliest_zone_head, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_count_all_targets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dlq_move_list_and_replay_in_order, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dlq_move_inside_rolled_back_transaction_is_undone,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_connections_see_commits_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers_wait_instead_of_failing, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_file_rejected_and_untouched, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_unopenable_path_names_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_failure_is_an_error_not_a_crash, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_get_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seen_put_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_events_lists_incomplete_per_zone, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_open_events_callback_stops_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seen_prune_keeps_open_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kv_get_put_del_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_deferred_middle_entry_holds_back_later_ones,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_fetch_after_skips_in_flight, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_ack_deletes_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_defer_counts_attempts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_next_due_is_earliest_zone_head, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_count_all_targets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dlq_move_list_and_replay_in_order, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dlq_move_inside_rolled_back_transaction_is_undone,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_connections_see_commits_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers_wait_instead_of_failing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_file_rejected_and_untouched, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unopenable_path_names_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure_is_an_error_not_a_crash, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

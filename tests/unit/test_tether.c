@@ -33,11 +33,11 @@ struct simproc {
 	pid_t pid;
 	int port;
 	char base[64];
-	char dir[64];		/* temp folder: port file, state_dir */
+	char dir[64]; /* temp folder: port file, state_dir */
 };
 
-static struct simproc g_sim;	/* shared by the groups that do not touch tokens */
-static char g_zone[64];		/* a zone created for these tests, location g_loc */
+static struct simproc g_sim; /* shared by the groups that do not touch tokens */
+static char g_zone[64];      /* a zone created for these tests, location g_loc */
 static const char *g_loc = "5f06c1a441092788f683f3c6";
 
 /* --- the simulator process --- */
@@ -75,7 +75,7 @@ static int sim_start(struct simproc *p, const char *ttl)
 		perror(bin);
 		_exit(127);
 	}
-	for (i = 0; i < 1000; i++) {	/* up to 10 s under sanitizers */
+	for (i = 0; i < 1000; i++) { /* up to 10 s under sanitizers */
 		FILE *f = fopen(portfile, "r");
 		if (f) {
 			int ok = fscanf(f, "%d", &p->port) == 1;
@@ -117,8 +117,8 @@ static size_t collect(char *d, size_t s, size_t n, void *ud)
 }
 
 /* Plain HTTP to the sim (admin API, /oauth/authorize); redirects are not followed. */
-static long http(const struct simproc *p, const char *method, const char *path,
-		 const char *body, json_t **out, char *location, size_t locsz)
+static long http(const struct simproc *p, const char *method, const char *path, const char *body,
+                 json_t **out, char *location, size_t locsz)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -166,7 +166,8 @@ static json_t *api_log(const struct simproc *p)
 	size_t i;
 
 	assert_int_equal(http(p, "GET", "/_sim/requests", NULL, &o, NULL, 0), 200);
-	json_array_foreach(json_object_get(o, "requests"), i, v) {
+	json_array_foreach(json_object_get(o, "requests"), i, v)
+	{
 		const char *path = json_string_value(json_object_get(v, "path"));
 		if (path && strncmp(path, "/_sim", 5) != 0)
 			json_array_append(out, v);
@@ -190,8 +191,10 @@ static long log_status(json_t *log, size_t i)
 static struct tether_opts static_opts(const struct simproc *p)
 {
 	struct tether_opts o = {
-		.base_url = p->base, .access_token = "sim-static-token", .insecure = true,
-		.timeout_ms = 10000,
+	    .base_url = p->base,
+	    .access_token = "sim-static-token",
+	    .insecure = true,
+	    .timeout_ms = 10000,
 	};
 	return o;
 }
@@ -230,7 +233,8 @@ static bool data_has_id(const json_t *doc, const char *id)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(doc, "data"), i, v) {
+	json_array_foreach(json_object_get(doc, "data"), i, v)
+	{
 		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
 			return true;
 	}
@@ -248,14 +252,14 @@ static int group_setup(void **state)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (sim_start(&g_sim, "3600") < 0) {
 		fprintf(stderr, "unable to start tether-sim (BUILD=%s)\n",
-			getenv("BUILD") ? getenv("BUILD") : "build");
+		        getenv("BUILD") ? getenv("BUILD") : "build");
 		return -1;
 	}
 	snprintf(body, sizeof(body), "{\"name\":\"Front door\",\"location_id\":\"%s\"}", g_loc);
 	if (http(&g_sim, "POST", "/_sim/zones", body, &o, NULL, 0) != 201 || o == NULL)
 		return -1;
 	snprintf(g_zone, sizeof(g_zone), "%s",
-		 json_string_value(json_object_get(json_object_get(o, "data"), "id")));
+	         json_string_value(json_object_get(json_object_get(o, "data"), "id")));
 	json_decref(o);
 	return g_zone[0] ? 0 : -1;
 }
@@ -316,9 +320,10 @@ static void test_events_window_sends_api_time_format(void **state)
 	(void)state;
 
 	snprintf(body, sizeof(body),
-		 "{\"zone_id\":\"%s\",\"starts_at\":\"2020-06-12T15:03:09.019Z\","
-		 "\"ends_at\":\"2020-06-12T15:10:00.000Z\",\"complete\":true,"
-		 "\"severity\":\"normal\",\"flags\":[\"intrusion\"]}", g_zone);
+	         "{\"zone_id\":\"%s\",\"starts_at\":\"2020-06-12T15:03:09.019Z\","
+	         "\"ends_at\":\"2020-06-12T15:10:00.000Z\",\"complete\":true,"
+	         "\"severity\":\"normal\",\"flags\":[\"intrusion\"]}",
+	         g_zone);
 	assert_int_equal(http(&g_sim, "POST", "/_sim/events", body, &ev, NULL, 0), 201);
 	id = json_string_value(json_object_get(json_object_get(ev, "data"), "id"));
 	assert_non_null(id);
@@ -335,8 +340,10 @@ static void test_events_window_sends_api_time_format(void **state)
 	assert_string_equal(log_str(log, 0, "method"), "GET");
 	assert_string_equal(log_str(log, 0, "path"), "/api/v3p/events");
 	assert_string_equal(log_str(log, 0, "auth"), "bearer");
-	snprintf(want, sizeof(want), "zone_id=%s&from=2020-06-12%%2015%%3A00%%3A00.000%%20UTC"
-		 "&to=2020-06-12%%2016%%3A00%%3A00.500%%20UTC", g_zone);
+	snprintf(want, sizeof(want),
+	         "zone_id=%s&from=2020-06-12%%2015%%3A00%%3A00.000%%20UTC"
+	         "&to=2020-06-12%%2016%%3A00%%3A00.500%%20UTC",
+	         g_zone);
 	assert_string_equal(log_str(log, 0, "query"), want);
 	json_decref(log);
 	json_decref(ev);
@@ -352,18 +359,19 @@ static void test_events_at_finds_event(void **state)
 	(void)state;
 
 	snprintf(body, sizeof(body),
-		 "{\"zone_id\":\"%s\",\"starts_at\":\"2021-03-01T10:00:00Z\","
-		 "\"ends_at\":\"2021-03-01T10:20:00Z\",\"complete\":true}", g_zone);
+	         "{\"zone_id\":\"%s\",\"starts_at\":\"2021-03-01T10:00:00Z\","
+	         "\"ends_at\":\"2021-03-01T10:20:00Z\",\"complete\":true}",
+	         g_zone);
 	assert_int_equal(http(&g_sim, "POST", "/_sim/events", body, &ev, NULL, 0), 201);
 	clear_log(&g_sim);
 	r.at_ms = ms_of("2021-03-01T10:05:00Z");
 	run_one(&r, &o);
 	assert_int_equal(r.status, TETHER_OK);
-	assert_true(data_has_id(r.doc, json_string_value(json_object_get(
-						json_object_get(ev, "data"), "id"))));
+	assert_true(data_has_id(
+	    r.doc, json_string_value(json_object_get(json_object_get(ev, "data"), "id"))));
 	log = api_log(&g_sim);
 	snprintf(want, sizeof(want), "zone_id=%s&at=2021-03-01%%2010%%3A05%%3A00.000%%20UTC",
-		 g_zone);
+	         g_zone);
 	assert_string_equal(log_str(log, 0, "query"), want);
 	json_decref(log);
 	json_decref(ev);
@@ -378,20 +386,24 @@ static void test_lpr_window_returns_plate(void **state)
 	char body[256], want[256];
 	(void)state;
 
-	snprintf(body, sizeof(body), "{\"zone_id\":\"%s\",\"plate_number\":\"AB12CDE\","
-		 "\"country\":\"GBR\",\"starts_at\":\"2020-03-05T08:51:46.895Z\"}", g_zone);
+	snprintf(body, sizeof(body),
+	         "{\"zone_id\":\"%s\",\"plate_number\":\"AB12CDE\","
+	         "\"country\":\"GBR\",\"starts_at\":\"2020-03-05T08:51:46.895Z\"}",
+	         g_zone);
 	assert_int_equal(http(&g_sim, "POST", "/_sim/lprs", body, &p, NULL, 0), 201);
 	clear_log(&g_sim);
 	r.from_ms = ms_of("2020-03-05T08:00:00Z");
 	r.to_ms = ms_of("2020-03-05T09:00:00Z");
 	run_one(&r, &o);
 	assert_int_equal(r.status, TETHER_OK);
-	assert_true(data_has_id(r.doc, json_string_value(json_object_get(
-						json_object_get(p, "data"), "id"))));
+	assert_true(data_has_id(
+	    r.doc, json_string_value(json_object_get(json_object_get(p, "data"), "id"))));
 	log = api_log(&g_sim);
 	assert_string_equal(log_str(log, 0, "path"), "/api/v3p/lpr");
-	snprintf(want, sizeof(want), "zone_id=%s&starts_at=2020-03-05%%2008%%3A00%%3A00.000%%20UTC"
-		 "&ends_at=2020-03-05%%2009%%3A00%%3A00.000%%20UTC", g_zone);
+	snprintf(want, sizeof(want),
+	         "zone_id=%s&starts_at=2020-03-05%%2008%%3A00%%3A00.000%%20UTC"
+	         "&ends_at=2020-03-05%%2009%%3A00%%3A00.000%%20UTC",
+	         g_zone);
 	assert_string_equal(log_str(log, 0, "query"), want);
 	json_decref(log);
 	json_decref(p);
@@ -409,8 +421,8 @@ static void test_perspectives_and_live_switch(void **state)
 	run_one(&r, &o);
 	assert_int_equal(r.status, TETHER_OK);
 	assert_true(json_array_size(json_object_get(r.doc, "data")) > 0);
-	sw.id = json_string_value(json_object_get(json_array_get(json_object_get(r.doc, "data"), 0),
-						   "id"));
+	sw.id = json_string_value(
+	    json_object_get(json_array_get(json_object_get(r.doc, "data"), 0), "id"));
 	clear_log(&g_sim);
 	run_one(&sw, &o);
 	assert_int_equal(sw.status, TETHER_OK);
@@ -435,7 +447,7 @@ static void test_live_switch_unknown_preset_is_client_error(void **state)
 	assert_int_equal(sw.status, TETHER_E_CLIENT);
 	assert_int_equal(sw.http_status, 404);
 	assert_string_equal(sw.error, "HTTP 404 from /api/v3p/perspectives/000000000000000000000000"
-			    "/live_switch_preset");
+	                              "/live_switch_preset");
 	assert_null(sw.doc);
 }
 
@@ -450,13 +462,13 @@ static void test_recordings_list_and_single_with_included(void **state)
 	assert_int_equal(l.status, TETHER_OK);
 	assert_true(json_array_size(json_object_get(l.doc, "data")) > 0);
 	one.id = json_string_value(
-		json_object_get(json_array_get(json_object_get(l.doc, "data"), 0), "id"));
+	    json_object_get(json_array_get(json_object_get(l.doc, "data"), 0), "id"));
 	clear_log(&g_sim);
 	run_one(&one, &o);
 	assert_int_equal(one.status, TETHER_OK);
 	assert_true(json_is_object(json_object_get(one.doc, "data")));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(one.doc, "data"),
-							      "id")), one.id);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(one.doc, "data"), "id")), one.id);
 	assert_true(json_array_size(json_object_get(one.doc, "included")) > 0);
 	log = api_log(&g_sim);
 	assert_int_equal(strncmp(log_str(log, 0, "path"), "/api/v3p/recordings/", 20), 0);
@@ -479,7 +491,7 @@ static void test_recordings_at_sends_time(void **state)
 	assert_int_equal(l.status, TETHER_OK);
 	log = api_log(&g_sim);
 	snprintf(want, sizeof(want), "zone_id=%s&at=2020-07-04%%2015%%3A36%%3A30.000%%20UTC",
-		 g_zone);
+	         g_zone);
 	assert_string_equal(log_str(log, 0, "query"), want);
 	json_decref(log);
 	tether_req_release(&l);
@@ -526,7 +538,7 @@ static void test_rate_limit_reports_retry_after_seconds(void **state)
 	(void)state;
 
 	fault(&g_sim, "{\"count\":1,\"status\":429,\"retry_after\":\"3\","
-		      "\"path\":\"/api/v3p/events\"}");
+	              "\"path\":\"/api/v3p/events\"}");
 	run_one(&r, &o);
 	assert_int_equal(r.status, TETHER_E_RATE);
 	assert_int_equal(r.http_status, 429);
@@ -544,8 +556,10 @@ static void test_retry_after_http_date(void **state)
 
 	gmtime_r(&when, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	snprintf(body, sizeof(body), "{\"count\":1,\"status\":503,\"retry_after\":\"%s\","
-		 "\"path\":\"/api/v3p/zones\"}", date);
+	snprintf(body, sizeof(body),
+	         "{\"count\":1,\"status\":503,\"retry_after\":\"%s\","
+	         "\"path\":\"/api/v3p/zones\"}",
+	         date);
 	fault(&g_sim, body);
 	run_one(&r, &o);
 	assert_int_equal(r.status, TETHER_E_SERVER);
@@ -674,7 +688,7 @@ static void test_static_token_never_refreshes(void **state)
 	assert_int_equal(r.http_status, 401);
 	assert_string_equal(r.error, "HTTP 401 from /api/v3p/zones");
 	log = api_log(&g_sim);
-	assert_int_equal(json_array_size(log), 1);	/* no /oauth/token, no retry */
+	assert_int_equal(json_array_size(log), 1); /* no /oauth/token, no retry */
 	json_decref(log);
 }
 
@@ -749,9 +763,13 @@ static int oauth_teardown(void **state)
 static struct tether_opts oauth_opts(const struct simproc *p)
 {
 	struct tether_opts o = {
-		.base_url = p->base, .client_id = "sim-client", .client_secret = "sim-secret",
-		.redirect_uri = REDIRECT, .state_dir = p->dir, .insecure = true,
-		.timeout_ms = 10000,
+	    .base_url = p->base,
+	    .client_id = "sim-client",
+	    .client_secret = "sim-secret",
+	    .redirect_uri = REDIRECT,
+	    .state_dir = p->dir,
+	    .insecure = true,
+	    .timeout_ms = 10000,
 	};
 	return o;
 }
@@ -815,15 +833,16 @@ static size_t count_path(json_t *log, const char *path)
 
 static void test_auth_url_has_client_redirect_and_code(void **state)
 {
-	struct tether_opts o = {.base_url = "https://my.timeline.is/", .client_id = "YOUR_API_KEY",
-				.redirect_uri = "https://my.site.com/callback/url"};
+	struct tether_opts o = {.base_url = "https://my.timeline.is/",
+	                        .client_id = "YOUR_API_KEY",
+	                        .redirect_uri = "https://my.site.com/callback/url"};
 	char *url;
 	(void)state;
 
 	assert_int_equal(tether_auth_url(&o, &url), 0);
 	assert_string_equal(url, "https://my.timeline.is/oauth/authorize?client_id=YOUR_API_KEY"
-			    "&redirect_uri=https%3A%2F%2Fmy.site.com%2Fcallback%2Furl"
-			    "&response_type=code");
+	                         "&redirect_uri=https%3A%2F%2Fmy.site.com%2Fcallback%2Furl"
+	                         "&response_type=code");
 	free(url);
 	o.redirect_uri = NULL;
 	assert_int_equal(tether_auth_url(&o, &url), -1);
@@ -849,7 +868,7 @@ static void test_exchange_writes_private_token_file(void **state)
 	assert_true(json_string_length(json_object_get(tok, "refresh_token")) > 0);
 	assert_string_equal(json_string_value(json_object_get(tok, "token_type")), "Bearer");
 	assert_in_range(json_integer_value(json_object_get(tok, "expires_at")), now + 3500,
-			now + 3700);
+	                now + 3700);
 	json_decref(tok);
 
 	clear_log(p);
@@ -907,7 +926,7 @@ static void test_rejected_access_token_refreshes_and_retries_once(void **state)
 	json_t *before, *after, *log;
 
 	tether_free(authorised_client(p));
-	edit_token(p, "access_token", "0000dead", 0);	/* what the API no longer accepts */
+	edit_token(p, "access_token", "0000dead", 0); /* what the API no longer accepts */
 	before = read_token(p);
 	clear_log(p);
 	run_one(&r, &o);
@@ -924,9 +943,9 @@ static void test_rejected_access_token_refreshes_and_retries_once(void **state)
 	/* the new tokens were saved, the refresh token rotated */
 	after = read_token(p);
 	assert_string_not_equal(json_string_value(json_object_get(after, "access_token")),
-				"0000dead");
+	                        "0000dead");
 	assert_string_not_equal(json_string_value(json_object_get(after, "refresh_token")),
-				json_string_value(json_object_get(before, "refresh_token")));
+	                        json_string_value(json_object_get(before, "refresh_token")));
 	json_decref(after);
 	json_decref(before);
 	json_decref(log);
@@ -973,11 +992,11 @@ static void test_revoked_refresh_token_is_auth_with_hint(void **state)
 	assert_int_equal(tether_run(t, &r, 1), 0);
 	assert_int_equal(r.status, TETHER_E_AUTH);
 	assert_non_null(strstr(r.error, "token refresh failed: HTTP 400 from /oauth/token: "
-					"invalid_grant"));
+	                                "invalid_grant"));
 	assert_non_null(strstr(r.error, "; run 'tether-bridge auth url' to authorise again"));
 	assert_null(r.doc);
 	log = api_log(p);
-	assert_int_equal(count_path(log, "/api/v3p/zones"), 1);	/* no retry */
+	assert_int_equal(count_path(log, "/api/v3p/zones"), 1); /* no retry */
 	assert_int_equal(count_path(log, "/oauth/token"), 1);
 	json_decref(log);
 	tether_free(t);
@@ -1013,7 +1032,7 @@ static void test_auth_refresh_command_rotates_token(void **state)
 	assert_int_equal(tether_auth_refresh(t, err, sizeof(err)), 0);
 	after = read_token(p);
 	assert_string_not_equal(json_string_value(json_object_get(after, "refresh_token")),
-				json_string_value(json_object_get(before, "refresh_token")));
+	                        json_string_value(json_object_get(before, "refresh_token")));
 	json_decref(after);
 	json_decref(before);
 	tether_free(t);
@@ -1026,15 +1045,15 @@ static void test_link_recording_matches_docs(void **state)
 	char *u;
 	(void)state;
 	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-				  "5f06cfeb4109278f7ef8dac7", "http://host.some/return/url");
+	                          "5f06cfeb4109278f7ef8dac7", "http://host.some/return/url");
 	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
-			    "&zone=5f06cfeb4109278f7ef8dac7"
-			    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl");
+	                       "&zone=5f06cfeb4109278f7ef8dac7"
+	                       "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl");
 	free(u);
 	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-				  "5f06cfeb4109278f7ef8dac7", NULL);
+	                          "5f06cfeb4109278f7ef8dac7", NULL);
 	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
-			    "&zone=5f06cfeb4109278f7ef8dac7");
+	                       "&zone=5f06cfeb4109278f7ef8dac7");
 	free(u);
 }
 
@@ -1043,12 +1062,13 @@ static void test_link_events_period_matches_docs(void **state)
 	char *u;
 	(void)state;
 	u = tether_link_events_period("https://my.timeline.is", "5f06cfe74109278f7ef8dab2",
-				      "2020-07-21", "20:30", "21:00", "5f06cfeb4109278f7ef8dac7",
-				      "http://host.some/return/url");
-	assert_string_equal(u, "https://my.timeline.is/events?events%5Bdate%5D=2020-07-21"
-			    "&events%5Bfrom_time%5D=20%3A30&events%5Bto_time%5D=21%3A00"
-			    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl"
-			    "&timeline_id=5f06cfe74109278f7ef8dab2&zone=5f06cfeb4109278f7ef8dac7");
+	                              "2020-07-21", "20:30", "21:00", "5f06cfeb4109278f7ef8dac7",
+	                              "http://host.some/return/url");
+	assert_string_equal(u,
+	                    "https://my.timeline.is/events?events%5Bdate%5D=2020-07-21"
+	                    "&events%5Bfrom_time%5D=20%3A30&events%5Bto_time%5D=21%3A00"
+	                    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl"
+	                    "&timeline_id=5f06cfe74109278f7ef8dab2&zone=5f06cfeb4109278f7ef8dac7");
 	free(u);
 }
 
@@ -1057,9 +1077,9 @@ static void test_link_events_at_matches_docs(void **state)
 	char *u;
 	(void)state;
 	u = tether_link_events_at("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-				  "5d1f0bed41092775efbddc36", NULL);
+	                          "5d1f0bed41092775efbddc36", NULL);
 	assert_string_equal(u, "https://my.timeline.is/events?at=2018-07-09%2019:00:00"
-			    "&zone=5d1f0bed41092775efbddc36");
+	                       "&zone=5d1f0bed41092775efbddc36");
 	free(u);
 }
 
@@ -1079,42 +1099,50 @@ static void test_zones_list_rejects_non_list(void **state)
 struct shape_case {
 	enum tether_endpoint ep;
 	const char *json;
-	const char *error;	/* NULL: valid */
+	const char *error; /* NULL: valid */
 };
 
 static void test_doc_check_names_the_wrong_field(void **state)
 {
 	static const struct shape_case cases[] = {
-		{TETHER_EVENTS, "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"}}", NULL},
-		{TETHER_EVENTS, "[]", "document: expected an object"},
-		{TETHER_EVENTS, "{\"jsonapi\":{}}", "data: missing"},
-		{TETHER_EVENTS, "{\"data\":{}}", "data: expected an array"},
-		{TETHER_LPR, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}},"
-			     "{\"id\":\"b\",\"type\":\"lprs\",\"attributes\":[]}]}",
-		 "data[1].attributes: expected an object"},
-		{TETHER_LPR, "{\"data\":[7]}", "data[0]: expected an object"},
-		{TETHER_EVENTS, "{\"data\":[{\"id\":5,\"type\":\"events\",\"attributes\":{}}]}",
-		 "data[0].id: expected a string"},
-		{TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"attributes\":{}}]}",
-		 "data[0].type: expected a string"},
-		{TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}}]}",
-		 "data[0].type: expected \"events\", got \"lprs\""},
-		{TETHER_ZONES, "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
-			       "{\"name\":\"Camera 2\"}}]}", NULL},
-		{TETHER_ZONES, "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
-			       "{\"name\":null}}]}", "data[0].attributes.name: expected a string"},
-		{TETHER_PERSPECTIVES, "{\"data\":[{\"id\":\"a\",\"type\":\"perspectives\","
-				      "\"attributes\":{}}]}", NULL},
-		{TETHER_RECORDINGS, "{\"data\":[{\"id\":\"a\",\"type\":\"recordings\","
-				    "\"attributes\":{}}]}", NULL},
-		{TETHER_RECORDING, REC ",\"included\":[{\"id\":\"1\",\"type\":\"timelapses\"}]}",
-		 NULL},
-		{TETHER_RECORDING, REC "}", NULL},
-		{TETHER_RECORDING, "{\"data\":[]}", "data: expected an object"},
-		{TETHER_RECORDING, REC ",\"included\":{}}", "included: expected an array"},
-		{TETHER_RECORDING, REC ",\"included\":[{\"type\":\"timelapses\"}]}",
-		 "included[0].id: expected a string"},
-		{TETHER_LIVE_SWITCH, "{}", NULL},
+	    {TETHER_EVENTS, "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"}}", NULL},
+	    {TETHER_EVENTS, "[]", "document: expected an object"},
+	    {TETHER_EVENTS, "{\"jsonapi\":{}}", "data: missing"},
+	    {TETHER_EVENTS, "{\"data\":{}}", "data: expected an array"},
+	    {TETHER_LPR,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}},"
+	     "{\"id\":\"b\",\"type\":\"lprs\",\"attributes\":[]}]}",
+	     "data[1].attributes: expected an object"},
+	    {TETHER_LPR, "{\"data\":[7]}", "data[0]: expected an object"},
+	    {TETHER_EVENTS, "{\"data\":[{\"id\":5,\"type\":\"events\",\"attributes\":{}}]}",
+	     "data[0].id: expected a string"},
+	    {TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"attributes\":{}}]}",
+	     "data[0].type: expected a string"},
+	    {TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}}]}",
+	     "data[0].type: expected \"events\", got \"lprs\""},
+	    {TETHER_ZONES,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
+	     "{\"name\":\"Camera 2\"}}]}",
+	     NULL},
+	    {TETHER_ZONES,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
+	     "{\"name\":null}}]}",
+	     "data[0].attributes.name: expected a string"},
+	    {TETHER_PERSPECTIVES,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"perspectives\","
+	     "\"attributes\":{}}]}",
+	     NULL},
+	    {TETHER_RECORDINGS,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"recordings\","
+	     "\"attributes\":{}}]}",
+	     NULL},
+	    {TETHER_RECORDING, REC ",\"included\":[{\"id\":\"1\",\"type\":\"timelapses\"}]}", NULL},
+	    {TETHER_RECORDING, REC "}", NULL},
+	    {TETHER_RECORDING, "{\"data\":[]}", "data: expected an object"},
+	    {TETHER_RECORDING, REC ",\"included\":{}}", "included: expected an array"},
+	    {TETHER_RECORDING, REC ",\"included\":[{\"type\":\"timelapses\"}]}",
+	     "included[0].id: expected a string"},
+	    {TETHER_LIVE_SWITCH, "{}", NULL},
 	};
 	char err[256];
 	size_t i;
@@ -1138,43 +1166,43 @@ static void test_doc_check_names_the_wrong_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_names),
-		cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
-		cmocka_unit_test(test_link_recording_matches_docs),
-		cmocka_unit_test(test_link_events_period_matches_docs),
-		cmocka_unit_test(test_link_events_at_matches_docs),
-		cmocka_unit_test(test_zones_list_rejects_non_list),
-		cmocka_unit_test(test_doc_check_names_the_wrong_field),
-		cmocka_unit_test(test_zones_list_and_location_filter),
-		cmocka_unit_test(test_events_window_sends_api_time_format),
-		cmocka_unit_test(test_events_at_finds_event),
-		cmocka_unit_test(test_lpr_window_returns_plate),
-		cmocka_unit_test(test_perspectives_and_live_switch),
-		cmocka_unit_test(test_live_switch_unknown_preset_is_client_error),
-		cmocka_unit_test(test_recordings_list_and_single_with_included),
-		cmocka_unit_test(test_recordings_at_sends_time),
-		cmocka_unit_test(test_missing_zone_id_fails_without_request),
-		cmocka_unit_test(test_server_error_is_server),
-		cmocka_unit_test(test_rate_limit_reports_retry_after_seconds),
-		cmocka_unit_test(test_retry_after_http_date),
-		cmocka_unit_test(test_malformed_json_is_payload_with_excerpt),
-		cmocka_unit_test(test_truncated_body_is_payload),
-		cmocka_unit_test(test_connection_cut_mid_body_is_payload),
-		cmocka_unit_test(test_wrong_shape_is_payload_naming_field),
-		cmocka_unit_test(test_huge_body_over_cap_is_payload),
-		cmocka_unit_test(test_delay_beyond_timeout_is_timeout),
-		cmocka_unit_test(test_connection_refused_is_network),
-		cmocka_unit_test(test_static_token_never_refreshes),
-		cmocka_unit_test(test_http_base_url_needs_insecure),
-		cmocka_unit_test(test_batches_reuse_connections),
-		OAUTH_TEST(test_exchange_writes_private_token_file),
-		OAUTH_TEST(test_exchange_with_bad_code_fails),
-		OAUTH_TEST(test_no_token_file_is_auth_error),
-		OAUTH_TEST(test_rejected_access_token_refreshes_and_retries_once),
-		OAUTH_TEST(test_batch_of_401s_refreshes_once),
-		OAUTH_TEST(test_revoked_refresh_token_is_auth_with_hint),
-		OAUTH_TEST(test_expired_token_refreshed_before_request),
-		OAUTH_TEST(test_auth_refresh_command_rotates_token),
+	    cmocka_unit_test(test_status_names),
+	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
+	    cmocka_unit_test(test_link_recording_matches_docs),
+	    cmocka_unit_test(test_link_events_period_matches_docs),
+	    cmocka_unit_test(test_link_events_at_matches_docs),
+	    cmocka_unit_test(test_zones_list_rejects_non_list),
+	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
+	    cmocka_unit_test(test_zones_list_and_location_filter),
+	    cmocka_unit_test(test_events_window_sends_api_time_format),
+	    cmocka_unit_test(test_events_at_finds_event),
+	    cmocka_unit_test(test_lpr_window_returns_plate),
+	    cmocka_unit_test(test_perspectives_and_live_switch),
+	    cmocka_unit_test(test_live_switch_unknown_preset_is_client_error),
+	    cmocka_unit_test(test_recordings_list_and_single_with_included),
+	    cmocka_unit_test(test_recordings_at_sends_time),
+	    cmocka_unit_test(test_missing_zone_id_fails_without_request),
+	    cmocka_unit_test(test_server_error_is_server),
+	    cmocka_unit_test(test_rate_limit_reports_retry_after_seconds),
+	    cmocka_unit_test(test_retry_after_http_date),
+	    cmocka_unit_test(test_malformed_json_is_payload_with_excerpt),
+	    cmocka_unit_test(test_truncated_body_is_payload),
+	    cmocka_unit_test(test_connection_cut_mid_body_is_payload),
+	    cmocka_unit_test(test_wrong_shape_is_payload_naming_field),
+	    cmocka_unit_test(test_huge_body_over_cap_is_payload),
+	    cmocka_unit_test(test_delay_beyond_timeout_is_timeout),
+	    cmocka_unit_test(test_connection_refused_is_network),
+	    cmocka_unit_test(test_static_token_never_refreshes),
+	    cmocka_unit_test(test_http_base_url_needs_insecure),
+	    cmocka_unit_test(test_batches_reuse_connections),
+	    OAUTH_TEST(test_exchange_writes_private_token_file),
+	    OAUTH_TEST(test_exchange_with_bad_code_fails),
+	    OAUTH_TEST(test_no_token_file_is_auth_error),
+	    OAUTH_TEST(test_rejected_access_token_refreshes_and_retries_once),
+	    OAUTH_TEST(test_batch_of_401s_refreshes_once),
+	    OAUTH_TEST(test_revoked_refresh_token_is_auth_with_hint),
+	    OAUTH_TEST(test_expired_token_refreshed_before_request),
+	    OAUTH_TEST(test_auth_refresh_command_rotates_token),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -267,6 +267,26 @@ static void test_error_flood_is_capped_and_counted(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+static void test_byte_order_mark_is_skipped(void **state)
+{
+	char path[] = "/tmp/test_watchlist_bom.XXXXXX";
+	struct watchlist *wl = watchlist_new("bom", 0);
+	struct watchlist_match m;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\xef\xbb\xbf" "AB12CDE,first\n", 17), 17);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(watchlist_load_file(wl, path, NULL), 0);
+	assert_int_equal(watchlist_build(wl), 0);
+	assert_true(watchlist_match(wl, "AB12CDE", NULL, &m));
+	assert_string_equal(m.entry, "AB12CDE");
+	watchlist_free(wl);
+	assert_int_equal(unlink(path), 0);
+}
+
 static void test_inline_entry_errors(void **state)
 {
 	struct watchlist_errors errs;
@@ -681,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_file_errors_all_reported_with_lines),
 		cmocka_unit_test(test_unreadable_file_is_an_error),
 		cmocka_unit_test(test_error_flood_is_capped_and_counted),
+		cmocka_unit_test(test_byte_order_mark_is_skipped),
 		cmocka_unit_test(test_inline_entry_errors),
 		cmocka_unit_test(test_fuzzy1_accepts_one_real_edit),
 		cmocka_unit_test(test_fuzzy_lookalikes_cost_nothing),

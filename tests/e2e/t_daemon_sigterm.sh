@@ -1,0 +1,51 @@
+# SIGTERM stops the daemon within 5 s with exit 0, also while an API request hangs, and
+# leaves `offline` retained on <prefix>/bridge/status after a clean MQTT disconnect (not
+# the last will); `online` is retained while it runs.
+. "$(dirname "$0")/lib.sh"
+start_mosquitto
+start_sim --zones 2
+cfg_head "$T/cfg.yaml"
+sed -i 's/timeout: 3s/timeout: 30s/' "$T/cfg.yaml"
+cat >>"$T/cfg.yaml" <<CFG
+rules:
+  - name: all
+    when: {kind: any}
+    to: [{mqtt: home, topic: "e2e/all"}]
+CFG
+status() { mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t tb/bridge/status -C 1 -W 3 2>/dev/null; }
+is_status() { [ "$(status)" = "$1" ]; }
+
+# stop_timed: SIGTERM, then waits for the exit; sets RC and MS
+stop_timed() {
+	t0=$(date +%s%N)
+	kill -TERM "$BRIDGE_PID"
+	n=0
+	while bridge_alive && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+	MS=$((($(date +%s%N) - t0) / 1000000))
+	bridge_alive && fail "still running ${MS} ms after SIGTERM"
+	wait "$BRIDGE_PID"
+	RC=$?
+}
+
+round() { # NAME
+	start_bridge "$T/cfg.yaml"
+	WAIT=10 wait_for is_status online || fail "$1: 'online' not retained on tb/bridge/status"
+	[ "$1" = hung ] && {
+		sim_fault '{"delay_ms": 20000, "count": 50}'
+		sleep 1.5 # the poller is now inside a request that takes 20 s
+	}
+	stop_timed
+	[ "$MS" -le 5000 ] || fail "$1: stopped after $MS ms (limit 5000)"
+	[ "$RC" -eq 0 ] || fail "$1: exit status $RC"
+	is_status offline || fail "$1: status is '$(status)', want retained 'offline'"
+	grep -q 'stopped' "$T/bridge.log" || fail "$1: no 'stopped' in the log"
+	ok "$1: stopped in $MS ms, exit 0, 'offline' retained"
+}
+round idle
+# clean stop: the broker saw a DISCONNECT, so `offline` came from the bridge, not the will
+grep -q "Client tb-e2e-$$ disconnected" "$T/mosquitto.log" ||
+	fail "no clean disconnect in the broker log: $(tail -5 "$T/mosquitto.log")"
+grep -q "Client tb-e2e-$$ closed its connection\|Socket error on client tb-e2e-$$" "$T/mosquitto.log" &&
+	fail "the broker saw the connection drop, not a clean disconnect"
+: >"$T/bridge.log"
+round hung
