@@ -16,7 +16,15 @@ cleanup() {
 	sleep 0.2
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+	# under make test-asan a sanitizer report in any log fails the scenario
+	san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log 2>/dev/null)
+	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; fi
+	if [ -n "$san" ]; then
+		for f in $san; do echo "sanitizer report in $(basename "$f"):"; grep -A15 -E "ERROR: |runtime error:" "$f" | head -n 40; done
+		[ "${KEEP:-0}" = 1 ] || rm -rf "$T"
+		exit 1
+	fi
+	[ "${KEEP:-0}" = 1 ] || rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
 
