@@ -20,12 +20,12 @@
 enum entry_kind { ENTRY_PLATE, ENTRY_GLOB, ENTRY_REGEX };
 
 struct entry {
-	char *written;		/* plate field as written; label follows its NUL in one allocation */
-	char *label;		/* NULL or inside written's allocation */
-	char country[4];	/* "" when none */
+	char *written;   /* plate field as written; label follows its NUL in one allocation */
+	char *label;     /* NULL or inside written's allocation */
+	char country[4]; /* "" when none */
 	unsigned char kind;
-	unsigned char len;	/* of key */
-	char key[WATCHLIST_PLATE_MAX + 1];	/* canonical (plate) or normalised (glob) */
+	unsigned char len;                 /* of key */
+	char key[WATCHLIST_PLATE_MAX + 1]; /* canonical (plate) or normalised (glob) */
 	regex_t *re;
 };
 
@@ -34,12 +34,12 @@ struct entry {
  * home slot to the next empty one. Keys are known only by a 32-bit hash: keys that collide
  * only add candidates, and every candidate is verified with the real distance anyway. */
 struct slot {
-	uint32_t hash;		/* 0: empty slot (hashes are never 0) */
+	uint32_t hash; /* 0: empty slot (hashes are never 0) */
 	uint32_t entry;
 };
 
 #define NONE UINT32_MAX
-#define BATCH 64	/* keys hashed, prefetched, then probed together: misses overlap */
+#define BATCH 64 /* keys hashed, prefetched, then probed together: misses overlap */
 
 struct wfile {
 	char *path;
@@ -55,7 +55,7 @@ struct watchlist {
 	struct wfile *files;
 	size_t nfiles;
 	bool built;
-	uint32_t *patterns;	/* entry indexes of globs and regexes, in order */
+	uint32_t *patterns; /* entry indexes of globs and regexes, in order */
 	size_t npatterns;
 	struct slot *slots;
 	uint32_t nslots;
@@ -104,9 +104,11 @@ char *watchlist_error_format(const struct watchlist_error *e, char *out, size_t 
 	return out;
 }
 
-__attribute__((format(printf, 5, 6)))
 static void add_error(struct watchlist_errors *errs, const char *file, int line, int column,
-		      const char *fmt, ...)
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_error(struct watchlist_errors *errs, const char *file, int line, int column,
+                      const char *fmt, ...)
 {
 	struct watchlist_error *v, *e;
 	va_list ap;
@@ -154,13 +156,23 @@ static bool is_alnum(char c)
 static char canon(char c)
 {
 	switch (upper(c)) {
-	case 'O': case 'D': case 'Q': return '0';
-	case 'I': case 'L': return '1';
-	case 'Z': return '2';
-	case 'S': return '5';
-	case 'B': return '8';
-	case 'G': return '6';
-	default: return upper(c);
+	case 'O':
+	case 'D':
+	case 'Q':
+		return '0';
+	case 'I':
+	case 'L':
+		return '1';
+	case 'Z':
+		return '2';
+	case 'S':
+		return '5';
+	case 'B':
+		return '8';
+	case 'G':
+		return '6';
+	default:
+		return upper(c);
 	}
 }
 
@@ -185,6 +197,23 @@ size_t plate_normalize(const char *in, char *out, size_t outsz, bool keep_wild)
 	return n;
 }
 
+/* For different strings: is one substitution, insertion or deletion enough? (Linear; the
+ * fuzzy 1 case of distance_canon.) */
+static bool one_edit(const char *a, int la, const char *b, int lb)
+{
+	int i = 0;
+
+	if (la < lb)
+		return one_edit(b, lb, a, la);
+	if (la - lb > 1)
+		return false;
+	while (i < lb && a[i] == b[i])
+		i++;
+	if (la == lb)
+		return memcmp(a + i + 1, b + i + 1, (size_t)(la - i - 1)) == 0;
+	return memcmp(a + i + 1, b + i, (size_t)(lb - i)) == 0;
+}
+
 /* Plain Levenshtein on already canonical strings, banded by max with an early exit. */
 static int distance_canon(const char *a, int la, const char *b, int lb, int max)
 {
@@ -195,6 +224,8 @@ static int distance_canon(const char *a, int la, const char *b, int lb, int max)
 		return max + 1;
 	if (la == lb && memcmp(a, b, (size_t)la) == 0)
 		return 0;
+	if (max <= 1)
+		return one_edit(a, la, b, lb) ? 1 : max + 1;
 	for (j = 0; j <= lb; j++)
 		prev[j] = j;
 	for (i = 1; i <= la; i++) {
@@ -347,10 +378,10 @@ static void trim(struct field *f)
 
 /* Parses one "PLATE[,label[,country]]" entry and appends it. in_file: error columns are
  * 1-based offsets in text (a file line); else every error gets the caller's col. */
-static int parse_entry(struct watchlist *wl, const char *text, const char *file, int line,
-		       int col, bool in_file, struct watchlist_errors *errs)
+static int parse_entry(struct watchlist *wl, const char *text, const char *file, int line, int col,
+                       bool in_file, struct watchlist_errors *errs)
 {
-	struct field plate, label = { NULL, NULL }, country = { NULL, NULL };
+	struct field plate, label = {NULL, NULL}, country = {NULL, NULL};
 	const char *p, *end = text + strlen(text), *rest;
 	struct entry e;
 	size_t wlen, llen, n;
@@ -358,7 +389,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 	char *tmp;
 	int rc;
 
-#define COL(ptr) (in_file ? (int)((ptr) - text) + 1 : col)
+#define COL(ptr) (in_file ? (int)((ptr)-text) + 1 : col)
 	memset(&e, 0, sizeof(e));
 	plate.b = text;
 	plate.e = end;
@@ -368,7 +399,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		p = memchr(plate.b + 1, '/', (size_t)(plate.e - plate.b - 1));
 		if (p == NULL) {
 			add_error(errs, file, line, COL(plate.b), "unterminated regex '%.*s'",
-				  (int)(plate.e - plate.b), plate.b);
+			          (int)(plate.e - plate.b), plate.b);
 			return -1;
 		}
 		rest = p + 1;
@@ -377,7 +408,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 			rest++;
 		if (rest < end && *rest != ',') {
 			add_error(errs, file, line, COL(rest), "unexpected text after regex '%.*s'",
-				  (int)(plate.e - plate.b), plate.b);
+			          (int)(plate.e - plate.b), plate.b);
 			return -1;
 		}
 		e.kind = ENTRY_REGEX;
@@ -400,7 +431,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 			country.e = memchr(country.b, ',', (size_t)(end - country.b));
 			if (country.e != NULL) {
 				add_error(errs, file, line, COL(country.e),
-					  "too many fields (want PLATE[,label[,country]])");
+				          "too many fields (want PLATE[,label[,country]])");
 				return -1;
 			}
 			country.e = end;
@@ -435,7 +466,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 			regerror(rc, e.re, buf, sizeof(buf));
 			free(e.re);
 			add_error(errs, file, line, COL(plate.b), "bad regex '%.*s': %s",
-				  (int)(plate.e - plate.b), plate.b, buf);
+			          (int)(plate.e - plate.b), plate.b, buf);
 			return -1;
 		}
 	} else {
@@ -448,11 +479,11 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		e.kind = strpbrk(e.key, "*?") != NULL ? ENTRY_GLOB : ENTRY_PLATE;
 		if (n == 0)
 			add_error(errs, file, line, COL(plate.b),
-				  "plate '%s' has no letters or digits", tmp);
+			          "plate '%s' has no letters or digits", tmp);
 		else if (n > WATCHLIST_PLATE_MAX)
 			add_error(errs, file, line, COL(plate.b),
-				  "plate '%s' is longer than %d characters", tmp,
-				  WATCHLIST_PLATE_MAX);
+			          "plate '%s' is longer than %d characters", tmp,
+			          WATCHLIST_PLATE_MAX);
 		free(tmp);
 		if (n == 0 || n > WATCHLIST_PLATE_MAX)
 			return -1;
@@ -469,8 +500,8 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 			ok = (upper(*p) >= 'A' && upper(*p) <= 'Z');
 		if (!ok) {
 			add_error(errs, file, line, COL(country.b),
-				  "bad country '%.*s' (want ISO 3166 alpha-3, like GBR)",
-				  (int)(country.e - country.b), country.b);
+			          "bad country '%.*s' (want ISO 3166 alpha-3, like GBR)",
+			          (int)(country.e - country.b), country.b);
 			goto out_free_re;
 		}
 		for (n = 0; n < 3; n++)
@@ -518,7 +549,7 @@ out_free_re:
 }
 
 int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,
-		  int col, struct watchlist_errors *errs)
+                  int col, struct watchlist_errors *errs)
 {
 	if (wl == NULL || entry_line == NULL) {
 		errno = EINVAL;
@@ -577,7 +608,7 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 
 		lineno++;
 		if (lineno == 1 && strncmp(start, "\xef\xbb\xbf", 3) == 0)
-			start += 3;	/* a UTF-8 byte order mark is not part of the entry */
+			start += 3; /* a UTF-8 byte order mark is not part of the entry */
 		p = start;
 		while (is_space(*p))
 			p++;
@@ -606,7 +637,7 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 	}
 	if (nerr > MAX_FILE_ERRORS)
 		add_error(errs, path, 0, 0, "%s: %u more errors not shown", path,
-			  nerr - MAX_FILE_ERRORS);
+		          nerr - MAX_FILE_ERRORS);
 	free(linebuf);
 	fclose(f);
 	if (rc != 0 && errs != NULL && errs->n == before)
@@ -684,8 +715,8 @@ struct batch {
  * positions (ascending; inside a run of equal characters only the run's first free
  * position is deleted, as the others give the same string). fn returning non-zero stops
  * the walk and is returned. */
-static int variants(const char *s, size_t len, size_t start, unsigned char *dels, int nd,
-		    int max, int (*fn)(void *ctx, const char *key, size_t klen, int nd), void *ctx)
+static int variants(const char *s, size_t len, size_t start, unsigned char *dels, int nd, int max,
+                    int (*fn)(void *ctx, const char *key, size_t klen, int nd), void *ctx)
 {
 	char key[WATCHLIST_PLATE_MAX + 1];
 	size_t klen, p;
@@ -742,7 +773,7 @@ static void build_flush(struct build_ctx *ctx)
 
 		for (; wl->slots[i].hash != 0; i = next_slot(wl, i))
 			if (wl->slots[i].hash == h && wl->slots[i].entry == ctx->entry)
-				break;	/* the same key from another deletion */
+				break; /* the same key from another deletion */
 		if (wl->slots[i].hash != 0)
 			continue;
 		wl->slots[i].hash = h;
@@ -827,11 +858,11 @@ out_nomem:
 
 struct query {
 	const struct watchlist *wl;
-	const char *country;	/* NULL when the read has none */
+	const char *country; /* NULL when the read has none */
 	char canon[WATCHLIST_PLATE_MAX + 1];
 	int len;
 	int best_d;
-	uint32_t best;		/* entry index; NONE when none */
+	uint32_t best; /* entry index; NONE when none */
 	struct batch b;
 };
 
@@ -847,7 +878,7 @@ static void consider(struct query *q, uint32_t ei)
 	int d;
 
 	if (q->best_d == 0 && ei > q->best)
-		return;	/* cannot win: not closer, and later */
+		return; /* cannot win: not closer, and later */
 	if (!country_ok(e, q->country))
 		return;
 	d = distance_canon(q->canon, q->len, e->key, e->len, limit);
@@ -895,7 +926,7 @@ static int query_key(void *ctx, const char *key, size_t klen, int nd)
 }
 
 bool watchlist_match(const struct watchlist *wl, const char *plate, const char *country,
-		     struct watchlist_match *out)
+                     struct watchlist_match *out)
 {
 	char norm[WATCHLIST_PLATE_MAX + 1];
 	unsigned char dels[WATCHLIST_FUZZY_MAX];
@@ -930,7 +961,7 @@ bool watchlist_match(const struct watchlist *wl, const char *plate, const char *
 		if (!country_ok(e, q.country))
 			continue;
 		if (e->kind == ENTRY_GLOB ? glob_match(e->key, norm)
-					  : regexec(e->re, norm, 0, NULL, 0) == 0) {
+		                          : regexec(e->re, norm, 0, NULL, 0) == 0) {
 			q.best_d = 0;
 			q.best = ei;
 			break;

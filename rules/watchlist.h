@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define WATCHLIST_PLATE_MAX 32	/* normalised characters; longer entries are errors */
+#define WATCHLIST_PLATE_MAX 32 /* normalised characters; longer entries are errors */
 #define WATCHLIST_FUZZY_MAX 3
 
 /* One problem in an entry or a file. file: the source given (NULL if none); line 0 for
@@ -17,25 +17,25 @@ struct watchlist_error {
 	char *file;
 	int line;
 	int column;
-	char *text;	/* "empty plate", "bad regex '/[A-/': brackets ([ ]) not balanced" */
+	char *text; /* "empty plate", "bad regex '/[A-/': brackets ([ ]) not balanced" */
 };
 struct watchlist_errors {
 	struct watchlist_error *v;
 	size_t n;
 };
 void watchlist_errors_init(struct watchlist_errors *errs);
-void watchlist_errors_release(struct watchlist_errors *errs);	/* frees contents, re-inits */
+void watchlist_errors_release(struct watchlist_errors *errs); /* frees contents, re-inits */
 /* "stolen.txt:12:1: empty plate" (":col" only when known; only the text when line is 0).
  * Writes into out (truncated to outsz); returns out. */
 char *watchlist_error_format(const struct watchlist_error *e, char *out, size_t outsz);
 
 /* A match. All pointers are borrowed and valid while the watchlist lives. */
 struct watchlist_match {
-	const char *watchlist;	/* the list's name */
-	const char *entry;	/* the plate field as written: "AB12 CDE", "J*N-*234", "/^AB/" */
-	const char *label;	/* NULL when none */
-	const char *country;	/* "GBR", or NULL when the entry has none */
-	int distance;		/* 0 for patterns, regexes and exact (look-alike) matches */
+	const char *watchlist; /* the list's name */
+	const char *entry;     /* the plate field as written: "AB12 CDE", "J*N-*234", "/^AB/" */
+	const char *label;     /* NULL when none */
+	const char *country;   /* "GBR", or NULL when the entry has none */
+	int distance;          /* 0 for patterns, regexes and exact (look-alike) matches */
 };
 
 struct watchlist;
@@ -43,9 +43,9 @@ struct watchlist;
 /* name is copied; fuzzy 0..WATCHLIST_FUZZY_MAX. NULL (errno EINVAL or ENOMEM) on failure.
  * Caller frees with watchlist_free. The index files each plate under itself and its
  * deletions up to fuzzy: 1, 8, 29, 64 keys for a 7-character plate at fuzzy 0..3 (about
- * 10 bytes a key), so fuzzy 2 and 3 are meant for lists of thousands, not 100,000s. */
+ * 11 bytes a key), so fuzzy 2 and 3 are meant for lists of thousands, not 100,000s. */
 struct watchlist *watchlist_new(const char *name, int fuzzy);
-void watchlist_free(struct watchlist *wl);	/* NULL is fine */
+void watchlist_free(struct watchlist *wl); /* NULL is fine */
 
 /* Adds one "PLATE[,label[,country]]" entry. src_file/line/col only label errors (copied).
  * PLATE is a plate ("AB12 CDE"), a pattern with * (any run, also empty) and ? (one
@@ -55,7 +55,7 @@ void watchlist_free(struct watchlist *wl);	/* NULL is fine */
  * 0, or -1 with the problem appended to errs (errs may be NULL). Invalidates the index
  * until the next watchlist_build. */
 int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,
-		  int col, struct watchlist_errors *errs);
+                  int col, struct watchlist_errors *errs);
 /* Adds every entry of a file (one per line, blank lines and whole-line "#" comments skipped)
  * and remembers the file's identity for watchlist_file_changed. Keeps going past bad lines:
  * 0, or -1 with every problem (up to 100 per file, then a count) appended to errs. */
@@ -70,9 +70,9 @@ int watchlist_build(struct watchlist *wl);
  * look-alikes) on the normalised plate. False when nothing matches, the read normalises to
  * nothing or to more than WATCHLIST_PLATE_MAX characters, or the list is not built. */
 bool watchlist_match(const struct watchlist *wl, const char *plate, const char *country,
-		     struct watchlist_match *out);
-const char *watchlist_name(const struct watchlist *wl);	/* borrowed */
-size_t watchlist_size(const struct watchlist *wl);		/* entries added */
+                     struct watchlist_match *out);
+const char *watchlist_name(const struct watchlist *wl); /* borrowed */
+size_t watchlist_size(const struct watchlist *wl);      /* entries added */
 /* True when a file loaded into wl now differs on disk (inode, size, mtime), is gone, or has
  * appeared after failing to open. */
 bool watchlist_file_changed(const struct watchlist *wl);
@@ -88,12 +88,13 @@ int plate_distance(const char *a, const char *b, int max);
 
 /* All watchlists of one config. */
 struct watchlist_set;
-struct watchlist_set *watchlist_set_new(void);		/* caller frees; NULL on ENOMEM */
-void watchlist_set_free(struct watchlist_set *set);	/* frees every list in it */
+struct watchlist_set *watchlist_set_new(void);      /* caller frees; NULL on ENOMEM */
+void watchlist_set_free(struct watchlist_set *set); /* frees every list in it */
 /* Takes ownership of wl, also on failure. -1 on ENOMEM or a duplicate name (EEXIST). */
 int watchlist_set_add(struct watchlist_set *set, struct watchlist *wl);
-struct watchlist *watchlist_set_get(const struct watchlist_set *set, const char *name);	/* borrowed */
+struct watchlist *watchlist_set_get(const struct watchlist_set *set,
+                                    const char *name); /* borrowed */
 size_t watchlist_set_count(const struct watchlist_set *set);
-bool watchlist_set_changed(const struct watchlist_set *set);	/* any list's file changed */
+bool watchlist_set_changed(const struct watchlist_set *set); /* any list's file changed */
 
 #endif

@@ -13,7 +13,7 @@
 #include "rules/watchlist.h"
 
 #define LOOKUPS 50000
-#define ROUNDS 7	/* the fastest round is reported: other load on the machine only adds */
+#define ROUNDS 7 /* the fastest round is reported: other load on the machine only adds */
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
@@ -88,13 +88,13 @@ static double per_lookup_us(const struct watchlist *wl, char (*queries)[16], int
 static int run(int n, int fuzzy)
 {
 	enum { NQ = 4096 };
-	char (*plates)[16] = malloc((size_t)n * sizeof(*plates));
-	char (*hitq)[16] = malloc(NQ * sizeof(*hitq));
-	char (*editq)[16] = malloc(NQ * sizeof(*editq));
-	char (*missq)[16] = malloc(NQ * sizeof(*missq));
+	char(*plates)[16] = malloc((size_t)n * sizeof(*plates));
+	char(*hitq)[16] = malloc(NQ * sizeof(*hitq));
+	char(*editq)[16] = malloc(NQ * sizeof(*editq));
+	char(*missq)[16] = malloc(NQ * sizeof(*missq));
 	struct watchlist *wl = NULL;
 	double t0, build_ms, hit_us, edit_us, miss_us;
-	long rss0, rss1;	/* heap in use before and after */
+	long rss0, rss1; /* heap in use before and after */
 	int i, hits, edit_hits, miss_hits, rc = -1;
 	char line[64];
 
@@ -105,7 +105,7 @@ static int run(int n, int fuzzy)
 	for (i = 0; i < NQ; i++) {
 		strcpy(hitq[i], plates[rnd((uint32_t)n)]);
 		strcpy(editq[i], hitq[i]);
-		editq[i][4 + rnd(3)] = '9';	/* one real substitution */
+		editq[i][4 + rnd(3)] = '9'; /* one real substitution */
 		miss_plate(missq[i]);
 	}
 
@@ -130,15 +130,18 @@ static int run(int n, int fuzzy)
 	printf("watchlist %d entries fuzzy=%d: %.3f us/lookup (miss), %.3f us/lookup (hit), "
 	       "%.3f us/lookup (one edit, %s), build %.1f ms, memory %.1f MB (%.0f B/entry)\n",
 	       n, fuzzy, miss_us, hit_us, edit_us,
-	       edit_hits == LOOKUPS ? "all hit" : edit_hits == 0 ? "all miss" : "some hit",
+	       edit_hits == LOOKUPS ? "all hit"
+	       : edit_hits == 0     ? "all miss"
+	                            : "some hit",
 	       build_ms, (double)(rss1 - rss0) / 1048576.0, (double)(rss1 - rss0) / n);
 	if (hits != LOOKUPS || miss_hits != 0)
 		fprintf(stderr, "bench_watchlist: unexpected results: %d/%d hits, %d misses hit\n",
-			hits, LOOKUPS, miss_hits);
+		        hits, LOOKUPS, miss_hits);
 	rc = 0;
 out:
 	if (rc != 0)
-		fprintf(stderr, "bench_watchlist: setup failed for %d entries fuzzy=%d\n", n, fuzzy);
+		fprintf(stderr, "bench_watchlist: setup failed for %d entries fuzzy=%d\n", n,
+		        fuzzy);
 	watchlist_free(wl);
 	free(plates);
 	free(hitq);
@@ -149,7 +152,7 @@ out:
 
 int main(void)
 {
-	static const int sizes[] = { 1000, 10000, 100000 };
+	static const int sizes[] = {1000, 10000, 100000};
 	size_t s;
 	int fuzzy, rc = 0;
 

@@ -33,7 +33,7 @@ static struct watchlist *inline_list(int fuzzy, const char **entries)
 }
 
 static const char *match_entry(const struct watchlist *wl, const char *plate, const char *country,
-			       int *distance)
+                               int *distance)
 {
 	struct watchlist_match m;
 
@@ -76,20 +76,20 @@ static void test_distance_counts_edits_not_lookalikes(void **state)
 {
 	(void)state;
 	assert_int_equal(plate_distance("AB12CDE", "AB12CDE", 3), 0);
-	assert_int_equal(plate_distance("AB12CDE", "A812CDE", 3), 0);	/* 8/B */
+	assert_int_equal(plate_distance("AB12CDE", "A812CDE", 3), 0); /* 8/B */
 	assert_int_equal(plate_distance("0ODQ", "ODQ0", 3), 0);
 	assert_int_equal(plate_distance("SIZG", "5126", 3), 0);
-	assert_int_equal(plate_distance("AB12CDE", "AB12CD", 3), 1);	/* delete */
-	assert_int_equal(plate_distance("AB12CDE", "AB123CDE", 3), 1);	/* insert */
-	assert_int_equal(plate_distance("AB12CDE", "AB12CXE", 3), 1);	/* substitute */
+	assert_int_equal(plate_distance("AB12CDE", "AB12CD", 3), 1);   /* delete */
+	assert_int_equal(plate_distance("AB12CDE", "AB123CDE", 3), 1); /* insert */
+	assert_int_equal(plate_distance("AB12CDE", "AB12CXE", 3), 1);  /* substitute */
 	assert_int_equal(plate_distance("AB12CDE", "XY12CDE", 3), 2);
-	assert_int_equal(plate_distance("AB12CDE", "XY12CDE", 1), 2);	/* max + 1 */
+	assert_int_equal(plate_distance("AB12CDE", "XY12CDE", 1), 2); /* max + 1 */
 	assert_int_equal(plate_distance("ABCDEFG", "HJKMNPR", 2), 3);
 }
 
 static void test_exact_match_ignores_spacing_and_case(void **state)
 {
-	const char *entries[] = { "AB12 CDE", "XY99ZZZ", NULL };
+	const char *entries[] = {"AB12 CDE", "XY99ZZZ", NULL};
 	struct watchlist *wl = inline_list(0, entries);
 	struct watchlist_match m;
 
@@ -109,11 +109,11 @@ static void test_exact_match_ignores_spacing_and_case(void **state)
 
 static void test_wildcards_star_any_run_question_one_char(void **state)
 {
-	const char *entries[] = { "J*N-*234", "MN??PQR", NULL };
+	const char *entries[] = {"J*N-*234", "MN??PQR", NULL};
 	struct watchlist *wl = inline_list(0, entries);
 
 	(void)state;
-	assert_string_equal(match_entry(wl, "JN234", NULL, NULL), "J*N-*234");	/* empty runs */
+	assert_string_equal(match_entry(wl, "JN234", NULL, NULL), "J*N-*234"); /* empty runs */
 	assert_string_equal(match_entry(wl, "JAXN 99 234", NULL, NULL), "J*N-*234");
 	assert_null(match_entry(wl, "JN2345", NULL, NULL));
 	assert_null(match_entry(wl, "XJN234", NULL, NULL));
@@ -127,7 +127,7 @@ static void test_wildcards_star_any_run_question_one_char(void **state)
 
 static void test_regex_matches_normalised_plate(void **state)
 {
-	const char *entries[] = { "/^K[0-9]{2}ABC$/,regex", "/XX/", NULL };
+	const char *entries[] = {"/^K[0-9]{2}ABC$/,regex", "/XX/", NULL};
 	struct watchlist *wl = inline_list(1, entries);
 	struct watchlist_match m;
 
@@ -137,8 +137,8 @@ static void test_regex_matches_normalised_plate(void **state)
 	assert_string_equal(m.label, "regex");
 	assert_int_equal(m.distance, 0);
 	assert_null(match_entry(wl, "K123ABC", NULL, NULL));
-	assert_null(match_entry(wl, "AK12ABC", NULL, NULL));	/* anchored as written */
-	assert_string_equal(match_entry(wl, "AXXB", NULL, NULL), "/XX/");	/* unanchored */
+	assert_null(match_entry(wl, "AK12ABC", NULL, NULL));              /* anchored as written */
+	assert_string_equal(match_entry(wl, "AXXB", NULL, NULL), "/XX/"); /* unanchored */
 	watchlist_free(wl);
 }
 
@@ -187,7 +187,7 @@ static void test_file_reads_labels_countries_comments(void **state)
 
 	assert_true(watchlist_match(wl, "JON1234", NULL, &m));
 	assert_string_equal(m.entry, "J*N*234");
-	assert_null(m.label);	/* empty label field */
+	assert_null(m.label); /* empty label field */
 	assert_string_equal(m.country, "GBR");
 
 	assert_true(watchlist_match(wl, "K12ABC", "fra", &m));
@@ -210,11 +210,11 @@ static void test_file_errors_all_reported_with_lines(void **state)
 	assert_string_equal(errtext(&errs, 0), DATA "bad.txt:3:1: empty plate");
 	assert_non_null(strstr(errtext(&errs, 1), DATA "bad.txt:4:1: bad regex '/[A-/': "));
 	assert_string_equal(errtext(&errs, 2),
-			    DATA "bad.txt:5:18: too many fields (want PLATE[,label[,country]])");
+	                    DATA "bad.txt:5:18: too many fields (want PLATE[,label[,country]])");
 	assert_string_equal(errtext(&errs, 3),
-			    DATA "bad.txt:6:1: plate '--' has no letters or digits");
-	assert_string_equal(errtext(&errs, 4),
-			    DATA "bad.txt:7:15: bad country 'GB' (want ISO 3166 alpha-3, like GBR)");
+	                    DATA "bad.txt:6:1: plate '--' has no letters or digits");
+	assert_string_equal(errtext(&errs, 4), DATA
+	                    "bad.txt:7:15: bad country 'GB' (want ISO 3166 alpha-3, like GBR)");
 	assert_int_equal(errs.v[4].line, 7);
 	assert_string_equal(errs.v[4].file, DATA "bad.txt");
 	/* the good lines around the bad ones are kept */
@@ -234,7 +234,7 @@ static void test_unreadable_file_is_an_error(void **state)
 	assert_int_equal(watchlist_load_file(wl, DATA "missing.txt", &errs), -1);
 	assert_int_equal(errs.n, 1);
 	assert_string_equal(errtext(&errs, 0),
-			    "unable to open '" DATA "missing.txt': No such file or directory");
+	                    "unable to open '" DATA "missing.txt': No such file or directory");
 	watchlist_errors_release(&errs);
 	watchlist_free(wl);
 }
@@ -258,7 +258,7 @@ static void test_error_flood_is_capped_and_counted(void **state)
 	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_load_file(wl, path, &errs), -1);
 	assert_int_equal(errs.n, 101);
-	assert_int_equal(errs.v[99].line, 101);	/* line 76 was good */
+	assert_int_equal(errs.v[99].line, 101); /* line 76 was good */
 	assert_int_equal(errs.v[100].line, 0);
 	assert_non_null(strstr(errs.v[100].text, "49 more errors not shown"));
 	assert_int_equal(watchlist_size(wl), 1);
@@ -277,7 +277,11 @@ static void test_byte_order_mark_is_skipped(void **state)
 	(void)state;
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "\xef\xbb\xbf" "AB12CDE,first\n", 17), 17);
+	assert_int_equal(write(fd,
+	                       "\xef\xbb\xbf"
+	                       "AB12CDE,first\n",
+	                       17),
+	                 17);
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(watchlist_load_file(wl, path, NULL), 0);
 	assert_int_equal(watchlist_build(wl), 0);
@@ -295,8 +299,8 @@ static void test_inline_entry_errors(void **state)
 	(void)state;
 	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_add(wl, "  ", "c.yaml", 3, 5, &errs), -1);
-	assert_int_equal(watchlist_add(wl, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "c.yaml", 4, 5,
-					&errs), -1);
+	assert_int_equal(
+	    watchlist_add(wl, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "c.yaml", 4, 5, &errs), -1);
 	assert_int_equal(watchlist_add(wl, "AB12CDE,x,GBRX", "c.yaml", 5, 5, &errs), -1);
 	assert_int_equal(watchlist_add(wl, "/AB/ x", "c.yaml", 6, 5, &errs), -1);
 	assert_int_equal(watchlist_add(wl, "//", "c.yaml", 7, 5, &errs), -1);
@@ -316,37 +320,37 @@ static void test_inline_entry_errors(void **state)
 
 static void test_fuzzy1_accepts_one_real_edit(void **state)
 {
-	const char *entries[] = { "AB12CDE", NULL };
+	const char *entries[] = {"AB12CDE", NULL};
 	struct watchlist *wl = inline_list(1, entries);
 	int d = -1;
 
 	(void)state;
 	assert_string_equal(match_entry(wl, "AB12CDE", NULL, &d), "AB12CDE");
 	assert_int_equal(d, 0);
-	assert_non_null(match_entry(wl, "AB12CXE", NULL, &d));	/* substitute */
+	assert_non_null(match_entry(wl, "AB12CXE", NULL, &d)); /* substitute */
 	assert_int_equal(d, 1);
-	assert_non_null(match_entry(wl, "AB12CD", NULL, &d));	/* delete */
+	assert_non_null(match_entry(wl, "AB12CD", NULL, &d)); /* delete */
 	assert_int_equal(d, 1);
-	assert_non_null(match_entry(wl, "AB12CDEX", NULL, &d));	/* insert at the end */
+	assert_non_null(match_entry(wl, "AB12CDEX", NULL, &d)); /* insert at the end */
 	assert_int_equal(d, 1);
-	assert_non_null(match_entry(wl, "XAB12CDE", NULL, &d));	/* insert at the start */
+	assert_non_null(match_entry(wl, "XAB12CDE", NULL, &d)); /* insert at the start */
 	assert_int_equal(d, 1);
-	assert_null(match_entry(wl, "AB12XXE", NULL, NULL));	/* two edits */
+	assert_null(match_entry(wl, "AB12XXE", NULL, NULL)); /* two edits */
 	assert_null(match_entry(wl, "B12CD", NULL, NULL));
 	watchlist_free(wl);
 }
 
 static void test_fuzzy_lookalikes_cost_nothing(void **state)
 {
-	const char *entries[] = { "AB12CDE", "OS50GG", NULL };
+	const char *entries[] = {"AB12CDE", "OS50GG", NULL};
 	struct watchlist *wl1 = inline_list(1, entries);
 	struct watchlist *wl0 = inline_list(0, entries);
 	int d = -1;
 
 	(void)state;
-	assert_string_equal(match_entry(wl1, "A812CDE", NULL, &d), "AB12CDE");	/* 8/B */
+	assert_string_equal(match_entry(wl1, "A812CDE", NULL, &d), "AB12CDE"); /* 8/B */
 	assert_int_equal(d, 0);
-	assert_string_equal(match_entry(wl1, "0550G6", NULL, &d), "OS50GG");	/* 0/O 5/S 6/G */
+	assert_string_equal(match_entry(wl1, "0550G6", NULL, &d), "OS50GG"); /* 0/O 5/S 6/G */
 	assert_int_equal(d, 0);
 	/* a look-alike plus one real edit is distance 1 */
 	assert_string_equal(match_entry(wl1, "A8I2CDX", NULL, &d), "AB12CDE");
@@ -360,7 +364,7 @@ static void test_fuzzy_lookalikes_cost_nothing(void **state)
 
 static void test_fuzzy0_rejects_one_edit(void **state)
 {
-	const char *entries[] = { "AB12CDE", NULL };
+	const char *entries[] = {"AB12CDE", NULL};
 	struct watchlist *wl = inline_list(0, entries);
 
 	(void)state;
@@ -373,7 +377,7 @@ static void test_fuzzy0_rejects_one_edit(void **state)
 
 static void test_fuzzy2_and_3_reach_further(void **state)
 {
-	const char *entries[] = { "AB12CDE", NULL };
+	const char *entries[] = {"AB12CDE", NULL};
 	struct watchlist *wl2 = inline_list(2, entries);
 	struct watchlist *wl3 = inline_list(3, entries);
 	int d = -1;
@@ -392,17 +396,17 @@ static void test_fuzzy2_and_3_reach_further(void **state)
 
 static void test_country_must_match_when_both_known(void **state)
 {
-	const char *entries[] = { "AB12CDE,uk car,GBR", "XY99ZZZ", "K*,,FRA", NULL };
+	const char *entries[] = {"AB12CDE,uk car,GBR", "XY99ZZZ", "K*,,FRA", NULL};
 	struct watchlist *wl = inline_list(1, entries);
 
 	(void)state;
 	assert_non_null(match_entry(wl, "AB12CDE", "GBR", NULL));
 	assert_non_null(match_entry(wl, "AB12CDE", "gbr", NULL));
-	assert_non_null(match_entry(wl, "AB12CDE", NULL, NULL));	/* read without country */
+	assert_non_null(match_entry(wl, "AB12CDE", NULL, NULL)); /* read without country */
 	assert_non_null(match_entry(wl, "AB12CDE", "", NULL));
 	assert_null(match_entry(wl, "AB12CDE", "FRA", NULL));
-	assert_null(match_entry(wl, "AB12CXE", "FRA", NULL));	/* fuzzy path too */
-	assert_non_null(match_entry(wl, "XY99ZZZ", "DEU", NULL));	/* entry without country */
+	assert_null(match_entry(wl, "AB12CXE", "FRA", NULL));     /* fuzzy path too */
+	assert_non_null(match_entry(wl, "XY99ZZZ", "DEU", NULL)); /* entry without country */
 	assert_non_null(match_entry(wl, "K1", "FRA", NULL));
 	assert_null(match_entry(wl, "K1", "DEU", NULL));
 	watchlist_free(wl);
@@ -410,11 +414,11 @@ static void test_country_must_match_when_both_known(void **state)
 
 static void test_best_is_smallest_distance_then_first(void **state)
 {
-	const char *entries[] = { "AB12CDX,far", "AB12CDE,first", "AB12CDE,second",
-				  "A812CDE,lookalike", "XY*,pattern", NULL };
-	const char *later[] = { "AB12CDX,one-edit", "AB1*,pattern", "AB12CDE,exact", NULL };
+	const char *entries[] = {"AB12CDX,far",       "AB12CDE,first", "AB12CDE,second",
+	                         "A812CDE,lookalike", "XY*,pattern",   NULL};
+	const char *later[] = {"AB12CDX,one-edit", "AB1*,pattern", "AB12CDE,exact", NULL};
 	struct watchlist *wl = inline_list(1, entries);
-	const char *third[] = { "AB12CDE,exact", "AB*,pattern", NULL };
+	const char *third[] = {"AB12CDE,exact", "AB*,pattern", NULL};
 	struct watchlist *wl2 = inline_list(1, later);
 	struct watchlist *wl3 = inline_list(1, third);
 	struct watchlist_match m;
@@ -490,20 +494,20 @@ static void mutate(char *p, int edits, const char *alphabet)
 }
 
 #define WIDE "ABCDEFGHJKMNPRTUVWXY0123456789OSBIZG"
-#define NARROW "AB8O0X"	/* many runs and look-alikes */
+#define NARROW "AB8O0X" /* many runs and look-alikes */
 
 /* Builds n random plates (some duplicated) and checks that queries near them get the same
  * answer (entry, distance, first in file order) as a scan with plate_distance. */
 static void check_against_brute_force(int n, int fuzzy, int queries, const char *alphabet)
 {
 	struct watchlist *wl = watchlist_new("large", fuzzy);
-	char (*plates)[24] = malloc((size_t)n * sizeof(*plates));
+	char(*plates)[24] = malloc((size_t)n * sizeof(*plates));
 	char line[64], q[32];
 	int i, j, hits = 0, fuzzy_hits = 0;
 
 	assert_non_null(plates);
 	for (i = 0; i < n; i++) {
-		if (i > 0 && rnd(100) == 0)	/* some duplicates to exercise tie-breaks */
+		if (i > 0 && rnd(100) == 0) /* some duplicates to exercise tie-breaks */
 			strcpy(plates[i], plates[rnd((uint32_t)i)]);
 		else
 			random_plate(plates[i], alphabet);
@@ -546,6 +550,29 @@ static void check_against_brute_force(int n, int fuzzy, int queries, const char 
 		assert_true(fuzzy_hits > queries / 20);
 	free(plates);
 	watchlist_free(wl);
+}
+
+/* plate_distance with max 0 or 1 takes a linear path; it must agree with the full one. */
+static void test_distance_small_max_agrees_with_full(void **state)
+{
+	char a[32], b[32];
+	int i, ones = 0;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		int full, d0, d1;
+
+		random_plate(a, NARROW);
+		strcpy(b, a);
+		mutate(b, (int)rnd(3), NARROW);
+		full = plate_distance(a, b, 3);
+		d1 = plate_distance(a, b, 1);
+		d0 = plate_distance(a, b, 0);
+		assert_int_equal(d1, full <= 1 ? full : 2);
+		assert_int_equal(d0, full == 0 ? 0 : 1);
+		ones += full == 1;
+	}
+	assert_true(ones > 1000);
 }
 
 static void test_large_list_fuzzy1_agrees_with_brute_force(void **state)
@@ -691,30 +718,31 @@ static void test_unbuilt_list_matches_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normalize_strips_and_upcases),
-		cmocka_unit_test(test_distance_counts_edits_not_lookalikes),
-		cmocka_unit_test(test_exact_match_ignores_spacing_and_case),
-		cmocka_unit_test(test_wildcards_star_any_run_question_one_char),
-		cmocka_unit_test(test_regex_matches_normalised_plate),
-		cmocka_unit_test(test_bad_regex_reports_file_and_line),
-		cmocka_unit_test(test_file_reads_labels_countries_comments),
-		cmocka_unit_test(test_file_errors_all_reported_with_lines),
-		cmocka_unit_test(test_unreadable_file_is_an_error),
-		cmocka_unit_test(test_error_flood_is_capped_and_counted),
-		cmocka_unit_test(test_byte_order_mark_is_skipped),
-		cmocka_unit_test(test_inline_entry_errors),
-		cmocka_unit_test(test_fuzzy1_accepts_one_real_edit),
-		cmocka_unit_test(test_fuzzy_lookalikes_cost_nothing),
-		cmocka_unit_test(test_fuzzy0_rejects_one_edit),
-		cmocka_unit_test(test_fuzzy2_and_3_reach_further),
-		cmocka_unit_test(test_country_must_match_when_both_known),
-		cmocka_unit_test(test_best_is_smallest_distance_then_first),
-		cmocka_unit_test(test_large_list_fuzzy1_agrees_with_brute_force),
-		cmocka_unit_test(test_large_list_fuzzy0_agrees_with_brute_force),
-		cmocka_unit_test(test_fuzzy2_and_3_agree_with_brute_force),
-		cmocka_unit_test(test_reload_keeps_old_set_until_file_is_good),
-		cmocka_unit_test(test_set_refuses_duplicate_names),
-		cmocka_unit_test(test_unbuilt_list_matches_nothing),
+	    cmocka_unit_test(test_normalize_strips_and_upcases),
+	    cmocka_unit_test(test_distance_counts_edits_not_lookalikes),
+	    cmocka_unit_test(test_exact_match_ignores_spacing_and_case),
+	    cmocka_unit_test(test_wildcards_star_any_run_question_one_char),
+	    cmocka_unit_test(test_regex_matches_normalised_plate),
+	    cmocka_unit_test(test_bad_regex_reports_file_and_line),
+	    cmocka_unit_test(test_file_reads_labels_countries_comments),
+	    cmocka_unit_test(test_file_errors_all_reported_with_lines),
+	    cmocka_unit_test(test_unreadable_file_is_an_error),
+	    cmocka_unit_test(test_error_flood_is_capped_and_counted),
+	    cmocka_unit_test(test_byte_order_mark_is_skipped),
+	    cmocka_unit_test(test_inline_entry_errors),
+	    cmocka_unit_test(test_fuzzy1_accepts_one_real_edit),
+	    cmocka_unit_test(test_fuzzy_lookalikes_cost_nothing),
+	    cmocka_unit_test(test_fuzzy0_rejects_one_edit),
+	    cmocka_unit_test(test_fuzzy2_and_3_reach_further),
+	    cmocka_unit_test(test_country_must_match_when_both_known),
+	    cmocka_unit_test(test_best_is_smallest_distance_then_first),
+	    cmocka_unit_test(test_distance_small_max_agrees_with_full),
+	    cmocka_unit_test(test_large_list_fuzzy1_agrees_with_brute_force),
+	    cmocka_unit_test(test_large_list_fuzzy0_agrees_with_brute_force),
+	    cmocka_unit_test(test_fuzzy2_and_3_agree_with_brute_force),
+	    cmocka_unit_test(test_reload_keeps_old_set_until_file_is_good),
+	    cmocka_unit_test(test_set_refuses_duplicate_names),
+	    cmocka_unit_test(test_unbuilt_list_matches_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

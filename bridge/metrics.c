@@ -1,0 +1,184 @@
+/* Counters and gauges as atomics, rendered in the Prometheus text format, and the small
+ * libmicrohttpd server for /metrics and /healthz. */
+#include "bridge/metrics.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct metric_def {
+	const char *name, *type, *help;
+};
+
+static const struct metric_def defs[M_COUNT] = {
+	[M_POLL_CYCLES] = {"tether_bridge_poll_cycles_total", "counter", "Poll cycles run."},
+	[M_API_ERRORS] = {"tether_bridge_api_errors_total", "counter",
+			  "Tether API requests that failed."},
+	[M_API_RATE_LIMITED] = {"tether_bridge_api_rate_limited_total", "counter",
+				"Tether API answers with HTTP 429."},
+	[M_BAD_RESOURCES] = {"tether_bridge_bad_resources_total", "counter",
+			     "Resources skipped because their shape was wrong."},
+	[M_MESSAGES_EVENT] = {"tether_bridge_event_messages_total", "counter",
+			      "Event messages (new, update, complete) produced."},
+	[M_MESSAGES_PLATE] = {"tether_bridge_plate_messages_total", "counter",
+			      "Plate messages produced."},
+	[M_UNKNOWN_SEVERITY] = {"tether_bridge_unknown_severity_total", "counter",
+				"Messages whose severity is not in severity_order."},
+	[M_QUEUED] = {"tether_bridge_outbox_queued_total", "counter",
+		      "Outbox entries written (one per message and target)."},
+	[M_DELIVERED] = {"tether_bridge_delivered_total", "counter",
+			 "Outbox entries acknowledged by their target."},
+	[M_RETRIED] = {"tether_bridge_retries_total", "counter",
+		       "Webhook deliveries deferred for a retry."},
+	[M_DEAD] = {"tether_bridge_dead_letters_total", "counter",
+		    "Outbox entries moved to the dead letters."},
+	[M_OUTBOX] = {"tether_bridge_outbox_entries", "gauge", "Outbox entries waiting."},
+	[M_ZONES] = {"tether_bridge_zones", "gauge", "Zones polled."},
+	[M_LAST_POLL_MS] = {"tether_bridge_last_poll_timestamp_seconds", "gauge",
+			    "When a poll cycle last reached the API (Unix time)."},
+};
+
+static _Atomic int64_t values[M_COUNT];
+
+void metrics_add(enum metric m, uint64_t n)
+{
+	atomic_fetch_add(&values[m], (int64_t)n);
+}
+
+void metrics_set(enum metric m, int64_t v)
+{
+	atomic_store(&values[m], v);
+}
+
+int64_t metrics_get(enum metric m)
+{
+	return atomic_load(&values[m]);
+}
+
+int metrics_render(struct buf *b)
+{
+	for (int i = 0; i < M_COUNT; i++) {
+		int64_t v = metrics_get((enum metric)i);
+		if (buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", defs[i].name, defs[i].help,
+			       defs[i].name, defs[i].type) < 0)
+			return -1;
+		if (i == M_LAST_POLL_MS) {
+			if (buf_printf(b, "%s %.3f\n", defs[i].name, (double)v / 1000.0) < 0)
+				return -1;
+		} else if (buf_printf(b, "%s %lld\n", defs[i].name, (long long)v) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct metrics_server {
+	struct MHD_Daemon *d;
+	int64_t stale_ms;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+			     char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
+								 MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result rc;
+
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", ctype);
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *size, void **ctx)
+{
+	struct metrics_server *s = cls;
+	(void)version;
+	(void)data;
+	(void)size;
+	(void)ctx;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, 405, "text/plain", strdup("method not allowed\n"));
+	if (strcmp(url, "/metrics") == 0) {
+		struct buf b;
+		buf_init(&b, 1 << 20);
+		if (metrics_render(&b) < 0) {
+			buf_release(&b);
+			return reply(c, 500, "text/plain", strdup("out of memory\n"));
+		}
+		return reply(c, 200, "text/plain; version=0.0.4", buf_steal(&b));
+	}
+	if (strcmp(url, "/healthz") == 0) {
+		int64_t last = metrics_get(M_LAST_POLL_MS), age = util_now_ms() - last;
+		char *text = NULL;
+		if (last > 0 && age <= s->stale_ms)
+			return reply(c, 200, "text/plain", strdup("ok\n"));
+		if (last == 0)
+			text = strdup("starting: no poll has reached the API yet\n");
+		else if (asprintf(&text, "stale: the last poll reached the API %llds ago\n",
+				  (long long)(age / 1000)) < 0)
+			text = NULL;
+		return reply(c, 503, "text/plain", text ? text : strdup("stale\n"));
+	}
+	return reply(c, 404, "text/plain", strdup("not found: try /metrics or /healthz\n"));
+}
+
+struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err,
+				     size_t errsz)
+{
+	struct metrics_server *s;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	long port;
+	char *end;
+
+	if (colon == NULL || (size_t)(colon - listen) >= sizeof(host)) {
+		snprintf(err, errsz, "metrics: bad listen address '%s'", listen);
+		return NULL;
+	}
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		snprintf(err, errsz, "metrics: listen needs a numeric IPv4 HOST:PORT, not '%s'",
+			 listen);
+		return NULL;
+	}
+	sa.sin_port = htons((uint16_t)port);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	s->stale_ms = stale_ms;
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				handle, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+				MHD_OPTION_END);
+	if (s->d == NULL) {
+		snprintf(err, errsz, "metrics: unable to listen on %s", listen);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void metrics_stop(struct metrics_server *s)
+{
+	if (s == NULL)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

@@ -1,0 +1,115 @@
+/* Unit tests for bridge/metrics: the text format and the /metrics and /healthz endpoint. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bridge/metrics.h"
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	buf_append(arg, p, size * n);
+	return size * n;
+}
+
+static long get(int port, const char *path, struct buf *body)
+{
+	char url[128];
+	long status = 0;
+	CURL *c = curl_easy_init();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	buf_reset(body);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static void test_render_has_help_type_and_values(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	metrics_set(M_OUTBOX, 42);
+	metrics_add(M_DELIVERED, 3);
+	assert_int_equal(metrics_render(&b), 0);
+	assert_non_null(strstr(b.data, "# TYPE tether_bridge_outbox_entries gauge\n"));
+	assert_non_null(strstr(b.data, "\ntether_bridge_outbox_entries 42\n"));
+	assert_non_null(strstr(b.data, "# TYPE tether_bridge_delivered_total counter\n"));
+	assert_int_equal(metrics_get(M_DELIVERED), 3);
+	buf_release(&b);
+}
+
+static void test_endpoint_serves_metrics_and_health(void **state)
+{
+	(void)state;
+	char err[256], listen[64];
+	struct buf body;
+	int port = free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	metrics_set(M_LAST_POLL_MS, 0);
+	struct metrics_server *s = metrics_start(listen, 30000, err, sizeof(err));
+	assert_non_null(s);
+	buf_init(&body, 0);
+	assert_int_equal(get(port, "/healthz", &body), 503);
+	assert_non_null(strstr(body.data, "starting"));
+	metrics_set(M_LAST_POLL_MS, util_now_ms());
+	assert_int_equal(get(port, "/healthz", &body), 200);
+	metrics_set(M_LAST_POLL_MS, util_now_ms() - 60000);
+	assert_int_equal(get(port, "/healthz", &body), 503);
+	assert_non_null(strstr(body.data, "stale"));
+	metrics_set(M_ZONES, 7);
+	assert_int_equal(get(port, "/metrics", &body), 200);
+	assert_non_null(strstr(body.data, "\ntether_bridge_zones 7\n"));
+	assert_int_equal(get(port, "/nope", &body), 404);
+	buf_release(&body);
+	metrics_stop(s);
+}
+
+static void test_bad_listen_address_is_refused(void **state)
+{
+	(void)state;
+	char err[256];
+	assert_null(metrics_start("localhost:9464", 1000, err, sizeof(err)));
+	assert_non_null(strstr(err, "numeric IPv4"));
+	assert_null(metrics_start("127.0.0.1", 1000, err, sizeof(err)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_render_has_help_type_and_values),
+		cmocka_unit_test(test_endpoint_serves_metrics_and_health),
+		cmocka_unit_test(test_bad_listen_address_is_refused),
+	};
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}
