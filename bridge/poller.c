@@ -32,6 +32,7 @@ struct zone {
 	int64_t backoff_ms;     /* current backoff, 0 when healthy */
 	int64_t next_try_ms;    /* wall ms before which the zone is not polled */
 	bool failing;           /* for logging state changes once */
+	int fail_status;        /* enum tether_status of the streak's last failure */
 };
 
 /* What one zone asks in a cycle; indexes into the batch. */
@@ -279,8 +280,8 @@ static int refresh_zones(struct poller *p, int64_t now)
 				  req.excerpt[0] ? ": " : "", req.excerpt);
 		p->zones_failing = true;
 		if (req.status == TETHER_E_RATE)
-			p->pause_until = now + (req.retry_after_ms > 0 ? req.retry_after_ms
-								       : RATE_DEFAULT_MS);
+			p->pause_until = util_now_ms() + (req.retry_after_ms > 0 ? req.retry_after_ms
+										 : RATE_DEFAULT_MS);
 		tether_req_release(&req);
 		return p->nzones > 0 ? 0 : -1;
 	}
@@ -307,6 +308,7 @@ static int refresh_zones(struct poller *p, int64_t now)
 			nz[k].backoff_ms = old->backoff_ms;
 			nz[k].next_try_ms = old->next_try_ms;
 			nz[k].failing = old->failing;
+			nz[k].fail_status = old->fail_status;
 		}
 		k++;
 	}
@@ -498,17 +500,23 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 		if (until > p->pause_until)
 			p->pause_until = until;
 	}
-	if (!z->failing || bad->status == TETHER_E_PAYLOAD) {
+	/* once per failure streak, and again when the kind of failure changes (a 429
+	 * after 5xx pauses everything, a user wants to see it) */
+	if (!z->failing || bad->status == TETHER_E_PAYLOAD || (int)bad->status != z->fail_status) {
+		/* most errors already name the path ("HTTP 500 from /api/v3p/events") */
+		const char *path = ep_path(bad->ep);
+		bool named = strstr(bad->error, path) != NULL;
 		if (bad->status == TETHER_E_PAYLOAD)
-			log_warnx("zone '%s': bad response from %s, poll skipped: %s%s%s", z->name,
-				  ep_path(bad->ep), bad->error, bad->excerpt[0] ? "; starts: " : "",
-				  bad->excerpt);
+			log_warnx("zone '%s': bad response%s%s, poll skipped: %s%s%s", z->name,
+				  named ? "" : " from ", named ? "" : path, bad->error,
+				  bad->excerpt[0] ? "; starts: " : "", bad->excerpt);
 		else
-			log_warnx("zone '%s': %s from %s (%s), retrying in %llds", z->name,
-				  bad->error, ep_path(bad->ep), tether_status_name(bad->status),
-				  (long long)(wait / 1000));
+			log_warnx("zone '%s': %s%s%s (%s), retrying in %.1fs", z->name, bad->error,
+				  named ? "" : " from ", named ? "" : path,
+				  tether_status_name(bad->status), (double)wait / 1000.0);
 	}
 	z->failing = true;
+	z->fail_status = (int)bad->status;
 	return false;
 }
 
@@ -745,10 +753,12 @@ static bool cycle(struct poller *p)
 		return false;
 	if (tether_run(p->api, p->reqs, p->nreqs) < 0)
 		log_warnx("poll: unable to run the API requests");
+	/* backoff and Retry-After count from the answers, not from when the requests left */
+	int64_t answered = util_now_ms();
 	for (size_t i = 0; i < p->nzones; i++) {
 		struct zone *z = &p->zones[i];
 		const struct zplan *pl = &p->plans[i];
-		if (!pl->asked || !zone_answers_ok(p, z, pl, now))
+		if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
 			continue;
 		int n = commit_zone(p, z, pl, now);
 		if (n > 0)
@@ -779,11 +789,12 @@ static void *run(void *arg)
 		}
 		if (p->reload && rules_watchlists_changed(p->rules) &&
 		    start - p->watch_reload_ms >= WATCH_RELOAD_MIN_MS) {
-			/* a rejected file is tried again once a minute, not every cycle */
-			p->watch_reload_ms = start;
+			struct rules *before = p->rules;
 			log_info("a watchlist file changed: reloading");
 			p->reload(p->reload_arg);
 			take_swap(p);
+			/* a rejected file is tried again once a minute, not every cycle */
+			p->watch_reload_ms = p->rules == before ? start : 0;
 		}
 		bool behind = cycle(p);
 		if (start - last_prune > 3600 * 1000) {
