@@ -11,6 +11,7 @@
 #include "bridge/bridge.h"
 #include "bridge/deliver.h"
 #include "bridge/log.h"
+#include "bridge/metrics.h"
 #include "bridge/mqtt.h"
 #include "bridge/poller.h"
 #include "bridge/webhook.h"
@@ -91,6 +92,7 @@ int daemon_main(const char *path)
 	struct config *cfg;
 	struct rules *rules;
 	struct deliver *dl = NULL;
+	struct metrics_server *ms = NULL;
 	struct daemon d = {.path = path};
 	char err[512], db[4200];
 	int rc = 1;
@@ -107,6 +109,16 @@ int daemon_main(const char *path)
 		goto out_free_cfg;
 	}
 	snprintf(db, sizeof(db), "%s/state.db", cfg->state_dir);
+	if (cfg->metrics.listen) {
+		/* healthy while a poll reached the API within three intervals (and a minute) */
+		ms = metrics_start(cfg->metrics.listen, 3 * cfg->poll.interval_ms + 60000, err,
+				   sizeof(err));
+		if (ms == NULL) {
+			log_errorx("%s", err);
+			goto out_free_cfg;
+		}
+		log_info("metrics on http://%s/metrics and /healthz", cfg->metrics.listen);
+	}
 	if (deliver_block_signals() < 0 || mqtt_lib_init() < 0) {
 		log_warnx("unable to set up signals or libmosquitto");
 		goto out_free_cfg;
@@ -167,6 +179,7 @@ int daemon_main(const char *path)
 		log_info("stopped (an API request was still running)");
 		deliver_free(dl);
 		mqtt_lib_cleanup();
+		metrics_stop(ms);
 		return rc;
 	}
 	log_info("stopped");
@@ -177,6 +190,7 @@ out_deliver:
 out_lib:
 	mqtt_lib_cleanup();
 out_free_cfg:
+	metrics_stop(ms);
 	rules_free(rules);
 	config_free(cfg);
 	return rc;

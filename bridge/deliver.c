@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "bridge/log.h"
+#include "bridge/metrics.h"
 #include "bridge/store.h"
 #include "bridge/webhook.h"
 #include "config/util.h"
@@ -134,6 +135,7 @@ static void on_ack(void *arg, uint64_t token)
 	}
 	d->acks[d->nacks++] = (int64_t)token;
 	d->stats.delivered++;
+	metrics_add(M_DELIVERED, 1);
 }
 
 static void on_lost(void *arg, uint64_t token)
@@ -269,6 +271,7 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 			if (entry_qos_retain(e, &qos, &retain) < 0 || e->topic_or_url == NULL) {
 				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
 				d->stats.dead++;
+				metrics_add(M_DEAD, 1);
 				t->last_id = e->id;
 				continue;
 			}
@@ -280,6 +283,8 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 						  mqtt_last_error(t->m));
 					store_outbox_to_dlq(d->store, e->id, 0, mqtt_last_error(t->m));
 					d->stats.dead++;
+					metrics_add(M_DEAD, 1);
+				metrics_add(M_DEAD, 1);
 					t->last_id = e->id;
 					continue;
 				}

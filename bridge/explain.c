@@ -12,6 +12,7 @@
 #include "bridge/poller.h"
 #include "bridge/tether.h"
 #include "bridge/webhook.h"
+#include "config/yaml.h"
 #include "rules/normalize.h"
 
 #define ZONES_TIMEOUT_MS 3000
@@ -42,8 +43,11 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 	if (zones_path) {
 		json_t *doc = json_load_file(zones_path, 0, &jerr);
 		if (doc == NULL) {
-			fprintf(stderr, "%s:%d:%d: %s\n", zones_path, jerr.line, jerr.column,
-				jerr.text);
+			if (jerr.line < 1) /* the file could not be read: no position */
+				fprintf(stderr, "%s: %s\n", zones_path, jerr.text);
+			else
+				fprintf(stderr, "%s:%d:%d: %s\n", zones_path, jerr.line,
+					jerr.column, jerr.text);
 			return NULL;
 		}
 		json_t *names = zone_names_from_doc(doc);
@@ -62,16 +66,21 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 		.concurrency = 1,
 		.timeout_ms = ZONES_TIMEOUT_MS,
 	};
-	char err[256];
+	char err[256] = "";
 	json_t *names = NULL;
 	struct tether *t = tether_new(&o, err, sizeof(err));
 	if (t) {
 		struct tether_req r = {.ep = TETHER_ZONES, .from_ms = -1, .to_ms = -1, .at_ms = -1};
 		if (tether_run(t, &r, 1) == 0 && r.status == TETHER_OK)
 			names = zone_names_from_doc(r.doc);
+		else
+			snprintf(err, sizeof(err), "%s", r.error[0] ? r.error : "request failed");
 		tether_req_release(&r);
 		tether_free(t);
 	}
+	if (names == NULL)
+		fprintf(stderr, "explain: zone names unavailable (GET /zones: %s); zone ids stand "
+			"in (use --zones ZONES.json)\n", err);
 	return names ? names : json_object();
 }
 
@@ -88,46 +97,122 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 				e.target, "topic", e.topic_or_url, "qos", d->qos, "retain",
 				d->retain, "body", e.payload);
 	} else {
-		out = webhook_explain(config_webhook(cfg, d->target), &e, now_ms);
-		if (out)
-			json_object_set_new(out, "rule", json_string(d->rule));
+		/* "rule" first, as on mqtt: {"rule", "target", "url", "headers", "body"} */
+		json_t *w = webhook_explain(config_webhook(cfg, d->target), &e, now_ms);
+		out = w ? json_pack("{s:s}", "rule", d->rule) : NULL;
+		if (out && json_object_update(out, w) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+		json_decref(w);
 	}
 	poller_entry_release(&e);
 	return out;
 }
 
+/* Phases as the daemon decides them, from the earlier resources of the same input (seen:
+ * "kind:source_id" -> {rev, flags, severity, complete, index}). Sets m->phase and returns
+ * NULL when the revision is delivered, else why the daemon would send nothing for it. */
+static const char *decide_phase(json_t *seen, struct message *m, size_t index, char *why,
+				size_t whysz)
+{
+	char key[MSG_ID_MAX + 16];
+	json_t *prev, *now;
+	const char *skip = NULL;
+	bool was_complete;
+
+	snprintf(key, sizeof(key), "%s:%s", msg_kind_name(m->kind), m->source_id);
+	prev = json_object_get(seen, key);
+	was_complete = prev && json_is_true(json_object_get(prev, "complete"));
+	m->phase = MSG_PHASE_NEW;
+	if (prev) {
+		const char *rev = json_string_value(json_object_get(prev, "rev"));
+		const char *sev = json_string_value(json_object_get(prev, "severity"));
+		uint64_t flags = (uint64_t)json_integer_value(json_object_get(prev, "flags"));
+		long long at = (long long)json_integer_value(json_object_get(prev, "index"));
+
+		if (rev && strcmp(rev, m->revision) == 0) {
+			snprintf(why, whysz, "same revision as resource %lld", at);
+			skip = why;
+		} else if (m->kind == MSG_PLATE) {
+			snprintf(why, whysz, "a later revision of the plate read of resource %lld",
+				 at);
+			skip = why;
+		} else if (!was_complete && m->complete) {
+			m->phase = MSG_PHASE_COMPLETE;
+		} else if (flags != m->flags || (sev && strcmp(sev, m->severity) != 0)) {
+			m->phase = MSG_PHASE_UPDATE;
+		} else {
+			snprintf(why, whysz, "no change in flags, severity or completion "
+					     "since resource %lld", at);
+			skip = why;
+		}
+	}
+	/* as the daemon records it: the revision seen last, complete once complete */
+	now = json_pack("{s:s, s:I, s:s, s:b, s:I}", "rev", m->revision, "flags",
+			(json_int_t)m->flags, "severity", m->severity, "complete",
+			m->kind == MSG_PLATE || m->complete || was_complete, "index",
+			(json_int_t)index);
+	if (now)
+		json_object_set_new(seen, key, now);
+	return skip;
+}
+
 static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 			   struct rules_state *st, struct rules_result *res, const json_t *resource,
-			   const json_t *names, int64_t now_ms, bool *bad)
+			   size_t index, const json_t *names, json_t *seen, int64_t now_ms,
+			   bool *bad)
 {
 	struct message m;
 	char err[256];
+	const char *skip;
 	const char *zone_id = json_string_value(
 		json_object_get(json_object_get(resource, "attributes"), "zone_id"));
 	const char *zone_name = zone_id ? json_string_value(json_object_get(names, zone_id)) : NULL;
 	json_t *line, *rl, *dl;
 
-	if (normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
+	if (normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err,
+			       sizeof(err)) < 0) {
 		*bad = true;
 		const char *id = json_string_value(json_object_get(resource, "id"));
-		return json_pack("{s:s?, s:s}", "resource", id, "error", err);
+		/* index: the resource's place in "data" (0-based), as the id may be missing */
+		return json_pack("{s:I, s:s?, s:s}", "index", (json_int_t)index, "resource", id,
+				 "error", err);
 	}
 	message_set_id(&m);
+	skip = decide_phase(seen, &m, index, err, sizeof(err));
 	rules_result_reset(res);
-	if (rules_eval(rules, st, &m, now_ms, true, res) < 0)
+	if (skip == NULL && rules_eval(rules, st, &m, now_ms, true, res) < 0)
 		return NULL;
 	line = json_object();
 	rl = json_array();
 	dl = json_array();
 	if (line == NULL || rl == NULL || dl == NULL)
 		goto fail;
-	json_object_set_new(line, "message", message_to_json(&m));
+	if (json_object_set_new(line, "message", message_to_json(&m)) < 0)
+		goto fail;
+	if (skip) /* the daemon would not deliver this revision: no rule is tried */
+		json_object_set_new(line, "skipped", json_string(skip));
 	for (size_t i = 0; i < res->nt; i++) {
 		json_t *r = json_pack("{s:s, s:b, s:s?}", "name", res->t[i].rule, "matched",
 				      res->t[i].matched, "reason",
 				      res->t[i].reason[0] ? res->t[i].reason : NULL);
 		if (r == NULL || json_array_append_new(rl, r) < 0)
 			goto fail;
+	}
+	/* rules after a delivering `stop` rule are not tried: say so rather than leave them out */
+	if (res->nt > 0 && res->nt < rules_count(rules)) {
+		const struct ynode *list = ynode_get(cfg->doc->root, "rules");
+		const char *stopper = res->t[res->nt - 1].rule;
+		for (size_t i = res->nt; list && list->type == YNODE_SEQ && i < list->n; i++) {
+			const struct ynode *name = ynode_get(list->items[i], "name");
+			char why[sizeof(res->t[0].reason)];
+			snprintf(why, sizeof(why), "not tried: '%s' delivered with stop", stopper);
+			json_t *r = json_pack("{s:s?, s:b, s:s}", "name", name ? name->value : NULL,
+					      "matched", false, "reason", why);
+			if (r == NULL || json_array_append_new(rl, r) < 0)
+				goto fail;
+		}
 	}
 	for (size_t i = 0; i < res->nd; i++) {
 		json_t *d = delivery_json(cfg, &res->d[i], now_ms);
@@ -153,7 +238,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	struct rules_state *st = NULL;
 	struct rules_result res = {0};
 	json_error_t jerr;
-	json_t *doc = NULL, *names = NULL, *data;
+	json_t *doc = NULL, *names = NULL, *seen = NULL, *data;
 	bool bad = false;
 	int rc = 1;
 
@@ -163,18 +248,23 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 		cfg_errors_release(&errs);
 		return 1;
 	}
+	const char *input_name = strcmp(input, "-") == 0 ? "<stdin>" : input;
 	if (strcmp(input, "-") == 0)
 		doc = json_loadf(stdin, 0, &jerr);
 	else
 		doc = json_load_file(input, 0, &jerr);
 	if (doc == NULL) {
-		fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", strcmp(input, "-") ? input : "<stdin>",
-			jerr.line, jerr.column, jerr.text);
+		if (jerr.line < 1)
+			fprintf(stderr, "%s: %s\n", input_name, jerr.text);
+		else
+			fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", input_name, jerr.line,
+				jerr.column, jerr.text);
 		goto out;
 	}
 	names = zone_names(cfg, zones_path);
 	st = rules_state_new();
-	if (names == NULL || st == NULL)
+	seen = json_object();
+	if (names == NULL || st == NULL || seen == NULL)
 		goto out;
 	/* a JSON:API document, a bare array of resources, or one resource */
 	data = json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
@@ -186,14 +276,18 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 		data = one;
 	}
 	if (!json_is_array(data)) {
-		fprintf(stderr, "%s: expected a Tether document with a \"data\" list\n", input);
+		fprintf(stderr, "%s: expected a Tether document with a \"data\" list\n",
+			input_name);
 		goto out;
 	}
 	size_t i;
 	json_t *resource;
 	json_array_foreach(data, i, resource) {
-		json_t *line = explain_one(cfg, rules, st, &res, resource, names, now_ms, &bad);
-		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) : NULL;
+		json_t *line = explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms,
+					   &bad);
+		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
+							     JSON_REAL_PRECISION(15))
+				  : NULL;
 		json_decref(line);
 		if (text == NULL) {
 			fprintf(stderr, "explain: out of memory\n");
@@ -207,6 +301,7 @@ out:
 	rules_result_release(&res);
 	rules_state_free(st);
 	json_decref(names);
+	json_decref(seen);
 	json_decref(doc);
 	rules_free(rules);
 	config_free(cfg);

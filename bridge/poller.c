@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "bridge/log.h"
+#include "bridge/metrics.h"
 #include "bridge/tether.h"
 #include "rules/normalize.h"
 
@@ -607,6 +608,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	int found, added = 0;
 
 	if (normalize_resource(res, z->name, p->cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
+		metrics_add(M_BAD_RESOURCES, 1);
 		char *text = json_dumps(res, JSON_COMPACT);
 		log_warnx("zone '%s': skipping a resource: %s; starts: %.80s", z->name, err,
 			  text ? text : "?");
@@ -629,6 +631,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			log_warnx("rules: out of memory evaluating '%s'", m.id);
 			return -1;
 		}
+		metrics_add(m.kind == MSG_EVENT ? M_MESSAGES_EVENT : M_MESSAGES_PLATE, 1);
 		for (size_t i = 0; i < p->res.nd; i++) {
 			struct store_entry e;
 			if (poller_entry_build(p->cfg, &p->res.d[i], &e) < 0)
@@ -734,6 +737,8 @@ static bool cycle(struct poller *p)
 			return false;
 	}
 	int64_t pending = store_outbox_count(p->store);
+	metrics_set(M_OUTBOX, pending);
+	metrics_set(M_ZONES, (int64_t)p->nzones);
 	if (pending >= p->cfg->delivery.max_outbox) {
 		if (!p->backpressure)
 			log_warnx("outbox full (%lld entries, max_outbox %lld): polling paused "
@@ -755,14 +760,26 @@ static bool cycle(struct poller *p)
 		log_warnx("poll: unable to run the API requests");
 	/* backoff and Retry-After count from the answers, not from when the requests left */
 	int64_t answered = util_now_ms();
+	metrics_add(M_POLL_CYCLES, 1);
+	for (size_t i = 0; i < p->nreqs; i++) {
+		if (p->reqs[i].status == TETHER_OK) {
+			metrics_set(M_LAST_POLL_MS, answered);
+			continue;
+		}
+		metrics_add(M_API_ERRORS, 1);
+		if (p->reqs[i].status == TETHER_E_RATE)
+			metrics_add(M_API_RATE_LIMITED, 1);
+	}
 	for (size_t i = 0; i < p->nzones; i++) {
 		struct zone *z = &p->zones[i];
 		const struct zplan *pl = &p->plans[i];
 		if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
 			continue;
 		int n = commit_zone(p, z, pl, now);
-		if (n > 0)
+		if (n > 0) {
 			added += n;
+			metrics_add(M_QUEUED, (uint64_t)n);
+		}
 		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
 			behind = true;
 	}

@@ -1,6 +1,6 @@
 /* The SQLite state database: schema and migrations, prepared statements made once at open,
- * and the cursor / dedup / kv / outbox / dead-letter verbs. Callers decide what to store
- * and when to commit; this file only keeps it safe and in order. */
+ * and the cursor / dedup / kv / rule state / outbox / dead-letter verbs. Callers decide what
+ * to store and when to commit; this file only keeps it safe and in order. */
 #include "bridge/store.h"
 
 #include <errno.h>
@@ -21,7 +21,8 @@
 
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
  * add one. v1 was the first layout; v2 added per-target options, the first failure time and
- * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH). */
+ * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH); v3
+ * added rule_state, the rule engine's cooldown and visit memory, so a restart keeps it. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -52,6 +53,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX outbox_walk ON outbox (target, id, zone_id, next_attempt_ms);"
     "CREATE INDEX outbox_due ON outbox (target, next_attempt_ms, zone_id);"
     "CREATE INDEX outbox_zone ON outbox (target, zone_id, id, next_attempt_ms);",
+
+    "CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+    " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);",
 };
 
 enum st {
@@ -71,6 +76,9 @@ enum st {
 	ST_KV_PUT,
 	ST_KV_DEL,
 	ST_KV_PRUNE,
+	ST_RS_PUT,
+	ST_RS_EACH,
+	ST_RS_PRUNE,
 	ST_OB_PUT,
 	ST_OB_FETCH,
 	ST_OB_ACK,
@@ -145,6 +153,10 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_KV_PUT] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
     [ST_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
     [ST_KV_PRUNE] = "DELETE FROM kv WHERE value < ?1",
+    [ST_RS_PUT] = "INSERT OR REPLACE INTO rule_state (key, value, expires_ms)"
+                  " VALUES (?1, ?2, ?3)",
+    [ST_RS_EACH] = "SELECT key, value FROM rule_state WHERE expires_ms > ?1 ORDER BY key",
+    [ST_RS_PRUNE] = "DELETE FROM rule_state WHERE expires_ms <= ?1",
     [ST_OB_PUT] = "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, headers,"
                   " extra, created_ms, next_attempt_ms)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -653,6 +665,55 @@ int store_kv_prune(struct store *s, int64_t now_ms)
 	if (sqlite3_bind_int64(st, 1, now_ms))
 		return fail_reset(s, st, "kv prune");
 	return run(s, ST_KV_PRUNE, "kv prune");
+}
+
+int store_rstate_put(struct store *s, const char *key, const char *value, int64_t expires_ms)
+{
+	sqlite3_stmt *st = s->st[ST_RS_PUT];
+
+	if (key == NULL || value == NULL)
+		return failx(s, "rule state put", "key and value are required");
+	if (bind_text(st, 1, key) || bind_text(st, 2, value) ||
+	    sqlite3_bind_int64(st, 3, expires_ms))
+		return fail_reset(s, st, "rule state put");
+	return run(s, ST_RS_PUT, "rule state put") < 0 ? -1 : 0;
+}
+
+int store_rstate_each(struct store *s, int64_t now_ms,
+                      int (*cb)(void *arg, const char *key, const char *value), void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_RS_EACH];
+	int rc;
+
+	if (sqlite3_bind_int64(st, 1, now_ms))
+		return fail_reset(s, st, "rule state each");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *key = sqlite3_column_text(st, 0);
+		const unsigned char *value = sqlite3_column_text(st, 1);
+		int stop;
+
+		if (key == NULL || value == NULL)
+			return fail_reset(s, st, "rule state each");
+		stop = cb(arg, (const char *)key, (const char *)value);
+		if (stop != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "rule state each");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "rule state each");
+	return 0;
+}
+
+int store_rstate_prune(struct store *s, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->st[ST_RS_PRUNE];
+
+	if (sqlite3_bind_int64(st, 1, now_ms))
+		return fail_reset(s, st, "rule state prune");
+	return run(s, ST_RS_PRUNE, "rule state prune");
 }
 
 int store_outbox_put(struct store *s, const struct store_entry *e)

@@ -1,5 +1,5 @@
 /* Durable state in state_dir/state.db (SQLite, WAL): zone cursors, dedup records and open
- * events, cooldown/visit deadlines, the outbox and dead letters. One struct store is one
+ * events, rule cooldown/visit memory, the outbox and dead letters. One struct store is one
  * connection, used by one thread; the poller and the delivery thread each open their own.
  * No logging here: every failure returns -1 and leaves its text in store_errmsg(). */
 #ifndef TB_STORE_H
@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -70,6 +70,17 @@ int store_kv_get(struct store *s, const char *key, int64_t *value);
 int store_kv_put(struct store *s, const char *key, int64_t value);
 int store_kv_del(struct store *s, const char *key);
 int store_kv_prune(struct store *s, int64_t now_ms);
+
+/* The rule engine's cooldown and visit memory: key -> value (text the rules module encodes
+ * and decodes, see rules_state_save), forgotten at expires_ms. put: insert or replace; 0 or
+ * -1. each: calls cb for every entry with expires_ms > now_ms, in key order; key and value
+ * are borrowed for the call only; a non-zero return from cb stops the walk and is returned,
+ * otherwise 0, or -1 on error. Do not write to s from cb. prune: deletes the entries with
+ * expires_ms <= now_ms, returns the number deleted, or -1. */
+int store_rstate_put(struct store *s, const char *key, const char *value, int64_t expires_ms);
+int store_rstate_each(struct store *s, int64_t now_ms,
+                      int (*cb)(void *arg, const char *key, const char *value), void *arg);
+int store_rstate_prune(struct store *s, int64_t now_ms);
 
 /* One outbox entry or dead letter. Strings other than target, zone_id, msg_id and payload
  * may be NULL. From fetch and dlq_list every string is owned by the array (see

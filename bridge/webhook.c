@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "bridge/log.h"
+#include "bridge/metrics.h"
 #include "config/util.h"
 
 #define MAX_RESPONSE 4096  /* we keep the first bytes of an answer, for reasons and Slack */
@@ -272,17 +273,55 @@ static char *flags_text(const json_t *msg)
 	return buf_steal(&b);
 }
 
-static json_t *slack_body(const json_t *msg, const char *text)
+/* Slack reads &, < and > in mrkdwn as markup (<!channel>, <url|text>): values from the
+ * API are written as &amp; &lt; &gt;. New string. */
+static char *slack_escape(const char *s)
+{
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, 0);
+	for (; *s && rc == 0; s++) {
+		if (*s == '&')
+			rc = buf_puts(&b, "&amp;");
+		else if (*s == '<')
+			rc = buf_puts(&b, "&lt;");
+		else if (*s == '>')
+			rc = buf_puts(&b, "&gt;");
+		else
+			rc = buf_append(&b, s, 1);
+	}
+	if (rc < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}
+
+/* text_is_ours: the default text (escaped here); a rule's text is the user's mrkdwn. */
+static json_t *slack_body(const json_t *msg, const char *text, bool text_is_ours)
 {
 	const json_t *zone = json_object_get(msg, "zone"), *plate = json_object_get(msg, "plate");
 	const char *link = jstr(json_object_get(msg, "links"), "web");
-	char *t = truncated(text, WEBHOOK_SLACK_TEXT_MAX), *what = NULL, *flags = NULL;
+	char *esc_text = text_is_ours ? slack_escape(text) : NULL;
+	char *t = truncated(esc_text ? esc_text : text, WEBHOOK_SLACK_TEXT_MAX);
+	char *what = NULL, *flags = NULL;
+	char *znm = slack_escape(jstr(zone, "name")), *num = slack_escape(jstr(plate, "number"));
+	char *ctry = slack_escape(jstr(plate, "country"));
+	char *when = slack_escape(jstr(msg, "occurred_at"));
 	json_t *fields, *blocks, *body = NULL;
 
-	if (t == NULL)
+	free(esc_text);
+	if (t == NULL || znm == NULL || num == NULL || ctry == NULL || when == NULL) {
+		free(t);
+		free(znm);
+		free(num);
+		free(ctry);
+		free(when);
 		return NULL;
+	}
 	if (json_is_object(plate)) {
-		if (asprintf(&what, "*Plate*\n%s %s", jstr(plate, "number"), jstr(plate, "country")) < 0)
+		if (asprintf(&what, "*Plate*\n%s %s", num, ctry) < 0)
 			what = NULL;
 	} else {
 		flags = flags_text(msg);
@@ -290,10 +329,14 @@ static json_t *slack_body(const json_t *msg, const char *text)
 			what = NULL;
 	}
 	char *zf = NULL, *tf = NULL, *lf = NULL;
-	if (asprintf(&zf, "*Zone*\n%s", jstr(zone, "name")) < 0)
+	if (asprintf(&zf, "*Zone*\n%s", znm) < 0)
 		zf = NULL;
-	if (asprintf(&tf, "*Time*\n%s", jstr(msg, "occurred_at")) < 0)
+	if (asprintf(&tf, "*Time*\n%s", when) < 0)
 		tf = NULL;
+	free(znm);
+	free(num);
+	free(ctry);
+	free(when);
 	if (asprintf(&lf, "<%s|Open in Tether>", link) < 0)
 		lf = NULL;
 	if (what && zf && tf && lf) {
@@ -431,7 +474,7 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		out = strdup(tmpl_body ? tmpl_body : e->payload);
 		break;
 	case WEBHOOK_SLACK:
-		body = slack_body(msg, text);
+		body = slack_body(msg, text, default_t != NULL);
 		break;
 	case WEBHOOK_DISCORD:
 		body = discord_body(msg, text);
@@ -584,6 +627,7 @@ static void settle_dead(struct webhook *w, struct store *st, int64_t id, const c
 	if (store_outbox_to_dlq(st, id, status, reason) < 0)
 		log_warnx("%s: unable to record the dead letter: %s", w->target, store_errmsg(st));
 	w->stats.dead++;
+	metrics_add(M_DEAD, 1);
 }
 
 static int start(struct webhook *w, struct store *st, CURLM *multi, const struct store_entry *e,
@@ -745,6 +789,7 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
 	w->stats.retried++;
+	metrics_add(M_RETRIED, 1);
 }
 
 bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
@@ -782,6 +827,7 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 				log_info("%s: delivering again", w->target);
 			w->failing = false;
 			w->stats.delivered++;
+			metrics_add(M_DELIVERED, 1);
 		}
 	} else if (status >= 500 || status == 408 || status == 429) {
 		snprintf(why, sizeof(why), "HTTP %ld", status);

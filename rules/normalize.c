@@ -103,7 +103,7 @@ static int fail(char *err, size_t errsz, const char *fmt, ...)
 }
 
 /* A short, printable copy of an input value for an error message: control characters
- * and bytes that are not UTF-8 become '?', and a long value is cut at a character. */
+ * and bytes that are not UTF-8 become U+FFFD, and a long value is cut at a character. */
 static const char *quote(const char *s, char out[48])
 {
 	size_t i = 0;
@@ -200,7 +200,7 @@ static int64_t duration_field(const json_t *attrs)
 }
 
 /* Copies at most dstsz - 1 bytes of s, cutting at a character boundary and replacing
- * bytes that are not UTF-8 with '?', so the result is always valid UTF-8. */
+ * bytes that are not UTF-8 with U+FFFD (as templates do), so the result is valid UTF-8. */
 static void copy_utf8(char *dst, size_t dstsz, const char *s)
 {
 	size_t o = 0;
@@ -208,9 +208,10 @@ static void copy_utf8(char *dst, size_t dstsz, const char *s)
 	while (*s != '\0') {
 		size_t n = msg_utf8_seq(s);
 		if (n == 0) {
-			if (o + 1 >= dstsz)
+			if (o + 3 >= dstsz)
 				break;
-			dst[o++] = '?';
+			memcpy(dst + o, "\xEF\xBF\xBD", 3);
+			o += 3;
 			s++;
 			continue;
 		}
@@ -397,7 +398,7 @@ void message_set_id(struct message *m)
 }
 
 /* A JSON string, or null for "" when empty_null. Bytes that are not UTF-8 (fields the
- * rule engine filled from files) become '?' rather than failing the whole message. */
+ * rule engine filled from files) become U+FFFD rather than failing the whole message. */
 static json_t *jstr(const char *s, bool empty_null)
 {
 	char fixed[MSG_NAME_MAX * 2];

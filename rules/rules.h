@@ -1,7 +1,7 @@
 /* The rule engine: compiles the `rules`, `watchlists` and `severity_order` sections of a
  * config tree once, then evaluates normalised messages against them with no I/O and no
  * per-rule allocation. Cooldown and visit memory live in a separate state keyed by rule
- * name, so it survives a reload. Delivery itself is left to the publishers. */
+ * name, so it survives a reload, and is saved and loaded as text so it survives a restart. */
 #ifndef TB_RULES_H
 #define TB_RULES_H
 
@@ -40,6 +40,19 @@ struct rules_state *rules_state_new(void);
 void rules_state_free(struct rules_state *st); /* NULL is fine */
 /* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes). */
 size_t rules_state_size(const struct rules_state *st);
+/* Calls put for every cooldown/visit entry changed since the last successful call, then clears
+ * the dirty marks: key is a stable text key ("C:rule|zone_id", "V:rule|plate|zone_id"),
+ * value a compact JSON object of everything the entry holds, expires_ms when it can be
+ * forgotten. key and value are borrowed for the call. Entries dropped on expiry are not
+ * reported (they expire in the database too). 0, or the first non-zero return of put, or -1
+ * on ENOMEM; on failure every entry stays marked, so the next call puts them again. */
+int rules_state_save(struct rules_state *st,
+                     int (*put)(void *arg, const char *key, const char *value, int64_t expires_ms),
+                     void *arg);
+/* Restores one entry saved by rules_state_save, replacing one of the same key; skips it (0)
+ * when it expired at now_ms or does not parse. The entry is not marked changed. 0, or -1 on
+ * ENOMEM. */
+int rules_state_load(struct rules_state *st, const char *key, const char *value, int64_t now_ms);
 
 /* One message for one target. Strings are owned by the result (freed by reset/release);
  * rule, target_kind and target are borrowed from the rules and valid while they live. */

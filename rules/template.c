@@ -281,7 +281,7 @@ static int put_field(struct buf *out, enum tmpl_ctx ctx, int f, const struct mes
 	}
 	case F_MOTION:
 		if (!plate) {
-			snprintf(num, sizeof(num), "%g", m->motion);
+			snprintf(num, sizeof(num), "%.15g", m->motion);
 			s = num;
 		}
 		break;

@@ -167,3 +167,14 @@ stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; }
 bridge_alive() { kill -0 "$BRIDGE_PID" 2>/dev/null; }
 # stop_bridge [SIGNAL]: signals the bridge and reaps it
 stop_bridge() { kill "-${1:-TERM}" "$BRIDGE_PID" 2>/dev/null; wait "$BRIDGE_PID" 2>/dev/null; }
+
+# finish_bridge: SIGTERM, then the exit status must be 0 and the log free of sanitizer
+# reports (ASan/UBSan/LSan builds print them at exit)
+finish_bridge() {
+	kill -TERM "$BRIDGE_PID" 2>/dev/null
+	wait "$BRIDGE_PID"
+	rc=$?
+	grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$T/bridge.log" &&
+		fail "sanitizer report in the bridge log: $(grep -m 3 'Sanitizer\|runtime error:\|#[0-9] ' "$T/bridge.log")"
+	[ $rc -eq 0 ] || fail "the bridge exited with $rc after SIGTERM: $(tail -3 "$T/bridge.log")"
+}

@@ -71,3 +71,4 @@ want=$(jq -ncS --arg z "$Z1" --arg n "$N1" '{schema: "tether-bridge/v1", kind: "
 [ "$got" = "$want" ] || fail "plate: got $got, want $want"
 case "$(printf '%s' "$p" | jq -r .id)" in "plate:$P1:"?*) ;; *) fail "plate: id $(printf '%s' "$p" | jq -r .id)" ;; esac
 ok "plate: watchlist topic and payload; unselected events and plates not published"
+finish_bridge

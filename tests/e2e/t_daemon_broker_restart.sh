@@ -1,12 +1,15 @@
 # The broker goes away while events keep coming (some published just before it stops,
 # the rest while it is down); once it is back on the same port every message arrives, in
 # the simulator's order within each zone. A durable subscriber session (-c -i, QoS 1) on a
-# persistent mosquitto keeps what is published while the subscriber is away.
+# persistent mosquitto keeps what is published while the subscriber is away. With
+# max_outbox 10 the outbox fills while the broker is down: polling pauses (logged), and
+# what the API got meanwhile is fetched once deliveries catch up: backpressure, not loss.
 . "$(dirname "$0")/lib.sh"
 start_mosquitto_persist
 start_sim --zones 3
 cfg_head "$T/cfg.yaml"
 cat >>"$T/cfg.yaml" <<CFG
+delivery: {max_outbox: 10}
 rules:
   - name: all
     when: {kind: event}
@@ -32,10 +35,13 @@ stop_mosquitto
 inject_round 15
 WAIT=10 wait_for grep -q "mqtt 'home'.*\(lost\|cannot connect\)" "$T/bridge.log" ||
 	fail "the bridge did not notice the broker going away"
-sleep 3
+WAIT=10 wait_for grep -q 'outbox full' "$T/bridge.log" ||
+	fail "no backpressure logged with 27 messages waiting and max_outbox 10"
+inject_round 15 # while polling is paused
+sleep 1.5
 start_mosquitto_persist "$MQTT_PORT"
 start_sub_durable 'e2e/#'
-TOTAL=30
+TOTAL=45
 distinct() { sub_ids | sort -u | wc -l; }
 has_all() { [ "$(distinct)" -ge $TOTAL ]; }
 WAIT=30 wait_for has_all || fail "only $(distinct) of $TOTAL messages after the broker came back; log: $(grep mqtt "$T/bridge.log" | tail -4)"
@@ -55,5 +61,7 @@ $want
 --- got
 $got"
 done
+grep -q 'polling resumed' "$T/bridge.log" || fail "polling did not resume after the backpressure"
 dups=$(( $(sub_ids | wc -l) - TOTAL ))
-ok "all $TOTAL messages arrived after a broker restart, in order per zone ($dups duplicates)"
+ok "all $TOTAL messages arrived after a broker restart, in order per zone ($dups duplicates), backpressure paused and resumed polling"
+finish_bridge

@@ -61,3 +61,4 @@ sleep 2
 [ "$(sub_payloads e2e/new | jq -r .rule)" = new ] || fail "rule name on e2e/new"
 bridge_alive || fail "the bridge exited"
 ok "good config takes over on SIGHUP: new rule delivers, removed rule does not"
+finish_bridge

@@ -36,7 +36,9 @@ round() { # NAME
 	}
 	stop_timed
 	[ "$MS" -le 5000 ] || fail "$1: stopped after $MS ms (limit 5000)"
-	[ "$RC" -eq 0 ] || fail "$1: exit status $RC"
+	[ "$RC" -eq 0 ] || fail "$1: exit status $RC: $(tail -5 "$T/bridge.log")"
+	grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$T/bridge.log" &&
+		fail "$1: sanitizer report: $(grep -m 3 'Sanitizer\|runtime error:\|#[0-9] ' "$T/bridge.log")"
 	is_status offline || fail "$1: status is '$(status)', want retained 'offline'"
 	grep -q 'stopped' "$T/bridge.log" || fail "$1: no 'stopped' in the log"
 	ok "$1: stopped in $MS ms, exit 0, 'offline' retained"

@@ -85,6 +85,13 @@ void sim_make_id(struct sim *s, int64_t ms, char out[SIM_ID_LEN + 1])
 	         (unsigned long long)(++s->id_counter & 0xffffffffffULL));
 }
 
+/* The time part of the ids of zones, locations and the like: from the seed, not the clock,
+ * so a seed always gives the same zone ids (configs for the demo can name them). */
+static int64_t seed_ms(const struct sim *s)
+{
+	return (int64_t)(0x5f000000u + (unsigned)(s->opts.seed % 0xffffff)) * 1000;
+}
+
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;
@@ -164,9 +171,9 @@ struct sim_zone *sim_zone_add(struct sim *s, const char *name, const char *locat
 		free(z);
 		return NULL;
 	}
-	sim_make_id(s, now, z->id);
-	sim_make_id(s, now, z->agent_id);
-	sim_make_id(s, now, z->camera_id);
+	sim_make_id(s, seed_ms(s), z->id);
+	sim_make_id(s, seed_ms(s), z->agent_id);
+	sim_make_id(s, seed_ms(s), z->camera_id);
 	/* One timeline per location: reuse the one of a zone already there. */
 	if (location_id != NULL && *location_id) {
 		snprintf(z->location_id, sizeof(z->location_id), "%s", location_id);
@@ -175,10 +182,10 @@ struct sim_zone *sim_zone_add(struct sim *s, const char *name, const char *locat
 				memcpy(z->timeline_id, s->zones[i]->timeline_id,
 				       sizeof(z->timeline_id));
 	} else {
-		sim_make_id(s, now, z->location_id);
+		sim_make_id(s, seed_ms(s), z->location_id);
 	}
 	if (z->timeline_id[0] == '\0')
-		sim_make_id(s, now, z->timeline_id);
+		sim_make_id(s, seed_ms(s), z->timeline_id);
 	z->offset_min = s->nzones % 2 ? 60 : 0;
 	if (zone_add_recordings(s, z, s->started_ms ? s->started_ms : now) < 0) {
 		free(z->name);
@@ -584,7 +591,7 @@ int sim_init(struct sim *s, const struct sim_opts *o)
 	s->rng = o->seed;
 	s->started_ms = util_now_ms();
 	for (int i = 0; i < nloc; i++)
-		sim_make_id(s, s->started_ms, locs[i]);
+		sim_make_id(s, seed_ms(s), locs[i]);
 	for (int i = 0; i < o->zones; i++)
 		if (sim_zone_add(s, NULL, locs[i % nloc]) == NULL)
 			return -1;
@@ -592,8 +599,8 @@ int sim_init(struct sim *s, const struct sim_opts *o)
 		static const char *const names[] = {"Overview", "Entrances"};
 		static const char *const layouts[] = {"layout_01", "layout_02"};
 		struct sim_perspective *p = &s->persp[s->npersp++];
-		sim_make_id(s, s->started_ms, p->id);
-		sim_make_id(s, s->started_ms, p->user_id);
+		sim_make_id(s, seed_ms(s), p->id);
+		sim_make_id(s, seed_ms(s), p->user_id);
 		memcpy(p->timeline_id, s->nzones ? s->zones[0]->timeline_id : locs[0],
 		       sizeof(p->timeline_id));
 		snprintf(p->name, sizeof(p->name), "%s", names[i]);

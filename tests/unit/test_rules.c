@@ -1,5 +1,5 @@
 /* Unit tests for rules/rules and rules/schedule: every matcher, cooldown, escalation, visits,
- * deliveries and their templates, explain reasons, time zones, and the data-driven suite
+ * state save/load, deliveries and their templates, explain reasons, time zones, and the suite
  * tests/data/rules-invalid/<case>/{config.yaml,error}. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -674,6 +674,197 @@ static void test_state_prunes_expired_entries(void **state)
 	fx_free(&f);
 }
 
+/* What rules_state_save handed out: the first SAVED_MAX entries, and how many in all. */
+#define SAVED_MAX 8
+struct saved {
+	char key[SAVED_MAX][128];
+	char value[SAVED_MAX][256];
+	int64_t expires[SAVED_MAX];
+	size_t n;
+	int rc; /* what put returns */
+};
+
+static int save_put(void *arg, const char *key, const char *value, int64_t expires_ms)
+{
+	struct saved *sv = arg;
+
+	if (sv->rc != 0)
+		return sv->rc;
+	if (sv->n < SAVED_MAX) {
+		snprintf(sv->key[sv->n], sizeof(sv->key[0]), "%s", key);
+		snprintf(sv->value[sv->n], sizeof(sv->value[0]), "%s", value);
+		sv->expires[sv->n] = expires_ms;
+	}
+	sv->n++;
+	return 0;
+}
+
+/* Saves f's state into sv (emptied first); returns the number of entries put. */
+static size_t save(struct fx *f, struct saved *sv)
+{
+	memset(sv, 0, sizeof(*sv));
+	assert_int_equal(rules_state_save(f->st, save_put, sv), 0);
+	return sv->n;
+}
+
+/* A restart: f gets a fresh state and loads sv into it at now. */
+static void restart(struct fx *f, const struct saved *sv, int64_t now)
+{
+	rules_state_free(f->st);
+	f->st = rules_state_new();
+	assert_non_null(f->st);
+	for (size_t i = 0; i < sv->n && i < SAVED_MAX; i++)
+		assert_int_equal(rules_state_load(f->st, sv->key[i], sv->value[i], now), 0);
+}
+
+static void test_state_save_load_keeps_cooldown_and_escalation(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "normal", F("motion"), AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	assert_int_equal(save(&f, &sv), 1);
+	assert_string_equal(sv.key[0], "C:c|z1");
+	assert_int_equal(sv.expires[0], t0 + 5 * 60000);
+	assert_non_null(strstr(sv.value[0], "\"source_id\":\"e1\""));
+	restart(&f, &sv, t0 + 1000);
+	assert_int_equal(rules_state_size(f.st), 1);
+	struct message again = m; /* another event in the same zone: held back */
+	snprintf(again.source_id, sizeof(again.source_id), "e2");
+	assert_int_equal(run(&f, &again, t0 + 2 * 60000), 0);
+	assert_string_equal(reason(&f, "c"), "cooldown: 3m left");
+	m.phase = MSG_PHASE_UPDATE; /* the same event, nothing new: held back */
+	assert_int_equal(run(&f, &m, t0 + 2 * 60000), 0);
+	snprintf(m.severity, sizeof(m.severity), "high"); /* escalation passes */
+	assert_int_equal(run(&f, &m, t0 + 3 * 60000), 1);
+	m.flags |= F("intrusion"); /* and so does a new flag, after a second restart */
+	assert_int_equal(save(&f, &sv), 1);
+	restart(&f, &sv, t0 + 3 * 60000 + 1000);
+	assert_int_equal(run(&f, &m, t0 + 4 * 60000), 1);
+	fx_free(&f);
+}
+
+static void test_state_save_load_keeps_visit(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: v, visit: 10m, when: {kind: plate}, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = plate_msg("AB12CDE", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_int_equal(save(&f, &sv), 1);
+	assert_string_equal(sv.key[0], "V:v|AB12CDE|z1");
+	restart(&f, &sv, t0 + 1000);
+	m.occurred_ms = t0 + 8 * 60000;
+	assert_int_equal(run(&f, &m, 0), 0);
+	assert_string_equal(reason(&f, "v"), "visit: same visit");
+	assert_int_equal(save(&f, &sv), 1); /* the visit goes on: its last read moved */
+	restart(&f, &sv, t0 + 9 * 60000);
+	m.occurred_ms = t0 + 16 * 60000;
+	assert_int_equal(run(&f, &m, 0), 0);
+	m.occurred_ms = t0 + 27 * 60000; /* gap longer than visit: a new one */
+	assert_int_equal(run(&f, &m, 0), 1);
+	fx_free(&f);
+}
+
+static void test_state_load_skips_expired_and_unparsable(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	assert_int_equal(save(&f, &sv), 1);
+	restart(&f, &sv, t0 + 5 * 60000); /* expired at load */
+	assert_int_equal(rules_state_size(f.st), 0);
+	snprintf(m.source_id, sizeof(m.source_id), "e2");
+	assert_int_equal(run(&f, &m, t0 + 5 * 60000), 1);
+	const char *bad[][2] = {
+	    {"C:c|z1", "not json"},
+	    {"C:c|z1", "{\"expires_ms\": 99999999999999}"}, /* no last_ms */
+	    {"C:c|z1", "{\"last_ms\": \"1\", \"expires_ms\": 99999999999999}"},
+	    {"X:c|z1", "{\"last_ms\": 1, \"expires_ms\": 99999999999999}"},
+	    {"C:c", "{\"last_ms\": 1, \"expires_ms\": 99999999999999}"},
+	    {"V:v|z1", "{\"last_ms\": 1, \"expires_ms\": 99999999999999}"},
+	    {"C:c|z%1", "{\"last_ms\": 1, \"expires_ms\": 99999999999999}"},
+	    {"C:c|z%00", "{\"last_ms\": 1, \"expires_ms\": 99999999999999}"},
+	};
+	rules_state_free(f.st);
+	f.st = rules_state_new();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rules_state_load(f.st, bad[i][0], bad[i][1], t0), 0);
+	assert_int_equal(rules_state_size(f.st), 0);
+	fx_free(&f);
+}
+
+static void test_state_save_puts_only_changed_entries(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 5m, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	assert_int_equal(run(&f, &m, t0), 1);
+	struct message z2 = m;
+	snprintf(z2.zone_id, sizeof(z2.zone_id), "z2");
+	assert_int_equal(run(&f, &z2, t0), 1);
+	assert_int_equal(save(&f, &sv), 2);
+	assert_int_equal(save(&f, &sv), 0);
+	assert_int_equal(run(&f, &m, t0 + 1000), 0); /* held back: nothing changed */
+	assert_int_equal(save(&f, &sv), 0);
+	assert_int_equal(run(&f, &m, t0 + 5 * 60000), 1);
+	memset(&sv, 0, sizeof(sv));
+	sv.rc = 5; /* a failed put keeps the marks for the next save */
+	assert_int_equal(rules_state_save(f.st, save_put, &sv), 5);
+	assert_int_equal(save(&f, &sv), 1);
+	assert_string_equal(sv.key[0], "C:c|z1");
+	fx_free(&f);
+}
+
+static void test_state_key_escapes_separator_and_percent(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: \"c|1\", cooldown: 10m, cooldown_key: "
+	            "\"{{location_id}}\", " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	snprintf(m.location_id, sizeof(m.location_id), "a|b%%c\x01");
+	assert_int_equal(run(&f, &m, t0), 1);
+	assert_int_equal(save(&f, &sv), 1);
+	assert_string_equal(sv.key[0], "C:c%7C1|a%7Cb%25c%01");
+	restart(&f, &sv, t0 + 1000);
+	snprintf(m.source_id, sizeof(m.source_id), "e2");
+	assert_int_equal(run(&f, &m, t0 + 2000), 0); /* the same key after the round trip */
+	assert_string_equal(reason(&f, "c|1"), "cooldown: 9m58s left");
+	fx_free(&f);
+}
+
+static void test_state_prune_keeps_changed_entries_to_save(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: c, cooldown: 1s, " TO "}\n");
+	int64_t t0 = T(AT);
+	struct message m = event_msg("Front", "high", 0, AT);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(m.zone_id, sizeof(m.zone_id), "z%d", i);
+		run(&f, &m, t0 + i * 10);
+	}
+	assert_true(rules_state_size(f.st) < 2100); /* pruned on the way */
+	assert_int_equal(save(&f, &sv), rules_state_size(f.st));
+	fx_free(&f);
+}
+
 static void test_compile_errors_have_positions(void **state)
 {
 	(void)state;
@@ -816,6 +1007,12 @@ int main(void)
 	    cmocka_unit_test(test_templates_escape_zone_in_topic_and_body),
 	    cmocka_unit_test(test_state_survives_reload),
 	    cmocka_unit_test(test_state_prunes_expired_entries),
+	    cmocka_unit_test(test_state_save_load_keeps_cooldown_and_escalation),
+	    cmocka_unit_test(test_state_save_load_keeps_visit),
+	    cmocka_unit_test(test_state_load_skips_expired_and_unparsable),
+	    cmocka_unit_test(test_state_save_puts_only_changed_entries),
+	    cmocka_unit_test(test_state_key_escapes_separator_and_percent),
+	    cmocka_unit_test(test_state_prune_keeps_changed_entries_to_save),
 	    cmocka_unit_test(test_compile_errors_have_positions),
 	    cmocka_unit_test(test_empty_config_has_no_rules),
 	    cmocka_unit_test(test_invalid_config_cases),

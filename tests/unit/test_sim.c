@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,7 @@ struct resp {
 
 static struct {
 	struct simproc a; /* shared: --backlog 300 --zones 4 --locations 2 */
+	struct simproc b; /* a test's own, stopped by stop_own_sim even when it fails */
 	CURL *curl;       /* one handle: connections are reused */
 } T;
 
@@ -79,6 +81,8 @@ static int sim_start(struct simproc *p, ...)
 	if (p->pid < 0)
 		return -1;
 	if (p->pid == 0) {
+		/* a crashed test must not leave a simulator behind */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (freopen("/dev/null", "w", stdout) == NULL)
 			_exit(127);
 		execv(bin, (char *const *)argv);
@@ -890,20 +894,20 @@ static void test_oauth_refresh_rotates(void **state)
 
 static void test_oauth_expired_token_is_401(void **state)
 {
-	struct simproc b;
+	struct simproc *b = &T.b;
 	json_t *t;
 
 	(void)state;
-	assert_int_equal(sim_start(&b, "--token-ttl", "1", "--zones", "1", NULL), 0);
-	t = obtain_token(&b);
+	assert_int_equal(sim_start(b, "--token-ttl", "1", "--zones", "1", NULL), 0);
+	t = obtain_token(b);
 	assert_int_equal(json_integer_value(json_object_get(t, "expires_in")), 1);
-	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))),
+	assert_int_equal(token_status(b, json_string_value(json_object_get(t, "access_token"))),
 	                 200);
 	sleep_ms(1100);
-	assert_int_equal(token_status(&b, json_string_value(json_object_get(t, "access_token"))),
+	assert_int_equal(token_status(b, json_string_value(json_object_get(t, "access_token"))),
 	                 401);
 	json_decref(t);
-	assert_int_equal(sim_stop(&b), 0);
+	assert_int_equal(sim_stop(b), 0);
 }
 
 static void test_oauth_revoked_token_is_401_static_stays(void **state)
@@ -1159,7 +1163,7 @@ static void test_generate_adds_items(void **state)
 
 static void test_large_backlog_loads_and_serves_windows(void **state)
 {
-	struct simproc b;
+	struct simproc *b = &T.b;
 	char path[512];
 	long st;
 	json_t *j, *e;
@@ -1169,12 +1173,12 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 	char from_s[UTIL_TIME_MAX];
 
 	(void)state;
-	assert_int_equal(sim_start(&b, "--backlog", "100000", "--seed", "7", NULL), 0);
-	j = admin(&b, "GET", "/stats", NULL, &st);
+	assert_int_equal(sim_start(b, "--backlog", "100000", "--seed", "7", NULL), 0);
+	j = admin(b, "GET", "/stats", NULL, &st);
 	assert_int_equal(json_integer_value(json_object_get(j, "events")), 100000);
 	assert_int_equal(json_integer_value(json_object_get(j, "plates")), 10000);
 	json_decref(j);
-	j = api_get(&b, "/api/v3p/zones", &st);
+	j = api_get(b, "/api/v3p/zones", &st);
 	snprintf(path, sizeof(path), "/api/v3p/events?zone_id=%s&from=",
 	         json_string_value(
 	             json_object_get(json_array_get(json_object_get(j, "data"), 0), "id")));
@@ -1184,7 +1188,7 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 	buf_init(&q, 0);
 	assert_int_equal(buf_puts(&q, path), 0);
 	assert_int_equal(buf_urlencode(&q, from_s), 0);
-	j = api_get(&b, q.data, &st);
+	j = api_get(b, q.data, &st);
 	buf_release(&q);
 	assert_int_equal(st, 200);
 	assert_true(data_len(j) > 1000 && data_len(j) < 10000);
@@ -1195,7 +1199,82 @@ static void test_large_backlog_loads_and_serves_windows(void **state)
 	}
 	assert_shape("events", j);
 	json_decref(j);
-	assert_int_equal(sim_stop(&b), 0);
+	assert_int_equal(sim_stop(b), 0);
+}
+
+static void test_keep_alive_reuses_the_connection(void **state)
+{
+	char url[256];
+	struct resp r;
+	long connects = -1;
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s/api/v3p/zones", T.a.base);
+	http("GET", url, STATIC_TOKEN, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_release(&r);
+	http("GET", url, STATIC_TOKEN, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	curl_easy_getinfo(T.curl, CURLINFO_NUM_CONNECTS, &connects);
+	assert_int_equal(connects, 0);
+	resp_release(&r);
+}
+
+static void test_same_seed_same_zones(void **state)
+{
+	struct simproc *b = &T.b;
+	long st;
+	json_t *ja, *jb;
+
+	(void)state;
+	assert_int_equal(sim_start(b, "--seed", "42", "--zones", "4", "--locations", "2", NULL), 0);
+	ja = admin(&T.a, "GET", "/zones", NULL, &st);
+	jb = admin(b, "GET", "/zones", NULL, &st);
+	assert_non_null(jb);
+	/* sim a has test zones added after its first four */
+	for (size_t i = 0; i < 4; i++)
+		assert_true(json_equal(json_array_get(json_object_get(ja, "zones"), i),
+		                       json_array_get(json_object_get(jb, "zones"), i)));
+	json_decref(ja);
+	json_decref(jb);
+	assert_int_equal(sim_stop(b), 0);
+}
+
+static void test_rate_generates_open_and_complete_events(void **state)
+{
+	struct simproc *b = &T.b;
+	long st;
+	json_t *j = NULL;
+
+	(void)state;
+	assert_int_equal(sim_start(b, "--rate", "200", "--plate-rate", "50", "--incomplete", "50",
+	                           "--zones", "2", NULL),
+	                 0);
+	for (int i = 0; i < 100; i++) {
+		json_decref(j);
+		j = admin(b, "GET", "/stats", NULL, &st);
+		if (json_integer_value(json_object_get(j, "open_events")) > 0 &&
+		    json_integer_value(json_object_get(j, "events")) >
+		        json_integer_value(json_object_get(j, "open_events")) &&
+		    json_integer_value(json_object_get(j, "plates")) > 0)
+			break;
+		sleep_ms(20);
+	}
+	assert_true(json_integer_value(json_object_get(j, "open_events")) > 0);
+	assert_true(json_integer_value(json_object_get(j, "events")) >
+	            json_integer_value(json_object_get(j, "open_events")));
+	assert_true(json_integer_value(json_object_get(j, "plates")) > 0);
+	json_decref(j);
+	assert_int_equal(sim_stop(b), 0);
+}
+
+static int stop_own_sim(void **state)
+{
+	int rc = 0;
+	(void)state;
+	if (T.b.pid > 0)
+		rc = sim_stop(&T.b);
+	return rc == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -1222,7 +1301,7 @@ int main(void)
 	    cmocka_unit_test(test_oauth_code_is_single_use),
 	    cmocka_unit_test(test_oauth_bad_client_secret_is_401),
 	    cmocka_unit_test(test_oauth_refresh_rotates),
-	    cmocka_unit_test(test_oauth_expired_token_is_401),
+	    cmocka_unit_test_teardown(test_oauth_expired_token_is_401, stop_own_sim),
 	    cmocka_unit_test(test_oauth_revoked_token_is_401_static_stays),
 	    cmocka_unit_test(test_admin_patch_bumps_updated_at),
 	    cmocka_unit_test(test_open_event_ends_at_modes),
@@ -1232,7 +1311,10 @@ int main(void)
 	    cmocka_unit_test(test_fault_delay),
 	    cmocka_unit_test(test_request_log_records_auth),
 	    cmocka_unit_test(test_generate_adds_items),
-	    cmocka_unit_test(test_large_backlog_loads_and_serves_windows),
+	    cmocka_unit_test(test_keep_alive_reuses_the_connection),
+	    cmocka_unit_test_teardown(test_rate_generates_open_and_complete_events, stop_own_sim),
+	    cmocka_unit_test_teardown(test_same_seed_same_zones, stop_own_sim),
+	    cmocka_unit_test_teardown(test_large_backlog_loads_and_serves_windows, stop_own_sim),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

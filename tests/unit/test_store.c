@@ -1,6 +1,7 @@
-/* Unit tests for bridge/store: schema and migrations, bad files, every verb, outbox order
- * per target and zone, dead letters, transactions, write failures, and kill -9 safety with
- * tests/tools/store_crash (found in $BUILD/tools, BUILD defaulting to "build"). */
+/* Unit tests for bridge/store: schema and migrations, bad files, every verb (rule state
+ * included), outbox order per target and zone, dead letters, transactions, write failures,
+ * and kill -9 safety with tests/tools/store_crash (found in $BUILD/tools, BUILD defaulting
+ * to "build"). */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -336,6 +337,91 @@ static void test_kv_get_put_del_prune(void **state)
 	assert_int_equal(store_kv_prune(s, 300), 1);
 	assert_int_equal(store_kv_get(s, "visit:z1:AB12", &v), 0);
 	assert_int_equal(store_kv_get(s, "cool:r1:z1", &v), 1);
+	store_close(s);
+}
+
+/* Collects "key=value" lines from store_rstate_each; stops after max entries. */
+struct rs_walk {
+	char out[512];
+	int n, max;
+};
+
+static int rs_collect(void *arg, const char *key, const char *value)
+{
+	struct rs_walk *w = arg;
+	size_t len = strlen(w->out);
+
+	snprintf(w->out + len, sizeof(w->out) - len, "%s=%s\n", key, value);
+	return ++w->n == w->max ? 7 : 0;
+}
+
+static void test_rstate_put_replaces_and_each_skips_expired(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct rs_walk w = {.max = 0};
+
+	assert_int_equal(store_rstate_put(s, "C:r1|z1", "{\"last_ms\":1}", 100), 0);
+	assert_int_equal(store_rstate_put(s, "C:r1|z1", "{\"last_ms\":2}", 500), 0);
+	assert_int_equal(store_rstate_put(s, "V:r2|AB12|z1", "{}", 300), 0);
+	assert_int_equal(store_rstate_put(s, "C:old|z1", "{}", 200), 0);
+	assert_int_equal(store_rstate_each(s, 200, rs_collect, &w), 0);
+	assert_string_equal(w.out, "C:r1|z1={\"last_ms\":2}\nV:r2|AB12|z1={}\n");
+	assert_int_equal(store_rstate_put(s, NULL, "{}", 1), -1);
+	assert_non_null(strstr(store_errmsg(s), "rule state put"));
+	store_close(s);
+}
+
+static void test_rstate_each_callback_stops_walk(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct rs_walk w = {.max = 1};
+
+	assert_int_equal(store_rstate_put(s, "a", "1", 100), 0);
+	assert_int_equal(store_rstate_put(s, "b", "2", 100), 0);
+	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 7);
+	assert_string_equal(w.out, "a=1\n");
+	/* the statement was reset: a new walk starts from the beginning */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 0);
+	assert_string_equal(w.out, "a=1\nb=2\n");
+	store_close(s);
+}
+
+static void test_rstate_prune_deletes_expired_only(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct rs_walk w = {.max = 0};
+
+	assert_int_equal(store_rstate_put(s, "a", "1", 100), 0);
+	assert_int_equal(store_rstate_put(s, "b", "2", 200), 0);
+	assert_int_equal(store_rstate_put(s, "c", "3", 300), 0);
+	assert_int_equal(store_rstate_prune(s, 200), 2);
+	assert_int_equal(store_rstate_prune(s, 200), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rule_state"), 1);
+	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 0);
+	assert_string_equal(w.out, "c=3\n");
+	store_close(s);
+}
+
+static void test_rstate_survives_reopen_and_rollback_undoes_put(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct rs_walk w = {.max = 0};
+
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_rstate_put(s, "kept", "1", 100), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_rstate_put(s, "undone", "2", 100), 0);
+	assert_int_equal(store_rollback(s), 0);
+	store_close(s);
+	s = open_ok(f->path);
+	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 0);
+	assert_string_equal(w.out, "kept=1\n");
 	store_close(s);
 }
 
@@ -825,6 +911,61 @@ static void test_migrates_v1_database(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = "
 	                                  "'outbox_due'"),
 	                 1);
+	/* and through v2 on to v3: the rule state table works */
+	assert_int_equal(store_rstate_put(s, "C:r1|A", "{}", 100), 0);
+	assert_int_equal(store_rstate_prune(s, 100), 1);
+	store_close(s);
+}
+
+/* The layout of schema version 2: version 1 plus the v2 step, as a v2 tether-bridge wrote
+ * it. */
+static const char v2_steps[] =
+    "ALTER TABLE outbox ADD COLUMN extra TEXT;"
+    "ALTER TABLE outbox ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE dead ADD COLUMN extra TEXT;"
+    "ALTER TABLE dead ADD COLUMN first_failed_ms INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX outbox_target;"
+    "CREATE INDEX outbox_walk ON outbox (target, id, zone_id, next_attempt_ms);"
+    "CREATE INDEX outbox_due ON outbox (target, next_attempt_ms, zone_id);"
+    "CREATE INDEX outbox_zone ON outbox (target, zone_id, id, next_attempt_ms);"
+    "PRAGMA user_version = 2;";
+
+static void test_migrates_v2_database(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s;
+	struct store_entry *v = NULL;
+	size_t n = 0;
+	int64_t c = 0;
+	struct rs_walk w = {.max = 0};
+
+	raw_exec(f->path, v1_schema);
+	raw_exec(f->path, v2_steps);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	                                  "'rule_state'"),
+	                 0);
+	raw_exec(f->path,
+	         "INSERT INTO cursors VALUES ('A', 'events', 77, 1);"
+	         "INSERT INTO kv VALUES ('cool:r1:z1', 500);"
+	         "INSERT INTO outbox (target, zone_id, msg_id, payload, created_ms, attempts,"
+	         " next_attempt_ms, last_error, extra, first_failed_ms) VALUES ('mqtt.home', 'A',"
+	         " 'old', '{}', 5, 2, 0, 'x', '{\"qos\":1}', 4);");
+	s = open_ok(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(store_cursor_get(s, "A", "events", &c), 1);
+	assert_int_equal(c, 77);
+	assert_int_equal(store_kv_get(s, "cool:r1:z1", &c), 1);
+	assert_int_equal(c, 500);
+	assert_int_equal(store_outbox_fetch(s, "mqtt.home", 1000, 10, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].msg_id, "old");
+	assert_string_equal(v[0].extra, "{\"qos\":1}");
+	assert_int_equal(v[0].first_failed_ms, 4);
+	store_entries_free(v, n);
+	/* the v3 table works */
+	assert_int_equal(store_rstate_put(s, "C:r1|A", "{}", 100), 0);
+	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 0);
+	assert_string_equal(w.out, "C:r1|A={}\n");
 	store_close(s);
 }
 
@@ -1026,6 +1167,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_events_callback_stops_walk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seen_prune_keeps_open_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kv_get_put_del_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rstate_put_replaces_and_each_skips_expired, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_rstate_each_callback_stops_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rstate_prune_deletes_expired_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rstate_survives_reopen_and_rollback_undoes_put,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
@@ -1048,6 +1195,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers_wait_instead_of_failing, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v2_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_file_rejected_and_untouched, setup,

@@ -1,0 +1,33 @@
+# The metrics endpoint: /healthz is 200 while polls reach the API, /metrics counts the
+# messages queued and delivered in the Prometheus text format.
+. "$(dirname "$0")/lib.sh"
+start_mosquitto
+start_sim --zones 2
+MPORT=$(freeport)
+cfg_head "$T/cfg.yaml"
+cat >>"$T/cfg.yaml" <<CFG
+metrics: {listen: "127.0.0.1:$MPORT"}
+rules:
+  - name: all
+    when: {kind: event}
+    to: [{mqtt: home, topic: "e2e/all"}]
+CFG
+start_sub 'e2e/#'
+start_bridge "$T/cfg.yaml"
+WAIT=10 wait_for curl -sf "http://127.0.0.1:$MPORT/healthz" || fail "/healthz never became healthy"
+Z=$(sim_zone_id 0)
+for i in 1 2 3; do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >/dev/null; done
+sub_wait 3 15 || fail "events not delivered"
+sleep 1
+M=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "/metrics failed"
+val() { printf '%s\n' "$M" | awk -v n="$1" '$1 == n { print $2 }'; }
+[ "$(val tether_bridge_event_messages_total)" -ge 3 ] || fail "event messages: $(val tether_bridge_event_messages_total)"
+[ "$(val tether_bridge_outbox_queued_total)" -ge 3 ] || fail "queued: $(val tether_bridge_outbox_queued_total)"
+[ "$(val tether_bridge_delivered_total)" -ge 3 ] || fail "delivered: $(val tether_bridge_delivered_total)"
+[ "$(val tether_bridge_zones)" -eq 2 ] || fail "zones: $(val tether_bridge_zones)"
+printf '%s\n' "$M" | grep -q '^# TYPE tether_bridge_delivered_total counter$' || fail "no TYPE line"
+ok "/metrics: $(val tether_bridge_event_messages_total) messages, $(val tether_bridge_delivered_total) delivered"
+kill -STOP "$SIM_PID"
+ok "healthz while the API answers: $(curl -s "http://127.0.0.1:$MPORT/healthz")"
+kill -CONT "$SIM_PID"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || fail "unknown path not 404"
