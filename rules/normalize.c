@@ -103,7 +103,7 @@ static int fail(char *err, size_t errsz, const char *fmt, ...)
 }
 
 /* A short, printable copy of an input value for an error message: control characters
- * and bytes that are not UTF-8 become U+FFFD, and a long value is cut at a character. */
+ * and bytes that are not UTF-8 become '?', and a long value is cut at a character. */
 static const char *quote(const char *s, char out[48])
 {
 	size_t i = 0;
