@@ -66,7 +66,9 @@ test-asan: deps
 
 test-valgrind: deps
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) VALGRIND=1 tests/run.sh unit
+	@BUILD=$(BUILD) VALGRIND=1 BRIDGE_WRAPPER="valgrind -q --leak-check=full \
+		--errors-for-leak-kinds=definite" tests/run.sh all t_daemon_alerts t_metrics \
+		t_webhook_retries t_daemon_reload test_
 
 bench: deps
 	@$(MAKE) --no-print-directory build-tests

@@ -104,6 +104,12 @@ int daemon_main(const char *path)
 	}
 	log_init(cfg->log.level, cfg->log.json);
 	log_start(cfg, rules);
+	/* before any thread exists (libmicrohttpd's included): every thread inherits the mask
+	 * and only the delivery loop's signalfd sees SIGTERM, SIGINT and SIGHUP */
+	if (deliver_block_signals() < 0) {
+		log_warn("unable to block signals");
+		goto out_free_cfg;
+	}
 	if (make_dirs(cfg->state_dir) < 0) {
 		log_warn("unable to create state_dir '%s'", cfg->state_dir);
 		goto out_free_cfg;
@@ -119,8 +125,8 @@ int daemon_main(const char *path)
 		}
 		log_info("metrics on http://%s/metrics and /healthz", cfg->metrics.listen);
 	}
-	if (deliver_block_signals() < 0 || mqtt_lib_init() < 0) {
-		log_warnx("unable to set up signals or libmosquitto");
+	if (mqtt_lib_init() < 0) {
+		log_warnx("unable to initialise libmosquitto");
 		goto out_free_cfg;
 	}
 	dl = deliver_new(db, err, sizeof(err));

@@ -13,11 +13,19 @@ PIDS=""
 
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	sleep 0.2
+	# up to 10 s for a clean exit (valgrind writes its report then), then SIGKILL
+	n=100
+	while [ $n -gt 0 ]; do
+		alive=0
+		for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+		n=$((n - 1))
+	done
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	# under make test-asan a sanitizer report in any log fails the scenario
-	san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log 2>/dev/null)
+	san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:|are definitely lost|Invalid (read|write)|uninitialised value" "$T"/*.log 2>/dev/null)
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; fi
 	if [ -n "$san" ]; then
 		for f in $san; do echo "sanitizer report in $(basename "$f"):"; grep -A15 -E "ERROR: |runtime error:" "$f" | head -n 40; done
@@ -86,8 +94,9 @@ start_sub() {
 }
 
 # start_bridge CONFIG: runs tether-bridge run in the background, log in $T/bridge.log
+# BRIDGE_WRAPPER (e.g. "valgrind --leak-check=full") runs the bridge under a tool
 start_bridge() {
-	"$BRIDGE" run -c "$1" >>"$T/bridge.log" 2>&1 &
+	${BRIDGE_WRAPPER:-} "$BRIDGE" run -c "$1" >>"$T/bridge.log" 2>&1 &
 	BRIDGE_PID=$!
 	PIDS="$PIDS $BRIDGE_PID"
 }

@@ -31,3 +31,9 @@ kill -STOP "$SIM_PID"
 ok "healthz while the API answers: $(curl -s "http://127.0.0.1:$MPORT/healthz")"
 kill -CONT "$SIM_PID"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nope")" = 404 ] || fail "unknown path not 404"
+# SIGHUP with the metrics server running (its thread must not take the signal)
+kill -HUP "$BRIDGE_PID"
+WAIT=10 wait_for grep -q "reload: new configuration accepted" "$T/bridge.log" || fail "SIGHUP not handled"
+sleep 0.5
+bridge_alive || fail "SIGHUP killed the bridge"
+ok "SIGHUP reloads with the metrics server running"
