@@ -14,13 +14,13 @@
  * out pointers are set (caller frees) and 0 is returned; otherwise -1 and nothing is set.
  * Rules are checked even when the config itself has errors, so one run lists all. */
 int bridge_load(const char *path, struct config **cfg, struct rules **rules,
-		struct cfg_errors *errs);
+                struct cfg_errors *errs);
 
 /* main.c: tether-bridge run. Returns the exit code. */
 int daemon_main(const char *config_path);
 
 /* explain.c: tether-bridge explain. Returns the exit code. */
 int explain_main(const char *config_path, const char *zones_path, const char *input,
-		 int64_t now_ms);
+                 int64_t now_ms);
 
 #endif

@@ -58,31 +58,32 @@ static void reload(void *arg)
 	if (bridge_load(d->path, &cfg, &rules, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_errorx("reload rejected: %s:%d:%d: %s", errs.v[i].file, errs.v[i].line,
-				   errs.v[i].column, errs.v[i].text);
-		log_warnx("reload rejected: %zu error%s, the running configuration stays",
-			  errs.n, errs.n == 1 ? "" : "s");
+			           errs.v[i].column, errs.v[i].text);
+		log_warnx("reload rejected: %zu error%s, the running configuration stays", errs.n,
+		          errs.n == 1 ? "" : "s");
 		cfg_errors_release(&errs);
 		return;
 	}
 	log_info("reload: new configuration accepted (%zu rules); changes to mqtt and "
-		 "webhooks take effect at the next restart",
-		 rules_count(rules));
+	         "webhooks take effect at the next restart",
+	         rules_count(rules));
 	poller_swap(d->poller, cfg, rules);
 }
 
 static void log_start(const struct config *cfg, const struct rules *rules)
 {
 	log_info("tether-bridge %s starting: config '%s', state in '%s'", TB_VERSION, cfg->file,
-		 cfg->state_dir);
-	log_info("tether API %s, polling every %llds (lookback %llds) over %s", cfg->tether.base_url,
-		 (long long)(cfg->poll.interval_ms / 1000), (long long)(cfg->poll.lookback_ms / 1000),
-		 cfg->poll.zones_all ? "all zones" : "the configured zones");
+	         cfg->state_dir);
+	log_info("tether API %s, polling every %llds (lookback %llds) over %s",
+	         cfg->tether.base_url, (long long)(cfg->poll.interval_ms / 1000),
+	         (long long)(cfg->poll.lookback_ms / 1000),
+	         cfg->poll.zones_all ? "all zones" : "the configured zones");
 	for (size_t i = 0; i < cfg->nmqtt; i++)
 		log_info("target mqtt.%s: %s (qos %d, prefix '%s')", cfg->mqtt[i].name,
-			 cfg->mqtt[i].url, cfg->mqtt[i].qos, cfg->mqtt[i].topic_prefix);
+		         cfg->mqtt[i].url, cfg->mqtt[i].qos, cfg->mqtt[i].topic_prefix);
 	for (size_t i = 0; i < cfg->nwebhooks; i++)
 		log_info("target webhook.%s: %s", cfg->webhooks[i].name,
-			 config_webhook_format_name(cfg->webhooks[i].format));
+		         config_webhook_format_name(cfg->webhooks[i].format));
 	log_info("rules loaded: %zu", rules_count(rules));
 }
 
@@ -118,7 +119,7 @@ int daemon_main(const char *path)
 	if (cfg->metrics.listen) {
 		/* healthy while a poll reached the API within three intervals (and a minute) */
 		ms = metrics_start(cfg->metrics.listen, 3 * cfg->poll.interval_ms + 60000, err,
-				   sizeof(err));
+		                   sizeof(err));
 		if (ms == NULL) {
 			log_errorx("%s", err);
 			goto out_free_cfg;
@@ -137,17 +138,17 @@ int daemon_main(const char *path)
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
 		const struct cfg_mqtt *m = &cfg->mqtt[i];
 		struct mqtt_options o = {
-			.name = m->name,
-			.url = m->url,
-			.username = m->username,
-			.password = m->password,
-			.client_id = m->client_id,
-			.keepalive = (int)(m->keepalive_ms / 1000),
-			.topic_prefix = m->topic_prefix,
-			.ca_file = m->ca_file,
-			.cert_file = m->cert_file,
-			.key_file = m->key_file,
-			.insecure = m->insecure,
+		    .name = m->name,
+		    .url = m->url,
+		    .username = m->username,
+		    .password = m->password,
+		    .client_id = m->client_id,
+		    .keepalive = (int)(m->keepalive_ms / 1000),
+		    .topic_prefix = m->topic_prefix,
+		    .ca_file = m->ca_file,
+		    .cert_file = m->cert_file,
+		    .key_file = m->key_file,
+		    .insecure = m->insecure,
 		};
 		char target[300];
 		snprintf(target, sizeof(target), "mqtt.%s", m->name);
@@ -161,7 +162,7 @@ int daemon_main(const char *path)
 		if (w == NULL || deliver_add_webhook(dl, w) < 0) {
 			webhook_free(w);
 			log_errorx("webhook '%s': unable to set up the publisher",
-				   cfg->webhooks[i].name);
+			           cfg->webhooks[i].name);
 			goto out_deliver;
 		}
 	}

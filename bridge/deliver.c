@@ -21,7 +21,7 @@
 #include "config/util.h"
 
 #define FETCH_BATCH 200
-#define MQTT_WINDOW 1000   /* entries handed to a broker and not yet acknowledged */
+#define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */
 #define TICK_MS 1000
 
 struct mtarget {
@@ -126,7 +126,8 @@ static void on_ack(void *arg, uint64_t token)
 		size_t cap = d->capacks ? d->capacks * 2 : 1024;
 		int64_t *v = realloc(d->acks, cap * sizeof(*v));
 		if (v == NULL) {
-			/* not recorded: the entry stays and is sent again (a duplicate, not a loss) */
+			/* not recorded: the entry stays and is sent again (a duplicate, not a loss)
+			 */
 			d->ack_oom = true;
 			return;
 		}
@@ -257,7 +258,7 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 		return;
 	while ((room = MQTT_WINDOW - mqtt_inflight(t->m)) > 0 && room <= MQTT_WINDOW) {
 		if (store_outbox_fetch_after(d->store, t->target, now, t->last_id,
-					     room < FETCH_BATCH ? room : FETCH_BATCH, &v, &n) < 0) {
+		                             room < FETCH_BATCH ? room : FETCH_BATCH, &v, &n) < 0) {
 			log_warnx("outbox: %s: %s", t->target, store_errmsg(d->store));
 			return;
 		}
@@ -275,16 +276,18 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 				t->last_id = e->id;
 				continue;
 			}
-			if (mqtt_publish(t->m, e->topic_or_url, e->payload, e->payload_len, qos, retain,
-					 (uint64_t)e->id) < 0) {
+			if (mqtt_publish(t->m, e->topic_or_url, e->payload, e->payload_len, qos,
+			                 retain, (uint64_t)e->id) < 0) {
 				if (errno == EINVAL || errno == EMSGSIZE) {
-					/* this entry can never be published: keep it as a dead letter */
-					log_warnx("%s: message '%s' refused: %s", t->target, e->msg_id,
-						  mqtt_last_error(t->m));
-					store_outbox_to_dlq(d->store, e->id, 0, mqtt_last_error(t->m));
+					/* this entry can never be published: keep it as a dead
+					 * letter */
+					log_warnx("%s: message '%s' refused: %s", t->target,
+					          e->msg_id, mqtt_last_error(t->m));
+					store_outbox_to_dlq(d->store, e->id, 0,
+					                    mqtt_last_error(t->m));
 					d->stats.dead++;
 					metrics_add(M_DEAD, 1);
-				metrics_add(M_DEAD, 1);
+					metrics_add(M_DEAD, 1);
 					t->last_id = e->id;
 					continue;
 				}

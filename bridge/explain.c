@@ -26,10 +26,11 @@ static json_t *zone_names_from_doc(const json_t *doc)
 
 	if (names == NULL || !json_is_array(data))
 		return names;
-	json_array_foreach(data, i, z) {
+	json_array_foreach(data, i, z)
+	{
 		const char *id = json_string_value(json_object_get(z, "id"));
-		const char *name = json_string_value(
-			json_object_get(json_object_get(z, "attributes"), "name"));
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(z, "attributes"), "name"));
 		if (id && name)
 			json_object_set_new(names, id, json_string(name));
 	}
@@ -47,7 +48,7 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 				fprintf(stderr, "%s: %s\n", zones_path, jerr.text);
 			else
 				fprintf(stderr, "%s:%d:%d: %s\n", zones_path, jerr.line,
-					jerr.column, jerr.text);
+				        jerr.column, jerr.text);
 			return NULL;
 		}
 		json_t *names = zone_names_from_doc(doc);
@@ -56,15 +57,15 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 	}
 	/* else ask the API, briefly; without it the zone id stands in for the name */
 	struct tether_opts o = {
-		.base_url = cfg->tether.base_url,
-		.access_token = cfg->tether.access_token,
-		.client_id = cfg->tether.client_id,
-		.client_secret = cfg->tether.client_secret,
-		.redirect_uri = cfg->tether.redirect_uri,
-		.state_dir = cfg->state_dir,
-		.insecure = cfg->tether.insecure,
-		.concurrency = 1,
-		.timeout_ms = ZONES_TIMEOUT_MS,
+	    .base_url = cfg->tether.base_url,
+	    .access_token = cfg->tether.access_token,
+	    .client_id = cfg->tether.client_id,
+	    .client_secret = cfg->tether.client_secret,
+	    .redirect_uri = cfg->tether.redirect_uri,
+	    .state_dir = cfg->state_dir,
+	    .insecure = cfg->tether.insecure,
+	    .concurrency = 1,
+	    .timeout_ms = ZONES_TIMEOUT_MS,
 	};
 	char err[256] = "";
 	json_t *names = NULL;
@@ -79,13 +80,15 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 		tether_free(t);
 	}
 	if (names == NULL)
-		fprintf(stderr, "explain: zone names unavailable (GET /zones: %s); zone ids stand "
-			"in (use --zones ZONES.json)\n", err);
+		fprintf(stderr,
+		        "explain: zone names unavailable (GET /zones: %s); zone ids stand "
+		        "in (use --zones ZONES.json)\n",
+		        err);
 	return names ? names : json_object();
 }
 
 static json_t *delivery_json(const struct config *cfg, const struct rules_delivery *d,
-			     int64_t now_ms)
+                             int64_t now_ms)
 {
 	struct store_entry e;
 	json_t *out;
@@ -94,8 +97,8 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 		return NULL;
 	if (strcmp(d->target_kind, "mqtt") == 0) {
 		out = json_pack("{s:s, s:s, s:s, s:i, s:b, s:s}", "rule", d->rule, "target",
-				e.target, "topic", e.topic_or_url, "qos", d->qos, "retain",
-				d->retain, "body", e.payload);
+		                e.target, "topic", e.topic_or_url, "qos", d->qos, "retain",
+		                d->retain, "body", e.payload);
 	} else {
 		/* "rule" first, as on mqtt: {"rule", "target", "url", "headers", "body"} */
 		json_t *w = webhook_explain(config_webhook(cfg, d->target), &e, now_ms);
@@ -114,7 +117,7 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
  * "kind:source_id" -> {rev, flags, severity, complete, index}). Sets m->phase and returns
  * NULL when the revision is delivered, else why the daemon would send nothing for it. */
 static const char *decide_phase(json_t *seen, struct message *m, size_t index, char *why,
-				size_t whysz)
+                                size_t whysz)
 {
 	char key[MSG_ID_MAX + 16];
 	json_t *prev, *now;
@@ -136,48 +139,50 @@ static const char *decide_phase(json_t *seen, struct message *m, size_t index, c
 			skip = why;
 		} else if (m->kind == MSG_PLATE) {
 			snprintf(why, whysz, "a later revision of the plate read of resource %lld",
-				 at);
+			         at);
 			skip = why;
 		} else if (!was_complete && m->complete) {
 			m->phase = MSG_PHASE_COMPLETE;
 		} else if (flags != m->flags || (sev && strcmp(sev, m->severity) != 0)) {
 			m->phase = MSG_PHASE_UPDATE;
 		} else {
-			snprintf(why, whysz, "no change in flags, severity or completion "
-					     "since resource %lld", at);
+			snprintf(why, whysz,
+			         "no change in flags, severity or completion "
+			         "since resource %lld",
+			         at);
 			skip = why;
 		}
 	}
 	/* as the daemon records it: the revision seen last, complete once complete */
 	now = json_pack("{s:s, s:I, s:s, s:b, s:I}", "rev", m->revision, "flags",
-			(json_int_t)m->flags, "severity", m->severity, "complete",
-			m->kind == MSG_PLATE || m->complete || was_complete, "index",
-			(json_int_t)index);
+	                (json_int_t)m->flags, "severity", m->severity, "complete",
+	                m->kind == MSG_PLATE || m->complete || was_complete, "index",
+	                (json_int_t)index);
 	if (now)
 		json_object_set_new(seen, key, now);
 	return skip;
 }
 
 static json_t *explain_one(const struct config *cfg, const struct rules *rules,
-			   struct rules_state *st, struct rules_result *res, const json_t *resource,
-			   size_t index, const json_t *names, json_t *seen, int64_t now_ms,
-			   bool *bad)
+                           struct rules_state *st, struct rules_result *res, const json_t *resource,
+                           size_t index, const json_t *names, json_t *seen, int64_t now_ms,
+                           bool *bad)
 {
 	struct message m;
 	char err[256];
 	const char *skip;
-	const char *zone_id = json_string_value(
-		json_object_get(json_object_get(resource, "attributes"), "zone_id"));
+	const char *zone_id =
+	    json_string_value(json_object_get(json_object_get(resource, "attributes"), "zone_id"));
 	const char *zone_name = zone_id ? json_string_value(json_object_get(names, zone_id)) : NULL;
 	json_t *line, *rl, *dl;
 
-	if (normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err,
-			       sizeof(err)) < 0) {
+	if (normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err, sizeof(err)) <
+	    0) {
 		*bad = true;
 		const char *id = json_string_value(json_object_get(resource, "id"));
 		/* index: the resource's place in "data" (0-based), as the id may be missing */
 		return json_pack("{s:I, s:s?, s:s}", "index", (json_int_t)index, "resource", id,
-				 "error", err);
+		                 "error", err);
 	}
 	message_set_id(&m);
 	skip = decide_phase(seen, &m, index, err, sizeof(err));
@@ -195,8 +200,8 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 		json_object_set_new(line, "skipped", json_string(skip));
 	for (size_t i = 0; i < res->nt; i++) {
 		json_t *r = json_pack("{s:s, s:b, s:s?}", "name", res->t[i].rule, "matched",
-				      res->t[i].matched, "reason",
-				      res->t[i].reason[0] ? res->t[i].reason : NULL);
+		                      res->t[i].matched, "reason",
+		                      res->t[i].reason[0] ? res->t[i].reason : NULL);
 		if (r == NULL || json_array_append_new(rl, r) < 0)
 			goto fail;
 	}
@@ -209,7 +214,7 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 			char why[sizeof(res->t[0].reason)];
 			snprintf(why, sizeof(why), "not tried: '%s' delivered with stop", stopper);
 			json_t *r = json_pack("{s:s?, s:b, s:s}", "name", name ? name->value : NULL,
-					      "matched", false, "reason", why);
+			                      "matched", false, "reason", why);
 			if (r == NULL || json_array_append_new(rl, r) < 0)
 				goto fail;
 		}
@@ -229,8 +234,7 @@ fail:
 	return NULL;
 }
 
-int explain_main(const char *config_path, const char *zones_path, const char *input,
-		 int64_t now_ms)
+int explain_main(const char *config_path, const char *zones_path, const char *input, int64_t now_ms)
 {
 	struct cfg_errors errs = {0};
 	struct config *cfg;
@@ -258,7 +262,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 			fprintf(stderr, "%s: %s\n", input_name, jerr.text);
 		else
 			fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", input_name, jerr.line,
-				jerr.column, jerr.text);
+			        jerr.column, jerr.text);
 		goto out;
 	}
 	names = zone_names(cfg, zones_path);
@@ -268,7 +272,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 		goto out;
 	/* a JSON:API document, a bare array of resources, or one resource */
 	data = json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
-								   : doc;
+	                                                           : doc;
 	if (json_is_object(data)) {
 		json_t *one = json_array();
 		json_array_append(one, data);
@@ -277,17 +281,18 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	}
 	if (!json_is_array(data)) {
 		fprintf(stderr, "%s: expected a Tether document with a \"data\" list\n",
-			input_name);
+		        input_name);
 		goto out;
 	}
 	size_t i;
 	json_t *resource;
-	json_array_foreach(data, i, resource) {
-		json_t *line = explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms,
-					   &bad);
+	json_array_foreach(data, i, resource)
+	{
+		json_t *line =
+		    explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms, &bad);
 		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
-							     JSON_REAL_PRECISION(15))
-				  : NULL;
+		                                         JSON_REAL_PRECISION(15))
+		                  : NULL;
 		json_decref(line);
 		if (text == NULL) {
 			fprintf(stderr, "explain: out of memory\n");

@@ -71,11 +71,12 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         now.tv_nsec / 1000000);
 	mem = open_memstream(&line, &len);
 	if (mem == NULL) {
 		fprintf(stderr, "%s %s: %s%s%s\n", ts, level_names[level], msg, suffix ? ": " : "",
-			suffix ? suffix : "");
+		        suffix ? suffix : "");
 		return;
 	}
 	if (cur_json) {
@@ -88,7 +89,7 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 		fputs("\"}\n", mem);
 	} else {
 		fprintf(mem, "%s %s: %s%s%s\n", ts, level_names[level], msg, suffix ? ": " : "",
-			suffix ? suffix : "");
+		        suffix ? suffix : "");
 	}
 	fclose(mem);
 	fputs(line, stderr);

@@ -16,26 +16,26 @@
 #include "bridge/tether.h"
 
 static const char usage_text[] =
-	"usage: tether-bridge [COMMAND] [-c FILE] ...\n"
-	"\n"
-	"commands:\n"
-	"  run [-c FILE]                 run the daemon (the default command)\n"
-	"  check [-c FILE]               validate config, rules, templates and watchlists\n"
-	"  explain [-c FILE] [--zones ZONES.json] [--now TIME] INPUT|-\n"
-	"                                show what each resource of a Tether events or lpr\n"
-	"                                document would match and send; sends nothing\n"
-	"  auth url [-c FILE]            print the OAuth2 authorisation URL\n"
-	"  auth exchange CODE [-c FILE]  trade an authorisation code for tokens\n"
-	"  auth refresh [-c FILE]        refresh the access token\n"
-	"  dlq list [-c FILE] [--target NAME] [--since TIME]\n"
-	"                                print dead letters as JSON lines\n"
-	"  dlq replay [-c FILE] [--target NAME] [--since TIME]\n"
-	"                                put dead letters back in the outbox\n"
-	"  version                       print the version\n"
-	"\n"
-	"-c FILE defaults to ./tether-bridge.yaml. TIME is an ISO 8601 time\n"
-	"(2026-11-26T04:00:00Z) or a duration back from now (2h).\n"
-	"Exit status: 0 ok, 1 config or runtime error, 2 usage.\n";
+    "usage: tether-bridge [COMMAND] [-c FILE] ...\n"
+    "\n"
+    "commands:\n"
+    "  run [-c FILE]                 run the daemon (the default command)\n"
+    "  check [-c FILE]               validate config, rules, templates and watchlists\n"
+    "  explain [-c FILE] [--zones ZONES.json] [--now TIME] INPUT|-\n"
+    "                                show what each resource of a Tether events or lpr\n"
+    "                                document would match and send; sends nothing\n"
+    "  auth url [-c FILE]            print the OAuth2 authorisation URL\n"
+    "  auth exchange CODE [-c FILE]  trade an authorisation code for tokens\n"
+    "  auth refresh [-c FILE]        refresh the access token\n"
+    "  dlq list [-c FILE] [--target NAME] [--since TIME]\n"
+    "                                print dead letters as JSON lines\n"
+    "  dlq replay [-c FILE] [--target NAME] [--since TIME]\n"
+    "                                put dead letters back in the outbox\n"
+    "  version                       print the version\n"
+    "\n"
+    "-c FILE defaults to ./tether-bridge.yaml. TIME is an ISO 8601 time\n"
+    "(2026-11-26T04:00:00Z) or a duration back from now (2h).\n"
+    "Exit status: 0 ok, 1 config or runtime error, 2 usage.\n";
 
 static int usage(const char *why)
 {
@@ -57,13 +57,13 @@ static void targets_from_config(const struct config *cfg, struct targets *t)
 	if (t->v == NULL)
 		return;
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
-		t->v[t->n++] = (struct rules_target_def){"mqtt", cfg->mqtt[i].name,
-							 cfg->mqtt[i].topic_prefix,
-							 cfg->mqtt[i].qos, cfg->mqtt[i].retain};
+		t->v[t->n++] =
+		    (struct rules_target_def){"mqtt", cfg->mqtt[i].name, cfg->mqtt[i].topic_prefix,
+		                              cfg->mqtt[i].qos, cfg->mqtt[i].retain};
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++)
-		t->v[t->n++] = (struct rules_target_def){"webhook", cfg->webhooks[i].name, NULL, 0,
-							 false};
+		t->v[t->n++] =
+		    (struct rules_target_def){"webhook", cfg->webhooks[i].name, NULL, 0, false};
 }
 
 /* When the config has errors its targets are unknown: take their names from the tree so
@@ -79,15 +79,15 @@ static void targets_from_doc(const struct ynode *root, struct targets *t)
 	if (t->v == NULL)
 		return;
 	for (size_t i = 0; i < nm; i++)
-		t->v[t->n++] = (struct rules_target_def){"mqtt", m->keys[i]->value, "tether", 1,
-							 false};
+		t->v[t->n++] =
+		    (struct rules_target_def){"mqtt", m->keys[i]->value, "tether", 1, false};
 	for (size_t i = 0; i < nw; i++)
-		t->v[t->n++] = (struct rules_target_def){"webhook", w->keys[i]->value, NULL, 0,
-							 false};
+		t->v[t->n++] =
+		    (struct rules_target_def){"webhook", w->keys[i]->value, NULL, 0, false};
 }
 
 int bridge_load(const char *path, struct config **cfgp, struct rules **rulesp,
-		struct cfg_errors *errs)
+                struct cfg_errors *errs)
 {
 	size_t before = errs->n;
 	struct config *cfg = config_load(path, errs);
@@ -206,7 +206,7 @@ static int cmd_auth(const char *path, int argc, char **argv)
 	if (cfg->tether.client_id == NULL || cfg->tether.client_secret == NULL ||
 	    cfg->tether.redirect_uri == NULL) {
 		fprintf(stderr, "%s: auth needs tether.client_id, client_secret and redirect_uri\n",
-			path);
+		        path);
 		config_free(cfg);
 		return 1;
 	}
@@ -226,7 +226,7 @@ static int cmd_auth(const char *path, int argc, char **argv)
 	}
 	if (ensure_state_dir(cfg->state_dir) < 0) {
 		fprintf(stderr, "unable to create state_dir '%s': %s\n", cfg->state_dir,
-			strerror(errno));
+		        strerror(errno));
 		config_free(cfg);
 		return 1;
 	}
@@ -263,7 +263,7 @@ static int parse_since(const char *s, int64_t *ms)
 }
 
 static int print_dead(void *arg, const struct store_entry *e, int status, const char *reason,
-		      int64_t failed_ms)
+                      int64_t failed_ms)
 {
 	char when[UTIL_TIME_MAX];
 	json_error_t jerr;
@@ -275,9 +275,9 @@ static int print_dead(void *arg, const struct store_entry *e, int status, const 
 	if (msg == NULL)
 		msg = json_string(e->payload ? e->payload : "");
 	line = json_pack("{s:I, s:s, s:s, s:i, s:s, s:i, s:s, s:o}", "id", (json_int_t)e->id,
-			 "msg_id", e->msg_id, "target", e->target, "status", status, "reason",
-			 reason ? reason : "", "attempts", e->attempts, "failed_at", when,
-			 "message", msg);
+	                 "msg_id", e->msg_id, "target", e->target, "status", status, "reason",
+	                 reason ? reason : "", "attempts", e->attempts, "failed_at", when,
+	                 "message", msg);
 	if (line == NULL)
 		return -1;
 	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -289,8 +289,7 @@ static int print_dead(void *arg, const struct store_entry *e, int status, const 
 	return 0;
 }
 
-static int cmd_dlq(const char *path, int argc, char **argv, const char *target,
-		   const char *since)
+static int cmd_dlq(const char *path, int argc, char **argv, const char *target, const char *since)
 {
 	struct config *cfg;
 	struct store *st;
@@ -318,7 +317,8 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target,
 		int count = 0;
 		rc = store_dlq_replay(st, target, since_ms, &count) < 0 ? 1 : 0;
 		if (rc == 0)
-			printf("%d dead letter%s back in the outbox\n", count, count == 1 ? "" : "s");
+			printf("%d dead letter%s back in the outbox\n", count,
+			       count == 1 ? "" : "s");
 	}
 	if (rc != 0)
 		fprintf(stderr, "dlq %s: %s\n", argv[0], store_errmsg(st));
@@ -330,13 +330,13 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"zones", required_argument, NULL, 'z'},
-		{"target", required_argument, NULL, 't'},
-		{"since", required_argument, NULL, 's'},
-		{"now", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"zones", required_argument, NULL, 'z'},
+	    {"target", required_argument, NULL, 't'},
+	    {"since", required_argument, NULL, 's'},
+	    {"now", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cmd = "run", *config = "tether-bridge.yaml", *zones = NULL, *target = NULL;
 	const char *since = NULL, *now_arg = NULL;

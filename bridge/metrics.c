@@ -15,31 +15,31 @@ struct metric_def {
 };
 
 static const struct metric_def defs[M_COUNT] = {
-	[M_POLL_CYCLES] = {"tether_bridge_poll_cycles_total", "counter", "Poll cycles run."},
-	[M_API_ERRORS] = {"tether_bridge_api_errors_total", "counter",
-			  "Tether API requests that failed."},
-	[M_API_RATE_LIMITED] = {"tether_bridge_api_rate_limited_total", "counter",
-				"Tether API answers with HTTP 429."},
-	[M_BAD_RESOURCES] = {"tether_bridge_bad_resources_total", "counter",
-			     "Resources skipped because their shape was wrong."},
-	[M_MESSAGES_EVENT] = {"tether_bridge_event_messages_total", "counter",
-			      "Event messages (new, update, complete) produced."},
-	[M_MESSAGES_PLATE] = {"tether_bridge_plate_messages_total", "counter",
-			      "Plate messages produced."},
-	[M_UNKNOWN_SEVERITY] = {"tether_bridge_unknown_severity_total", "counter",
-				"Messages whose severity is not in severity_order."},
-	[M_QUEUED] = {"tether_bridge_outbox_queued_total", "counter",
-		      "Outbox entries written (one per message and target)."},
-	[M_DELIVERED] = {"tether_bridge_delivered_total", "counter",
-			 "Outbox entries acknowledged by their target."},
-	[M_RETRIED] = {"tether_bridge_retries_total", "counter",
-		       "Webhook deliveries deferred for a retry."},
-	[M_DEAD] = {"tether_bridge_dead_letters_total", "counter",
-		    "Outbox entries moved to the dead letters."},
-	[M_OUTBOX] = {"tether_bridge_outbox_entries", "gauge", "Outbox entries waiting."},
-	[M_ZONES] = {"tether_bridge_zones", "gauge", "Zones polled."},
-	[M_LAST_POLL_MS] = {"tether_bridge_last_poll_timestamp_seconds", "gauge",
-			    "When a poll cycle last reached the API (Unix time)."},
+    [M_POLL_CYCLES] = {"tether_bridge_poll_cycles_total", "counter", "Poll cycles run."},
+    [M_API_ERRORS] = {"tether_bridge_api_errors_total", "counter",
+                      "Tether API requests that failed."},
+    [M_API_RATE_LIMITED] = {"tether_bridge_api_rate_limited_total", "counter",
+                            "Tether API answers with HTTP 429."},
+    [M_BAD_RESOURCES] = {"tether_bridge_bad_resources_total", "counter",
+                         "Resources skipped because their shape was wrong."},
+    [M_MESSAGES_EVENT] = {"tether_bridge_event_messages_total", "counter",
+                          "Event messages (new, update, complete) produced."},
+    [M_MESSAGES_PLATE] = {"tether_bridge_plate_messages_total", "counter",
+                          "Plate messages produced."},
+    [M_UNKNOWN_SEVERITY] = {"tether_bridge_unknown_severity_total", "counter",
+                            "Messages whose severity is not in severity_order."},
+    [M_QUEUED] = {"tether_bridge_outbox_queued_total", "counter",
+                  "Outbox entries written (one per message and target)."},
+    [M_DELIVERED] = {"tether_bridge_delivered_total", "counter",
+                     "Outbox entries acknowledged by their target."},
+    [M_RETRIED] = {"tether_bridge_retries_total", "counter",
+                   "Webhook deliveries deferred for a retry."},
+    [M_DEAD] = {"tether_bridge_dead_letters_total", "counter",
+                "Outbox entries moved to the dead letters."},
+    [M_OUTBOX] = {"tether_bridge_outbox_entries", "gauge", "Outbox entries waiting."},
+    [M_ZONES] = {"tether_bridge_zones", "gauge", "Zones polled."},
+    [M_LAST_POLL_MS] = {"tether_bridge_last_poll_timestamp_seconds", "gauge",
+                        "When a poll cycle last reached the API (Unix time)."},
 };
 
 static _Atomic int64_t values[M_COUNT];
@@ -64,7 +64,7 @@ int metrics_render(struct buf *b)
 	for (int i = 0; i < M_COUNT; i++) {
 		int64_t v = metrics_get((enum metric)i);
 		if (buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", defs[i].name, defs[i].help,
-			       defs[i].name, defs[i].type) < 0)
+		               defs[i].name, defs[i].type) < 0)
 			return -1;
 		if (i == M_LAST_POLL_MS) {
 			if (buf_printf(b, "%s %.3f\n", defs[i].name, (double)v / 1000.0) < 0)
@@ -82,10 +82,10 @@ struct metrics_server {
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-			     char *text)
+                             char *text)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
-								 MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result rc;
 
 	if (r == NULL) {
@@ -99,8 +99,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *size, void **ctx)
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **ctx)
 {
 	struct metrics_server *s = cls;
 	(void)version;
@@ -127,15 +127,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (last == 0)
 			text = strdup("starting: no poll has reached the API yet\n");
 		else if (asprintf(&text, "stale: the last poll reached the API %llds ago\n",
-				  (long long)(age / 1000)) < 0)
+		                  (long long)(age / 1000)) < 0)
 			text = NULL;
 		return reply(c, 503, "text/plain", text ? text : strdup("stale\n"));
 	}
 	return reply(c, 404, "text/plain", strdup("not found: try /metrics or /healthz\n"));
 }
 
-struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err,
-				     size_t errsz)
+struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err, size_t errsz)
 {
 	struct metrics_server *s;
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -151,9 +150,10 @@ struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char 
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
 	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+	if (*end != '\0' || port < 1 || port > 65535 ||
+	    inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
 		snprintf(err, errsz, "metrics: listen needs a numeric IPv4 HOST:PORT, not '%s'",
-			 listen);
+		         listen);
 		return NULL;
 	}
 	sa.sin_port = htons((uint16_t)port);
@@ -164,9 +164,9 @@ struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char 
 	}
 	s->stale_ms = stale_ms;
 	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				handle, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-				MHD_OPTION_END);
+	                        handle, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT,
+	                        (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+	                        MHD_OPTION_END);
 	if (s->d == NULL) {
 		snprintf(err, errsz, "metrics: unable to listen on %s", listen);
 		free(s);

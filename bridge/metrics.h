@@ -10,20 +10,20 @@
 #include "config/util.h"
 
 enum metric {
-	M_POLL_CYCLES,        /* counter: poll cycles run */
-	M_API_ERRORS,         /* counter: API requests that failed (any class) */
-	M_API_RATE_LIMITED,   /* counter: 429 answers */
-	M_BAD_RESOURCES,      /* counter: resources the normaliser rejected */
-	M_MESSAGES_EVENT,     /* counter: event messages (new, update, complete) */
-	M_MESSAGES_PLATE,     /* counter: plate messages */
-	M_UNKNOWN_SEVERITY,   /* counter: messages whose severity is outside severity_order */
-	M_QUEUED,             /* counter: outbox entries written */
-	M_DELIVERED,          /* counter: entries acknowledged by their target */
-	M_RETRIED,            /* counter: webhook deliveries deferred for a retry */
-	M_DEAD,               /* counter: entries moved to the dead letters */
-	M_OUTBOX,             /* gauge: entries waiting */
-	M_ZONES,              /* gauge: zones polled */
-	M_LAST_POLL_MS,       /* gauge: wall ms of the last cycle that reached the API */
+	M_POLL_CYCLES,      /* counter: poll cycles run */
+	M_API_ERRORS,       /* counter: API requests that failed (any class) */
+	M_API_RATE_LIMITED, /* counter: 429 answers */
+	M_BAD_RESOURCES,    /* counter: resources the normaliser rejected */
+	M_MESSAGES_EVENT,   /* counter: event messages (new, update, complete) */
+	M_MESSAGES_PLATE,   /* counter: plate messages */
+	M_UNKNOWN_SEVERITY, /* counter: messages whose severity is outside severity_order */
+	M_QUEUED,           /* counter: outbox entries written */
+	M_DELIVERED,        /* counter: entries acknowledged by their target */
+	M_RETRIED,          /* counter: webhook deliveries deferred for a retry */
+	M_DEAD,             /* counter: entries moved to the dead letters */
+	M_OUTBOX,           /* gauge: entries waiting */
+	M_ZONES,            /* gauge: zones polled */
+	M_LAST_POLL_MS,     /* gauge: wall ms of the last cycle that reached the API */
 	M_COUNT
 };
 
@@ -37,8 +37,7 @@ int metrics_render(struct buf *b);
 struct metrics_server;
 /* Listens on listen ("127.0.0.1:9464"; the host must be a numeric IPv4 address). /healthz
  * answers 200 while a poll cycle reached the API within stale_ms, else 503. NULL + err. */
-struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err,
-				     size_t errsz);
+struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err, size_t errsz);
 void metrics_stop(struct metrics_server *s); /* NULL is fine */
 
 #endif

@@ -14,7 +14,7 @@
 #include "bridge/metrics.h"
 #include "config/util.h"
 
-#define MAX_RESPONSE 4096  /* we keep the first bytes of an answer, for reasons and Slack */
+#define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define FETCH_MAX 256
 
 struct xfer {
@@ -24,7 +24,7 @@ struct xfer {
 	char *body;
 	char *zone_id;
 	char *msg_id;
-	int64_t id;           /* outbox entry */
+	int64_t id; /* outbox entry */
 	int attempts;
 	int64_t first_failed_ms;
 	int64_t created_ms;
@@ -39,8 +39,8 @@ struct webhook {
 	int64_t max_retry_age_ms;
 	struct xfer *inflight;
 	size_t ninflight;
-	int64_t next_send_ms;   /* Slack pacing */
-	bool failing;           /* for logging state changes once */
+	int64_t next_send_ms; /* Slack pacing */
+	bool failing;         /* for logging state changes once */
 	uint64_t rng;
 	struct webhook_stats stats;
 };
@@ -151,7 +151,7 @@ void webhook_free(struct webhook *w)
 /* ---- signatures ---- */
 
 int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t ts,
-		 const char *body, size_t body_len, char *out, size_t outsz)
+                 const char *body, size_t body_len, char *out, size_t outsz)
 {
 	struct buf msg, sig;
 	int rc = -1;
@@ -184,8 +184,8 @@ int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t 
 		if (b64len >= 2 && s[b64len - 2] == '=')
 			keylen--;
 		if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, (size_t)keylen,
-			      (const unsigned char *)msg.data, msg.len, mac, sizeof(mac),
-			      &maclen) == NULL) {
+		              (const unsigned char *)msg.data, msg.len, mac, sizeof(mac),
+		              &maclen) == NULL) {
 			util_memzero(key, sizeof(key));
 			goto out;
 		}
@@ -254,8 +254,10 @@ static char *default_text(const json_t *msg)
 		buf_printf(&b, "%s%s", jstr(msg, "severity"), *jstr(msg, "severity") ? " " : "");
 		if (json_array_size(flags) == 0)
 			buf_puts(&b, "event");
-		json_array_foreach(flags, i, f) buf_printf(&b, "%s%s", i ? "," : "", json_string_value(f));
-		buf_printf(&b, " (%s) in %s at %s", jstr(msg, "phase"), zname, jstr(msg, "occurred_at"));
+		json_array_foreach(flags, i, f)
+		    buf_printf(&b, "%s%s", i ? "," : "", json_string_value(f));
+		buf_printf(&b, " (%s) in %s at %s", jstr(msg, "phase"), zname,
+		           jstr(msg, "occurred_at"));
 	}
 	return buf_steal(&b);
 }
@@ -341,11 +343,11 @@ static json_t *slack_body(const json_t *msg, const char *text, bool text_is_ours
 		lf = NULL;
 	if (what && zf && tf && lf) {
 		fields = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "type", "mrkdwn", "text", zf,
-				   "type", "mrkdwn", "text", what, "type", "mrkdwn", "text", tf);
+		                   "type", "mrkdwn", "text", what, "type", "mrkdwn", "text", tf);
 		blocks = json_pack("[{s:s,s:{s:s,s:s}},{s:s,s:o*},{s:s,s:[{s:s,s:s}]}]", "type",
-				   "section", "text", "type", "mrkdwn", "text", t, "type", "section",
-				   "fields", fields, "type", "context", "elements", "type", "mrkdwn",
-				   "text", lf);
+		                   "section", "text", "type", "mrkdwn", "text", t, "type",
+		                   "section", "fields", fields, "type", "context", "elements",
+		                   "type", "mrkdwn", "text", lf);
 		body = json_pack("{s:s,s:o*}", "text", t, "blocks", blocks);
 	}
 	free(t);
@@ -373,16 +375,18 @@ static json_t *discord_body(const json_t *msg, const char *text)
 	if (json_is_object(plate)) {
 		if (asprintf(&title, "Plate %s", jstr(plate, "number")) < 0)
 			title = NULL;
-		fields = json_pack("[{s:s,s:s,s:b},{s:s,s:s,s:b}]", "name", "Zone", "value",
-				   jstr(zone, "name"), "inline", 1, "name", "Country", "value",
-				   *jstr(plate, "country") ? jstr(plate, "country") : "-", "inline", 1);
+		fields =
+		    json_pack("[{s:s,s:s,s:b},{s:s,s:s,s:b}]", "name", "Zone", "value",
+		              jstr(zone, "name"), "inline", 1, "name", "Country", "value",
+		              *jstr(plate, "country") ? jstr(plate, "country") : "-", "inline", 1);
 	} else {
 		flags = flags_text(msg);
-		if (asprintf(&title, "%s event (%s)", jstr(msg, "severity"), jstr(msg, "phase")) < 0)
+		if (asprintf(&title, "%s event (%s)", jstr(msg, "severity"), jstr(msg, "phase")) <
+		    0)
 			title = NULL;
 		fields = json_pack("[{s:s,s:s,s:b},{s:s,s:s?,s:b}]", "name", "Zone", "value",
-				   jstr(zone, "name"), "inline", 1, "name", "Flags", "value", flags,
-				   "inline", 1);
+		                   jstr(zone, "name"), "inline", 1, "name", "Flags", "value", flags,
+		                   "inline", 1);
 	}
 	/* Discord wants an ISO 8601 timestamp; keep the event's own when it parses */
 	if (util_parse_time(jstr(msg, "occurred_at"), &ms, NULL) == 0)
@@ -390,9 +394,10 @@ static json_t *discord_body(const json_t *msg, const char *text)
 	else
 		util_format_iso(util_now_ms(), 0, iso);
 	if (title)
-		body = json_pack("{s:s,s:{s:[]},s:[{s:s,s:s,s:s,s:s,s:o*}]}", "content", content,
-				 "allowed_mentions", "parse", "embeds", "title", title, "description",
-				 desc, "url", link, "timestamp", iso, "fields", fields);
+		body =
+		    json_pack("{s:s,s:{s:[]},s:[{s:s,s:s,s:s,s:s,s:o*}]}", "content", content,
+		              "allowed_mentions", "parse", "embeds", "title", title, "description",
+		              desc, "url", link, "timestamp", iso, "fields", fields);
 	else
 		json_decref(fields);
 out:
@@ -413,23 +418,25 @@ static json_t *teams_body(const json_t *msg, const char *text)
 	if (flags == NULL)
 		return NULL;
 	if (json_is_object(plate))
-		facts = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "title", "Zone", "value",
-				  jstr(zone, "name"), "title", "Plate", "value", jstr(plate, "number"),
-				  "title", "Time", "value", jstr(msg, "occurred_at"));
+		facts =
+		    json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "title", "Zone", "value",
+		              jstr(zone, "name"), "title", "Plate", "value", jstr(plate, "number"),
+		              "title", "Time", "value", jstr(msg, "occurred_at"));
 	else
 		facts = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "title", "Zone",
-				  "value", jstr(zone, "name"), "title", "Flags", "value", flags,
-				  "title", "Severity", "value", jstr(msg, "severity"), "title", "Time",
-				  "value", jstr(msg, "occurred_at"));
-	card = json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:b},{s:s,s:o*}],s:[{s:s,s:s,s:s}]}",
-			 "$schema", "http://adaptivecards.io/schemas/adaptive-card.json", "type",
-			 "AdaptiveCard", "version", "1.4", "body", "type", "TextBlock", "text", text,
-			 "weight", "Bolder", "wrap", 1, "type", "FactSet", "facts", facts, "actions",
-			 "type", "Action.OpenUrl", "title", "Open in Tether", "url", link);
+		                  "value", jstr(zone, "name"), "title", "Flags", "value", flags,
+		                  "title", "Severity", "value", jstr(msg, "severity"), "title",
+		                  "Time", "value", jstr(msg, "occurred_at"));
+	card =
+	    json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:b},{s:s,s:o*}],s:[{s:s,s:s,s:s}]}", "$schema",
+	              "http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard",
+	              "version", "1.4", "body", "type", "TextBlock", "text", text, "weight",
+	              "Bolder", "wrap", 1, "type", "FactSet", "facts", facts, "actions", "type",
+	              "Action.OpenUrl", "title", "Open in Tether", "url", link);
 	if (card)
 		body = json_pack("{s:s,s:[{s:s,s:n,s:o}]}", "type", "message", "attachments",
-				 "contentType", "application/vnd.microsoft.card.adaptive",
-				 "contentUrl", "content", card);
+		                 "contentType", "application/vnd.microsoft.card.adaptive",
+		                 "contentUrl", "content", card);
 	free(flags);
 	return body;
 }
@@ -438,15 +445,15 @@ static json_t *cloudevents_body(const json_t *msg)
 {
 	char type[96];
 	snprintf(type, sizeof(type), "is.timeline.%s.%s", jstr(msg, "kind"),
-		 strcmp(jstr(msg, "kind"), "plate") == 0 ? "read" : jstr(msg, "phase"));
+	         strcmp(jstr(msg, "kind"), "plate") == 0 ? "read" : jstr(msg, "phase"));
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "specversion", "1.0", "id",
-			 jstr(msg, "id"), "source", "tether-bridge", "type", type, "subject",
-			 jstr(json_object_get(msg, "zone"), "id"), "time", jstr(msg, "occurred_at"),
-			 "datacontenttype", "application/json", "data", msg);
+	                 jstr(msg, "id"), "source", "tether-bridge", "type", type, "subject",
+	                 jstr(json_object_get(msg, "zone"), "id"), "time", jstr(msg, "occurred_at"),
+	                 "datacontenttype", "application/json", "data", msg);
 }
 
 int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
-		    char **urlp, char **bodyp, json_t **headersp, char *err, size_t errsz)
+                    char **urlp, char **bodyp, json_t **headersp, char *err, size_t errsz)
 {
 	json_error_t jerr;
 	json_t *msg = NULL, *extra = NULL, *body = NULL, *headers = NULL;
@@ -488,15 +495,17 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		break;
 	}
 	if (body)
-		out = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+		out =
+		    json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (out == NULL) {
 		snprintf(err, errsz, "unable to build the %s body",
-			 config_webhook_format_name(cfg->format));
+		         config_webhook_format_name(cfg->format));
 		goto fail;
 	}
 	if (cfg->format == WEBHOOK_DISCORD)
-		url = strchr(cfg->url, '?') ? (asprintf(&url, "%s&wait=true", cfg->url) < 0 ? NULL : url)
-					    : (asprintf(&url, "%s?wait=true", cfg->url) < 0 ? NULL : url);
+		url = strchr(cfg->url, '?')
+		          ? (asprintf(&url, "%s&wait=true", cfg->url) < 0 ? NULL : url)
+		          : (asprintf(&url, "%s?wait=true", cfg->url) < 0 ? NULL : url);
 	else
 		url = strdup(cfg->url);
 	headers = json_object();
@@ -511,15 +520,16 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 	json_object_set_new(headers, "webhook-timestamp", json_string(ts));
 	json_object_set_new(headers, "Idempotency-Key", json_string(e->msg_id));
 	if (cfg->nsecrets > 0) {
-		if (webhook_sign(cfg->secrets, cfg->nsecrets, e->msg_id, now_s, out, strlen(out), sig,
-				 sizeof(sig)) < 0) {
+		if (webhook_sign(cfg->secrets, cfg->nsecrets, e->msg_id, now_s, out, strlen(out),
+		                 sig, sizeof(sig)) < 0) {
 			snprintf(err, errsz, "unable to sign: bad secret");
 			goto fail;
 		}
 		json_object_set_new(headers, "webhook-signature", json_string(sig));
 	}
 	for (size_t i = 0; i < cfg->nheaders; i++)
-		json_object_set_new(headers, cfg->headers[i].name, json_string(cfg->headers[i].value));
+		json_object_set_new(headers, cfg->headers[i].name,
+		                    json_string(cfg->headers[i].value));
 	json_decref(msg);
 	json_decref(extra);
 	json_decref(body);
@@ -539,8 +549,7 @@ fail:
 	return -1;
 }
 
-json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e,
-			int64_t now_ms)
+json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_ms)
 {
 	char *url, *body, err[256];
 	json_t *headers, *out;
@@ -550,7 +559,7 @@ json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry 
 	if (webhook_request(cfg, e, now_ms / 1000, &url, &body, &headers, err, sizeof(err)) < 0)
 		return json_pack("{s:s, s:s}", "target", e->target, "error", err);
 	out = json_pack("{s:s, s:s, s:o, s:s}", "target", e->target, "url", url, "headers", headers,
-			"body", body);
+	                "body", body);
 	free(url);
 	free(body);
 	return out;
@@ -621,7 +630,7 @@ static bool entry_inflight(const struct webhook *w, int64_t id)
 }
 
 static void settle_dead(struct webhook *w, struct store *st, int64_t id, const char *msg_id,
-			int status, const char *reason)
+                        int status, const char *reason)
 {
 	log_warnx("%s: message '%s' is a dead letter: %s", w->target, msg_id, reason);
 	if (store_outbox_to_dlq(st, id, status, reason) < 0)
@@ -631,7 +640,7 @@ static void settle_dead(struct webhook *w, struct store *st, int64_t id, const c
 }
 
 static int start(struct webhook *w, struct store *st, CURLM *multi, const struct store_entry *e,
-		 int64_t now_ms)
+                 int64_t now_ms)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 	char *url = NULL, err[256];
@@ -651,13 +660,14 @@ static int start(struct webhook *w, struct store *st, CURLM *multi, const struct
 	buf_init(&x->resp, MAX_RESPONSE);
 	if (x->zone_id == NULL || x->msg_id == NULL)
 		goto fail;
-	if (webhook_request(&w->cfg, e, now_ms / 1000, &url, &x->body, &headers, err,
-			    sizeof(err)) < 0) {
+	if (webhook_request(&w->cfg, e, now_ms / 1000, &url, &x->body, &headers, err, sizeof(err)) <
+	    0) {
 		settle_dead(w, st, e->id, e->msg_id, 0, err);
 		xfer_free(x, NULL);
 		return 0;
 	}
-	json_object_foreach(headers, k, v) {
+	json_object_foreach(headers, k, v)
+	{
 		char *line;
 		if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)
 			goto fail;
@@ -762,7 +772,7 @@ static uint64_t next_random(struct webhook *w)
 }
 
 static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, int64_t now_ms,
-			 const char *why, int status)
+                         const char *why, int status)
 {
 	int64_t first = x->first_failed_ms ? x->first_failed_ms : now_ms;
 	int64_t delay = WEBHOOK_BACKOFF_MIN_MS;
@@ -771,7 +781,7 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	if (now_ms - first >= w->max_retry_age_ms) {
 		char reason[512];
 		snprintf(reason, sizeof(reason), "retries expired after %d attempts: %s",
-			 x->attempts + 1, why);
+		         x->attempts + 1, why);
 		settle_dead(w, st, x->id, x->msg_id, status, reason);
 		return;
 	}
@@ -792,8 +802,8 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	metrics_add(M_RETRIED, 1);
 }
 
-bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
-		  CURLcode result, int64_t now_ms)
+bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy, CURLcode result,
+                  int64_t now_ms)
 {
 	struct xfer **pp = &w->inflight, *x = NULL;
 	long status = 0;
@@ -817,12 +827,12 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 		if (w->cfg.format == WEBHOOK_SLACK && x->resp.len > 0 &&
 		    strncmp(x->resp.data, "ok", 2) != 0) {
 			snprintf(why, sizeof(why), "HTTP %ld but Slack answered '%.200s'", status,
-				 x->resp.data);
+			         x->resp.data);
 			settle_dead(w, st, x->id, x->msg_id, (int)status, why);
 		} else {
 			if (store_outbox_ack(st, x->id) < 0)
 				log_warnx("%s: unable to record a delivery: %s", w->target,
-					  store_errmsg(st));
+				          store_errmsg(st));
 			if (w->failing)
 				log_info("%s: delivering again", w->target);
 			w->failing = false;
@@ -834,7 +844,7 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 		settle_retry(w, st, x, now_ms, why, (int)status);
 	} else {
 		snprintf(why, sizeof(why), "HTTP %ld%s%.200s", status, x->resp.len ? ": " : "",
-			 x->resp.len ? x->resp.data : "");
+		         x->resp.len ? x->resp.data : "");
 		for (char *p = why; *p; p++)
 			if ((unsigned char)*p < 0x20)
 				*p = ' ';

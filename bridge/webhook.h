@@ -28,30 +28,29 @@ struct webhook;
 struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age_ms);
 /* Takes w's transfers still running off multi; their entries stay in the outbox. */
 void webhook_cancel_all(struct webhook *w, CURLM *multi);
-void webhook_free(struct webhook *w); /* after webhook_cancel_all; NULL is fine */
+void webhook_free(struct webhook *w);                /* after webhook_cancel_all; NULL is fine */
 const char *webhook_target(const struct webhook *w); /* "webhook.<name>", borrowed */
 
 /* The request for an entry as it would be sent at now_s (Unix seconds): the URL, the body
  * and the headers (a JSON object name -> value, new reference). 0, or -1 with err. */
 int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
-		    char **url, char **body, json_t **headers, char *err, size_t errsz);
+                    char **url, char **body, json_t **headers, char *err, size_t errsz);
 
 /* For explain: {"target", "url", "headers", "body"} (new reference) or NULL. */
-json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e,
-			int64_t now_ms);
+json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_ms);
 
 /* "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>" for each secret, space separated,
  * into out. 0, or -1 for a secret that is not whsec_<base64>. */
 int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t ts,
-		 const char *body, size_t body_len, char *out, size_t outsz);
+                 const char *body, size_t body_len, char *out, size_t outsz);
 
 /* Delivery loop hooks. pump starts transfers for due entries (up to the webhook's
  * concurrency, one at a time per zone so each zone stays in order); done settles a finished
  * transfer that belongs to w (returns false if easy is not w's). next_due_ms: wall ms when
  * pump has something to do again (-1: nothing waits). */
 void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms);
-bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
-		  CURLcode result, int64_t now_ms);
+bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy, CURLcode result,
+                  int64_t now_ms);
 int64_t webhook_next_due_ms(struct webhook *w, struct store *st, int64_t now_ms);
 size_t webhook_inflight(const struct webhook *w);
 

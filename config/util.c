@@ -144,8 +144,8 @@ void util_format_iso(int64_t ms, int offset_min, char out[UTIL_TIME_MAX])
 	int millis, a = offset_min < 0 ? -offset_min : offset_min;
 	split(ms + (int64_t)offset_min * 60000, &tm, &millis);
 	snprintf(out, UTIL_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02d:%02d",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 millis, offset_min < 0 ? '-' : '+', a / 60, a % 60);
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         millis, offset_min < 0 ? '-' : '+', a / 60, a % 60);
 }
 
 void util_format_api(int64_t ms, char out[UTIL_TIME_MAX])
@@ -154,7 +154,7 @@ void util_format_api(int64_t ms, char out[UTIL_TIME_MAX])
 	int millis;
 	split(ms, &tm, &millis);
 	snprintf(out, UTIL_TIME_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 int64_t util_now_ms(void)

@@ -11,8 +11,8 @@
 /* "500ms", "10s", "5m", "2h", "1d" (a bare "0" too) -> milliseconds. 0, or -1 if invalid. */
 int util_parse_duration(const char *s, int64_t *ms);
 
-/* Parses "2020-06-12T16:03:09.019+01:00", "...Z", "2018-07-09 19:00:00", "2020-03-05 08:51:46.895 UTC",
- * "2020-07-04 15:35:45 +0100". A time without zone is UTC. Sets *ms (Unix ms, UTC) and, when
+/* Parses "2020-06-12T16:03:09.019+01:00", "...Z", "2018-07-09 19:00:00", "2020-03-05 08:51:46.895
+ * UTC", "2020-07-04 15:35:45 +0100". A time without zone is UTC. Sets *ms (Unix ms, UTC) and, when
  * offset_min is non-NULL, the offset east of UTC in minutes. 0, or -1 if invalid. */
 int util_parse_time(const char *s, int64_t *ms, int *offset_min);
 
@@ -22,8 +22,8 @@ void util_format_iso(int64_t ms, int offset_min, char out[UTIL_TIME_MAX]);
 /* "2020-06-12 15:03:09.019 UTC", the form the bridge sends to the API. */
 void util_format_api(int64_t ms, char out[UTIL_TIME_MAX]);
 
-int64_t util_now_ms(void);      /* wall clock, Unix ms */
-int64_t util_mono_ms(void);     /* monotonic clock, ms */
+int64_t util_now_ms(void);  /* wall clock, Unix ms */
+int64_t util_mono_ms(void); /* monotonic clock, ms */
 
 /* A growable byte buffer that refuses to grow past max (0: no cap). data is always
  * NUL-terminated when non-NULL. On failure the buffer keeps what it had. */
@@ -32,12 +32,12 @@ struct buf {
 	size_t len, cap, max;
 };
 void buf_init(struct buf *b, size_t max);
-int buf_append(struct buf *b, const void *p, size_t n);   /* 0, or -1 (ENOMEM, or E2BIG past max) */
+int buf_append(struct buf *b, const void *p, size_t n); /* 0, or -1 (ENOMEM, or E2BIG past max) */
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
-void buf_reset(struct buf *b);                             /* len = 0, keeps memory */
-char *buf_steal(struct buf *b);                            /* caller frees; buffer is emptied */
+void buf_reset(struct buf *b);  /* len = 0, keeps memory */
+char *buf_steal(struct buf *b); /* caller frees; buffer is emptied */
 void buf_release(struct buf *b);
 
 /* Percent-encodes s for a URL query value into b (RFC 3986 unreserved kept). */

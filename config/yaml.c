@@ -31,7 +31,7 @@ static char *xstrdup(const char *s)
 }
 
 static void verrors_add(struct cfg_errors *errs, const char *file, int line, int column,
-			const char *fmt, va_list ap)
+                        const char *fmt, va_list ap)
 {
 	char *text = NULL;
 
@@ -55,7 +55,7 @@ static void verrors_add(struct cfg_errors *errs, const char *file, int line, int
 }
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
-		    const char *fmt, ...)
+                    const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -67,7 +67,7 @@ void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src)
 {
 	for (size_t i = 0; i < src->n; i++) {
 		cfg_errors_add(dst, src->v[i].file, src->v[i].line, src->v[i].column, "%s",
-			       src->v[i].text);
+		               src->v[i].text);
 	}
 	cfg_errors_release(src);
 }
@@ -160,7 +160,7 @@ static char *expand(const char *s, const struct ynode *at, struct cfg_errors *er
 			}
 			if (nlen == 0 || nlen >= sizeof(var)) {
 				ynode_error(errs, at, "bad variable reference in '%.*s'",
-					    (int)(close - s + 1), s);
+				            (int)(close - s + 1), s);
 				s = close + 1;
 				continue;
 			}
@@ -283,9 +283,9 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 
 		if (!yaml_parser_parse(p, &ev)) {
 			cfg_errors_add(errs, st.doc->file, (int)p->problem_mark.line + 1,
-				       (int)p->problem_mark.column + 1, "invalid YAML: %s%s%s",
-				       p->problem ? p->problem : "syntax error",
-				       p->context ? " " : "", p->context ? p->context : "");
+			               (int)p->problem_mark.column + 1, "invalid YAML: %s%s%s",
+			               p->problem ? p->problem : "syntax error",
+			               p->context ? " " : "", p->context ? p->context : "");
 			failed = true;
 			break;
 		}
@@ -296,15 +296,15 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
 				cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
-					       (int)ev.start_mark.column + 1,
-					       "only one YAML document is allowed");
+				               (int)ev.start_mark.column + 1,
+				               "only one YAML document is allowed");
 				done = true;
 			}
 			break;
 		case YAML_ALIAS_EVENT:
 			cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
-				       (int)ev.start_mark.column + 1,
-				       "YAML aliases are not supported");
+			               (int)ev.start_mark.column + 1,
+			               "YAML aliases are not supported");
 			n = node_new(YNODE_SCALAR, st.doc->file, &ev.start_mark);
 			n->value = xstrdup("");
 			place(&st, n);
@@ -319,13 +319,13 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 		case YAML_MAPPING_START_EVENT:
 			if (st.depth >= MAX_DEPTH) {
 				cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
-					       (int)ev.start_mark.column + 1, "nesting too deep");
+				               (int)ev.start_mark.column + 1, "nesting too deep");
 				failed = true;
 				done = true;
 				break;
 			}
 			n = node_new(ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP,
-				     st.doc->file, &ev.start_mark);
+			             st.doc->file, &ev.start_mark);
 			st.pending_key[st.depth] = NULL;
 			st.stack[st.depth++] = n;
 			break;
@@ -356,7 +356,7 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 }
 
 struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
-			      struct cfg_errors *errs)
+                              struct cfg_errors *errs)
 {
 	yaml_parser_t p;
 	struct ydoc *doc;
@@ -433,7 +433,7 @@ static const char *type_name(enum ynode_type t)
 }
 
 bool ynode_expect(const struct ynode *n, enum ynode_type type, const char *what,
-		  struct cfg_errors *errs)
+                  struct cfg_errors *errs)
 {
 	if (n != NULL && n->type == type)
 		return true;
@@ -442,7 +442,7 @@ bool ynode_expect(const struct ynode *n, enum ynode_type type, const char *what,
 }
 
 int ynode_check_keys(const struct ynode *map, const char *const *allowed, const char *what,
-		     struct cfg_errors *errs)
+                     struct cfg_errors *errs)
 {
 	int unknown = 0;
 
@@ -466,7 +466,7 @@ int ynode_check_keys(const struct ynode *map, const char *const *allowed, const 
 }
 
 static const struct ynode *lookup(const struct ynode *map, const char *key, bool required,
-				  struct cfg_errors *errs)
+                                  struct cfg_errors *errs)
 {
 	const struct ynode *n = ynode_get(map, key);
 	if (n == NULL && required)
@@ -483,7 +483,7 @@ static bool scalar(const struct ynode *n, const char *key, struct cfg_errors *er
 }
 
 int ynode_str(const struct ynode *map, const char *key, bool required, const char **out,
-	      struct cfg_errors *errs)
+              struct cfg_errors *errs)
 {
 	const struct ynode *n = lookup(map, key, required, errs);
 	if (n == NULL)
@@ -495,7 +495,7 @@ int ynode_str(const struct ynode *map, const char *key, bool required, const cha
 }
 
 int ynode_bool(const struct ynode *map, const char *key, bool required, bool *out,
-	       struct cfg_errors *errs)
+               struct cfg_errors *errs)
 {
 	const struct ynode *n = lookup(map, key, required, errs);
 	if (n == NULL)
@@ -517,7 +517,7 @@ int ynode_bool(const struct ynode *map, const char *key, bool required, bool *ou
 }
 
 int ynode_int(const struct ynode *map, const char *key, bool required, int64_t min, int64_t max,
-	      int64_t *out, struct cfg_errors *errs)
+              int64_t *out, struct cfg_errors *errs)
 {
 	const struct ynode *n = lookup(map, key, required, errs);
 	char *end;
@@ -535,7 +535,7 @@ int ynode_int(const struct ynode *map, const char *key, bool required, int64_t m
 	}
 	if (v < min || v > max) {
 		ynode_error(errs, n, "'%s': %lld is out of range (%lld to %lld)", key, v,
-			    (long long)min, (long long)max);
+		            (long long)min, (long long)max);
 		return -1;
 	}
 	*out = v;
@@ -543,7 +543,7 @@ int ynode_int(const struct ynode *map, const char *key, bool required, int64_t m
 }
 
 int ynode_duration(const struct ynode *map, const char *key, bool required, int64_t *ms,
-		   struct cfg_errors *errs)
+                   struct cfg_errors *errs)
 {
 	const struct ynode *n = lookup(map, key, required, errs);
 	if (n == NULL)
@@ -552,14 +552,14 @@ int ynode_duration(const struct ynode *map, const char *key, bool required, int6
 		return -1;
 	if (util_parse_duration(n->value, ms) < 0) {
 		ynode_error(errs, n, "'%s': bad duration '%s' (use 500ms, 10s, 5m, 2h or 1d)", key,
-			    n->value);
+		            n->value);
 		return -1;
 	}
 	return 1;
 }
 
 int ynode_secret(const struct ynode *map, const char *key, bool required, char **out,
-		 struct cfg_errors *errs)
+                 struct cfg_errors *errs)
 {
 	char fkey[128];
 	const struct ynode *n = ynode_get(map, key), *fn;

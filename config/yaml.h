@@ -22,7 +22,7 @@ struct cfg_errors {
 };
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Appends every error of src to dst; src is left empty. */
 void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src);
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f);
@@ -32,11 +32,11 @@ enum ynode_type { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 
 struct ynode {
 	enum ynode_type type;
-	const char *file; /* borrowed from the document */
-	int line, column; /* 1-based, where the node starts */
-	char *value;      /* scalars: text after ${VAR} expansion */
-	bool plain;       /* scalar was written without quotes (so ~ and null are null) */
-	size_t n;         /* sequence items or map pairs */
+	const char *file;     /* borrowed from the document */
+	int line, column;     /* 1-based, where the node starts */
+	char *value;          /* scalars: text after ${VAR} expansion */
+	bool plain;           /* scalar was written without quotes (so ~ and null are null) */
+	size_t n;             /* sequence items or map pairs */
 	struct ynode **items; /* sequence items, or map values */
 	struct ynode **keys;  /* map keys (scalars); NULL for sequences */
 };
@@ -51,7 +51,7 @@ struct ydoc {
 struct ydoc *ydoc_load(const char *path, struct cfg_errors *errs);
 /* Same, from memory; name stands for the file in errors. */
 struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
-			      struct cfg_errors *errs);
+                              struct cfg_errors *errs);
 void ydoc_free(struct ydoc *doc);
 
 /* Map lookup; NULL when map is not a map or the key is absent. Borrowed. */
@@ -64,29 +64,29 @@ bool ynode_is_null(const struct ynode *n);
 /* Reports every key of map not in allowed (NULL-terminated) as "unknown key 'k'".
  * Returns the number of unknown keys. what names the section for non-map errors. */
 int ynode_check_keys(const struct ynode *map, const char *const *allowed, const char *what,
-		     struct cfg_errors *errs);
+                     struct cfg_errors *errs);
 /* "'what': expected a map" unless n is a map; returns true if it is. */
 bool ynode_expect(const struct ynode *n, enum ynode_type type, const char *what,
-		  struct cfg_errors *errs);
+                  struct cfg_errors *errs);
 
 /* Typed reads of map[key]. Each returns 1 when the key was present and valid (out set),
  * 0 when absent (out untouched; when required, "missing required key 'key'" is reported
  * at the map), -1 when present but invalid (error reported, out untouched). */
 int ynode_str(const struct ynode *map, const char *key, bool required, const char **out,
-	      struct cfg_errors *errs);
+              struct cfg_errors *errs);
 int ynode_bool(const struct ynode *map, const char *key, bool required, bool *out,
-	       struct cfg_errors *errs);
+               struct cfg_errors *errs);
 int ynode_int(const struct ynode *map, const char *key, bool required, int64_t min, int64_t max,
-	      int64_t *out, struct cfg_errors *errs);
+              int64_t *out, struct cfg_errors *errs);
 int ynode_duration(const struct ynode *map, const char *key, bool required, int64_t *ms,
-		   struct cfg_errors *errs);
+                   struct cfg_errors *errs);
 /* A secret: map[key] or the trimmed contents of the file named by map[key "_file"];
  * both present is an error. *out is a new string (caller frees with util_free_secret). */
 int ynode_secret(const struct ynode *map, const char *key, bool required, char **out,
-		 struct cfg_errors *errs);
+                 struct cfg_errors *errs);
 
 /* Error at node n (its file/line/column). */
 void ynode_error(struct cfg_errors *errs, const struct ynode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1231,6 +1231,13 @@ int rules_state_save(struct rules_state *st,
 	return 0;
 }
 
+void rules_state_mark_all(struct rules_state *st)
+{
+	for (size_t i = 0; i < st->nb; i++)
+		for (struct st_entry *e = st->b[i]; e; e = e->next)
+			st_touch(st, e);
+}
+
 int rules_state_load(struct rules_state *st, const char *key, const char *value, int64_t now_ms)
 {
 	json_t *v;

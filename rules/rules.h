@@ -49,6 +49,9 @@ size_t rules_state_size(const struct rules_state *st);
 int rules_state_save(struct rules_state *st,
                      int (*put)(void *arg, const char *key, const char *value, int64_t expires_ms),
                      void *arg);
+/* Marks every entry changed, so the next rules_state_save puts them all again: for when the
+ * transaction holding a successful save failed to commit. */
+void rules_state_mark_all(struct rules_state *st);
 /* Restores one entry saved by rules_state_save, replacing one of the same key; skips it (0)
  * when it expired at now_ms or does not parse. The entry is not marked changed. 0, or -1 on
  * ENOMEM. */

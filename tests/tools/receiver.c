@@ -64,8 +64,7 @@ static int next_status(void)
 	return st;
 }
 
-static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *k,
-				  const char *v)
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
 	json_t *h = cls;
 	char lower[256];
@@ -80,8 +79,8 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 
 static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *text)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-								 MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
 	if (r == NULL)
 		return MHD_NO;
@@ -93,8 +92,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *size, void **ctx)
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **ctx)
 {
 	struct req *rq = *ctx;
 	(void)cls;
@@ -125,9 +124,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		usleep((useconds_t)delay_ms * 1000);
 	json_t *headers = json_object();
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, headers);
-	json_t *line = json_pack("{s:I, s:s, s:s, s:o, s:s, s:i}", "at_ms",
-				 (json_int_t)util_now_ms(), "method", method, "path", url, "headers",
-				 headers, "body", rq->body.data ? rq->body.data : "", "status", status);
+	json_t *line =
+	    json_pack("{s:I, s:s, s:s, s:o, s:s, s:i}", "at_ms", (json_int_t)util_now_ms(),
+	              "method", method, "path", url, "headers", headers, "body",
+	              rq->body.data ? rq->body.data : "", "status", status);
 	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	pthread_mutex_lock(&mu);
 	if (text && log_file) {
@@ -153,7 +153,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void done(void *cls, struct MHD_Connection *c, void **ctx,
-		 enum MHD_RequestTerminationCode toe)
+                 enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *ctx;
 	(void)cls;
@@ -175,14 +175,14 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"port-file", required_argument, NULL, 'f'},
-		{"log", required_argument, NULL, 'l'},
-		{"script", required_argument, NULL, 's'},
-		{"retry-after", required_argument, NULL, 'r'},
-		{"delay-ms", required_argument, NULL, 'd'},
-		{"print", no_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, 'p'},
+	    {"port-file", required_argument, NULL, 'f'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"script", required_argument, NULL, 's'},
+	    {"retry-after", required_argument, NULL, 'r'},
+	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"print", no_argument, NULL, 'P'},
+	    {NULL, 0, NULL, 0},
 	};
 	int port = 0, ch;
 	const char *port_file = NULL, *log_path = NULL;
@@ -192,16 +192,31 @@ int main(int argc, char **argv)
 	set_script("200");
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': port = atoi(optarg); break;
-		case 'f': port_file = optarg; break;
-		case 'l': log_path = optarg; break;
-		case 's': set_script(optarg); break;
-		case 'r': retry_after = optarg; break;
-		case 'd': delay_ms = atol(optarg); break;
-		case 'P': print_mode = true; break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'f':
+			port_file = optarg;
+			break;
+		case 'l':
+			log_path = optarg;
+			break;
+		case 's':
+			set_script(optarg);
+			break;
+		case 'r':
+			retry_after = optarg;
+			break;
+		case 'd':
+			delay_ms = atol(optarg);
+			break;
+		case 'P':
+			print_mode = true;
+			break;
 		default:
-			fprintf(stderr, "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
-					"[--script 500,200] [--retry-after S] [--delay-ms N] [--print]\n");
+			fprintf(stderr,
+			        "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
+			        "[--script 500,200] [--retry-after S] [--delay-ms N] [--print]\n");
 			return 2;
 		}
 	}
@@ -212,9 +227,9 @@ int main(int argc, char **argv)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons((uint16_t)port);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-			     NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-			     MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-			     (unsigned)120, MHD_OPTION_END);
+	                     NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+	                     MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+	                     (unsigned)120, MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "receiver: unable to listen on 127.0.0.1:%d\n", port);
 		return 1;

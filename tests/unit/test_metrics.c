@@ -104,9 +104,9 @@ static void test_bad_listen_address_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render_has_help_type_and_values),
-		cmocka_unit_test(test_endpoint_serves_metrics_and_health),
-		cmocka_unit_test(test_bad_listen_address_is_refused),
+	    cmocka_unit_test(test_render_has_help_type_and_values),
+	    cmocka_unit_test(test_endpoint_serves_metrics_and_health),
+	    cmocka_unit_test(test_bad_listen_address_is_refused),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

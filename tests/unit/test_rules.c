@@ -825,6 +825,9 @@ static void test_state_save_puts_only_changed_entries(void **state)
 	assert_int_equal(rules_state_save(f.st, save_put, &sv), 5);
 	assert_int_equal(save(&f, &sv), 1);
 	assert_string_equal(sv.key[0], "C:c|z1");
+	rules_state_mark_all(f.st); /* the commit of that save failed: put everything again */
+	assert_int_equal(save(&f, &sv), 2);
+	assert_int_equal(save(&f, &sv), 0);
 	fx_free(&f);
 }
 

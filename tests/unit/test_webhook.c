@@ -12,41 +12,50 @@
 #include "bridge/webhook.h"
 
 static const char *msg_json =
-	"{\"schema\":\"tether-bridge/v1\",\"id\":\"event:abc:2020-07-09T08:05:09.036+01:00\","
-	"\"kind\":\"event\",\"phase\":\"new\",\"source_id\":\"abc\","
-	"\"occurred_at\":\"2020-06-12T16:03:09.019+01:00\",\"severity\":\"high\","
-	"\"flags\":[\"motion\",\"intrusion\"],\"zone\":{\"id\":\"z1\",\"name\":\"Back Door\"},"
-	"\"links\":{\"web\":\"https://my.timeline.is/events?at=x&zone=z1\"},\"rule\":\"r\"}";
+    "{\"schema\":\"tether-bridge/v1\",\"id\":\"event:abc:2020-07-09T08:05:09.036+01:00\","
+    "\"kind\":\"event\",\"phase\":\"new\",\"source_id\":\"abc\","
+    "\"occurred_at\":\"2020-06-12T16:03:09.019+01:00\",\"severity\":\"high\","
+    "\"flags\":[\"motion\",\"intrusion\"],\"zone\":{\"id\":\"z1\",\"name\":\"Back Door\"},"
+    "\"links\":{\"web\":\"https://my.timeline.is/events?at=x&zone=z1\"},\"rule\":\"r\"}";
 
 static char *secrets1[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
 
 static struct cfg_webhook hook(enum webhook_format f)
 {
 	static struct cfg_header hdr = {"X-Team", "ops"};
-	struct cfg_webhook c = {.name = "h", .url = "http://127.0.0.1:9/hook", .format = f,
-				.headers = &hdr, .nheaders = 1, .secrets = secrets1, .nsecrets = 1,
-				.timeout_ms = 1000, .concurrency = 2};
+	struct cfg_webhook c = {.name = "h",
+	                        .url = "http://127.0.0.1:9/hook",
+	                        .format = f,
+	                        .headers = &hdr,
+	                        .nheaders = 1,
+	                        .secrets = secrets1,
+	                        .nsecrets = 1,
+	                        .timeout_ms = 1000,
+	                        .concurrency = 2};
 	return c;
 }
 
 static struct store_entry entry(const char *extra)
 {
-	struct store_entry e = {.id = 1, .target = "webhook.h", .zone_id = "z1",
-				.msg_id = "event:abc:2020-07-09T08:05:09.036+01:00",
-				.payload = (char *)msg_json, .extra = (char *)extra};
+	struct store_entry e = {.id = 1,
+	                        .target = "webhook.h",
+	                        .zone_id = "z1",
+	                        .msg_id = "event:abc:2020-07-09T08:05:09.036+01:00",
+	                        .payload = (char *)msg_json,
+	                        .extra = (char *)extra};
 	return e;
 }
 
 /* body and headers for format f; caller frees */
 static json_t *request(enum webhook_format f, const char *extra, char **url, json_t **headers,
-		       char **raw)
+                       char **raw)
 {
 	struct cfg_webhook c = hook(f);
 	struct store_entry e = entry(extra);
 	char err[256];
 	json_error_t jerr;
 	assert_int_equal(webhook_request(&c, &e, 1700000000, url, raw, headers, err, sizeof(err)),
-			 0);
+	                 0);
 	json_t *body = json_loads(*raw, 0, &jerr);
 	assert_non_null(body);
 	return body;
@@ -58,8 +67,8 @@ static void test_signature_matches_standard_webhooks_vector(void **state)
 	char sig[256];
 	const char *body = "{\"test\": 2432232314}";
 	assert_int_equal(webhook_sign(secrets1, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-				      strlen(body), sig, sizeof(sig)),
-			 0);
+	                              strlen(body), sig, sizeof(sig)),
+	                 0);
 	assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
@@ -70,8 +79,8 @@ static void test_signature_rotation_sends_one_per_secret(void **state)
 	char sig[512];
 	const char *body = "{\"test\": 2432232314}";
 	assert_int_equal(webhook_sign(two, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-				      strlen(body), sig, sizeof(sig)),
-			 0);
+	                              strlen(body), sig, sizeof(sig)),
+	                 0);
 	char *space = strchr(sig, ' ');
 	assert_non_null(space);
 	assert_string_equal(space + 1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
@@ -96,18 +105,18 @@ static void test_json_body_is_message_and_headers_follow_standard(void **state)
 	assert_string_equal(url, "http://127.0.0.1:9/hook");
 	assert_string_equal(raw, msg_json);
 	assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")),
-			    "event:abc:2020-07-09T08:05:09.036+01:00");
+	                    "event:abc:2020-07-09T08:05:09.036+01:00");
 	assert_string_equal(json_string_value(json_object_get(headers, "Idempotency-Key")),
-			    "event:abc:2020-07-09T08:05:09.036+01:00");
+	                    "event:abc:2020-07-09T08:05:09.036+01:00");
 	assert_string_equal(json_string_value(json_object_get(headers, "webhook-timestamp")),
-			    "1700000000");
+	                    "1700000000");
 	assert_string_equal(json_string_value(json_object_get(headers, "User-Agent")),
-			    "tether-bridge/0.1.0");
+	                    "tether-bridge/0.1.0");
 	assert_string_equal(json_string_value(json_object_get(headers, "Content-Type")),
-			    "application/json");
+	                    "application/json");
 	assert_string_equal(json_string_value(json_object_get(headers, "X-Team")), "ops");
 	webhook_sign(secrets1, 1, "event:abc:2020-07-09T08:05:09.036+01:00", 1700000000, raw,
-		     strlen(raw), sig, sizeof(sig));
+	             strlen(raw), sig, sizeof(sig));
 	assert_string_equal(json_string_value(json_object_get(headers, "webhook-signature")), sig);
 	json_decref(body);
 	json_decref(headers);
@@ -120,8 +129,8 @@ static void test_json_body_template_replaces_message(void **state)
 	(void)state;
 	char *url, *raw;
 	json_t *headers;
-	json_t *body = request(WEBHOOK_JSON, "{\"body\":\"{\\\"zone\\\":\\\"Back Door\\\"}\"}", &url,
-			       &headers, &raw);
+	json_t *body = request(WEBHOOK_JSON, "{\"body\":\"{\\\"zone\\\":\\\"Back Door\\\"}\"}",
+	                       &url, &headers, &raw);
 	assert_string_equal(raw, "{\"zone\":\"Back Door\"}");
 	json_decref(body);
 	json_decref(headers);
@@ -134,19 +143,19 @@ static void test_slack_body_has_text_and_blocks(void **state)
 	(void)state;
 	char *url, *raw;
 	json_t *headers;
-	json_t *body = request(WEBHOOK_SLACK, "{\"text\":\"intruder at Back Door\"}", &url,
-			       &headers, &raw);
+	json_t *body =
+	    request(WEBHOOK_SLACK, "{\"text\":\"intruder at Back Door\"}", &url, &headers, &raw);
 	assert_string_equal(json_string_value(json_object_get(body, "text")),
-			    "intruder at Back Door");
+	                    "intruder at Back Door");
 	json_t *blocks = json_object_get(body, "blocks");
 	assert_int_equal(json_array_size(blocks), 3);
 	json_t *fields = json_object_get(json_array_get(blocks, 1), "fields");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 0), "text")),
-			    "*Zone*\nBack Door");
+	                    "*Zone*\nBack Door");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "text")),
-			    "*Flags*\nmotion, intrusion");
+	                    "*Flags*\nmotion, intrusion");
 	const char *link = json_string_value(json_object_get(
-		json_array_get(json_object_get(json_array_get(blocks, 2), "elements"), 0), "text"));
+	    json_array_get(json_object_get(json_array_get(blocks, 2), "elements"), 0), "text"));
 	assert_string_equal(link, "<https://my.timeline.is/events?at=x&zone=z1|Open in Tether>");
 	json_decref(body);
 	json_decref(headers);
@@ -167,9 +176,9 @@ static void test_discord_body_waits_and_mentions_nobody(void **state)
 	assert_int_equal(json_array_size(json_object_get(am, "parse")), 0);
 	json_t *embed = json_array_get(json_object_get(body, "embeds"), 0);
 	assert_string_equal(json_string_value(json_object_get(embed, "url")),
-			    "https://my.timeline.is/events?at=x&zone=z1");
+	                    "https://my.timeline.is/events?at=x&zone=z1");
 	assert_string_equal(json_string_value(json_object_get(embed, "timestamp")),
-			    "2020-06-12T15:03:09.019+00:00");
+	                    "2020-06-12T15:03:09.019+00:00");
 	json_decref(body);
 	json_decref(headers);
 	free(url);
@@ -189,7 +198,7 @@ static void test_discord_truncates_long_text(void **state)
 	json_t *body = request(WEBHOOK_DISCORD, extra, &url, &headers, &raw);
 	const char *content = json_string_value(json_object_get(body, "content"));
 	const char *desc = json_string_value(
-		json_object_get(json_array_get(json_object_get(body, "embeds"), 0), "description"));
+	    json_object_get(json_array_get(json_object_get(body, "embeds"), 0), "description"));
 	assert_int_equal(strlen(content), 2000);
 	assert_int_equal(strlen(desc), 4096);
 	assert_string_equal(content + 1997, "...");
@@ -211,7 +220,7 @@ static void test_teams_body_is_adaptive_card(void **state)
 	assert_string_equal(json_string_value(json_object_get(body, "type")), "message");
 	json_t *att = json_array_get(json_object_get(body, "attachments"), 0);
 	assert_string_equal(json_string_value(json_object_get(att, "contentType")),
-			    "application/vnd.microsoft.card.adaptive");
+	                    "application/vnd.microsoft.card.adaptive");
 	json_t *card = json_object_get(att, "content");
 	assert_string_equal(json_string_value(json_object_get(card, "type")), "AdaptiveCard");
 	assert_non_null(json_object_get(card, "version"));
@@ -229,17 +238,17 @@ static void test_cloudevents_structured(void **state)
 	json_t *body = request(WEBHOOK_CLOUDEVENTS, NULL, &url, &headers, &raw);
 	assert_string_equal(json_string_value(json_object_get(body, "specversion")), "1.0");
 	assert_string_equal(json_string_value(json_object_get(body, "id")),
-			    "event:abc:2020-07-09T08:05:09.036+01:00");
+	                    "event:abc:2020-07-09T08:05:09.036+01:00");
 	assert_string_equal(json_string_value(json_object_get(body, "type")),
-			    "is.timeline.event.new");
+	                    "is.timeline.event.new");
 	assert_string_equal(json_string_value(json_object_get(body, "time")),
-			    "2020-06-12T16:03:09.019+01:00");
+	                    "2020-06-12T16:03:09.019+01:00");
 	assert_non_null(json_object_get(body, "source"));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "data"),
-							      "schema")),
-			    "tether-bridge/v1");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(body, "data"), "schema")),
+	    "tether-bridge/v1");
 	assert_string_equal(json_string_value(json_object_get(headers, "Content-Type")),
-			    "application/cloudevents+json");
+	                    "application/cloudevents+json");
 	json_decref(body);
 	json_decref(headers);
 	free(url);
@@ -259,17 +268,17 @@ static void test_retry_after_seconds_and_date(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_signature_matches_standard_webhooks_vector),
-		cmocka_unit_test(test_signature_rotation_sends_one_per_secret),
-		cmocka_unit_test(test_signature_rejects_bad_secret),
-		cmocka_unit_test(test_json_body_is_message_and_headers_follow_standard),
-		cmocka_unit_test(test_json_body_template_replaces_message),
-		cmocka_unit_test(test_slack_body_has_text_and_blocks),
-		cmocka_unit_test(test_discord_body_waits_and_mentions_nobody),
-		cmocka_unit_test(test_discord_truncates_long_text),
-		cmocka_unit_test(test_teams_body_is_adaptive_card),
-		cmocka_unit_test(test_cloudevents_structured),
-		cmocka_unit_test(test_retry_after_seconds_and_date),
+	    cmocka_unit_test(test_signature_matches_standard_webhooks_vector),
+	    cmocka_unit_test(test_signature_rotation_sends_one_per_secret),
+	    cmocka_unit_test(test_signature_rejects_bad_secret),
+	    cmocka_unit_test(test_json_body_is_message_and_headers_follow_standard),
+	    cmocka_unit_test(test_json_body_template_replaces_message),
+	    cmocka_unit_test(test_slack_body_has_text_and_blocks),
+	    cmocka_unit_test(test_discord_body_waits_and_mentions_nobody),
+	    cmocka_unit_test(test_discord_truncates_long_text),
+	    cmocka_unit_test(test_teams_body_is_adaptive_card),
+	    cmocka_unit_test(test_cloudevents_structured),
+	    cmocka_unit_test(test_retry_after_seconds_and_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,7 +120,7 @@ static void test_typed_accessors(void **state)
 	assert_int_equal(errs.n, 4);
 	assert_string_equal(errs.v[0].text, "'bad': expected an integer, found '4x'");
 	assert_string_equal(errs.v[1].text,
-			    "'bd': bad duration '5 minutes' (use 500ms, 10s, 5m, 2h or 1d)");
+	                    "'bd': bad duration '5 minutes' (use 500ms, 10s, 5m, 2h or 1d)");
 	assert_string_equal(errs.v[3].text, "missing required key 'missing'");
 	ydoc_free(d);
 	cfg_errors_release(&errs);
@@ -148,14 +148,14 @@ static void test_secret_file_is_read_and_trimmed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_positions_are_one_based),
-		cmocka_unit_test(test_env_expansion_and_default),
-		cmocka_unit_test(test_unset_env_is_error_at_value),
-		cmocka_unit_test(test_syntax_error_position),
-		cmocka_unit_test(test_duplicate_key_reported),
-		cmocka_unit_test(test_unknown_keys_all_reported),
-		cmocka_unit_test(test_typed_accessors),
-		cmocka_unit_test(test_secret_file_is_read_and_trimmed),
+	    cmocka_unit_test(test_positions_are_one_based),
+	    cmocka_unit_test(test_env_expansion_and_default),
+	    cmocka_unit_test(test_unset_env_is_error_at_value),
+	    cmocka_unit_test(test_syntax_error_position),
+	    cmocka_unit_test(test_duplicate_key_reported),
+	    cmocka_unit_test(test_unknown_keys_all_reported),
+	    cmocka_unit_test(test_typed_accessors),
+	    cmocka_unit_test(test_secret_file_is_read_and_trimmed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
