@@ -23,29 +23,6 @@ struct daemon {
 	struct poller *poller;
 };
 
-static int make_dirs(const char *dir)
-{
-	char tmp[4096];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, dir, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* Builds a fresh config and rules and hands them to the poller; on any error logs every
  * problem and keeps the old ones. Called on SIGHUP and when a watchlist file changed. */
 static void reload(void *arg)
@@ -111,7 +88,7 @@ int daemon_main(const char *path)
 		log_warn("unable to block signals");
 		goto out_free_cfg;
 	}
-	if (make_dirs(cfg->state_dir) < 0) {
+	if (util_mkdirs(cfg->state_dir) < 0) {
 		log_warn("unable to create state_dir '%s'", cfg->state_dir);
 		goto out_free_cfg;
 	}

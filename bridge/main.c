@@ -163,27 +163,6 @@ static void tether_opts_from(const struct config *cfg, struct tether_opts *o)
 	o->timeout_ms = cfg->tether.timeout_ms;
 }
 
-static int ensure_state_dir(const char *dir)
-{
-	char tmp[4096];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static int cmd_auth(const char *path, int argc, char **argv)
 {
 	struct config *cfg;
@@ -224,7 +203,7 @@ static int cmd_auth(const char *path, int argc, char **argv)
 		config_free(cfg);
 		return rc;
 	}
-	if (ensure_state_dir(cfg->state_dir) < 0) {
+	if (util_mkdirs(cfg->state_dir) < 0) {
 		fprintf(stderr, "unable to create state_dir '%s': %s\n", cfg->state_dir,
 		        strerror(errno));
 		config_free(cfg);

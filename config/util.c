@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int util_parse_duration(const char *s, int64_t *ms)
@@ -305,4 +306,27 @@ void util_free_secret(char *s)
 		return;
 	util_memzero(s, strlen(s));
 	free(s);
+}
+
+int util_mkdirs(const char *dir)
+{
+	char tmp[4096];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(tmp)) {
+		errno = len ? ENAMETOOLONG : ENOENT;
+		return -1;
+	}
+	memcpy(tmp, dir, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
 }

@@ -43,6 +43,10 @@ void buf_release(struct buf *b);
 /* Percent-encodes s for a URL query value into b (RFC 3986 unreserved kept). */
 int buf_urlencode(struct buf *b, const char *s);
 
+/* Creates dir and its missing parents with mode 0700 (existing ones are left as they
+ * are). 0, or -1 with errno. */
+int util_mkdirs(const char *dir);
+
 /* Overwrites n bytes with zeros in a way the compiler keeps (secrets before free). */
 void util_memzero(void *p, size_t n);
 /* Zeroes and frees a NUL-terminated secret; NULL is fine. */
