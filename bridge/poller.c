@@ -109,6 +109,17 @@ static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
 	return tether_new(&o, err, errsz);
 }
 
+/* Cooldown and visit memory in the state database (rule_state), so a restart keeps it. */
+static int rstate_load_cb(void *arg, const char *key, const char *value)
+{
+	return rules_state_load(arg, key, value, util_now_ms());
+}
+
+static int rstate_put_cb(void *arg, const char *key, const char *value, int64_t expires_ms)
+{
+	return store_rstate_put(arg, key, value, expires_ms);
+}
+
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
 			  void *arg, char *err, size_t errsz)
 {
@@ -139,6 +150,12 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 	p->rstate = rules_state_new();
 	if (p->rstate == NULL) {
 		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	if (store_rstate_each(p->store, util_now_ms(), rstate_load_cb, p->rstate) != 0) {
+		const char *why = store_errmsg(p->store);
+		snprintf(err, errsz, "unable to load rule state from '%s': %s", p->db_path,
+			 *why ? why : "out of memory");
 		goto fail;
 	}
 	return p;
@@ -714,11 +731,15 @@ static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl,
 		if (store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
 			goto fail_tx;
 	}
+	/* cooldowns and visits this poll started commit with its messages */
+	if (rules_state_save(p->rstate, rstate_put_cb, p->store) != 0)
+		goto fail_tx;
 	if (store_commit(p->store) < 0)
 		goto fail_tx;
 	return added;
 fail_tx:
 	store_rollback(p->store);
+	rules_state_mark_all(p->rstate); /* what was saved in it was rolled back too */
 fail:
 	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
 		  store_errmsg(p->store));
@@ -816,6 +837,7 @@ static void *run(void *arg)
 		bool behind = cycle(p);
 		if (start - last_prune > 3600 * 1000) {
 			store_seen_prune(p->store, start - SEEN_KEEP_MS);
+			store_rstate_prune(p->store, start);
 			last_prune = start;
 		}
 		if (behind)

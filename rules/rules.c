@@ -1149,7 +1149,8 @@ static int hexval(char ch)
 	return -1;
 }
 
-/* The memory key of a saved key into out: 0, 1 when malformed, -1 on ENOMEM. */
+/* The memory key of a saved key into out: 0, 1 when malformed or longer than out takes, -1
+ * on ENOMEM. */
 static int key_decode(const char *s, struct buf *out)
 {
 	size_t seps = 0;
@@ -1158,7 +1159,7 @@ static int key_decode(const char *s, struct buf *out)
 		return 1;
 	buf_reset(out);
 	if (buf_append(out, s, 1) < 0)
-		return -1;
+		return errno == E2BIG ? 1 : -1;
 	for (const char *p = s + 2; *p; p++) {
 		char ch = *p;
 		if (ch == '|') {
@@ -1172,7 +1173,7 @@ static int key_decode(const char *s, struct buf *out)
 			p += 2;
 		}
 		if (buf_append(out, &ch, 1) < 0)
-			return -1;
+			return errno == E2BIG ? 1 : -1;
 	}
 	return seps >= (s[0] == 'C' ? 1u : 2u) ? 0 : 1;
 }

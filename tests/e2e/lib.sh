@@ -170,12 +170,20 @@ start_sub_durable() {
 	PIDS="$PIDS $SUB_PID"
 	sleep 0.3
 }
-stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; }
+stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; forget_pid "$SUB_PID"; }
+
+# forget_pid PID: a process already reaped is not signalled again by cleanup (its id may
+# belong to someone else by then)
+forget_pid() { PIDS=$(printf ' %s' $PIDS | sed "s/ $1\b//g"); }
 
 # bridge_alive: the bridge process is still running
 bridge_alive() { kill -0 "$BRIDGE_PID" 2>/dev/null; }
 # stop_bridge [SIGNAL]: signals the bridge and reaps it
-stop_bridge() { kill "-${1:-TERM}" "$BRIDGE_PID" 2>/dev/null; wait "$BRIDGE_PID" 2>/dev/null; }
+stop_bridge() {
+	kill "-${1:-TERM}" "$BRIDGE_PID" 2>/dev/null
+	wait "$BRIDGE_PID" 2>/dev/null
+	forget_pid "$BRIDGE_PID"
+}
 
 # finish_bridge: SIGTERM, then the exit status must be 0 and the log free of sanitizer
 # reports (ASan/UBSan/LSan builds print them at exit)
@@ -183,6 +191,7 @@ finish_bridge() {
 	kill -TERM "$BRIDGE_PID" 2>/dev/null
 	wait "$BRIDGE_PID"
 	rc=$?
+	forget_pid "$BRIDGE_PID"
 	grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$T/bridge.log" &&
 		fail "sanitizer report in the bridge log: $(grep -m 3 'Sanitizer\|runtime error:\|#[0-9] ' "$T/bridge.log")"
 	[ $rc -eq 0 ] || fail "the bridge exited with $rc after SIGTERM: $(tail -3 "$T/bridge.log")"

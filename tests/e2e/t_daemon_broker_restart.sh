@@ -32,6 +32,7 @@ sub_wait 3 10 || fail "nothing delivered before the restart: $(tail -5 "$T/bridg
 inject_round 12 # some of these are in the outbox or in flight when the broker stops
 stop_sub
 stop_mosquitto
+forget_pid "$MQTT_PID"
 inject_round 15
 WAIT=10 wait_for grep -q "mqtt 'home'.*\(lost\|cannot connect\)" "$T/bridge.log" ||
 	fail "the bridge did not notice the broker going away"

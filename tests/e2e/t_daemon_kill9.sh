@@ -32,8 +32,7 @@ for r in $(seq 1 $ROUNDS); do
 		sleep "0.0$((RANDOM % 10))"
 	fi
 	bridge_alive || fail "round $r: the bridge exited by itself: $(tail -5 "$T/bridge.log")"
-	kill -KILL "$BRIDGE_PID"
-	wait "$BRIDGE_PID" 2>/dev/null
+	stop_bridge KILL
 	notes="$notes ${ms}ms:$before->$(sub_count)"
 	# more data for the next round to find while it still drains the old
 	sim_post /_sim/generate '{"events": 600, "plates": 60}' >/dev/null || fail "generate"

@@ -92,6 +92,7 @@ finish_bridge
 stop_sub
 kill "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null
+forget_pid "$SIM_PID"
 }
 
 phases start-null --to-bounds start --open-ends-at null

@@ -25,14 +25,15 @@ stop_timed() {
 	bridge_alive && fail "still running ${MS} ms after SIGTERM"
 	wait "$BRIDGE_PID"
 	RC=$?
+	forget_pid "$BRIDGE_PID"
 }
 
 round() { # NAME
 	start_bridge "$T/cfg.yaml"
 	WAIT=10 wait_for is_status online || fail "$1: 'online' not retained on tb/bridge/status"
 	[ "$1" = hung ] && {
-		sim_fault '{"delay_ms": 20000, "count": 50}'
-		sleep 1.5 # the poller is now inside a request that takes 20 s
+		sim_fault '{"delay_ms": 7000, "count": 50}'
+		sleep 1 # the poller is now inside a request that takes 7 s, 6 s after SIGTERM
 	}
 	stop_timed
 	[ "$MS" -le 5000 ] || fail "$1: stopped after $MS ms (limit 5000)"

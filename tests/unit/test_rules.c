@@ -799,6 +799,13 @@ static void test_state_load_skips_expired_and_unparsable(void **state)
 	f.st = rules_state_new();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(rules_state_load(f.st, bad[i][0], bad[i][1], t0), 0);
+	char *huge = malloc(200000); /* a key longer than any the state makes */
+	assert_non_null(huge);
+	memset(huge, 'z', 199999);
+	memcpy(huge, "C:c|", 4);
+	huge[199999] = '\0';
+	assert_int_equal(rules_state_load(f.st, huge, bad[3][1], t0), 0);
+	free(huge);
 	assert_int_equal(rules_state_size(f.st), 0);
 	fx_free(&f);
 }

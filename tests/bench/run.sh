@@ -1,0 +1,270 @@
+#!/bin/bash
+# make bench: the micro-benchmarks (watchlist, rules, outbox), then tether-bridge end to end
+# on 127.0.0.1: a 100,000-event backlog drained to a real mosquitto at QoS 1 and to a webhook
+# receiver, peak RSS, and idle RSS and CPU polling 100 zones. Figures go to stdout; the
+# environment knobs are listed below and in docs/performance.md.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+
+EVENTS=${BENCH_EVENTS:-100000}          # backlog size
+ZONES=${BENCH_ZONES:-10}                # zones the backlog is spread over
+HOOK_CONCURRENCY=${BENCH_HOOK_CONCURRENCY:-8}
+MQTT_TIMEOUT=${BENCH_MQTT_TIMEOUT:-90}  # seconds allowed for the MQTT drain
+HOOK_TIMEOUT=${BENCH_HOOK_TIMEOUT:-60}  # seconds allowed for the webhook drain
+IDLE_ZONES=${BENCH_IDLE_ZONES:-100}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-25}
+MICRO=${BENCH_MICRO:-1}                 # 0 skips the micro-benchmarks
+
+T=$(mktemp -d /tmp/tb-bench.XXXXXX)
+PIDS=""
+SUMMARY=""
+HZ=$(getconf CLK_TCK)
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { SUMMARY="$SUMMARY$1"$'\n'; echo "$1"; }
+now_ms() { date +%s%3N; }
+wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# stop PID: SIGTERM, then SIGKILL after 5 s
+stop() {
+	kill "$1" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+# cpu_ticks PID: utime + stime of the whole process
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# status_kb PID FIELD: VmHWM, VmRSS, ... in kB
+status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# field NAME LINE: the value of NAME=... in a key=value line
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+for b in tether-bridge tether-sim tools/freeport bench/sub_count bench/hook_count; do
+	[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run make BUILD=$BUILD build-tests"
+done
+
+echo "bench: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# ---- micro-benchmarks ----------------------------------------------------------------
+
+if [ "$MICRO" = 1 ]; then
+	for b in bench_watchlist bench_rules bench_store; do
+		[ -x "$BUILD/bench/$b" ] || die "$BUILD/bench/$b is missing"
+		echo
+		echo "== $b"
+		"$BUILD/bench/$b" | tee "$T/$b.out" || die "$b failed"
+	done
+fi
+
+# ---- end to end: the backlog drains ---------------------------------------------------
+
+echo
+echo "== end to end: $EVENTS-event backlog over $ZONES zones, tether-sim -> tether-bridge -> peers, 127.0.0.1"
+"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$ZONES" \
+	--backlog "$EVENTS" --backlog-span 1h --seed 42 >"$T/sim.log" 2>&1 &
+SIM_PID=$!
+PIDS="$PIDS $SIM_PID"
+wait_file "$T/sim.port" || die "tether-sim did not start"
+SIM_PORT=$(cat "$T/sim.port")
+
+MQTT_PORT=$("$BUILD/tools/freeport")
+METRICS_PORT=$("$BUILD/tools/freeport")
+# max_queued_messages 0: a subscriber that falls behind must not lose QoS 1 messages
+cat >"$T/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 100
+CONF
+/usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/mosquitto.log" 2>&1 &
+MQTT_PID=$!
+PIDS="$PIDS $MQTT_PID"
+for _ in $(seq 100); do port_open "$MQTT_PORT" && break; sleep 0.05; done
+port_open "$MQTT_PORT" || die "mosquitto did not start"
+
+# cfg_head FILE NAME SIM_PORT INTERVAL: the common head of a bridge config. The lookback
+# covers the whole backlog span (a first start polls [now - lookback, now]); the interval is
+# longer than a drain, so the measure is one pass, not repeated polls of the same window.
+cfg_head() {
+	cat >"$1" <<CFG
+tether: {base_url: "http://127.0.0.1:$3", insecure: true, access_token: sim-static-token, timeout: 60s}
+poll: {interval: $4, lookback: 2h, concurrency: 8}
+state_dir: $T/state-$2
+delivery: {max_outbox: 1000000}
+log: {level: warn}
+metrics: {listen: "127.0.0.1:$METRICS_PORT"}
+CFG
+}
+
+# drain NAME LABEL OUT COUNTER_PID: runs the bridge with $T/NAME.yaml until the counter
+# (sub_count or hook_count, already started, writing OUT) has exited, then prints the
+# figures. START (wall ms) is set by the caller just before.
+drain() {
+	local name=$1 label=$2 out=$3 counter=$4 bpid hwm ticks line got last first secs rate loglines tend fetched queued m c q
+	"$BUILD/tether-bridge" run -c "$T/$name.yaml" >"$T/bridge-$name.log" 2>&1 &
+	bpid=$!
+	PIDS="$PIDS $bpid"
+	fetched=""
+	queued=""
+	while kill -0 "$counter" 2>/dev/null; do
+		kill -0 "$bpid" 2>/dev/null || break
+		if [ -z "$queued" ]; then
+			# the phases, from /metrics: API answers in (poll cycle 1 done), all queued
+			m=$(curl -sf --max-time 1 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)
+			c=$(echo "$m" | awk '$1 == "tether_bridge_poll_cycles_total" { print $2 }')
+			q=$(echo "$m" | awk '$1 == "tether_bridge_outbox_queued_total" { print $2 }')
+			[ -z "$fetched" ] && [ "${c:-0}" -ge 1 ] 2>/dev/null && fetched=$(now_ms)
+			[ "${q:-0}" -ge "$EVENTS" ] 2>/dev/null && queued=$(now_ms)
+		fi
+		sleep 0.2
+	done
+	wait "$counter" 2>/dev/null
+	tend=$(now_ms)
+	loglines=$(wc -l <"$T/bridge-$name.log")
+	hwm=$(status_kb "$bpid" VmHWM)
+	ticks=$(cpu_ticks "$bpid")
+	kill -0 "$bpid" 2>/dev/null || echo "bench: the bridge exited early:" \
+		"$(tail -n 5 "$T/bridge-$name.log")"
+	stop "$bpid"
+	line=$(cat "$out")
+	got=$(field count "$line")
+	first=$(field first_ms "$line")
+	last=$(field last_ms "$line")
+	got=${got:-0}
+	if [ "$got" -ge "$EVENTS" ]; then
+		secs=$(awk -v a="$START" -v b="$last" 'BEGIN { printf "%.1f", (b - a) / 1000 }')
+		rate=$(awk -v n="$got" -v a="$START" -v b="$last" 'BEGIN { printf "%.0f", n * 1000 / (b - a) }')
+		note "e2e drain: $EVENTS events -> $label: $rate msg/s ($secs s), peak RSS $(mb "$hwm") MB"
+	else
+		secs=$(awk -v a="$START" -v b="$tend" 'BEGIN { printf "%.1f", (b - a) / 1000 }')
+		rate=$(awk -v n="$got" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+		note "e2e drain: $EVENTS events -> $label: INCOMPLETE, $got delivered in $secs s ($rate msg/s), peak RSS $(mb "$hwm") MB"
+	fi
+	if [ "$got" -gt 0 ]; then
+		awk -v s="$START" -v a="$first" -v b="$last" -v n="$got" -v t="$ticks" -v hz="$HZ" 'BEGIN {
+			printf "  first delivery %.1f s after the bridge started (fetch, normalise, rules, outbox);",
+				(a - s) / 1000
+			if (b > a)
+				printf " then %.0f msg/s from first to last;", (n - 1) * 1000 / (b - a)
+			printf " bridge CPU %.1f s (%.0f us/message)\n", t / hz, t / hz * 1e6 / n
+		}'
+	fi
+	if [ -n "$fetched" ] && [ -n "$queued" ]; then
+		awk -v s="$START" -v f="$fetched" -v q="$queued" -v b="$last" -v e="$EVENTS" 'BEGIN {
+			printf "  phases (from /metrics, +-0.2 s): API answers in at %.1f s, all %d queued at %.1f s", (f - s) / 1000, e, (q - s) / 1000
+			if (b > q)
+				printf ", last delivery %.1f s later", (b - q) / 1000
+			printf "\n"
+		}'
+	fi
+	# (a receiver that gave up before the drain ended leaves connection errors: not shown)
+	head -n "$loglines" "$T/bridge-$name.log" | grep -v "Couldn't connect to server" |
+		head -n 3 | sed 's/^/  bridge log: /'
+}
+
+# 1. every event to MQTT, QoS 1
+cfg_head "$T/mqtt.yaml" mqtt "$SIM_PORT" 60s
+cat >>"$T/mqtt.yaml" <<CFG
+mqtt:
+  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-mqtt-$$}
+rules:
+  - name: every-event
+    when: {kind: event}
+    to: [{mqtt: broker, topic: "bench/{{zone.name}}"}]
+CFG
+"$BUILD/tether-bridge" check -c "$T/mqtt.yaml" >"$T/check.out" 2>&1 || die "config: $(cat "$T/check.out")"
+"$BUILD/bench/sub_count" --port "$MQTT_PORT" --count "$EVENTS" --topic 'bench/#' \
+	--ready-file "$T/sub.ready" --timeout "$MQTT_TIMEOUT" >"$T/sub.out" 2>"$T/sub.log" &
+SUB_PID=$!
+PIDS="$PIDS $SUB_PID"
+wait_file "$T/sub.ready" || die "the MQTT subscriber did not start: $(cat "$T/sub.log")"
+START=$(now_ms)
+drain mqtt "mqtt qos1" "$T/sub.out" "$SUB_PID"
+
+# 2. every event to a webhook
+"$BUILD/bench/hook_count" --port 0 --port-file "$T/hook.port" --count "$EVENTS" \
+	--timeout "$HOOK_TIMEOUT" >"$T/hook.out" 2>"$T/hook.log" &
+HOOK_PID=$!
+PIDS="$PIDS $HOOK_PID"
+wait_file "$T/hook.port" || die "the webhook receiver did not start: $(cat "$T/hook.log")"
+cfg_head "$T/hook.yaml" hook "$SIM_PORT" 60s
+cat >>"$T/hook.yaml" <<CFG
+webhooks:
+  receiver: {url: "http://127.0.0.1:$(cat "$T/hook.port")/hook", format: json, concurrency: $HOOK_CONCURRENCY}
+rules:
+  - name: every-event
+    when: {kind: event}
+    to: [{webhook: receiver}]
+CFG
+START=$(now_ms)
+drain hook "webhook (json, concurrency $HOOK_CONCURRENCY)" "$T/hook.out" "$HOOK_PID"
+stop "$SIM_PID"
+
+# ---- idle: many zones, no events -----------------------------------------------------
+
+echo
+echo "== idle: $IDLE_ZONES zones, no events, poll interval 10s"
+rm -f "$T/sim.port"
+"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$IDLE_ZONES" \
+	--backlog 0 --seed 43 >"$T/sim-idle.log" 2>&1 &
+SIM_PID=$!
+PIDS="$PIDS $SIM_PID"
+wait_file "$T/sim.port" || die "tether-sim did not start"
+SIM_PORT=$(cat "$T/sim.port")
+cfg_head "$T/idle.yaml" idle "$SIM_PORT" 10s
+sed -i 's/lookback: 2h/lookback: 15m/' "$T/idle.yaml"
+cat >>"$T/idle.yaml" <<CFG
+mqtt:
+  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-idle-$$}
+rules:
+  - name: every-event
+    when: {kind: event}
+    to: [{mqtt: broker, topic: "bench/{{zone.name}}"}]
+CFG
+"$BUILD/tether-bridge" run -c "$T/idle.yaml" >"$T/bridge-idle.log" 2>&1 &
+BRIDGE_PID=$!
+PIDS="$PIDS $BRIDGE_PID"
+sleep 5 # start-up and the first cycle (zones list, 100 zones' windows)
+req0=$(curl -sf "http://127.0.0.1:$SIM_PORT/_sim/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+t0=$(now_ms)
+c0=$(cpu_ticks "$BRIDGE_PID")
+sleep "$IDLE_SECONDS"
+c1=$(cpu_ticks "$BRIDGE_PID")
+t1=$(now_ms)
+rss=$(status_kb "$BRIDGE_PID" VmRSS)
+hwm=$(status_kb "$BRIDGE_PID" VmHWM)
+req1=$(curl -sf "http://127.0.0.1:$SIM_PORT/_sim/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+kill -0 "$BRIDGE_PID" 2>/dev/null || echo "bench: the bridge exited early: $(tail -n 5 "$T/bridge-idle.log")"
+stop "$BRIDGE_PID"
+note "idle: $IDLE_ZONES zones polled every 10s: RSS $(mb "$rss") MB (peak $(mb "$hwm") MB), CPU $(awk -v c=$((c1 - c0)) -v hz="$HZ" -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f", c / hz * 100000 / ms }')% of one core over $(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", ms / 1000 }') s ($((${req1:-0} - ${req0:-0})) API requests)"
+grep -v 'stopping' "$T/bridge-idle.log" | head -n 3 | sed 's/^/  bridge log: /'
+
+# ---- summary ---------------------------------------------------------------------------
+
+echo
+echo "== summary"
+if [ "$MICRO" = 1 ]; then
+	r=$(sed -n 's/^rules 1000: \([0-9.]*\) us\/message.*/\1/p' "$T/bench_rules.out")
+	echo "rule cost: 1000 rules: ${r:-?} us/message"
+	w=$(grep '^watchlist 100000 entries fuzzy=1:' "$T/bench_watchlist.out")
+	echo "plate lookup: 100000-plate watchlist at fuzzy 1: $(echo "$w" |
+		sed -n 's/^[^:]*: \([0-9.]* us\/lookup (miss)\), \([0-9.]* us\/lookup (hit)\), \([0-9.]* us\/lookup ([^)]*)\).*/\1, \2, \3/p')"
+fi
+printf '%s' "$SUMMARY"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
