@@ -649,6 +649,8 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			return -1;
 		}
 		metrics_add(m.kind == MSG_EVENT ? M_MESSAGES_EVENT : M_MESSAGES_PLATE, 1);
+		if (m.kind == MSG_EVENT && rules_severity_rank(p->rules, m.severity) < 0)
+			metrics_add(M_UNKNOWN_SEVERITY, 1);
 		for (size_t i = 0; i < p->res.nd; i++) {
 			struct store_entry e;
 			if (poller_entry_build(p->cfg, &p->res.d[i], &e) < 0)

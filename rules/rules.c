@@ -288,6 +288,11 @@ static void nomem(struct cfg_errors *errs, const struct ynode *n)
 	ynode_error(errs, n, "out of memory");
 }
 
+int rules_severity_rank(const struct rules *r, const char *severity)
+{
+	return sev_rank(r, severity);
+}
+
 /* ---- compile: severity_order and watchlists --------------------------------------- */
 
 static int compile_order(struct rules *r, const struct ynode *root, struct cfg_errors *errs)

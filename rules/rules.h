@@ -32,6 +32,9 @@ struct rules *rules_compile(const struct ynode *root, const struct rules_target_
                             size_t ntargets, struct cfg_errors *errs);
 void rules_free(struct rules *r); /* NULL is fine */
 size_t rules_count(const struct rules *r);
+/* Position of severity in severity_order, or -1 when it is not there (such a message
+ * never satisfies min_severity; the daemon counts them). */
+int rules_severity_rank(const struct rules *r, const char *severity);
 /* True when a watchlist file changed on disk since it was read (reload to pick it up). */
 bool rules_watchlists_changed(const struct rules *r);
 

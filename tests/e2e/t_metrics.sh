@@ -17,7 +17,8 @@ start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for curl -sf "http://127.0.0.1:$MPORT/healthz" || fail "/healthz never became healthy"
 Z=$(sim_zone_id 0)
 for i in 1 2 3; do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >/dev/null; done
-sub_wait 3 15 || fail "events not delivered"
+sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"],\"severity\":\"bizarre\"}" >/dev/null
+sub_wait 4 15 || fail "events not delivered"
 sleep 1
 M=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "/metrics failed"
 val() { printf '%s\n' "$M" | awk -v n="$1" '$1 == n { print $2 }'; }
@@ -25,6 +26,7 @@ val() { printf '%s\n' "$M" | awk -v n="$1" '$1 == n { print $2 }'; }
 [ "$(val tether_bridge_outbox_queued_total)" -ge 3 ] || fail "queued: $(val tether_bridge_outbox_queued_total)"
 [ "$(val tether_bridge_delivered_total)" -ge 3 ] || fail "delivered: $(val tether_bridge_delivered_total)"
 [ "$(val tether_bridge_zones)" -eq 2 ] || fail "zones: $(val tether_bridge_zones)"
+[ "$(val tether_bridge_unknown_severity_total)" -eq 1 ] || fail "unknown severities: $(val tether_bridge_unknown_severity_total)"
 printf '%s\n' "$M" | grep -q '^# TYPE tether_bridge_delivered_total counter$' || fail "no TYPE line"
 ok "/metrics: $(val tether_bridge_event_messages_total) messages, $(val tether_bridge_delivered_total) delivered"
 kill -STOP "$SIM_PID"
