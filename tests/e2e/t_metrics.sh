@@ -7,6 +7,7 @@ MPORT=$(freeport)
 cfg_head "$T/cfg.yaml"
 cat >>"$T/cfg.yaml" <<CFG
 metrics: {listen: "127.0.0.1:$MPORT"}
+severity_order: [normal, medium, high, critical]   # "low" is outside it
 rules:
   - name: all
     when: {kind: event}
@@ -17,7 +18,7 @@ start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for curl -sf "http://127.0.0.1:$MPORT/healthz" || fail "/healthz never became healthy"
 Z=$(sim_zone_id 0)
 for i in 1 2 3; do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >/dev/null; done
-sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"],\"severity\":\"bizarre\"}" >/dev/null
+sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"],\"severity\":\"low\"}" >/dev/null
 sub_wait 4 15 || fail "events not delivered"
 sleep 1
 M=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "/metrics failed"
