@@ -21,7 +21,7 @@ BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 all: $(BUILD)/tether-bridge $(BUILD)/tether-sim
 	@ln -sf $(BUILD)/tether-bridge tether-bridge; ln -sf $(BUILD)/tether-sim tether-sim
 
-$(BUILD)/%.o: %.c $(wildcard */*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard */*.h tests/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SAN) $(CPPFLAGS) -c $< -o $@
 

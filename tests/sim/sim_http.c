@@ -548,7 +548,7 @@ struct MHD_Daemon *sim_http_start(struct sim *s, uint16_t *port)
 	    (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+	    (unsigned int)120, MHD_OPTION_END);
 	if (d == NULL)
 		return NULL;
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
