@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct deliver {
 	CURLM *multi;
 	int sigfd;
 	volatile int stop;
+	_Atomic bool woken; /* the poller added entries */
 	struct mtarget *mt;
 	size_t nmt;
 	struct webhook **wh;
@@ -180,6 +182,7 @@ int deliver_add_webhook(struct deliver *d, struct webhook *w)
 
 void deliver_wakeup(struct deliver *d)
 {
+	atomic_store(&d->woken, true);
 	curl_multi_wakeup(d->multi);
 }
 
@@ -317,23 +320,45 @@ static void handle_signals(struct deliver *d)
 	}
 }
 
-/* Settles every finished webhook transfer. */
+/* Settles every finished webhook transfer; the settlements of one turn commit together. */
 static void finish_transfers(struct deliver *d)
 {
+	struct {
+		CURL *easy;
+		CURLcode result;
+	} done[64];
 	int running = 0, left = 0;
+	size_t n;
 	CURLMsg *msg;
 
 	curl_multi_perform(d->multi, &running);
-	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		CURL *easy = msg->easy_handle;
-		CURLcode result = msg->data.result;
-		for (size_t i = 0; i < d->nwh; i++) {
-			if (webhook_done(d->wh[i], d->store, d->multi, easy, result, util_now_ms()))
-				break;
+	do {
+		n = 0;
+		while (n < sizeof(done) / sizeof(done[0]) &&
+		       (msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			done[n].easy = msg->easy_handle;
+			done[n++].result = msg->data.result;
 		}
-	}
+		if (n == 0)
+			return;
+		/* without the transaction each settlement commits on its own: slower, as safe */
+		bool tx = store_begin(d->store) == 0;
+		for (size_t k = 0; k < n; k++) {
+			for (size_t i = 0; i < d->nwh; i++) {
+				if (webhook_done(d->wh[i], d->store, d->multi, done[k].easy,
+						 done[k].result, util_now_ms()))
+					break;
+			}
+		}
+		if (tx && store_commit(d->store) < 0) {
+			log_warnx("outbox: unable to record webhook results, they will be sent "
+				  "again: %s",
+				  store_errmsg(d->store));
+			store_rollback(d->store);
+		}
+	} while (left > 0);
 }
 
 int deliver_run(struct deliver *d)
@@ -356,14 +381,13 @@ int deliver_run(struct deliver *d)
 		flush_acks(d);
 		for (size_t i = 0; i < d->nmt; i++)
 			pump_mqtt(d, &d->mt[i], wall);
+		bool news = atomic_exchange(&d->woken, false);
 		for (size_t i = 0; i < d->nwh; i++) {
+			if (news)
+				webhook_mark_dirty(d->wh[i]);
 			webhook_pump(d->wh[i], d->store, d->multi, wall);
-			int64_t due = webhook_next_due_ms(d->wh[i], d->store, wall);
-			/* with transfers running, an entry due now waits for their answers (they
-			 * wake the poll); otherwise sleep until the next retry or Slack slot */
-			if (due < 0 || (due <= wall && webhook_inflight(d->wh[i]) > 0))
-				continue;
-			if (due - wall < timeout)
+			int64_t due = webhook_next_due_ms(d->wh[i], wall);
+			if (due >= 0 && due - wall < timeout)
 				timeout = due > wall ? (long)(due - wall) : 0;
 		}
 

@@ -6,6 +6,7 @@
 #include "bridge/poller.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define RATE_DEFAULT_MS 30000
 #define WATCH_RELOAD_MIN_MS 60000
+#define TRIM_AFTER 10000 /* outbox entries in one cycle */
 
 struct zone {
 	char *id, *name;
@@ -237,6 +239,12 @@ static void take_swap(struct poller *p)
 	p->cfg = cfg;
 	p->rules = rules;
 	p->zones_at = 0; /* zone selection may have changed */
+	/* new credentials or settings: failing zones are tried at once, not after their old
+	 * backoff (a 429's pause_until stays: the server asked for it) */
+	for (size_t i = 0; i < p->nzones; i++) {
+		p->zones[i].backoff_ms = 0;
+		p->zones[i].next_try_ms = 0;
+	}
 	log_info("reload: %zu rules in force", rules_count(rules));
 }
 
@@ -481,15 +489,22 @@ static const char *ep_path(enum tether_endpoint ep)
 	}
 }
 
+/* The zone's requests are contiguous in the batch: [*first, *last]. */
+static void zone_reqs(const struct zplan *pl, int *first, int *last)
+{
+	*first = pl->win_ev >= 0 ? pl->win_ev : pl->win_lpr;
+	*last = pl->win_lpr >= 0 ? pl->win_lpr : pl->follow_first + pl->nfollow - 1;
+}
+
 /* Looks at the zone's answers: true when all are usable. Otherwise logs (once per
  * failure streak), sets the zone's backoff, and a 429 pauses every request. */
 static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan *pl,
 			    int64_t now)
 {
 	const struct tether_req *bad = NULL;
-	int first = pl->win_ev >= 0 ? pl->win_ev : pl->win_lpr;
-	int last = pl->win_lpr >= 0 ? pl->win_lpr : pl->follow_first + pl->nfollow - 1;
+	int first, last;
 
+	zone_reqs(pl, &first, &last);
 	for (int i = first; i >= 0 && i <= last; i++) {
 		if (p->reqs[i].status != TETHER_OK) {
 			bad = &p->reqs[i];
@@ -802,15 +817,22 @@ static bool cycle(struct poller *p)
 		if (n > 0) {
 			added += n;
 			metrics_add(M_QUEUED, (uint64_t)n);
+			if (p->wake)
+				p->wake(p->wake_arg); /* deliveries start while other zones commit */
 		}
+		/* done with this zone's documents: a big catch-up does not hold them all */
+		int first, last;
+		zone_reqs(pl, &first, &last);
+		for (int k = first; k >= 0 && k <= last; k++)
+			tether_req_release(&p->reqs[k]);
 		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
 			behind = true;
 	}
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);
 	p->nreqs = 0;
-	if (added > 0 && p->wake)
-		p->wake(p->wake_arg);
+	if (added > TRIM_AFTER)
+		malloc_trim(0); /* hand the memory of a large catch-up back to the system */
 	return behind;
 }
 

@@ -87,6 +87,7 @@ enum st {
 	ST_OB_COUNT,
 	ST_OB_LOW,
 	ST_OB_NEXT_DUE,
+	ST_OB_HEADS,
 	ST_DLQ_LIST,
 	ST_DLQ_REPLAY,
 	ST_DLQ_DELETE,
@@ -127,6 +128,10 @@ enum st {
 #define LOW_SQL                                                                                    \
 	ZONES_CTE " SELECT min(h) FROM (SELECT " HEAD_ID " AS h, " HEAD_T " AS t"                  \
 	          " FROM zones WHERE z IS NOT NULL) WHERE t <= ?2"
+/* The head of each zone of target ?1 that is due at ?2, oldest first, at most ?3. */
+#define HEADS_SQL                                                                                  \
+	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID          \
+	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
 
@@ -162,6 +167,7 @@ static const char *const st_sql[ST_COUNT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_OB_FETCH] = FETCH_SQL,
     [ST_OB_LOW] = LOW_SQL,
+    [ST_OB_HEADS] = HEADS_SQL,
     [ST_OB_ACK] = "DELETE FROM outbox WHERE id = ?1",
     [ST_OB_DEFER] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2,"
                     " last_error = ?3, first_failed_ms = CASE first_failed_ms WHEN 0 THEN ?4"
@@ -811,13 +817,56 @@ void store_entries_free(struct store_entry *v, size_t n)
 	free(v);
 }
 
+/* Reads up to max rows of a bound entry statement into a new array. 0 or -1. */
+static int read_entries(struct store *s, sqlite3_stmt *st, size_t max, struct store_entry **out,
+                        size_t *n, const char *what)
+{
+	struct store_entry *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			size_t ncap = cap == 0 ? (max < 64 ? max : 64) : cap * 2;
+			struct store_entry *nv;
+
+			if (ncap > max)
+				ncap = max;
+			nv = realloc(v, ncap * sizeof(*v));
+			if (nv == NULL)
+				goto out_nomem;
+			v = nv;
+			cap = ncap;
+		}
+		if (row_to_entry(st, &v[len], true) < 0)
+			goto out_nomem;
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		fail_reset(s, st, what);
+		goto out_free;
+	}
+	if (sqlite3_reset(st) != SQLITE_OK) {
+		fail(s, what);
+		goto out_free;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+
+out_nomem:
+	failx(s, what, "out of memory");
+	sqlite3_reset(st);
+out_free:
+	store_entries_free(v, len);
+	return -1;
+}
+
 int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms, int64_t after_id,
                              size_t max, struct store_entry **out, size_t *n)
 {
 	sqlite3_stmt *st = s->st[ST_OB_FETCH];
 	sqlite3_stmt *low = s->st[ST_OB_LOW];
-	struct store_entry *v = NULL;
-	size_t len = 0, cap = 0;
 	int64_t start = 0;
 	int rc;
 
@@ -840,41 +889,24 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
 	    sqlite3_bind_int64(st, 3, after_id) || sqlite3_bind_int64(st, 4, (int64_t)max))
 		return fail_reset(s, st, "outbox fetch");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			size_t ncap = cap == 0 ? (max < 64 ? max : 64) : cap * 2;
-			struct store_entry *nv;
+	return read_entries(s, st, max, out, n, "outbox fetch");
+}
 
-			if (ncap > max)
-				ncap = max;
-			nv = realloc(v, ncap * sizeof(*v));
-			if (nv == NULL)
-				goto out_nomem;
-			v = nv;
-			cap = ncap;
-		}
-		if (row_to_entry(st, &v[len], true) < 0)
-			goto out_nomem;
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		fail_reset(s, st, "outbox fetch");
-		goto out_free;
-	}
-	if (sqlite3_reset(st) != SQLITE_OK) {
-		fail(s, "outbox fetch");
-		goto out_free;
-	}
-	*out = v;
-	*n = len;
-	return 0;
+int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
+                       struct store_entry **out, size_t *n)
+{
+	sqlite3_stmt *st = s->st[ST_OB_HEADS];
 
-out_nomem:
-	failx(s, "outbox fetch", "out of memory");
-	sqlite3_reset(st);
-out_free:
-	store_entries_free(v, len);
-	return -1;
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
+	    sqlite3_bind_int64(st, 3, (int64_t)max))
+		return fail_reset(s, st, "outbox heads");
+	return read_entries(s, st, max, out, n, "outbox heads");
 }
 
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,

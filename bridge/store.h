@@ -118,6 +118,11 @@ int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size
  * (MQTT QoS 1 waiting for PUBACK) and fetches the next batch before they are acknowledged. */
 int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms, int64_t after_id,
                              size_t max, struct store_entry **out, size_t *n);
+/* The oldest entry of each zone of target whose head is due at now_ms, oldest first, at
+ * most max: exactly what a sender that keeps one message per zone in flight can start next
+ * (an entry already in flight is its zone's head until acknowledged). 0 or -1. */
+int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
+    struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
 /* ack: delivered, the entry is deleted. defer: attempts + 1, next_attempt_ms and last_error
  * set, first_failed_ms set if it was 0. to_dlq: the entry moves to the dead letters with

@@ -15,7 +15,7 @@
 #include "config/util.h"
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
-#define FETCH_MAX 256
+#define WEBHOOK_RECHECK_MS 1000
 
 struct xfer {
 	struct webhook *w;
@@ -40,6 +40,8 @@ struct webhook {
 	struct xfer *inflight;
 	size_t ninflight;
 	int64_t next_send_ms; /* Slack pacing */
+	bool dirty;           /* something changed: look at the outbox at the next pump */
+	int64_t due_ms;       /* else look again at this wall time */
 	bool failing;         /* for logging state changes once */
 	uint64_t rng;
 	struct webhook_stats stats;
@@ -108,6 +110,7 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 		w->cfg.concurrency = 4;
 	w->max_retry_age_ms = max_retry_age_ms > 0 ? max_retry_age_ms : 24 * 3600 * 1000LL;
 	w->rng = (uint64_t)util_now_ms() ^ (uint64_t)(uintptr_t)w;
+	w->dirty = true;
 	return w;
 }
 
@@ -611,15 +614,6 @@ int64_t webhook_retry_after_ms(const char *value, int64_t now_ms)
 	return at > now_ms ? at - now_ms : 0;
 }
 
-static bool zone_busy(const struct webhook *w, const char *zone)
-{
-	for (const struct xfer *x = w->inflight; x; x = x->next) {
-		if (strcmp(x->zone_id, zone) == 0)
-			return true;
-	}
-	return false;
-}
-
 static bool entry_inflight(const struct webhook *w, int64_t id)
 {
 	for (const struct xfer *x = w->inflight; x; x = x->next) {
@@ -715,6 +709,14 @@ fail:
 	return -1;
 }
 
+void webhook_mark_dirty(struct webhook *w)
+{
+	w->dirty = true;
+}
+
+/* Only the head of each zone can go (one transfer per zone keeps the zone in order), so
+ * the candidates are the zones' heads; an in-flight entry is its zone's head until it is
+ * settled. The outbox is read only when something changed or a retry falls due. */
 void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
 {
 	struct store_entry *v = NULL;
@@ -724,23 +726,18 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 		return;
 	if (w->cfg.format == WEBHOOK_SLACK && now_ms < w->next_send_ms)
 		return;
-	if (store_outbox_fetch(st, w->target, now_ms, FETCH_MAX, &v, &n) < 0) {
+	if (!w->dirty && now_ms < w->due_ms)
+		return;
+	if (store_outbox_heads(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n) < 0) {
 		log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
+		w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
 		return;
 	}
+	w->dirty = false;
 	for (size_t i = 0; i < n && w->ninflight < (size_t)w->cfg.concurrency; i++) {
-		const struct store_entry *e = &v[i];
-		if (entry_inflight(w, e->id))
+		if (entry_inflight(w, v[i].id))
 			continue;
-		/* one transfer per zone at a time keeps each zone in order */
-		if (zone_busy(w, e->zone_id ? e->zone_id : ""))
-			continue;
-		bool earlier_same_zone = false;
-		for (size_t j = 0; j < i && !earlier_same_zone; j++)
-			earlier_same_zone = strcmp(v[j].zone_id, e->zone_id) == 0;
-		if (earlier_same_zone)
-			continue;
-		if (start(w, st, multi, e, now_ms) < 0) {
+		if (start(w, st, multi, &v[i], now_ms) < 0) {
 			log_warnx("%s: unable to start a request (out of memory)", w->target);
 			break;
 		}
@@ -751,16 +748,25 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 		}
 	}
 	store_entries_free(v, n);
+	/* when to look again without news: the next retry, or a second from now for entries
+	 * put back by another process (dlq replay) and for heads that could not start yet */
+	int64_t due = store_outbox_next_due(st, w->target);
+	w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
+	if (due > now_ms && due < w->due_ms)
+		w->due_ms = due;
+	if (w->cfg.format == WEBHOOK_SLACK && w->next_send_ms > now_ms &&
+	    w->next_send_ms < w->due_ms)
+		w->due_ms = w->next_send_ms;
 }
 
-int64_t webhook_next_due_ms(struct webhook *w, struct store *st, int64_t now_ms)
+int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms)
 {
-	int64_t due = store_outbox_next_due(st, w->target);
-	if (due < 0)
-		return -1;
-	if (w->cfg.format == WEBHOOK_SLACK && due < w->next_send_ms)
-		due = w->next_send_ms;
-	return due < now_ms ? now_ms : due;
+	if (w->ninflight >= (size_t)w->cfg.concurrency)
+		return -1; /* an answer comes first */
+	int64_t t = w->dirty ? now_ms : w->due_ms;
+	if (w->cfg.format == WEBHOOK_SLACK && w->next_send_ms > t)
+		t = w->next_send_ms;
+	return t;
 }
 
 static uint64_t next_random(struct webhook *w)
@@ -819,6 +825,7 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 	}
 	if (x == NULL)
 		return false;
+	w->dirty = true; /* a slot is free and its zone may go on */
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	if (result != CURLE_OK) {
 		snprintf(why, sizeof(why), "%s", curl_easy_strerror(result));

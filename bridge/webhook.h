@@ -47,11 +47,13 @@ int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t 
 /* Delivery loop hooks. pump starts transfers for due entries (up to the webhook's
  * concurrency, one at a time per zone so each zone stays in order); done settles a finished
  * transfer that belongs to w (returns false if easy is not w's). next_due_ms: wall ms when
- * pump has something to do again (-1: nothing waits). */
+ * pump wants to run again (-1: only after a transfer ends). mark_dirty: new entries may be
+ * in the outbox (the delivery loop calls it when the poller wakes it). */
 void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms);
 bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy, CURLcode result,
                   int64_t now_ms);
-int64_t webhook_next_due_ms(struct webhook *w, struct store *st, int64_t now_ms);
+int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms);
+void webhook_mark_dirty(struct webhook *w);
 size_t webhook_inflight(const struct webhook *w);
 
 /* Counters since start. */

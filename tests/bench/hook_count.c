@@ -27,8 +27,8 @@ static void on_signal(int sig)
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *size, void **ctx)
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **ctx)
 {
 	static const char ok[] = "ok";
 	struct MHD_Response *r;
@@ -69,17 +69,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void usage(void)
 {
 	fprintf(stderr, "usage: hook_count --count N [--port N] [--port-file F] "
-			"[--timeout SECONDS]\n");
+	                "[--timeout SECONDS]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"port-file", required_argument, NULL, 'f'},
-		{"count", required_argument, NULL, 'n'},
-		{"timeout", required_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, 'p'},
+	    {"port-file", required_argument, NULL, 'f'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0},
 	};
 	int port = 0, ch;
 	long want = 0, timeout_s = 300, n = 0;
@@ -90,11 +90,21 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': port = atoi(optarg); break;
-		case 'f': port_file = optarg; break;
-		case 'n': want = atol(optarg); break;
-		case 'T': timeout_s = atol(optarg); break;
-		default: usage(); return 2;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'f':
+			port_file = optarg;
+			break;
+		case 'n':
+			want = atol(optarg);
+			break;
+		case 'T':
+			timeout_s = atol(optarg);
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (want <= 0 || timeout_s <= 0) {
@@ -103,10 +113,10 @@ int main(int argc, char **argv)
 	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons((uint16_t)port);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-			     handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
-			     (unsigned)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-			     MHD_OPTION_END);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handle,
+	                     NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+	                     (unsigned)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+	                     MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "hook_count: unable to listen on 127.0.0.1:%d\n", port);
 		return 1;

@@ -34,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "bench: $*" >&2; exit 1; }
-note() { SUMMARY="$SUMMARY$1"$'\n'; echo "$1"; }
+note() { SUMMARY="$SUMMARY$*"$'\n'; echo "$*"; }
 now_ms() { date +%s%3N; }
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -44,6 +44,9 @@ stop() {
 	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+	local p rest=""
+	for p in $PIDS; do [ "$p" = "$1" ] || rest="$rest $p"; done
+	PIDS=$rest
 }
 # cpu_ticks PID: utime + stime of the whole process
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -116,7 +119,7 @@ CFG
 # (sub_count or hook_count, already started, writing OUT) has exited, then prints the
 # figures. START (wall ms) is set by the caller just before.
 drain() {
-	local name=$1 label=$2 out=$3 counter=$4 bpid hwm ticks line got last first secs rate loglines tend fetched queued m c q
+	local name=$1 label=$2 out=$3 counter=$4 bpid hwm ticks line got last first secs rate loglines tend fetched queued m c q rss
 	"$BUILD/tether-bridge" run -c "$T/$name.yaml" >"$T/bridge-$name.log" 2>&1 &
 	bpid=$!
 	PIDS="$PIDS $bpid"
@@ -138,6 +141,7 @@ drain() {
 	tend=$(now_ms)
 	loglines=$(wc -l <"$T/bridge-$name.log")
 	hwm=$(status_kb "$bpid" VmHWM)
+	rss=$(status_kb "$bpid" VmRSS)
 	ticks=$(cpu_ticks "$bpid")
 	kill -0 "$bpid" 2>/dev/null || echo "bench: the bridge exited early:" \
 		"$(tail -n 5 "$T/bridge-$name.log")"
@@ -157,12 +161,13 @@ drain() {
 		note "e2e drain: $EVENTS events -> $label: INCOMPLETE, $got delivered in $secs s ($rate msg/s), peak RSS $(mb "$hwm") MB"
 	fi
 	if [ "$got" -gt 0 ]; then
-		awk -v s="$START" -v a="$first" -v b="$last" -v n="$got" -v t="$ticks" -v hz="$HZ" 'BEGIN {
+		awk -v s="$START" -v a="$first" -v b="$last" -v n="$got" -v t="$ticks" -v hz="$HZ" -v r="${rss:-0}" 'BEGIN {
 			printf "  first delivery %.1f s after the bridge started (fetch, normalise, rules, outbox);",
 				(a - s) / 1000
 			if (b > a)
 				printf " then %.0f msg/s from first to last;", (n - 1) * 1000 / (b - a)
-			printf " bridge CPU %.1f s (%.0f us/message)\n", t / hz, t / hz * 1e6 / n
+			printf " bridge CPU %.1f s (%.0f us/message), RSS at the end %.1f MB\n", t / hz,
+				t / hz * 1e6 / n, r / 1024
 		}'
 	fi
 	if [ -n "$fetched" ] && [ -n "$queued" ]; then
@@ -252,7 +257,10 @@ hwm=$(status_kb "$BRIDGE_PID" VmHWM)
 req1=$(curl -sf "http://127.0.0.1:$SIM_PORT/_sim/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
 kill -0 "$BRIDGE_PID" 2>/dev/null || echo "bench: the bridge exited early: $(tail -n 5 "$T/bridge-idle.log")"
 stop "$BRIDGE_PID"
-note "idle: $IDLE_ZONES zones polled every 10s: RSS $(mb "$rss") MB (peak $(mb "$hwm") MB), CPU $(awk -v c=$((c1 - c0)) -v hz="$HZ" -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f", c / hz * 100000 / ms }')% of one core over $(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", ms / 1000 }') s ($((${req1:-0} - ${req0:-0})) API requests)"
+pct=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f", c / hz * 100000 / ms }')
+secs=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", ms / 1000 }')
+note "idle: $IDLE_ZONES zones polled every 10s: RSS $(mb "$rss") MB (peak $(mb "$hwm") MB)," \
+	"CPU $pct% of one core over $secs s ($((${req1:-0} - ${req0:-0})) API requests)"
 grep -v 'stopping' "$T/bridge-idle.log" | head -n 3 | sed 's/^/  bridge log: /'
 
 # ---- summary ---------------------------------------------------------------------------

@@ -37,7 +37,8 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	struct counter *c = arg;
 
 	if (rc != 0) {
-		fprintf(stderr, "sub_count: connection refused: %s\n", mosquitto_connack_string(rc));
+		fprintf(stderr, "sub_count: connection refused: %s\n",
+		        mosquitto_connack_string(rc));
 		c->failed = true;
 		return;
 	}
@@ -65,7 +66,8 @@ static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const i
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", c->ready_file);
 	f = fopen(tmp, "w");
-	if (f == NULL || fputs("ready\n", f) < 0 || fclose(f) != 0 || rename(tmp, c->ready_file) < 0) {
+	if (f == NULL || fputs("ready\n", f) < 0 || fclose(f) != 0 ||
+	    rename(tmp, c->ready_file) < 0) {
 		fprintf(stderr, "sub_count: unable to write '%s'\n", c->ready_file);
 		c->failed = true;
 	}
@@ -89,18 +91,15 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 static void usage(void)
 {
 	fprintf(stderr, "usage: sub_count --port N --count N [--topic T] [--ready-file F] "
-			"[--timeout SECONDS]\n");
+	                "[--timeout SECONDS]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"count", required_argument, NULL, 'n'},
-		{"topic", required_argument, NULL, 't'},
-		{"ready-file", required_argument, NULL, 'r'},
-		{"timeout", required_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
+	    {"port", required_argument, NULL, 'p'},    {"count", required_argument, NULL, 'n'},
+	    {"topic", required_argument, NULL, 't'},   {"ready-file", required_argument, NULL, 'r'},
+	    {"timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
 	};
 	struct counter c = {.topic = "#", .want = 0};
 	struct mosquitto *m = NULL;
@@ -111,12 +110,24 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': port = atoi(optarg); break;
-		case 'n': c.want = atol(optarg); break;
-		case 't': c.topic = optarg; break;
-		case 'r': c.ready_file = optarg; break;
-		case 'T': timeout_s = atol(optarg); break;
-		default: usage(); return 2;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'n':
+			c.want = atol(optarg);
+			break;
+		case 't':
+			c.topic = optarg;
+			break;
+		case 'r':
+			c.ready_file = optarg;
+			break;
+		case 'T':
+			timeout_s = atol(optarg);
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (port <= 0 || c.want <= 0 || timeout_s <= 0) {
@@ -143,7 +154,8 @@ int main(int argc, char **argv)
 	while (!stop && !c.failed && c.got < c.want && util_mono_ms() < deadline) {
 		int lrc = mosquitto_loop(m, 100, 1);
 		if (lrc != MOSQ_ERR_SUCCESS) {
-			fprintf(stderr, "sub_count: connection lost: %s\n", mosquitto_strerror(lrc));
+			fprintf(stderr, "sub_count: connection lost: %s\n",
+			        mosquitto_strerror(lrc));
 			goto cleanup;
 		}
 	}

@@ -1,7 +1,7 @@
 # Event phases through the running daemon: a late arrival inside the lookback is delivered;
-# an event injected open is `new`, patched with a new flag `update`, patched complete
-# `complete`; an open event older than the window is found by `at` and followed until it
-# completes; re-polled and unchanged revisions (or ones changing nothing that matters)
+# an event injected open is `new`, patched with a new flag (or a higher severity) `update`,
+# patched complete `complete`; an open event older than the window is found by `at` and
+# followed until it completes; re-polled and unchanged revisions (or ones changing nothing that matters)
 # are not sent again. Run under both readings tether-sim serves: `to` bounding the start
 # with open events' ends_at null, and `to` bounding the end with open ends_at = now.
 . "$(dirname "$0")/lib.sh"
@@ -66,10 +66,18 @@ m=$(on update "$OPEN")
 [ "$(field "$m" .rule)" = ph-update ] || fail "update: rule"
 ok "$READING: a new flag on an open event is an update with the new revision's id"
 
+# a higher severity on the old open event: update too
+sim_patch "/_sim/events/$OLD" '{"severity":"critical"}' >/dev/null || fail "patch"
+sub_wait 5 10 || fail "no update for a severity change: $(cat "$T/sub.txt")"
+m=$(on update "$OLD")
+[ "$(field "$m" .phase)/$(field "$m" .severity)" = update/critical ] ||
+	fail "severity change: got '$m'"
+ok "$READING: a severity change on an open event is an update"
+
 # complete: both open events; the old one is only found by following it with ?at=
 sim_patch "/_sim/events/$OPEN" '{"complete":true}' >/dev/null || fail "patch"
 sim_patch "/_sim/events/$OLD" '{"complete":true}' >/dev/null || fail "patch"
-sub_wait 6 10 || fail "only $(sub_count) of 6 messages after completing: $(cat "$T/sub.txt")"
+sub_wait 7 10 || fail "only $(sub_count) of 7 messages after completing: $(cat "$T/sub.txt")"
 for e in "$OPEN" "$OLD"; do
 	m=$(on complete "$e")
 	[ -n "$m" ] || fail "no complete message for $e: $(cat "$T/sub.txt")"
@@ -82,10 +90,10 @@ ok "$READING: completing open events (one followed with ?at=) gives complete"
 # a new revision changing nothing a consumer cares about, and plain re-polls: nothing more
 sim_patch "/_sim/events/$LATE" '{"items_count":3}' >/dev/null || fail "patch"
 sleep 3
-[ "$(sub_count)" -eq 6 ] || fail "expected 6 messages in all, got $(sub_count): $(cat "$T/sub.txt")"
-[ "$(n_on new)" -eq 3 ] && [ "$(n_on update)" -eq 1 ] && [ "$(n_on complete)" -eq 2 ] ||
+[ "$(sub_count)" -eq 7 ] || fail "expected 7 messages in all, got $(sub_count): $(cat "$T/sub.txt")"
+[ "$(n_on new)" -eq 3 ] && [ "$(n_on update)" -eq 2 ] && [ "$(n_on complete)" -eq 2 ] ||
 	fail "per phase: $(n_on new) new, $(n_on update) update, $(n_on complete) complete"
-[ "$(sub_ids | sort -u | wc -l)" -eq 6 ] || fail "a revision was sent twice: $(sub_ids | sort | uniq -d)"
+[ "$(sub_ids | sort -u | wc -l)" -eq 7 ] || fail "a revision was sent twice: $(sub_ids | sort | uniq -d)"
 bridge_alive || fail "the bridge exited"
 ok "$READING: unchanged and uninteresting revisions are not sent again"
 finish_bridge

@@ -1,4 +1,5 @@
-# SIGTERM stops the daemon within 5 s with exit 0, also while an API request hangs, and
+# SIGTERM (and SIGINT) stops the daemon within 5 s with exit 0, also while an API request hangs or the
+# broker is down with a delivery waiting, and
 # leaves `offline` retained on <prefix>/bridge/status after a clean MQTT disconnect (not
 # the last will); `online` is retained while it runs.
 . "$(dirname "$0")/lib.sh"
@@ -16,9 +17,9 @@ status() { mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t tb/bridge/status -C 1 -
 is_status() { [ "$(status)" = "$1" ]; }
 
 # stop_timed: SIGTERM, then waits for the exit; sets RC and MS
-stop_timed() {
+stop_timed() { # [SIGNAL]
 	t0=$(date +%s%N)
-	kill -TERM "$BRIDGE_PID"
+	kill "-${1:-TERM}" "$BRIDGE_PID"
 	n=0
 	while bridge_alive && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 	MS=$((($(date +%s%N) - t0) / 1000000))
@@ -35,11 +36,23 @@ round() { # NAME
 		sim_fault '{"delay_ms": 7000, "count": 50}'
 		sleep 1 # the poller is now inside a request that takes 7 s, 6 s after SIGTERM
 	}
-	stop_timed
+	[ "$1" = broker-down ] && {
+		stop_mosquitto
+		forget_pid "$MQTT_PID"
+		sim_event "{\"zone_id\":\"$(sim_zone_id 0)\"}" >/dev/null # a delivery waiting
+		WAIT=10 wait_for grep -q "mqtt 'home'.*lost" "$T/bridge.log" || fail "$1: loss not noticed"
+		sleep 1.5
+	}
+	if [ "$1" = sigint ]; then stop_timed INT; else stop_timed; fi
 	[ "$MS" -le 5000 ] || fail "$1: stopped after $MS ms (limit 5000)"
 	[ "$RC" -eq 0 ] || fail "$1: exit status $RC: $(tail -5 "$T/bridge.log")"
 	grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$T/bridge.log" &&
 		fail "$1: sanitizer report: $(grep -m 3 'Sanitizer\|runtime error:\|#[0-9] ' "$T/bridge.log")"
+	[ "$1" = broker-down ] && {
+		start_mosquitto "$MQTT_PORT"
+		ok "$1: stopped in $MS ms, exit 0"
+		return
+	}
 	is_status offline || fail "$1: status is '$(status)', want retained 'offline'"
 	grep -q 'stopped' "$T/bridge.log" || fail "$1: no 'stopped' in the log"
 	ok "$1: stopped in $MS ms, exit 0, 'offline' retained"
@@ -50,5 +63,10 @@ grep -q "Client tb-e2e-$$ disconnected" "$T/mosquitto.log" ||
 	fail "no clean disconnect in the broker log: $(tail -5 "$T/mosquitto.log")"
 grep -q "Client tb-e2e-$$ closed its connection\|Socket error on client tb-e2e-$$" "$T/mosquitto.log" &&
 	fail "the broker saw the connection drop, not a clean disconnect"
+: >"$T/bridge.log"
+round sigint
+grep -q 'SIGINT: stopping' "$T/bridge.log" || fail "sigint: not logged as SIGINT"
+: >"$T/bridge.log"
+round broker-down
 : >"$T/bridge.log"
 round hung

@@ -526,6 +526,43 @@ static void test_outbox_deferred_head_blocks_only_its_zone(void **state)
 	store_close(s);
 }
 
+static void test_outbox_heads_are_each_zones_oldest_due_entry(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct store_entry *v = NULL;
+	size_t n = 0;
+
+	put(s, "webhook.x", "A", "a1");
+	put(s, "webhook.x", "A", "a2");
+	put(s, "webhook.x", "B", "b1");
+	put(s, "webhook.x", "C", "c1");
+	put(s, "webhook.x", "B", "b2");
+	put(s, "mqtt.home", "A", "other");
+	assert_int_equal(store_outbox_defer(s, id_of(s, "webhook.x", "c1"), 5000, "500"), 0);
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, 10, &v, &n), 0);
+	assert_int_equal(n, 2); /* C's head waits until 5000 */
+	assert_string_equal(v[0].msg_id, "a1");
+	assert_string_equal(v[1].msg_id, "b1");
+	assert_string_equal(v[1].payload, "{}");
+	store_entries_free(v, n);
+	/* at most max, oldest heads first */
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, 2, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].msg_id, "a1");
+	assert_string_equal(v[1].msg_id, "b1");
+	store_entries_free(v, n);
+	/* acknowledging a head makes the next entry of its zone the head */
+	assert_int_equal(store_outbox_ack(s, id_of(s, "webhook.x", "a1")), 0);
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, 10, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].msg_id, "a2");
+	assert_string_equal(v[1].msg_id, "b1");
+	assert_string_equal(v[2].msg_id, "c1");
+	store_entries_free(v, n);
+	store_close(s);
+}
+
 static void test_outbox_deferred_middle_entry_holds_back_later_ones(void **state)
 {
 	struct fixture *f = *state;
@@ -1177,6 +1214,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_heads_are_each_zones_oldest_due_entry, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_middle_entry_holds_back_later_ones,
 	                                    setup, teardown),
