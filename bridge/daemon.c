@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bridge/bridge.h"
 #include "bridge/deliver.h"
@@ -21,7 +22,79 @@
 struct daemon {
 	const char *path;
 	struct poller *poller;
+	char *started_state_dir;
+	char **targets;               /* "mqtt.home", "webhook.slack": what delivery serves */
+	size_t ntargets;
 };
+
+static bool serves(const struct daemon *d, const char *kind, const char *name)
+{
+	char t[512];
+	snprintf(t, sizeof(t), "%s.%s", kind, name);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		if (strcmp(d->targets[i], t) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int record_targets(struct daemon *d, const struct config *cfg)
+{
+	d->targets = calloc(cfg->nmqtt + cfg->nwebhooks + 1, sizeof(*d->targets));
+	d->started_state_dir = strdup(cfg->state_dir);
+	if (d->targets == NULL || d->started_state_dir == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->nmqtt; i++) {
+		if (asprintf(&d->targets[d->ntargets], "mqtt.%s", cfg->mqtt[i].name) < 0)
+			return -1;
+		d->ntargets++;
+	}
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		if (asprintf(&d->targets[d->ntargets], "webhook.%s", cfg->webhooks[i].name) < 0)
+			return -1;
+		d->ntargets++;
+	}
+	return 0;
+}
+
+static void daemon_release(struct daemon *d)
+{
+	for (size_t i = 0; i < d->ntargets; i++)
+		free(d->targets[i]);
+	free(d->targets);
+	free(d->started_state_dir);
+}
+
+/* Delivery serves the targets it started with: a reload that adds one would queue messages
+ * nothing sends (and fill max_outbox), so such a reload is refused. */
+static size_t reload_conflicts(const struct daemon *d, const struct config *cfg)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < cfg->nmqtt; i++) {
+		if (!serves(d, "mqtt", cfg->mqtt[i].name)) {
+			log_errorx("reload rejected: %s:%d:%d: mqtt broker '%s' is new; adding a "
+				   "broker needs a restart",
+				   cfg->file, cfg->mqtt[i].line, cfg->mqtt[i].column, cfg->mqtt[i].name);
+			bad++;
+		}
+	}
+	for (size_t i = 0; i < cfg->nwebhooks; i++) {
+		if (!serves(d, "webhook", cfg->webhooks[i].name)) {
+			log_errorx("reload rejected: %s:%d:%d: webhook '%s' is new; adding a webhook "
+				   "needs a restart",
+				   cfg->file, cfg->webhooks[i].line, cfg->webhooks[i].column,
+				   cfg->webhooks[i].name);
+			bad++;
+		}
+	}
+	if (strcmp(cfg->state_dir, d->started_state_dir) != 0) {
+		log_errorx("reload rejected: state_dir changed to '%s'; that needs a restart",
+			   cfg->state_dir);
+		bad++;
+	}
+	return bad;
+}
 
 /* Builds a fresh config and rules and hands them to the poller; on any error logs every
  * problem and keeps the old ones. Called on SIGHUP and when a watchlist file changed. */
@@ -41,8 +114,16 @@ static void reload(void *arg)
 		cfg_errors_release(&errs);
 		return;
 	}
-	log_info("reload: new configuration accepted (%zu rules); changes to mqtt and "
-	         "webhooks take effect at the next restart",
+	size_t bad = reload_conflicts(d, cfg);
+	if (bad > 0) {
+		log_warnx("reload rejected: %zu error%s, the running configuration stays", bad,
+			  bad == 1 ? "" : "s");
+		rules_free(rules);
+		config_free(cfg);
+		return;
+	}
+	log_info("reload: new configuration accepted (%zu rules); changed settings of existing "
+	         "mqtt brokers and webhooks take effect at the next restart",
 	         rules_count(rules));
 	poller_swap(d->poller, cfg, rules);
 }
@@ -143,6 +224,10 @@ int daemon_main(const char *path)
 			goto out_deliver;
 		}
 	}
+	if (record_targets(&d, cfg) < 0) {
+		log_errorx("out of memory");
+		goto out_deliver;
+	}
 	d.poller = poller_new(cfg, rules, (void (*)(void *))deliver_wakeup, dl, err, sizeof(err));
 	if (d.poller == NULL) {
 		log_errorx("%s", err);
@@ -162,9 +247,11 @@ int daemon_main(const char *path)
 		 * nothing; the next start asks again */
 		log_info("stopped (an API request was still running)");
 		deliver_free(dl);
-		mqtt_lib_cleanup();
 		metrics_stop(ms);
-		return rc;
+		/* the poller thread still uses the API client, the rules and d: leave without
+		 * running exit handlers under it (the state database is consistent as it is) */
+		fflush(NULL);
+		_exit(rc);
 	}
 	log_info("stopped");
 out_poller:
@@ -174,6 +261,7 @@ out_deliver:
 out_lib:
 	mqtt_lib_cleanup();
 out_free_cfg:
+	daemon_release(&d);
 	metrics_stop(ms);
 	rules_free(rules);
 	config_free(cfg);
