@@ -17,6 +17,7 @@
 #include "config/util.h"
 
 #define STORE_APP_ID 0x54427374 /* "TBst" in PRAGMA application_id */
+#define WAL_RETRY_MS 20
 #define BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
@@ -382,15 +383,24 @@ static int set_pragmas(struct store *s, const char *path, char *err, size_t errs
 	int rc;
 	bool wal = false;
 
-	/* journal_mode returns the mode now in force: anything but "wal" is a failure. */
+	/* journal_mode returns the mode now in force: anything but "wal" is a failure. Switching
+	 * a new file to WAL while another connection opens it can be refused at once with
+	 * SQLITE_BUSY, without the busy handler: try again for up to the busy timeout. */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
+	for (int tries = 0; rc == SQLITE_OK; tries++) {
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			const unsigned char *mode = sqlite3_column_text(st, 0);
 			wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
 			rc = SQLITE_OK;
+			break;
 		}
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    tries * WAL_RETRY_MS >= BUSY_TIMEOUT_MS)
+			break;
+		sqlite3_reset(st);
+		sqlite3_sleep(WAL_RETRY_MS);
+		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_OK) {
 		set_err(err, errsz, "unable to set WAL mode on state database '%s': %s", path,

@@ -834,11 +834,13 @@ static void *writer_run(void *arg)
 	struct store *s = store_open(w->path, err, sizeof(err));
 
 	if (s == NULL) {
+		fprintf(stderr, "writer %s: open: %s\n", w->zone, err);
 		w->failures++;
 		return NULL;
 	}
 	for (int t = 0; t < 100; t++) {
 		if (store_begin(s) < 0) {
+			fprintf(stderr, "writer %s: begin: %s\n", w->zone, store_errmsg(s));
 			w->failures++;
 			continue;
 		}
@@ -853,6 +855,7 @@ static void *writer_run(void *arg)
 				w->failures++;
 		}
 		if (store_cursor_set(s, w->zone, "events", t) < 0 || store_commit(s) < 0) {
+			fprintf(stderr, "writer %s: commit: %s\n", w->zone, store_errmsg(s));
 			w->failures++;
 			store_rollback(s);
 		}
