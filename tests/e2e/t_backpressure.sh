@@ -1,7 +1,10 @@
 # A full outbox (max_outbox) pauses polling with a warning instead of dropping anything:
 # with the broker down, 20 events wait; once it is back, all 20 arrive.
 . "$(dirname "$0")/lib.sh"
-start_mosquitto
+start_mosquitto_persist
+# a durable QoS 1 session: what the bridge publishes before the subscriber is back is kept
+start_sub_durable 'e2e/#'
+stop_sub
 start_sim --zones 1
 Z=$(sim_zone_id 0)
 cfg_head "$T/cfg.yaml"
@@ -19,8 +22,8 @@ WAIT=15 wait_for grep -q "outbox full" "$T/bridge.log" || fail "no backpressure 
 for i in $(seq 1 10); do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >>"$T/ids"; done
 sleep 3
 ok "polling paused: $(grep -m1 'outbox full' "$T/bridge.log" | sed 's/.*warn: //')"
-start_mosquitto "$MQTT_PORT"
-start_sub 'e2e/#'
+start_mosquitto_persist "$MQTT_PORT"
+start_sub_durable 'e2e/#'
 sub_wait 20 40 || fail "only $(sub_count) of 20 arrived after the broker came back"
 [ "$(sub_payloads e2e/all | jq -r .source_id | sort -u | grep -cFx -f "$T/ids")" -eq 20 ] ||
 	fail "not every event arrived"
