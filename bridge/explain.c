@@ -109,7 +109,7 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 		}
 		json_decref(w);
 	}
-	poller_entry_release(&e);
+	store_entry_release(&e);
 	return out;
 }
 

@@ -584,24 +584,11 @@ int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
 	json_decref(extra);
 	if (out->msg_id == NULL || out->zone_id == NULL || out->target == NULL ||
 	    out->topic_or_url == NULL || out->payload == NULL || out->extra == NULL) {
-		poller_entry_release(out);
+		store_entry_release(out);
 		return -1;
 	}
 	out->payload_len = strlen(out->payload);
 	return 0;
-}
-
-void poller_entry_release(struct store_entry *e)
-{
-	free(e->target);
-	free(e->zone_id);
-	free(e->msg_id);
-	free(e->topic_or_url);
-	free(e->payload);
-	free(e->headers);
-	free(e->extra);
-	free(e->last_error);
-	memset(e, 0, sizeof(*e));
 }
 
 /* Phase of a new revision against what was seen; false when it is no message at all
@@ -671,7 +658,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			if (poller_entry_build(p->cfg, &p->res.d[i], &e) < 0)
 				return -1;
 			int rc = store_outbox_put(p->store, &e);
-			poller_entry_release(&e);
+			store_entry_release(&e);
 			if (rc < 0)
 				return -1;
 			added++;

@@ -33,9 +33,8 @@ void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);
 /* Builds the outbox entry for one delivery of a rule: target "mqtt.<name>" with the topic,
  * the message (or the rule's body) as payload and {"qos","retain"} as extra; or target
  * "webhook.<name>" with the webhook's URL, the v1 message as payload and {"text","body"}
- * as extra for the webhook formatter. Strings in out are new (poller_entry_release). 0/-1. */
+ * as extra for the webhook formatter. Strings in out are new (store_entry_release). 0/-1. */
 int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
 		       struct store_entry *out);
-void poller_entry_release(struct store_entry *e);
 
 #endif

@@ -770,7 +770,7 @@ static int dup_col(sqlite3_stmt *st, int col, char **dst, size_t *len)
 	return 0;
 }
 
-static void entry_release(struct store_entry *e)
+void store_entry_release(struct store_entry *e)
 {
 	free(e->target);
 	free(e->zone_id);
@@ -814,7 +814,7 @@ static int row_to_entry(sqlite3_stmt *st, struct store_entry *e, bool copy)
 	return 0;
 
 out_nomem:
-	entry_release(e);
+	store_entry_release(e);
 	return -1;
 }
 
@@ -823,7 +823,7 @@ void store_entries_free(struct store_entry *v, size_t n)
 	if (v == NULL)
 		return;
 	for (size_t i = 0; i < n; i++)
-		entry_release(&v[i]);
+		store_entry_release(&v[i]);
 	free(v);
 }
 

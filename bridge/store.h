@@ -124,6 +124,8 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
     struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
+/* Frees the strings of one entry and zeroes it (for entries a caller built itself). */
+void store_entry_release(struct store_entry *e);
 /* ack: delivered, the entry is deleted. defer: attempts + 1, next_attempt_ms and last_error
  * set, first_failed_ms set if it was 0. to_dlq: the entry moves to the dead letters with
  * status (HTTP status, or 0) and reason, its attempts counting this failed one. Each returns
