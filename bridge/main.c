@@ -57,13 +57,17 @@ static void targets_from_config(const struct config *cfg, struct targets *t)
 	if (t->v == NULL)
 		return;
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
-		t->v[t->n++] =
-		    (struct rules_target_def){"mqtt", cfg->mqtt[i].name, cfg->mqtt[i].topic_prefix,
-		                              cfg->mqtt[i].qos, cfg->mqtt[i].retain};
+		t->v[t->n++] = (struct rules_target_def){.kind = "mqtt",
+		                                         .name = cfg->mqtt[i].name,
+		                                         .topic_prefix = cfg->mqtt[i].topic_prefix,
+		                                         .qos = cfg->mqtt[i].qos,
+		                                         .retain = cfg->mqtt[i].retain};
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++)
-		t->v[t->n++] =
-		    (struct rules_target_def){"webhook", cfg->webhooks[i].name, NULL, 0, false};
+		t->v[t->n++] = (struct rules_target_def){
+		    .kind = "webhook",
+		    .name = cfg->webhooks[i].name,
+		    .slack = cfg->webhooks[i].format == WEBHOOK_SLACK};
 }
 
 /* When the config has errors its targets are unknown: take their names from the tree so
@@ -79,11 +83,10 @@ static void targets_from_doc(const struct ynode *root, struct targets *t)
 	if (t->v == NULL)
 		return;
 	for (size_t i = 0; i < nm; i++)
-		t->v[t->n++] =
-		    (struct rules_target_def){"mqtt", m->keys[i]->value, "tether", 1, false};
+		t->v[t->n++] = (struct rules_target_def){
+		    .kind = "mqtt", .name = m->keys[i]->value, .topic_prefix = "tether", .qos = 1};
 	for (size_t i = 0; i < nw; i++)
-		t->v[t->n++] =
-		    (struct rules_target_def){"webhook", w->keys[i]->value, NULL, 0, false};
+		t->v[t->n++] = (struct rules_target_def){.kind = "webhook", .name = w->keys[i]->value};
 }
 
 int bridge_load(const char *path, struct config **cfgp, struct rules **rulesp,

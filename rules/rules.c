@@ -803,7 +803,7 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 		}
 	}
 	if ((n = ynode_get(m, "text")) && !rt->mqtt)
-		rt->text = compile_tmpl(n, "text", TMPL_TEXT, errs);
+		rt->text = compile_tmpl(n, "text", def->slack ? TMPL_SLACK : TMPL_TEXT, errs);
 	if ((n = ynode_get(m, "body")))
 		rt->body = compile_tmpl(n, "body", TMPL_JSON, errs);
 }

@@ -19,6 +19,7 @@ struct rules_target_def {
 	const char *topic_prefix; /* mqtt: the default topic is <prefix>/<kind>/{{zone.name}} */
 	int qos;                  /* mqtt defaults */
 	bool retain;
+	bool slack;               /* webhook: format slack, so text values are mrkdwn-escaped */
 };
 
 struct rules;

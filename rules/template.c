@@ -120,7 +120,7 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 
 	if (src == NULL)
 		return compile_fail(NULL, err, errsz, err_col, 1, "no template");
-	if (ctx != TMPL_TEXT && ctx != TMPL_TOPIC && ctx != TMPL_JSON)
+	if (ctx != TMPL_TEXT && ctx != TMPL_TOPIC && ctx != TMPL_JSON && ctx != TMPL_SLACK)
 		return compile_fail(NULL, err, errsz, err_col, 1, "unknown template context");
 	for (p = src; (q = strstr(p, "{{")) != NULL; p = q + 2)
 		opens++;
@@ -186,7 +186,8 @@ void tmpl_free(struct tmpl *t)
 static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
 {
 	static const char *const not_utf8[] = {
-		[TMPL_TEXT] = "\xef\xbf\xbd", [TMPL_TOPIC] = "_", [TMPL_JSON] = "\\ufffd"};
+		[TMPL_TEXT] = "\xef\xbf\xbd", [TMPL_TOPIC] = "_", [TMPL_JSON] = "\\ufffd",
+		[TMPL_SLACK] = "\xef\xbf\xbd"};
 	const char *run = s, *p = s;
 	char tmp[8];
 
@@ -203,6 +204,13 @@ static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
 		} else if (n == 1 && ctx == TMPL_TOPIC) {
 			if (c == '/' || c == '+' || c == '#' || c < 0x20 || c == 0x7f)
 				rep = "_";
+		} else if (n == 1 && ctx == TMPL_SLACK) {
+			if (c == '&')
+				rep = "&amp;";
+			else if (c == '<')
+				rep = "&lt;";
+			else if (c == '>')
+				rep = "&gt;";
 		} else if (n == 1 && ctx == TMPL_JSON) {
 			if (c == '"') {
 				rep = "\\\"";

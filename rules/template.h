@@ -9,7 +9,7 @@
 #include "config/util.h"
 #include "rules/normalize.h"
 
-enum tmpl_ctx { TMPL_TEXT, TMPL_TOPIC, TMPL_JSON };
+enum tmpl_ctx { TMPL_TEXT, TMPL_TOPIC, TMPL_JSON, TMPL_SLACK };
 
 struct tmpl;
 
@@ -25,7 +25,9 @@ struct tmpl;
  *               (no empty topic levels);
  *   TMPL_JSON:  '"', '\' and control characters (\u00XX) escaped; the author writes the
  *               surrounding quotes;
- *   TMPL_TEXT:  as is.
+ *   TMPL_TEXT:  as is;
+ *   TMPL_SLACK: '&', '<', '>' become &amp; &lt; &gt; (Slack mrkdwn), so a zone named
+ *               "<!channel>" cannot mention anyone; the author's own text stays as written.
  * Bytes that are not UTF-8 become '_' in topics and U+FFFD otherwise. */
 
 /* Compiles src ("{{ path }}", spaces inside the braces optional; there is no escape for a

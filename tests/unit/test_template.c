@@ -172,6 +172,17 @@ static void test_zone_name_escaped_per_context(void **state)
 	json_decref(j);
 }
 
+static void test_slack_text_escapes_values_not_literals(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	strcpy(m.zone_name, "<!channel> & co");
+	assert_string_equal(render("<!here> {{zone.name}} >", TMPL_SLACK, &m),
+			    "<!here> &lt;!channel&gt; &amp; co >");
+	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), "<!channel> & co");
+}
+
 static void test_json_escapes_backslash_and_control_chars(void **state)
 {
 	(void)state;
@@ -318,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_each_path_renders),
 		cmocka_unit_test(test_plate_watch_fields_empty_without_match),
 		cmocka_unit_test(test_zone_name_escaped_per_context),
+		cmocka_unit_test(test_slack_text_escapes_values_not_literals),
 		cmocka_unit_test(test_json_escapes_backslash_and_control_chars),
 		cmocka_unit_test(test_literal_text_is_never_escaped),
 		cmocka_unit_test(test_topic_empty_value_is_underscore),
