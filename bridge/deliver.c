@@ -48,6 +48,8 @@ struct deliver {
 	bool ack_oom;
 	void (*reload_cb)(void *arg);
 	void *reload_arg;
+	void (*stop_cb)(void *arg);
+	void *stop_arg;
 	struct deliver_stats stats;
 };
 
@@ -198,6 +200,12 @@ void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 	d->reload_arg = arg;
 }
 
+void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
+{
+	d->stop_cb = cb;
+	d->stop_arg = arg;
+}
+
 void deliver_get_stats(struct deliver *d, struct deliver_stats *out)
 {
 	*out = d->stats;
@@ -290,7 +298,6 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 					                    mqtt_last_error(t->m));
 					d->stats.dead++;
 					metrics_add(M_DEAD, 1);
-					metrics_add(M_DEAD, 1);
 					t->last_id = e->id;
 					continue;
 				}
@@ -316,6 +323,8 @@ static void handle_signals(struct deliver *d)
 		} else {
 			log_info("%s: stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 			d->stop = 1;
+			if (d->stop_cb)
+				d->stop_cb(d->stop_arg);
 		}
 	}
 }

@@ -28,6 +28,9 @@ void deliver_wakeup(struct deliver *d);
 
 /* Called from the loop's thread when SIGHUP arrives. */
 void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
+/* Called from the loop's thread as soon as SIGTERM or SIGINT arrives (before the loop
+ * stops its publishers), so other threads can start stopping too. */
+void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
 
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; call before starting other
  * threads so that they inherit the mask and only the loop receives them. 0/-1. */

@@ -242,7 +242,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	struct rules_state *st = NULL;
 	struct rules_result res = {0};
 	json_error_t jerr;
-	json_t *doc = NULL, *names = NULL, *seen = NULL, *data;
+	json_t *doc = NULL, *names = NULL, *seen = NULL, *one = NULL, *data;
 	bool bad = false;
 	int rc = 1;
 
@@ -274,9 +274,10 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	data = json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
 	                                                           : doc;
 	if (json_is_object(data)) {
-		json_t *one = json_array();
-		json_array_append(one, data);
-		json_object_set_new(doc, "_one", one);
+		/* one resource: a list of one (which holds a reference, freed at out) */
+		one = json_array();
+		if (one == NULL || json_array_append(one, data) < 0)
+			goto out;
 		data = one;
 	}
 	if (!json_is_array(data)) {
@@ -307,6 +308,7 @@ out:
 	rules_state_free(st);
 	json_decref(names);
 	json_decref(seen);
+	json_decref(one);
 	json_decref(doc);
 	rules_free(rules);
 	config_free(cfg);

@@ -27,6 +27,7 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define RATE_DEFAULT_MS 30000
+#define MAX_PAUSE_MS (3600 * 1000)
 #define WATCH_RELOAD_MIN_MS 60000
 #define TRIM_AFTER 10000 /* outbox entries in one cycle */
 
@@ -120,6 +121,21 @@ static int rstate_load_cb(void *arg, const char *key, const char *value)
 static int rstate_put_cb(void *arg, const char *key, const char *value, int64_t expires_ms)
 {
 	return store_rstate_put(arg, key, value, expires_ms);
+}
+
+static void reload_rstate(struct poller *p)
+{
+	struct rules_state *st = rules_state_new();
+
+	if (st == NULL ||
+	    store_rstate_each(p->store, util_now_ms(), rstate_load_cb, st) != 0) {
+		/* keep the memory we have, marked for the next save */
+		rules_state_free(st);
+		rules_state_mark_all(p->rstate);
+		return;
+	}
+	rules_state_free(p->rstate);
+	p->rstate = st;
 }
 
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
@@ -306,7 +322,7 @@ static int refresh_zones(struct poller *p, int64_t now)
 				  req.excerpt[0] ? ": " : "", req.excerpt);
 		p->zones_failing = true;
 		if (req.status == TETHER_E_RATE)
-			p->pause_until = util_now_ms() + (req.retry_after_ms > 0 ? req.retry_after_ms
+			p->pause_until = util_now_ms() + (req.retry_after_ms > 0 ? (req.retry_after_ms > MAX_PAUSE_MS ? MAX_PAUSE_MS : req.retry_after_ms)
 										 : RATE_DEFAULT_MS);
 		tether_req_release(&req);
 		return p->nzones > 0 ? 0 : -1;
@@ -395,7 +411,7 @@ static struct tether_req *add_req(struct poller *p, enum tether_endpoint ep, con
 struct follow_ctx {
 	struct poller *p;
 	const char *zone_id;
-	int64_t before;
+	int64_t before, now;
 	int count;
 };
 
@@ -405,6 +421,8 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 	(void)source_id;
 	if (starts_ms >= c->before)
 		return 1; /* oldest first: the rest are inside the window */
+	if (c->now - starts_ms > OPEN_EVENT_GIVE_UP_MS)
+		return 0; /* open for over a day and gone from the API: no longer followed */
 	if (c->count >= MAX_FOLLOW_PER_ZONE)
 		return 1;
 	if (add_req(c->p, TETHER_EVENTS_AT, c->zone_id, -1, -1, starts_ms) == NULL)
@@ -415,19 +433,23 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 
 /* The window [cursor - lookback, min(now, cursor + catchup)) for one zone and kind. After
  * downtime (cursor far behind) windows are bounded and what they find is backfill. */
-static void window(const struct poller *p, const char *zone_id, const char *kind, int64_t now,
-		   int64_t *from, int64_t *to, bool *backfill)
+static int window(const struct poller *p, const char *zone_id, const char *kind, int64_t now,
+		  int64_t *from, int64_t *to, bool *backfill)
 {
 	int64_t cur;
 	const struct config *c = p->cfg;
 
-	if (store_cursor_get(p->store, zone_id, kind, &cur) != 1)
+	int rc = store_cursor_get(p->store, zone_id, kind, &cur);
+	if (rc < 0)
+		return -1; /* unknown: better not to poll than to jump to now and skip a gap */
+	if (rc == 0)
 		cur = now;
 	*from = cur - c->poll.lookback_ms;
 	*to = cur + c->poll.catchup_window_ms;
 	if (*to > now)
 		*to = now;
 	*backfill = now - cur > c->poll.lookback_ms + 3 * c->poll.interval_ms;
+	return 0;
 }
 
 static int plan_cycle(struct poller *p, int64_t now)
@@ -452,7 +474,8 @@ static int plan_cycle(struct poller *p, int64_t now)
 			continue;
 		pl->asked = true;
 		if (c->poll.events) {
-			window(p, z->id, "event", now, &from, &to, &pl->ev_backfill);
+			if (window(p, z->id, "event", now, &from, &to, &pl->ev_backfill) < 0)
+				return -1;
 			pl->ev_to = to;
 			pl->win_ev = (int)p->nreqs;
 			if (add_req(p, TETHER_EVENTS, z->id, from, to, -1) == NULL)
@@ -460,14 +483,15 @@ static int plan_cycle(struct poller *p, int64_t now)
 			pl->at_now = (int)p->nreqs;
 			if (add_req(p, TETHER_EVENTS_AT, z->id, -1, -1, now) == NULL)
 				return -1;
-			struct follow_ctx fc = {p, z->id, from, 0};
+			struct follow_ctx fc = {p, z->id, from, now, 0};
 			pl->follow_first = (int)p->nreqs;
 			if (store_open_events(p->store, z->id, follow_cb, &fc) < 0)
 				return -1;
 			pl->nfollow = (int)p->nreqs - pl->follow_first;
 		}
 		if (c->poll.plates) {
-			window(p, z->id, "plate", now, &from, &to, &pl->lpr_backfill);
+			if (window(p, z->id, "plate", now, &from, &to, &pl->lpr_backfill) < 0)
+				return -1;
 			pl->lpr_to = to;
 			pl->win_lpr = (int)p->nreqs;
 			if (add_req(p, TETHER_LPR, z->id, from, to, -1) == NULL)
@@ -523,13 +547,15 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 	if (z->backoff_ms > BACKOFF_MAX_MS)
 		z->backoff_ms = BACKOFF_MAX_MS;
 	int64_t wait = jitter(p, z->backoff_ms);
-	if (bad->retry_after_ms > wait)
-		wait = bad->retry_after_ms;
+	/* a server's Retry-After is honoured, up to an hour: a bogus one must not stop us */
+	int64_t ra = bad->retry_after_ms > MAX_PAUSE_MS ? MAX_PAUSE_MS : bad->retry_after_ms;
+	if (ra > wait)
+		wait = ra;
 	if (bad->status == TETHER_E_PAYLOAD)
-		wait = 0; /* a bad document: skip this poll, ask again at the next one */
+		wait = p->cfg->poll.interval_ms; /* a bad document: skip this poll, ask at the next */
 	z->next_try_ms = now + wait;
 	if (bad->status == TETHER_E_RATE) {
-		int64_t until = now + (bad->retry_after_ms > 0 ? bad->retry_after_ms : RATE_DEFAULT_MS);
+		int64_t until = now + (ra > 0 ? ra : RATE_DEFAULT_MS);
 		if (until > p->pause_until)
 			p->pause_until = until;
 	}
@@ -666,8 +692,9 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 		log_debug("zone '%s': %s %s: %zu deliveries", z->name, m.id,
 			  msg_phase_name(m.phase), p->res.nd);
 	} else if (found == 1 &&
-		   strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0) {
-		return 0; /* a duplicate: nothing changed */
+		   strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0 &&
+		   (seen.complete || now - m.occurred_ms <= OPEN_EVENT_GIVE_UP_MS)) {
+		return 0; /* a duplicate: nothing changed (an open one past a day is closed below) */
 	}
 	memset(&put, 0, sizeof(put));
 	snprintf(put.revision, sizeof(put.revision), "%.*s", (int)sizeof(put.revision) - 1,
@@ -743,7 +770,9 @@ static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl,
 	return added;
 fail_tx:
 	store_rollback(p->store);
-	rules_state_mark_all(p->rstate); /* what was saved in it was rolled back too */
+	/* the cooldowns and visits this poll started were rolled back with its messages: take
+	 * the committed state again, or the poll done again would find its alerts cooling */
+	reload_rstate(p);
 fail:
 	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
 		  store_errmsg(p->store));
@@ -781,39 +810,71 @@ static bool cycle(struct poller *p)
 	}
 	if (p->nreqs == 0)
 		return false;
-	if (tether_run(p->api, p->reqs, p->nreqs) < 0)
-		log_warnx("poll: unable to run the API requests");
-	/* backoff and Retry-After count from the answers, not from when the requests left */
-	int64_t answered = util_now_ms();
 	metrics_add(M_POLL_CYCLES, 1);
-	for (size_t i = 0; i < p->nreqs; i++) {
-		if (p->reqs[i].status == TETHER_OK) {
-			metrics_set(M_LAST_POLL_MS, answered);
-			continue;
+	/* Zones go to the API a few at a time (about three requests each, so `concurrency`
+	 * stays busy) and each group is committed and freed before the next is asked: the
+	 * documents of a big catch-up are never all in memory together. */
+	size_t per = (size_t)(p->cfg->poll.concurrency / 3);
+	if (per < 1)
+		per = 1;
+	bool ran = false;
+	for (size_t a = 0, b; a < p->nzones; a = b) {
+		int lo = -1, hi = -1, first, last;
+		size_t asked = 0;
+
+		for (b = a; b < p->nzones && asked < per; b++) {
+			if (!p->plans[b].asked)
+				continue;
+			zone_reqs(&p->plans[b], &first, &last);
+			if (lo < 0)
+				lo = first;
+			hi = last;
+			asked++;
 		}
-		metrics_add(M_API_ERRORS, 1);
-		if (p->reqs[i].status == TETHER_E_RATE)
-			metrics_add(M_API_RATE_LIMITED, 1);
-	}
-	for (size_t i = 0; i < p->nzones; i++) {
-		struct zone *z = &p->zones[i];
-		const struct zplan *pl = &p->plans[i];
-		if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
+		if (lo < 0)
 			continue;
-		int n = commit_zone(p, z, pl, now);
-		if (n > 0) {
-			added += n;
-			metrics_add(M_QUEUED, (uint64_t)n);
-			if (p->wake)
-				p->wake(p->wake_arg); /* deliveries start while other zones commit */
+		if (ran && util_now_ms() < p->pause_until)
+			break; /* a 429 in this cycle: the other zones wait for the next one */
+		ran = true;
+		if (tether_run(p->api, p->reqs + lo, (size_t)(hi - lo + 1)) < 0)
+			log_warnx("poll: unable to run the API requests");
+		/* backoff and Retry-After count from the answers, not from the requests */
+		int64_t answered = util_now_ms();
+		for (int k = lo; k <= hi; k++) {
+			if (p->reqs[k].status == TETHER_OK) {
+				metrics_set(M_LAST_POLL_MS, answered);
+				continue;
+			}
+			metrics_add(M_API_ERRORS, 1);
+			if (p->reqs[k].status == TETHER_E_RATE)
+				metrics_add(M_API_RATE_LIMITED, 1);
 		}
-		/* done with this zone's documents: a big catch-up does not hold them all */
-		int first, last;
-		zone_reqs(pl, &first, &last);
-		for (int k = first; k >= 0 && k <= last; k++)
+		for (size_t i = a; i < b; i++) {
+			struct zone *z = &p->zones[i];
+			const struct zplan *pl = &p->plans[i];
+			if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
+				continue;
+			int n = commit_zone(p, z, pl, now);
+			if (n < 0) {
+				/* not saved: ask again after a pause, not in a tight loop */
+				z->backoff_ms = z->backoff_ms ? z->backoff_ms * 2 : BACKOFF_MIN_MS;
+				if (z->backoff_ms > BACKOFF_MAX_MS)
+					z->backoff_ms = BACKOFF_MAX_MS;
+				z->next_try_ms = answered + jitter(p, z->backoff_ms);
+				continue;
+			}
+			if (n > 0) {
+				added += n;
+				metrics_add(M_QUEUED, (uint64_t)n);
+				if (p->wake)
+					p->wake(p->wake_arg); /* deliveries start at once */
+			}
+			if ((pl->win_ev >= 0 && pl->ev_to < now) ||
+			    (pl->win_lpr >= 0 && pl->lpr_to < now))
+				behind = true;
+		}
+		for (int k = lo; k <= hi; k++)
 			tether_req_release(&p->reqs[k]);
-		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
-			behind = true;
 	}
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);
@@ -876,6 +937,14 @@ void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg)
 {
 	p->reload = cb;
 	p->reload_arg = arg;
+}
+
+void poller_request_stop(struct poller *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 int poller_stop_timed(struct poller *p, int64_t ms)

@@ -21,6 +21,8 @@ void poller_stop(struct poller *p);   /* asks the thread to stop and joins it */
 /* The same, waiting at most ms; -1 if the thread is still in an API request (then do not
  * free the poller: leave it to the process exit). */
 int poller_stop_timed(struct poller *p, int64_t ms);
+/* Thread-safe: asks the thread to stop after its current step, without waiting. */
+void poller_request_stop(struct poller *p);
 /* cb(arg) is called from the poller thread when a watchlist file changed on disk; it is
  * expected to build a new config and call poller_swap. */
 void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg);

@@ -953,6 +953,10 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 		snprintf(err, errsz, "data: expected an array");
 		return -1;
 	}
+	/* events and plate reads are checked one by one by the normaliser, which skips a bad
+	 * one and keeps the rest: one odd resource must not hold back its whole window */
+	if (ep == TETHER_EVENTS || ep == TETHER_EVENTS_AT || ep == TETHER_LPR)
+		return 0;
 	for (i = 0; i < json_array_size(data); i++) {
 		snprintf(where, sizeof(where), "data[%zu]", i);
 		if (check_resource(json_array_get(data, i), where, type, true, err, errsz) < 0)

@@ -101,7 +101,8 @@ char *tether_link_recording(const char *base_url, int64_t at_ms, const char *zon
 
 /* 0 when doc has the JSON:API shape ep answers with (what tether_run checks: data, each
  * resource's id, type and attributes, zones' attributes.name, a recording's included), else -1
- * with the first wrong field in err: "data[3].attributes: expected an object". */
+ * with the first wrong field in err: "data[3].attributes: expected an object". Events and
+ * plate reads are checked as a list only: the normaliser checks (and skips) each one. */
 int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size_t errsz);
 
 /* Typed views of validated documents; strings are borrowed from doc. */

@@ -16,6 +16,7 @@
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
+#define RETRY_AFTER_MAX_S (7 * 24 * 3600LL) /* longer is nonsense; max_retry_age decides */
 
 struct xfer {
 	struct webhook *w;
@@ -605,12 +606,14 @@ int64_t webhook_retry_after_ms(const char *value, int64_t now_ms)
 		return -1;
 	secs = strtoll(value, &end, 10);
 	if (end != value && *end == '\0' && secs >= 0)
-		return secs * 1000;
+		return secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S * 1000 : secs * 1000;
 	memset(&tm, 0, sizeof(tm));
 	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (end == NULL || *end != '\0')
 		return -1;
 	int64_t at = (int64_t)timegm(&tm) * 1000;
+	if (at - now_ms > RETRY_AFTER_MAX_S * 1000)
+		return RETRY_AFTER_MAX_S * 1000;
 	return at > now_ms ? at - now_ms : 0;
 }
 
@@ -730,6 +733,7 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 		return;
 	if (store_outbox_heads(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n) < 0) {
 		log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
+		w->dirty = false; /* try again in a second, not in a tight loop */
 		w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
 		return;
 	}
@@ -799,6 +803,9 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	delay = delay - (int64_t)(next_random(w) % (uint64_t)(delay / 4 + 1));
 	if (ra >= 0)
 		delay = ra;
+	/* never wait past the end of the retry age: the attempt then is the last one */
+	if (first + w->max_retry_age_ms - now_ms < delay)
+		delay = first + w->max_retry_age_ms - now_ms;
 	if (!w->failing)
 		log_warnx("%s: %s, retrying in %lldms", w->target, why, (long long)delay);
 	w->failing = true;

@@ -1111,17 +1111,22 @@ static void test_doc_check_names_the_wrong_field(void **state)
 	    {TETHER_EVENTS, "[]", "document: expected an object"},
 	    {TETHER_EVENTS, "{\"jsonapi\":{}}", "data: missing"},
 	    {TETHER_EVENTS, "{\"data\":{}}", "data: expected an array"},
-	    {TETHER_LPR,
-	     "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}},"
-	     "{\"id\":\"b\",\"type\":\"lprs\",\"attributes\":[]}]}",
+	    {TETHER_PERSPECTIVES,
+	     "{\"data\":[{\"id\":\"a\",\"type\":\"perspectives\",\"attributes\":{}},"
+	     "{\"id\":\"b\",\"type\":\"perspectives\",\"attributes\":[]}]}",
 	     "data[1].attributes: expected an object"},
-	    {TETHER_LPR, "{\"data\":[7]}", "data[0]: expected an object"},
-	    {TETHER_EVENTS, "{\"data\":[{\"id\":5,\"type\":\"events\",\"attributes\":{}}]}",
+	    {TETHER_PERSPECTIVES, "{\"data\":[7]}", "data[0]: expected an object"},
+	    {TETHER_RECORDINGS, "{\"data\":[{\"id\":5,\"type\":\"recordings\",\"attributes\":{}}]}",
 	     "data[0].id: expected a string"},
-	    {TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"attributes\":{}}]}",
+	    {TETHER_RECORDINGS, "{\"data\":[{\"id\":\"a\",\"attributes\":{}}]}",
 	     "data[0].type: expected a string"},
-	    {TETHER_EVENTS, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}}]}",
-	     "data[0].type: expected \"events\", got \"lprs\""},
+	    {TETHER_RECORDINGS, "{\"data\":[{\"id\":\"a\",\"type\":\"lprs\",\"attributes\":{}}]}",
+	     "data[0].type: expected \"recordings\", got \"lprs\""},
+	    /* events and plate reads: one bad resource is the normaliser's to skip, the
+	     * document stays usable */
+	    {TETHER_EVENTS, "{\"data\":[7,{\"id\":\"a\",\"type\":\"events\",\"attributes\":[]}]}",
+	     NULL},
+	    {TETHER_LPR, "{\"data\":[{\"id\":5}]}", NULL},
 	    {TETHER_ZONES,
 	     "{\"data\":[{\"id\":\"a\",\"type\":\"zones\",\"attributes\":"
 	     "{\"name\":\"Camera 2\"}}]}",

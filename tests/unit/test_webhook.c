@@ -262,6 +262,11 @@ static void test_retry_after_seconds_and_date(void **state)
 	/* Thu, 01 Jan 1970 00:01:40 GMT = 100 s */
 	assert_int_equal(webhook_retry_after_ms("Thu, 01 Jan 1970 00:01:40 GMT", 40000), 60000);
 	assert_int_equal(webhook_retry_after_ms("soon", 0), -1);
+	/* absurd values are capped at a week (max_retry_age decides after that), no overflow */
+	assert_int_equal(webhook_retry_after_ms("999999999999", 0), 7 * 24 * 3600 * 1000LL);
+	assert_int_equal(webhook_retry_after_ms("9223372036854775807", 0), 7 * 24 * 3600 * 1000LL);
+	assert_int_equal(webhook_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT", 0),
+			 7 * 24 * 3600 * 1000LL);
 	assert_int_equal(webhook_retry_after_ms("", 0), -1);
 }
 
