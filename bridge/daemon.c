@@ -24,7 +24,7 @@ struct daemon {
 	struct poller *poller;
 	char *started_state_dir;
 	int64_t stop_at; /* monotonic ms when the stop signal came */
-	char **targets;               /* "mqtt.home", "webhook.slack": what delivery serves */
+	char **targets;  /* "mqtt.home", "webhook.slack": what delivery serves */
 	size_t ntargets;
 };
 
@@ -75,23 +75,25 @@ static size_t reload_conflicts(const struct daemon *d, const struct config *cfg)
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
 		if (!serves(d, "mqtt", cfg->mqtt[i].name)) {
 			log_errorx("reload rejected: %s:%d:%d: mqtt broker '%s' is new; adding a "
-				   "broker needs a restart",
-				   cfg->file, cfg->mqtt[i].line, cfg->mqtt[i].column, cfg->mqtt[i].name);
+			           "broker needs a restart",
+			           cfg->file, cfg->mqtt[i].line, cfg->mqtt[i].column,
+			           cfg->mqtt[i].name);
 			bad++;
 		}
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++) {
 		if (!serves(d, "webhook", cfg->webhooks[i].name)) {
-			log_errorx("reload rejected: %s:%d:%d: webhook '%s' is new; adding a webhook "
-				   "needs a restart",
-				   cfg->file, cfg->webhooks[i].line, cfg->webhooks[i].column,
-				   cfg->webhooks[i].name);
+			log_errorx(
+			    "reload rejected: %s:%d:%d: webhook '%s' is new; adding a webhook "
+			    "needs a restart",
+			    cfg->file, cfg->webhooks[i].line, cfg->webhooks[i].column,
+			    cfg->webhooks[i].name);
 			bad++;
 		}
 	}
 	if (strcmp(cfg->state_dir, d->started_state_dir) != 0) {
 		log_errorx("reload rejected: state_dir changed to '%s'; that needs a restart",
-			   cfg->state_dir);
+		           cfg->state_dir);
 		bad++;
 	}
 	return bad;
@@ -118,7 +120,7 @@ static void reload(void *arg)
 	size_t bad = reload_conflicts(d, cfg);
 	if (bad > 0) {
 		log_warnx("reload rejected: %zu error%s, the running configuration stays", bad,
-			  bad == 1 ? "" : "s");
+		          bad == 1 ? "" : "s");
 		rules_free(rules);
 		config_free(cfg);
 		return;

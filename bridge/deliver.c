@@ -357,14 +357,14 @@ static void finish_transfers(struct deliver *d)
 		for (size_t k = 0; k < n; k++) {
 			for (size_t i = 0; i < d->nwh; i++) {
 				if (webhook_done(d->wh[i], d->store, d->multi, done[k].easy,
-						 done[k].result, util_now_ms()))
+				                 done[k].result, util_now_ms()))
 					break;
 			}
 		}
 		if (tx && store_commit(d->store) < 0) {
 			log_warnx("outbox: unable to record webhook results, they will be sent "
-				  "again: %s",
-				  store_errmsg(d->store));
+			          "again: %s",
+			          store_errmsg(d->store));
 			store_rollback(d->store);
 		}
 	} while (left > 0);

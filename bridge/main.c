@@ -64,10 +64,10 @@ static void targets_from_config(const struct config *cfg, struct targets *t)
 		                                         .retain = cfg->mqtt[i].retain};
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++)
-		t->v[t->n++] = (struct rules_target_def){
-		    .kind = "webhook",
-		    .name = cfg->webhooks[i].name,
-		    .slack = cfg->webhooks[i].format == WEBHOOK_SLACK};
+		t->v[t->n++] =
+		    (struct rules_target_def){.kind = "webhook",
+		                              .name = cfg->webhooks[i].name,
+		                              .slack = cfg->webhooks[i].format == WEBHOOK_SLACK};
 }
 
 /* When the config has errors its targets are unknown: take their names from the tree so
@@ -86,7 +86,8 @@ static void targets_from_doc(const struct ynode *root, struct targets *t)
 		t->v[t->n++] = (struct rules_target_def){
 		    .kind = "mqtt", .name = m->keys[i]->value, .topic_prefix = "tether", .qos = 1};
 	for (size_t i = 0; i < nw; i++)
-		t->v[t->n++] = (struct rules_target_def){.kind = "webhook", .name = w->keys[i]->value};
+		t->v[t->n++] =
+		    (struct rules_target_def){.kind = "webhook", .name = w->keys[i]->value};
 }
 
 int bridge_load(const char *path, struct config **cfgp, struct rules **rulesp,

@@ -21,7 +21,7 @@
 #include "rules/normalize.h"
 
 #define ZONES_REFRESH_MS (10 * 60 * 1000)
-#define MAX_FOLLOW_PER_ZONE 50             /* open events followed with ?at= per cycle */
+#define MAX_FOLLOW_PER_ZONE 50 /* open events followed with ?at= per cycle */
 #define OPEN_EVENT_GIVE_UP_MS (24 * 3600 * 1000LL)
 #define SEEN_KEEP_MS (7 * 24 * 3600 * 1000LL)
 #define BACKOFF_MIN_MS 1000
@@ -33,10 +33,10 @@
 
 struct zone {
 	char *id, *name;
-	int64_t backoff_ms;     /* current backoff, 0 when healthy */
-	int64_t next_try_ms;    /* wall ms before which the zone is not polled */
-	bool failing;           /* for logging state changes once */
-	int fail_status;        /* enum tether_status of the streak's last failure */
+	int64_t backoff_ms;  /* current backoff, 0 when healthy */
+	int64_t next_try_ms; /* wall ms before which the zone is not polled */
+	bool failing;        /* for logging state changes once */
+	int fail_status;     /* enum tether_status of the streak's last failure */
 };
 
 /* What one zone asks in a cycle; indexes into the batch. */
@@ -67,8 +67,8 @@ struct poller {
 
 	struct zone *zones;
 	size_t nzones;
-	int64_t zones_at;     /* wall ms of the last zones refresh, 0 never */
-	int64_t pause_until;  /* a 429 pauses every request until then */
+	int64_t zones_at;    /* wall ms of the last zones refresh, 0 never */
+	int64_t pause_until; /* a 429 pauses every request until then */
 	bool backpressure;
 	bool zones_failing;
 	uint64_t rng;
@@ -99,15 +99,15 @@ static int64_t jitter(struct poller *p, int64_t ms)
 static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
 {
 	struct tether_opts o = {
-		.base_url = cfg->tether.base_url,
-		.access_token = cfg->tether.access_token,
-		.client_id = cfg->tether.client_id,
-		.client_secret = cfg->tether.client_secret,
-		.redirect_uri = cfg->tether.redirect_uri,
-		.state_dir = cfg->state_dir,
-		.insecure = cfg->tether.insecure,
-		.concurrency = cfg->poll.concurrency,
-		.timeout_ms = cfg->tether.timeout_ms,
+	    .base_url = cfg->tether.base_url,
+	    .access_token = cfg->tether.access_token,
+	    .client_id = cfg->tether.client_id,
+	    .client_secret = cfg->tether.client_secret,
+	    .redirect_uri = cfg->tether.redirect_uri,
+	    .state_dir = cfg->state_dir,
+	    .insecure = cfg->tether.insecure,
+	    .concurrency = cfg->poll.concurrency,
+	    .timeout_ms = cfg->tether.timeout_ms,
 	};
 	return tether_new(&o, err, errsz);
 }
@@ -127,8 +127,7 @@ static void reload_rstate(struct poller *p)
 {
 	struct rules_state *st = rules_state_new();
 
-	if (st == NULL ||
-	    store_rstate_each(p->store, util_now_ms(), rstate_load_cb, st) != 0) {
+	if (st == NULL || store_rstate_each(p->store, util_now_ms(), rstate_load_cb, st) != 0) {
 		/* keep the memory we have, marked for the next save */
 		rules_state_free(st);
 		rules_state_mark_all(p->rstate);
@@ -139,7 +138,7 @@ static void reload_rstate(struct poller *p)
 }
 
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
-			  void *arg, char *err, size_t errsz)
+                          void *arg, char *err, size_t errsz)
 {
 	struct poller *p = calloc(1, sizeof(*p));
 
@@ -173,7 +172,7 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 	if (store_rstate_each(p->store, util_now_ms(), rstate_load_cb, p->rstate) != 0) {
 		const char *why = store_errmsg(p->store);
 		snprintf(err, errsz, "unable to load rule state from '%s': %s", p->db_path,
-			 *why ? why : "out of memory");
+		         *why ? why : "out of memory");
 		goto fail;
 	}
 	return p;
@@ -309,8 +308,11 @@ static const struct zone *zone_find(const struct poller *p, const char *id)
 /* Refreshes the zone list; on failure keeps the old one. 0 when a list is usable. */
 static int refresh_zones(struct poller *p, int64_t now)
 {
-	struct tether_req req = {.ep = TETHER_ZONES, .location_id = p->cfg->poll.location_id,
-				 .from_ms = -1, .to_ms = -1, .at_ms = -1};
+	struct tether_req req = {.ep = TETHER_ZONES,
+	                         .location_id = p->cfg->poll.location_id,
+	                         .from_ms = -1,
+	                         .to_ms = -1,
+	                         .at_ms = -1};
 	struct tether_zone *tz = NULL;
 	struct zone *nz = NULL;
 	size_t n = 0, k = 0;
@@ -319,11 +321,14 @@ static int refresh_zones(struct poller *p, int64_t now)
 	if (tether_run(p->api, &req, 1) < 0 || req.status != TETHER_OK) {
 		if (!p->zones_failing)
 			log_warnx("zones: %s (%s)%s%s", req.error, tether_status_name(req.status),
-				  req.excerpt[0] ? ": " : "", req.excerpt);
+			          req.excerpt[0] ? ": " : "", req.excerpt);
 		p->zones_failing = true;
 		if (req.status == TETHER_E_RATE)
-			p->pause_until = util_now_ms() + (req.retry_after_ms > 0 ? (req.retry_after_ms > MAX_PAUSE_MS ? MAX_PAUSE_MS : req.retry_after_ms)
-										 : RATE_DEFAULT_MS);
+			p->pause_until = util_now_ms() + (req.retry_after_ms > 0
+			                                      ? (req.retry_after_ms > MAX_PAUSE_MS
+			                                             ? MAX_PAUSE_MS
+			                                             : req.retry_after_ms)
+			                                      : RATE_DEFAULT_MS);
 		tether_req_release(&req);
 		return p->nzones > 0 ? 0 : -1;
 	}
@@ -362,10 +367,10 @@ static int refresh_zones(struct poller *p, int64_t now)
 			bool found = false;
 			for (size_t i = 0; i < k && !found; i++)
 				found = strcmp(nz[i].id, p->cfg->poll.zones[j]) == 0 ||
-					strcmp(nz[i].name, p->cfg->poll.zones[j]) == 0;
+				        strcmp(nz[i].name, p->cfg->poll.zones[j]) == 0;
 			if (!found && p->zones_at == 0)
 				log_warnx("zones: '%s' is not a zone of this account",
-					  p->cfg->poll.zones[j]);
+				          p->cfg->poll.zones[j]);
 		}
 	}
 	zones_release(p);
@@ -388,7 +393,7 @@ oom:
 }
 
 static struct tether_req *add_req(struct poller *p, enum tether_endpoint ep, const char *zone_id,
-				  int64_t from, int64_t to, int64_t at)
+                                  int64_t from, int64_t to, int64_t at)
 {
 	if (p->nreqs == p->capreqs) {
 		size_t cap = p->capreqs ? p->capreqs * 2 : 64;
@@ -434,7 +439,7 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 /* The window [cursor - lookback, min(now, cursor + catchup)) for one zone and kind. After
  * downtime (cursor far behind) windows are bounded and what they find is backfill. */
 static int window(const struct poller *p, const char *zone_id, const char *kind, int64_t now,
-		  int64_t *from, int64_t *to, bool *backfill)
+                  int64_t *from, int64_t *to, bool *backfill)
 {
 	int64_t cur;
 	const struct config *c = p->cfg;
@@ -522,8 +527,7 @@ static void zone_reqs(const struct zplan *pl, int *first, int *last)
 
 /* Looks at the zone's answers: true when all are usable. Otherwise logs (once per
  * failure streak), sets the zone's backoff, and a 429 pauses every request. */
-static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan *pl,
-			    int64_t now)
+static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan *pl, int64_t now)
 {
 	const struct tether_req *bad = NULL;
 	int first, last;
@@ -552,7 +556,8 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 	if (ra > wait)
 		wait = ra;
 	if (bad->status == TETHER_E_PAYLOAD)
-		wait = p->cfg->poll.interval_ms; /* a bad document: skip this poll, ask at the next */
+		wait =
+		    p->cfg->poll.interval_ms; /* a bad document: skip this poll, ask at the next */
 	z->next_try_ms = now + wait;
 	if (bad->status == TETHER_E_RATE) {
 		int64_t until = now + (ra > 0 ? ra : RATE_DEFAULT_MS);
@@ -567,12 +572,12 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 		bool named = strstr(bad->error, path) != NULL;
 		if (bad->status == TETHER_E_PAYLOAD)
 			log_warnx("zone '%s': bad response%s%s, poll skipped: %s%s%s", z->name,
-				  named ? "" : " from ", named ? "" : path, bad->error,
-				  bad->excerpt[0] ? "; starts: " : "", bad->excerpt);
+			          named ? "" : " from ", named ? "" : path, bad->error,
+			          bad->excerpt[0] ? "; starts: " : "", bad->excerpt);
 		else
 			log_warnx("zone '%s': %s%s%s (%s), retrying in %.1fs", z->name, bad->error,
-				  named ? "" : " from ", named ? "" : path,
-				  tether_status_name(bad->status), (double)wait / 1000.0);
+			          named ? "" : " from ", named ? "" : path,
+			          tether_status_name(bad->status), (double)wait / 1000.0);
 	}
 	z->failing = true;
 	z->fail_status = (int)bad->status;
@@ -580,7 +585,7 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 }
 
 int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
-		       struct store_entry *out)
+                       struct store_entry *out)
 {
 	json_t *extra = NULL;
 
@@ -643,8 +648,8 @@ static bool decide_phase(struct message *m, bool found, const struct store_seen 
 
 /* Handles one resource inside the zone's transaction. Returns the number of outbox
  * entries added, or -1 on a store failure (the transaction is then rolled back). */
-static int handle_resource(struct poller *p, const struct zone *z, const json_t *res,
-			   bool backfill, int64_t now)
+static int handle_resource(struct poller *p, const struct zone *z, const json_t *res, bool backfill,
+                           int64_t now)
 {
 	struct message m;
 	struct store_seen seen, put;
@@ -656,13 +661,13 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 		metrics_add(M_BAD_RESOURCES, 1);
 		char *text = json_dumps(res, JSON_COMPACT);
 		log_warnx("zone '%s': skipping a resource: %s; starts: %.80s", z->name, err,
-			  text ? text : "?");
+		          text ? text : "?");
 		free(text);
 		return 0;
 	}
 	if (strcmp(m.zone_id, z->id) != 0) {
 		log_debug("zone '%s': resource %s belongs to zone %s", z->name, m.source_id,
-			  m.zone_id);
+		          m.zone_id);
 	}
 	kind = msg_kind_name(m.kind);
 	found = store_seen_get(p->store, kind, m.source_id, &seen);
@@ -690,18 +695,19 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			added++;
 		}
 		log_debug("zone '%s': %s %s: %zu deliveries", z->name, m.id,
-			  msg_phase_name(m.phase), p->res.nd);
+		          msg_phase_name(m.phase), p->res.nd);
 	} else if (found == 1 &&
-		   strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0 &&
-		   (seen.complete || now - m.occurred_ms <= OPEN_EVENT_GIVE_UP_MS)) {
-		return 0; /* a duplicate: nothing changed (an open one past a day is closed below) */
+	           strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0 &&
+	           (seen.complete || now - m.occurred_ms <= OPEN_EVENT_GIVE_UP_MS)) {
+		return 0; /* a duplicate: nothing changed (an open one past a day is closed below)
+		           */
 	}
 	memset(&put, 0, sizeof(put));
 	snprintf(put.revision, sizeof(put.revision), "%.*s", (int)sizeof(put.revision) - 1,
-		 m.revision);
+	         m.revision);
 	put.flags = m.flags;
 	snprintf(put.severity, sizeof(put.severity), "%.*s", (int)sizeof(put.severity) - 1,
-		 m.severity);
+	         m.severity);
 	put.complete = m.kind == MSG_PLATE ? true : m.complete;
 	put.starts_ms = m.occurred_ms;
 	/* an event open for a day is not followed any longer */
@@ -713,7 +719,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 }
 
 static int handle_doc(struct poller *p, const struct zone *z, const struct tether_req *r,
-		      bool backfill, int64_t now)
+                      bool backfill, int64_t now)
 {
 	const json_t *data = r->doc ? json_object_get(r->doc, "data") : NULL;
 	size_t i;
@@ -722,7 +728,8 @@ static int handle_doc(struct poller *p, const struct zone *z, const struct tethe
 
 	if (!json_is_array(data))
 		return 0;
-	json_array_foreach(data, i, res) {
+	json_array_foreach(data, i, res)
+	{
 		int n = handle_resource(p, z, res, backfill, now);
 		if (n < 0)
 			return -1;
@@ -748,7 +755,7 @@ static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl,
 		added += n;
 		for (int i = 0; i < pl->nfollow; i++) {
 			if ((n = handle_doc(p, z, &p->reqs[pl->follow_first + i], pl->ev_backfill,
-					    now)) < 0)
+			                    now)) < 0)
 				goto fail_tx;
 			added += n;
 		}
@@ -775,7 +782,7 @@ fail_tx:
 	reload_rstate(p);
 fail:
 	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
-		  store_errmsg(p->store));
+	          store_errmsg(p->store));
 	return -1;
 }
 
@@ -796,8 +803,8 @@ static bool cycle(struct poller *p)
 	if (pending >= p->cfg->delivery.max_outbox) {
 		if (!p->backpressure)
 			log_warnx("outbox full (%lld entries, max_outbox %lld): polling paused "
-				  "until deliveries catch up",
-				  (long long)pending, (long long)p->cfg->delivery.max_outbox);
+			          "until deliveries catch up",
+			          (long long)pending, (long long)p->cfg->delivery.max_outbox);
 		p->backpressure = true;
 		return false;
 	}

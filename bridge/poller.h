@@ -15,9 +15,9 @@ struct poller;
 /* Takes ownership of cfg and rules. wake(arg) is called after each commit that added
  * outbox entries. NULL with err on failure (state database, API client). */
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
-			  void *arg, char *err, size_t errsz);
-int poller_start(struct poller *p);   /* starts the thread; 0/-1 */
-void poller_stop(struct poller *p);   /* asks the thread to stop and joins it */
+                          void *arg, char *err, size_t errsz);
+int poller_start(struct poller *p); /* starts the thread; 0/-1 */
+void poller_stop(struct poller *p); /* asks the thread to stop and joins it */
 /* The same, waiting at most ms; -1 if the thread is still in an API request (then do not
  * free the poller: leave it to the process exit). */
 int poller_stop_timed(struct poller *p, int64_t ms);
@@ -26,7 +26,7 @@ void poller_request_stop(struct poller *p);
 /* cb(arg) is called from the poller thread when a watchlist file changed on disk; it is
  * expected to build a new config and call poller_swap. */
 void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg);
-void poller_free(struct poller *p);   /* after poller_stop */
+void poller_free(struct poller *p); /* after poller_stop */
 
 /* Thread-safe: the next cycle uses cfg and rules (ownership taken); the old ones are freed
  * by the poller. Cooldown and visit state carry over (keyed by rule name). */
@@ -37,6 +37,6 @@ void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);
  * "webhook.<name>" with the webhook's URL, the v1 message as payload and {"text","body"}
  * as extra for the webhook formatter. Strings in out are new (store_entry_release). 0/-1. */
 int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
-		       struct store_entry *out);
+                       struct store_entry *out);
 
 #endif
