@@ -431,14 +431,19 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 		set_err(err, errsz, "state database path is empty");
 		return NULL;
 	}
-	/* Create it ourselves so the mode is 0600; sqlite gives -wal and -shm the same mode. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	/* Create it ourselves so the mode is 0600; sqlite gives -wal and -shm the same mode.
+	 * Only when it does not exist yet: closing any descriptor of a file drops every POSIX
+	 * lock this process holds on it, and another connection of ours (the other thread's)
+	 * relies on them; without its shared lock, another process may take the file as unused
+	 * and checkpoint and remove the WAL under us. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno != EEXIST) {
 		set_err(err, errsz, "unable to open state database '%s': %s", path,
 		        strerror(errno));
 		return NULL;
 	}
-	close(fd);
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
