@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int util_parse_duration(const char *s, int64_t *ms)
 {
@@ -328,5 +329,29 @@ int util_mkdirs(const char *dir)
 	}
 	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
 		return -1;
+	return 0;
+}
+
+int util_write_file_replace(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	if (fputs(text, f) < 0) {
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
 	return 0;
 }

@@ -43,6 +43,10 @@ void buf_release(struct buf *b);
 /* Percent-encodes s for a URL query value into b (RFC 3986 unreserved kept). */
 int buf_urlencode(struct buf *b, const char *s);
 
+/* Writes text to path through a temporary file and rename, so a reader never sees half of
+ * it (port and ready files of the test tools; no fsync). 0, or -1 with errno. */
+int util_write_file_replace(const char *path, const char *text);
+
 /* Creates dir and its missing parents with mode 0700 (existing ones are left as they
  * are). 0, or -1 with errno. */
 int util_mkdirs(const char *dir);

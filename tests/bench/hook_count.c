@@ -122,12 +122,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+	char port_text[16];
+	snprintf(port_text, sizeof(port_text), "%d\n", port);
 	if (port_file) {
-		char tmp[4096];
-		snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-		FILE *f = fopen(tmp, "w");
-		if (f == NULL || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
-		    rename(tmp, port_file) < 0) {
+		if (util_write_file_replace(port_file, port_text) < 0) {
 			fprintf(stderr, "hook_count: unable to write '%s'\n", port_file);
 			MHD_stop_daemon(d);
 			return 1;

@@ -51,8 +51,6 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const int *granted)
 {
 	struct counter *c = arg;
-	FILE *f;
-	char tmp[4096];
 
 	(void)m;
 	(void)mid;
@@ -64,10 +62,7 @@ static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const i
 	c->ready = true;
 	if (c->ready_file == NULL)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", c->ready_file);
-	f = fopen(tmp, "w");
-	if (f == NULL || fputs("ready\n", f) < 0 || fclose(f) != 0 ||
-	    rename(tmp, c->ready_file) < 0) {
+	if (util_write_file_replace(c->ready_file, "ready\n") < 0) {
 		fprintf(stderr, "sub_count: unable to write '%s'\n", c->ready_file);
 		c->failed = true;
 	}

@@ -1,5 +1,6 @@
 /* tether-sim: command line, start-up and the generator clock. Serves the Tether API on
  * 127.0.0.1 (sim_http.c) until SIGTERM or SIGINT, then frees everything. */
+#include "config/util.h"
 #include "tests/sim/sim.h"
 
 #include <errno.h>
@@ -61,23 +62,9 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 /* Writes the port through a temporary file and rename, so readers never see half of it. */
 static int write_port_file(const char *path, unsigned port)
 {
-	char tmp[4096];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		return -1;
-	f = fopen(tmp, "w");
-	if (f == NULL)
-		return -1;
-	if (fprintf(f, "%u\n", port) < 0 || fclose(f) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	char text[16];
+	snprintf(text, sizeof(text), "%u\n", port);
+	return util_write_file_replace(path, text);
 }
 
 static int parse_args(int argc, char **argv, struct sim_opts *o)
