@@ -8,7 +8,7 @@ CPPFLAGS += -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 SAN     :=
 
-LIB_SRC  := $(sort $(wildcard config/*.c rules/*.c) $(filter-out bridge/main.c,$(wildcard bridge/*.c)))
+LIB_SRC  := $(sort $(wildcard lib/*.c config/*.c rules/*.c) $(filter-out bridge/main.c,$(wildcard bridge/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tests/sim/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

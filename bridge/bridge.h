@@ -10,13 +10,13 @@
 
 #define TB_VERSION "0.1.0"
 
-/* Loads the config and compiles its rules. Every problem goes to errs. On success both
+/* load.c: loads the config and compiles its rules. Every problem goes to errs. On success both
  * out pointers are set (caller frees) and 0 is returned; otherwise -1 and nothing is set.
  * Rules are checked even when the config itself has errors, so one run lists all. */
 int bridge_load(const char *path, struct config **cfg, struct rules **rules,
                 struct cfg_errors *errs);
 
-/* main.c: tether-bridge run. Returns the exit code. */
+/* daemon.c: tether-bridge run. Returns the exit code. */
 int daemon_main(const char *config_path);
 
 /* explain.c: tether-bridge explain. Returns the exit code. */

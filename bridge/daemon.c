@@ -11,7 +11,7 @@
 
 #include "bridge/bridge.h"
 #include "bridge/deliver.h"
-#include "bridge/log.h"
+#include "lib/log.h"
 #include "bridge/metrics.h"
 #include "bridge/mqtt.h"
 #include "bridge/poller.h"

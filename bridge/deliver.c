@@ -15,11 +15,11 @@
 
 #include <jansson.h>
 
-#include "bridge/log.h"
+#include "lib/log.h"
 #include "bridge/metrics.h"
 #include "bridge/store.h"
 #include "bridge/webhook.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 #define FETCH_BATCH 200
 #define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */

@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "bridge/bridge.h"
-#include "bridge/log.h"
+#include "lib/log.h"
 #include "bridge/poller.h"
 #include "bridge/tether.h"
 #include "bridge/webhook.h"

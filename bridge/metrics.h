@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 enum metric {
 	M_POLL_CYCLES,      /* counter: poll cycles run */

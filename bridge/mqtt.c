@@ -14,8 +14,9 @@
 
 #include <mosquitto.h>
 
-#include "bridge/log.h"
-#include "config/util.h"
+#include "lib/log.h"
+#include "lib/retry.h"
+#include "lib/util.h"
 
 /*
  * Sessions are clean, and each connection attempt gets a fresh libmosquitto client. The
@@ -201,14 +202,6 @@ int mqtt_url_parse(const char *url, char *host, size_t hostlen, int *port, bool 
 bad:
 	host[0] = '\0';
 	return -1;
-}
-
-static uint64_t next_random(struct mqtt *m)
-{
-	m->rng ^= m->rng << 13;
-	m->rng ^= m->rng >> 7;
-	m->rng ^= m->rng << 17;
-	return m->rng;
 }
 
 /* Ring of pending messages. */
@@ -620,12 +613,9 @@ static void connection_ended(struct mqtt *m)
 	int64_t delay;
 
 	drop_client(m);
-	if (m->backoff_ms == 0)
-		m->backoff_ms = MQTT_BACKOFF_MIN_MS;
-	/* Jitter: somewhere in [delay/2, delay], so bridges restarted together spread out. */
-	delay = m->backoff_ms / 2 + (int64_t)(next_random(m) % (uint64_t)(m->backoff_ms / 2 + 1));
-	m->backoff_ms = m->backoff_ms * 2 > MQTT_BACKOFF_MAX_MS ? MQTT_BACKOFF_MAX_MS
-								 : m->backoff_ms * 2;
+	/* the step grows after each failure; jitter spreads bridges restarted together */
+	m->backoff_ms = retry_backoff_next(m->backoff_ms, MQTT_BACKOFF_MIN_MS, MQTT_BACKOFF_MAX_MS);
+	delay = retry_jitter_ms(m->backoff_ms, &m->rng);
 	m->state = MQTT_WAITING;
 	m->deadline_ms = util_mono_ms() + delay;
 	if (was_up) {

@@ -15,7 +15,8 @@
 
 #include <jansson.h>
 
-#include "bridge/log.h"
+#include "lib/log.h"
+#include "lib/retry.h"
 #include "bridge/metrics.h"
 #include "bridge/tether.h"
 #include "rules/normalize.h"
@@ -27,7 +28,6 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define RATE_DEFAULT_MS 30000
-#define MAX_PAUSE_MS (3600 * 1000)
 #define WATCH_RELOAD_MIN_MS 60000
 #define TRIM_AFTER 10000 /* outbox entries in one cycle */
 
@@ -79,22 +79,6 @@ struct poller {
 	struct rules_result res;
 	char *db_path;
 };
-
-static uint64_t next_random(struct poller *p)
-{
-	p->rng ^= p->rng << 13;
-	p->rng ^= p->rng >> 7;
-	p->rng ^= p->rng << 17;
-	return p->rng;
-}
-
-/* Full jitter around the backoff: between half and all of it. */
-static int64_t jitter(struct poller *p, int64_t ms)
-{
-	if (ms <= 1)
-		return ms;
-	return ms / 2 + (int64_t)(next_random(p) % (uint64_t)(ms / 2 + 1));
-}
 
 static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
 {
@@ -324,11 +308,9 @@ static int refresh_zones(struct poller *p, int64_t now)
 			          req.excerpt[0] ? ": " : "", req.excerpt);
 		p->zones_failing = true;
 		if (req.status == TETHER_E_RATE)
-			p->pause_until = util_now_ms() + (req.retry_after_ms > 0
-			                                      ? (req.retry_after_ms > MAX_PAUSE_MS
-			                                             ? MAX_PAUSE_MS
-			                                             : req.retry_after_ms)
-			                                      : RATE_DEFAULT_MS);
+			/* the server's Retry-After when it sent one, else a guess */
+			p->pause_until = util_now_ms() +
+			                 (req.retry_after_ms >= 0 ? req.retry_after_ms : RATE_DEFAULT_MS);
 		tether_req_release(&req);
 		return p->nzones > 0 ? 0 : -1;
 	}
@@ -547,20 +529,16 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 		z->next_try_ms = 0;
 		return true;
 	}
-	z->backoff_ms = z->backoff_ms ? z->backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (z->backoff_ms > BACKOFF_MAX_MS)
-		z->backoff_ms = BACKOFF_MAX_MS;
-	int64_t wait = jitter(p, z->backoff_ms);
-	/* a server's Retry-After is honoured, up to an hour: a bogus one must not stop us */
-	int64_t ra = bad->retry_after_ms > MAX_PAUSE_MS ? MAX_PAUSE_MS : bad->retry_after_ms;
-	if (ra > wait)
-		wait = ra;
+	z->backoff_ms = retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+	/* a server's Retry-After lengthens the wait (the client caps it at an hour) */
+	int64_t wait = retry_delay_ms(retry_jitter_ms(z->backoff_ms, &p->rng), bad->retry_after_ms);
 	if (bad->status == TETHER_E_PAYLOAD)
 		wait =
 		    p->cfg->poll.interval_ms; /* a bad document: skip this poll, ask at the next */
 	z->next_try_ms = now + wait;
 	if (bad->status == TETHER_E_RATE) {
-		int64_t until = now + (ra > 0 ? ra : RATE_DEFAULT_MS);
+		int64_t until =
+		    now + (bad->retry_after_ms >= 0 ? bad->retry_after_ms : RATE_DEFAULT_MS);
 		if (until > p->pause_until)
 			p->pause_until = until;
 	}
@@ -864,10 +842,9 @@ static bool cycle(struct poller *p)
 			int n = commit_zone(p, z, pl, now);
 			if (n < 0) {
 				/* not saved: ask again after a pause, not in a tight loop */
-				z->backoff_ms = z->backoff_ms ? z->backoff_ms * 2 : BACKOFF_MIN_MS;
-				if (z->backoff_ms > BACKOFF_MAX_MS)
-					z->backoff_ms = BACKOFF_MAX_MS;
-				z->next_try_ms = answered + jitter(p, z->backoff_ms);
+				z->backoff_ms =
+				    retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+				z->next_try_ms = answered + retry_jitter_ms(z->backoff_ms, &p->rng);
 				continue;
 			}
 			if (n > 0) {

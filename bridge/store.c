@@ -14,7 +14,7 @@
 
 #include <sqlite3.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 #define STORE_APP_ID 0x54427374 /* "TBst" in PRAGMA application_id */
 #define WAL_RETRY_MS 20

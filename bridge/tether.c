@@ -14,9 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bridge/log.h"
+#include "lib/log.h"
+#include "lib/retry.h"
 #include "bridge/tether.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 #define USER_AGENT "tether-bridge/0.1.0"
 #define TOKEN_SKEW_S 60 /* refresh this long before expires_at */
@@ -25,6 +26,7 @@
 #define DEFAULT_CONCURRENCY 8
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
+#define TETHER_RETRY_AFTER_MAX_MS (3600 * 1000LL) /* a bogus Retry-After must not stop polling */
 #define REAUTH_HINT "run 'tether-bridge auth url' to authorise again"
 
 /* One transfer slot: an easy handle kept for the client's life, so its connection stays warm. */
@@ -644,25 +646,12 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 	size_t n = size * nmemb, k = sizeof("retry-after:") - 1;
 	char v[64];
 	size_t vl;
-	time_t when;
 
 	if (n > k && strncasecmp(p, "retry-after:", k) == 0) {
-		const char *q = p + k, *end = p + n;
-		while (q < end && (*q == ' ' || *q == '\t'))
-			q++;
-		while (end > q && isspace((unsigned char)end[-1]))
-			end--;
-		vl = (size_t)(end - q) < sizeof(v) - 1 ? (size_t)(end - q) : sizeof(v) - 1;
-		memcpy(v, q, vl);
+		vl = n - k < sizeof(v) - 1 ? n - k : sizeof(v) - 1;
+		memcpy(v, p + k, vl);
 		v[vl] = '\0';
-		if (vl && strspn(v, "0123456789") == vl) {
-			/* ten digits and more: a year and a half is "a long time" enough */
-			s->retry_after_ms =
-			    vl > 9 ? 999999999LL * 1000 : strtoll(v, NULL, 10) * 1000;
-		} else if (vl && (when = curl_getdate(v, NULL)) >= 0) {
-			int64_t d = (int64_t)when * 1000 - util_now_ms();
-			s->retry_after_ms = d > 0 ? d : 0;
-		}
+		s->retry_after_ms = retry_after_parse(v, util_now_ms(), TETHER_RETRY_AFTER_MAX_MS);
 	}
 	return n;
 }

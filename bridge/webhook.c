@@ -10,13 +10,14 @@
 
 #include <openssl/evp.h>
 
-#include "bridge/log.h"
+#include "lib/log.h"
+#include "lib/retry.h"
 #include "bridge/metrics.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
-#define RETRY_AFTER_MAX_S (7 * 24 * 3600LL) /* longer is nonsense; max_retry_age decides */
+#define RETRY_AFTER_MAX_MS (7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides */
 
 struct xfer {
 	struct webhook *w;
@@ -596,27 +597,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-int64_t webhook_retry_after_ms(const char *value, int64_t now_ms)
-{
-	char *end;
-	long long secs;
-	struct tm tm;
-
-	if (value == NULL || *value == '\0')
-		return -1;
-	secs = strtoll(value, &end, 10);
-	if (end != value && *end == '\0' && secs >= 0)
-		return secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S * 1000 : secs * 1000;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	int64_t at = (int64_t)timegm(&tm) * 1000;
-	if (at - now_ms > RETRY_AFTER_MAX_S * 1000)
-		return RETRY_AFTER_MAX_S * 1000;
-	return at > now_ms ? at - now_ms : 0;
-}
-
 static bool entry_inflight(const struct webhook *w, int64_t id)
 {
 	for (const struct xfer *x = w->inflight; x; x = x->next) {
@@ -773,20 +753,12 @@ int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms)
 	return t;
 }
 
-static uint64_t next_random(struct webhook *w)
-{
-	w->rng ^= w->rng << 13;
-	w->rng ^= w->rng >> 7;
-	w->rng ^= w->rng << 17;
-	return w->rng;
-}
-
 static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, int64_t now_ms,
                          const char *why, int status)
 {
 	int64_t first = x->first_failed_ms ? x->first_failed_ms : now_ms;
-	int64_t delay = WEBHOOK_BACKOFF_MIN_MS;
-	int64_t ra = webhook_retry_after_ms(x->retry_after, now_ms);
+	int64_t ra = retry_after_parse(x->retry_after, now_ms, RETRY_AFTER_MAX_MS);
+	int64_t delay;
 
 	if (now_ms - first >= w->max_retry_age_ms) {
 		char reason[512];
@@ -795,14 +767,11 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 		settle_dead(w, st, x->id, x->msg_id, status, reason);
 		return;
 	}
-	for (int i = 0; i < x->attempts && delay < WEBHOOK_BACKOFF_MAX_MS; i++)
-		delay *= 2;
-	if (delay > WEBHOOK_BACKOFF_MAX_MS)
-		delay = WEBHOOK_BACKOFF_MAX_MS;
-	/* jitter: between 75% and 100% of the step, so retries of many zones spread out */
-	delay = delay - (int64_t)(next_random(w) % (uint64_t)(delay / 4 + 1));
-	if (ra >= 0)
-		delay = ra;
+	/* a Retry-After may lengthen the backoff, never shorten it: "0" or a past date from a
+	 * struggling receiver must not turn into a retry storm */
+	delay = retry_jitter_ms(
+	    retry_backoff_ms(x->attempts, WEBHOOK_BACKOFF_MIN_MS, WEBHOOK_BACKOFF_MAX_MS), &w->rng);
+	delay = retry_delay_ms(delay, ra);
 	/* never wait past the end of the retry age: the attempt then is the last one */
 	if (first + w->max_retry_age_ms - now_ms < delay)
 		delay = first + w->max_retry_age_ms - now_ms;

@@ -62,7 +62,4 @@ struct webhook_stats {
 };
 void webhook_get_stats(const struct webhook *w, struct webhook_stats *out);
 
-/* When a Retry-After header (seconds or HTTP date) asks for a later time: ms from now, or -1. */
-int64_t webhook_retry_after_ms(const char *value, int64_t now_ms);
-
 #endif

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bridge/log.h"
-#include "config/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "config/yaml.h"
 
 enum webhook_format {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 #define MAX_DEPTH 64
 #define MAX_SECRET_FILE (64 * 1024)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 /* Order of the events example in tether-api.md; bit i of message.flags is entry i. */
 const char *const msg_flag_names[] = {

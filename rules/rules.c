@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 #include "rules/rules.h"
 #include "rules/schedule.h"
 #include "rules/template.h"

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 #include "rules/normalize.h"
 
 enum tmpl_ctx { TMPL_TEXT, TMPL_TOPIC, TMPL_JSON, TMPL_SLACK };

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 #include "config/yaml.h"
 #include "rules/normalize.h"
 #include "rules/rules.h"

@@ -13,7 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static long got, bytes;

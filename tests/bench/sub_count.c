@@ -11,7 +11,7 @@
 
 #include <mosquitto.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 struct counter {
 	const char *topic;

@@ -1,6 +1,6 @@
 /* tether-sim: command line, start-up and the generator clock. Serves the Tether API on
  * 127.0.0.1 (sim_http.c) until SIGTERM or SIGINT, then frees everything. */
-#include "config/util.h"
+#include "lib/util.h"
 #include "tests/sim/sim.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 #define SIM_ID_LEN 24
 #define SIM_BODY_MAX (1024 * 1024)

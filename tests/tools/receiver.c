@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 #define MAX_BODY (4 * 1024 * 1024)
 #define MAX_SCRIPT 64

@@ -20,9 +20,9 @@
 #include <cmocka.h>
 #include <mosquitto.h>
 
-#include "bridge/log.h"
+#include "lib/log.h"
 #include "bridge/mqtt.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 /* A broker process of our own. */
 struct broker {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 #include "config/yaml.h"
 #include "rules/normalize.h"
 #include "rules/rules.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 #include "rules/schedule.h"
 
 static int64_t S(const char *iso) /* Unix seconds */

@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "config/util.h"
+#include "lib/util.h"
 
 #define STATIC_TOKEN "sim-static-token"
 #define EXAMPLES "tests/data/api-examples/"

@@ -24,7 +24,7 @@
 #include <sqlite3.h>
 
 #include "bridge/store.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 struct fixture {
 	char dir[64];

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "bridge/tether.h"
-#include "config/util.h"
+#include "lib/util.h"
 
 #define OAUTH_TEST(f) cmocka_unit_test_setup_teardown(f, oauth_setup, oauth_teardown)
 #define REDIRECT "http://127.0.0.1/callback"

@@ -255,21 +255,6 @@ static void test_cloudevents_structured(void **state)
 	free(raw);
 }
 
-static void test_retry_after_seconds_and_date(void **state)
-{
-	(void)state;
-	assert_int_equal(webhook_retry_after_ms("3", 0), 3000);
-	/* Thu, 01 Jan 1970 00:01:40 GMT = 100 s */
-	assert_int_equal(webhook_retry_after_ms("Thu, 01 Jan 1970 00:01:40 GMT", 40000), 60000);
-	assert_int_equal(webhook_retry_after_ms("soon", 0), -1);
-	/* absurd values are capped at a week (max_retry_age decides after that), no overflow */
-	assert_int_equal(webhook_retry_after_ms("999999999999", 0), 7 * 24 * 3600 * 1000LL);
-	assert_int_equal(webhook_retry_after_ms("9223372036854775807", 0), 7 * 24 * 3600 * 1000LL);
-	assert_int_equal(webhook_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT", 0),
-			 7 * 24 * 3600 * 1000LL);
-	assert_int_equal(webhook_retry_after_ms("", 0), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,7 +268,6 @@ int main(void)
 	    cmocka_unit_test(test_discord_truncates_long_text),
 	    cmocka_unit_test(test_teams_body_is_adaptive_card),
 	    cmocka_unit_test(test_cloudevents_structured),
-	    cmocka_unit_test(test_retry_after_seconds_and_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

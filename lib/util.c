@@ -1,5 +1,5 @@
 /* Durations, API timestamps, the bounded buffer and clocks shared by every module. */
-#include "config/util.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* Logging: one line per record on stderr, text ("2026-11-26T04:52:34Z warn: ...") or JSON
  * ({"ts":...,"level":...,"msg":...}). Writes are single fprintf calls, so lines from
  * threads do not interleave. */
-#include "bridge/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
