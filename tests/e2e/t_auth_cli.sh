@@ -13,8 +13,10 @@ tether:
 state_dir: $T/state
 CFG
 URL=$("$BRIDGE" auth url -c "$T/cfg.yaml") || fail "auth url failed"
-[ "$URL" = "$SIM_URL/oauth/authorize?client_id=sim-client&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&response_type=code" ] ||
+STATE=$(cat "$T/state/oauth-state") || fail "auth url kept no state"
+[ "$URL" = "$SIM_URL/oauth/authorize?client_id=sim-client&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&response_type=code&state=$STATE" ] ||
 	fail "unexpected authorise URL: $URL"
+printf '%s' "$STATE" | grep -qE '^[0-9a-f]{32}$' || fail "the state is not 32 hex digits: $STATE"
 ok "auth url: $URL"
 
 # the simulator approves at once and redirects with ?code=
@@ -34,7 +36,9 @@ ok "auth exchange stored a working token (0600)"
 out=$("$BRIDGE" auth exchange "$CODE" -c "$T/cfg.yaml" 2>&1) && fail "a used code was accepted"
 echo "reused code: $out"
 
-"$BRIDGE" auth refresh -c "$T/cfg.yaml" || fail "auth refresh failed"
+out=$("$BRIDGE" auth refresh -c "$T/cfg.yaml" 2>"$T/refresh.err") || fail "auth refresh failed: $(cat "$T/refresh.err")"
+case "$out" in "token refreshed, expires at 20"*Z) ;; *) fail "auth refresh printed '$out'" ;; esac
+[ -s "$T/refresh.err" ] && fail "auth refresh wrote to stderr: $(cat "$T/refresh.err")"
 A2=$(jq -r .access_token "$T/state/token.json")
 [ "$A2" != "$A1" ] || fail "refresh did not change the access token"
 curl -sf -H "Authorization: Bearer $A2" "$SIM_URL/api/v3p/zones" >/dev/null || fail "the refreshed token is not accepted"
