@@ -2,10 +2,12 @@
  * which also takes the signals) and the poller thread, and reloads on SIGHUP or when a
  * watchlist file changes. A reload that fails leaves the running config in force. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +141,38 @@ static void stop_requested(void *arg)
 	poller_request_stop(d->poller);
 }
 
+/* One daemon per state_dir: two would poll twice and send every alert twice. The flock on
+ * state_dir/lock lasts as long as the returned descriptor (the process's life); the file
+ * holds the owner's PID for the message. -1 (logged) when it is taken or cannot be made. */
+static int state_dir_lock(const char *dir)
+{
+	char path[4200], pid[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn("unable to open '%s'", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			log_warn("unable to lock '%s'", path);
+		} else {
+			n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+			log_errorx("state_dir '%s' is in use by another tether-bridge (pid %s)",
+			           dir, pid[0] ? pid : "unknown");
+		}
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("unable to write the pid to '%s'", path); /* the lock itself holds */
+	return fd;
+}
+
 static void log_start(const struct config *cfg, const struct rules *rules)
 {
 	log_info("tether-bridge %s starting: config '%s', state in '%s'", TB_VERSION, cfg->file,
@@ -165,7 +199,7 @@ int daemon_main(const char *path)
 	struct metrics_server *ms = NULL;
 	struct daemon d = {.path = path};
 	char err[512], db[4200];
-	int rc = 1;
+	int rc = 1, lock_fd = -1;
 
 	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
 		cfg_errors_print(&errs, stderr);
@@ -184,6 +218,8 @@ int daemon_main(const char *path)
 		log_warn("unable to create state_dir '%s'", cfg->state_dir);
 		goto out_free_cfg;
 	}
+	if ((lock_fd = state_dir_lock(cfg->state_dir)) < 0)
+		goto out_free_cfg;
 	snprintf(db, sizeof(db), "%s/state.db", cfg->state_dir);
 	if (cfg->metrics.listen) {
 		/* healthy while a poll reached the API within three intervals (and a minute) */
@@ -280,5 +316,7 @@ out_free_cfg:
 	metrics_stop(ms);
 	rules_free(rules);
 	config_free(cfg);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }
