@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,10 +134,19 @@ static void reload(void *arg)
 	poller_swap(d->poller, cfg, rules);
 }
 
+/* reload, told to systemd (Type=notify): a no-op when NOTIFY_SOCKET is not set. */
+static void reload_notified(void *arg)
+{
+	sd_notify(0, "RELOADING=1");
+	reload(arg);
+	sd_notify(0, "READY=1");
+}
+
 /* SIGTERM/SIGINT: the poller starts stopping while the delivery loop says goodbye. */
 static void stop_requested(void *arg)
 {
 	struct daemon *d = arg;
+	sd_notify(0, "STOPPING=1");
 	d->stop_at = util_mono_ms();
 	poller_request_stop(d->poller);
 }
@@ -282,13 +292,14 @@ int daemon_main(const char *path)
 	}
 	cfg = NULL; /* the poller owns them now */
 	rules = NULL;
-	poller_set_reload_cb(d.poller, reload, &d);
+	poller_set_reload_cb(d.poller, reload_notified, &d);
 	deliver_set_stop_cb(dl, stop_requested, &d);
-	deliver_set_reload_cb(dl, reload, &d);
+	deliver_set_reload_cb(dl, reload_notified, &d);
 	if (poller_start(d.poller) < 0) {
 		log_errorx("unable to start the poller thread");
 		goto out_poller;
 	}
+	sd_notify(0, "READY=1"); /* the threads run; brokers and webhooks connect as they can */
 	rc = deliver_run(dl) < 0 ? 1 : 0;
 	/* the whole stop fits in STOP_GRACE_MS from the signal: the brokers' `offline` took
 	 * some of it, the poller gets the rest */
