@@ -1,4 +1,4 @@
-# tether-bridge: make | make test | make test-asan | make bench | make demo | make fmt | make clean
+# tether-bridge: make | make test | make test-asan | make bench | make demo | make install | make fmt | make clean
 BUILD   ?= build
 PKGS    := libcurl jansson yaml-0.1 libmosquitto sqlite3 libmicrohttpd libcrypto libsystemd
 CC      ?= cc
@@ -7,6 +7,11 @@ WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 SAN     :=
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/tether-bridge
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 LIB_SRC  := $(sort $(wildcard lib/*.c config/*.c rules/*.c) $(filter-out bridge/main.c,$(wildcard bridge/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -78,11 +83,29 @@ demo: deps
 	@$(MAKE) --no-print-directory all $(TOOL_BIN)
 	@BUILD=$(BUILD) scripts/demo.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: binary, man pages, example configs, systemd unit
+install: $(BUILD)/tether-bridge
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/tether-bridge $(DESTDIR)$(BINDIR)/tether-bridge
+	install -m 0644 man/tether-bridge.1 $(DESTDIR)$(MANDIR)/man1/tether-bridge.1
+	install -m 0644 man/tether-bridge.yaml.5 $(DESTDIR)$(MANDIR)/man5/tether-bridge.yaml.5
+	install -m 0644 config/service.yaml config/example.yaml $(DESTDIR)$(DOCDIR)/
+	sed 's|/usr/local/bin/tether-bridge|$(BINDIR)/tether-bridge|g' contrib/tether-bridge.service \
+		>$(DESTDIR)$(UNITDIR)/tether-bridge.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tether-bridge.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tether-bridge $(DESTDIR)$(MANDIR)/man1/tether-bridge.1 \
+		$(DESTDIR)$(MANDIR)/man5/tether-bridge.yaml.5 $(DESTDIR)$(DOCDIR)/service.yaml \
+		$(DESTDIR)$(DOCDIR)/example.yaml $(DESTDIR)$(UNITDIR)/tether-bridge.service
+	-rmdir $(DESTDIR)$(DOCDIR)
+
 fmt:
 	clang-format -i $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
 
 clean:
 	rm -rf build build-asan build-* tether-bridge tether-sim
 
-.PHONY: all deps build-tests test test-asan test-valgrind bench demo fmt clean
+.PHONY: all deps build-tests test test-asan test-valgrind bench demo install uninstall fmt clean
 .SECONDARY:
