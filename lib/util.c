@@ -355,3 +355,87 @@ int util_write_file_replace(const char *path, const char *text)
 	}
 	return 0;
 }
+
+size_t util_utf8_seq(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char c = p[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* True when s is a lead byte followed only by continuation bytes up to the end of the
+ * string, fewer than the lead byte announces: a character some byte cut broke. */
+static bool utf8_cut_short(const char *s)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t want = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+	size_t i = 1;
+
+	if (want == 0 || c > 0xf4)
+		return false;
+	while (i < want && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i++;
+	return i < want && s[i] == '\0';
+}
+
+size_t util_utf8_cut(const char *s, size_t max_bytes, size_t max_chars)
+{
+	size_t o = 0, chars = 0;
+
+	while (s[o] != '\0' && chars < max_chars) {
+		size_t n = util_utf8_seq(s + o);
+		if (n == 0) {
+			if (utf8_cut_short(s + o))
+				break;
+			n = 1;
+		}
+		if (n > max_bytes - o)
+			break;
+		o += n;
+		chars++;
+	}
+	return o;
+}
+
+char *util_utf8_clean(const char *s)
+{
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, 0);
+	while (*s != '\0' && rc == 0) {
+		size_t n = util_utf8_seq(s);
+		rc = n ? buf_append(&b, s, n) : buf_puts(&b, "\xEF\xBF\xBD");
+		s += n ? n : 1;
+	}
+	if (rc < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}

@@ -56,4 +56,17 @@ void util_memzero(void *p, size_t n);
 /* Zeroes and frees a NUL-terminated secret; NULL is fine. */
 void util_free_secret(char *s);
 
+/* Length (1-4) of the valid UTF-8 sequence at s, or 0 when s does not start one (stray
+ * continuation byte, overlong form, surrogate, above U+10FFFF, cut short); 1 for ASCII and
+ * for the terminating NUL. As strict as jansson, so what passes here json_string takes. */
+size_t util_utf8_seq(const char *s);
+/* Bytes of the longest prefix of s with at most max_bytes bytes and max_chars characters
+ * that does not end inside a character (SIZE_MAX: no limit). A byte that starts no valid
+ * sequence counts as one character; a sequence cut short by the end of s is dropped, so
+ * a string an earlier byte cut broke gets its whole characters back. */
+size_t util_utf8_cut(const char *s, size_t max_bytes, size_t max_chars);
+/* A copy of s with every byte that starts no valid UTF-8 sequence replaced by U+FFFD:
+ * text from a peer, before it goes into JSON. Caller frees; NULL on ENOMEM. */
+char *util_utf8_clean(const char *s);
+
 #endif

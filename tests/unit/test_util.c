@@ -1,0 +1,64 @@
+/* Unit tests for lib/util: cutting UTF-8 text by bytes or characters at character
+ * boundaries, and cleaning text from peers before it goes into JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lib/util.h"
+
+#define EURO "\xE2\x82\xAC" /* 3 bytes, 1 character */
+
+static void test_utf8_cut_by_bytes_stops_before_a_character(void **state)
+{
+	(void)state;
+	assert_int_equal(util_utf8_cut("ab" EURO "c", 2, SIZE_MAX), 2);
+	assert_int_equal(util_utf8_cut("ab" EURO "c", 3, SIZE_MAX), 2);
+	assert_int_equal(util_utf8_cut("ab" EURO "c", 4, SIZE_MAX), 2);
+	assert_int_equal(util_utf8_cut("ab" EURO "c", 5, SIZE_MAX), 5);
+	assert_int_equal(util_utf8_cut("ab" EURO "c", 100, SIZE_MAX), 6);
+}
+
+static void test_utf8_cut_by_characters(void **state)
+{
+	(void)state;
+	assert_int_equal(util_utf8_cut(EURO EURO EURO, SIZE_MAX, 2), 6);
+	assert_int_equal(util_utf8_cut(EURO EURO EURO, SIZE_MAX, 0), 0);
+	assert_int_equal(util_utf8_cut("a" EURO "b", 4, 3), 4);
+}
+
+static void test_utf8_cut_drops_a_character_cut_short(void **state)
+{
+	(void)state;
+	/* what a byte cut (snprintf) left: the broken tail goes, the rest stays */
+	assert_int_equal(util_utf8_cut("ab\xE2\x82", SIZE_MAX, SIZE_MAX), 2);
+	assert_int_equal(util_utf8_cut("ab\xF0\x9F", SIZE_MAX, SIZE_MAX), 2);
+	/* a stray byte is one character, kept: cleaning is util_utf8_clean's job */
+	assert_int_equal(util_utf8_cut("a\xFFz", SIZE_MAX, SIZE_MAX), 3);
+	assert_int_equal(util_utf8_cut("a\x82z", SIZE_MAX, SIZE_MAX), 3);
+}
+
+static void test_utf8_clean_replaces_bytes_that_are_not_utf8(void **state)
+{
+	(void)state;
+	char *s = util_utf8_clean("a\xFF" EURO "\xE2\x82");
+	assert_string_equal(s, "a\xEF\xBF\xBD" EURO "\xEF\xBF\xBD\xEF\xBF\xBD");
+	free(s);
+	s = util_utf8_clean("");
+	assert_string_equal(s, "");
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_utf8_cut_by_bytes_stops_before_a_character),
+	    cmocka_unit_test(test_utf8_cut_by_characters),
+	    cmocka_unit_test(test_utf8_cut_drops_a_character_cut_short),
+	    cmocka_unit_test(test_utf8_clean_replaces_bytes_that_are_not_utf8),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
