@@ -17,7 +17,8 @@
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
-#define RETRY_AFTER_MAX_MS (7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides */
+#define RETRY_AFTER_MAX_MS (7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides   \
+	                                             */
 
 struct xfer {
 	struct webhook *w;
@@ -213,23 +214,31 @@ out:
 
 /* ---- bodies ---- */
 
-/* Cuts s to at most max bytes on a UTF-8 boundary, ending with "..." when cut. New string. */
+/* Cuts s to at most max characters (the chat services count characters, not bytes), never
+ * inside one, ending with "..." when cut. New string. */
 static char *truncated(const char *s, size_t max)
 {
-	size_t len = strlen(s);
+	size_t len = strlen(s), keep;
 	char *out;
 
-	if (len <= max)
+	if (util_utf8_cut(s, SIZE_MAX, max) == len)
 		return strdup(s);
-	size_t keep = max > 3 ? max - 3 : 0;
-	while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
-		keep--;
+	keep = util_utf8_cut(s, SIZE_MAX, max > 3 ? max - 3 : 0);
 	out = malloc(keep + 4);
 	if (out == NULL)
 		return NULL;
 	memcpy(out, s, keep);
 	memcpy(out + keep, "...", 4);
 	return out;
+}
+
+/* True when a rule's text renders to nothing a chat service would show. */
+static bool blank(const char *s)
+{
+	for (; *s; s++)
+		if (!isspace((unsigned char)*s))
+			return false;
+	return true;
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -477,7 +486,9 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		text = json_string_value(json_object_get(extra, "text"));
 		tmpl_body = json_string_value(json_object_get(extra, "body"));
 	}
-	if (text == NULL) {
+	/* an empty text is below Slack's and Discord's minimum length and would be refused:
+	 * the default text stands in */
+	if (text == NULL || blank(text)) {
 		default_t = default_text(msg);
 		text = default_t ? default_t : "";
 	}

@@ -255,6 +255,102 @@ static void test_cloudevents_structured(void **state)
 	free(raw);
 }
 
+/* A text of n copies of s (caller frees). */
+static char *repeat(const char *s, size_t n)
+{
+	size_t len = strlen(s);
+	char *out = malloc(len * n + 1);
+	assert_non_null(out);
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + i * len, s, len);
+	out[len * n] = '\0';
+	return out;
+}
+
+/* Characters of UTF-8 text s (the text parsed back from JSON, so valid). */
+static size_t chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+static json_t *chat_body(enum webhook_format f, const char *text, char **url, json_t **headers,
+                         char **raw)
+{
+	json_t *x = json_pack("{s:s}", "text", text);
+	char *extra = json_dumps(x, 0);
+	json_t *body = request(f, extra, url, headers, raw);
+	json_decref(x);
+	free(extra);
+	return body;
+}
+
+static void release(json_t *body, json_t *headers, char *url, char *raw)
+{
+	json_decref(body);
+	json_decref(headers);
+	free(url);
+	free(raw);
+}
+
+static void test_chat_texts_are_cut_by_characters(void **state)
+{
+	(void)state;
+	char *url, *raw;
+	json_t *headers, *body;
+	char *euros = repeat("\xE2\x82\xAC", 1508); /* 4,524 bytes, within every limit */
+
+	body = chat_body(WEBHOOK_SLACK, euros, &url, &headers, &raw);
+	assert_string_equal(json_string_value(json_object_get(body, "text")), euros);
+	release(body, headers, url, raw);
+	body = chat_body(WEBHOOK_DISCORD, euros, &url, &headers, &raw);
+	assert_string_equal(json_string_value(json_object_get(body, "content")), euros);
+	release(body, headers, url, raw);
+	free(euros);
+
+	/* over the limits: cut to exactly the limit in characters, never inside one */
+	euros = repeat("\xE2\x82\xAC", 5000);
+	body = chat_body(WEBHOOK_SLACK, euros, &url, &headers, &raw);
+	const char *t = json_string_value(json_object_get(body, "text"));
+	assert_int_equal(chars(t), WEBHOOK_SLACK_TEXT_MAX);
+	assert_string_equal(t + strlen(t) - 3, "...");
+	release(body, headers, url, raw);
+	body = chat_body(WEBHOOK_DISCORD, euros, &url, &headers, &raw);
+	t = json_string_value(json_object_get(body, "content"));
+	assert_int_equal(chars(t), WEBHOOK_DISCORD_CONTENT_MAX);
+	assert_int_equal(strlen(t), (WEBHOOK_DISCORD_CONTENT_MAX - 3) * 3 + 3);
+	t = json_string_value(
+	    json_object_get(json_array_get(json_object_get(body, "embeds"), 0), "description"));
+	assert_int_equal(chars(t), WEBHOOK_DISCORD_DESCRIPTION_MAX);
+	release(body, headers, url, raw);
+	free(euros);
+}
+
+static void test_empty_rule_text_gives_the_default_text(void **state)
+{
+	(void)state;
+	char *url, *raw;
+	json_t *headers, *body;
+	const char *want =
+	    "high motion,intrusion (new) in Back Door at 2020-06-12T16:03:09.019+01:00";
+
+	body = chat_body(WEBHOOK_SLACK, "", &url, &headers, &raw);
+	assert_string_equal(json_string_value(json_object_get(body, "text")), want);
+	release(body, headers, url, raw);
+	body = chat_body(WEBHOOK_DISCORD, " \n", &url, &headers, &raw);
+	assert_string_equal(json_string_value(json_object_get(body, "content")), want);
+	release(body, headers, url, raw);
+	body = chat_body(WEBHOOK_TEAMS, "", &url, &headers, &raw);
+	json_t *card =
+	    json_object_get(json_array_get(json_object_get(body, "attachments"), 0), "content");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(card, "body"), 0), "text")),
+	                    want);
+	release(body, headers, url, raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +364,8 @@ int main(void)
 	    cmocka_unit_test(test_discord_truncates_long_text),
 	    cmocka_unit_test(test_teams_body_is_adaptive_card),
 	    cmocka_unit_test(test_cloudevents_structured),
+	    cmocka_unit_test(test_chat_texts_are_cut_by_characters),
+	    cmocka_unit_test(test_empty_rule_text_gives_the_default_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
