@@ -17,8 +17,9 @@
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
-#define RETRY_AFTER_MAX_MS (7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides   \
-	                                             */
+#define RETRY_AFTER_MAX_MS                                                                         \
+	(7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides                      \
+	                          */
 
 struct xfer {
 	struct webhook *w;
@@ -209,6 +210,30 @@ out:
 		util_memzero(msg.data, msg.len);
 	buf_release(&msg);
 	buf_release(&sig);
+	return rc;
+}
+
+int webhook_delivery_id(const char *msg_id, const char *rule, const char *target,
+                        char out[WEBHOOK_ID_MAX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct buf in;
+	int rc = -1;
+
+	buf_init(&in, 0);
+	/* NUL separators: no part can contain one, so no two triples hash the same text */
+	if (buf_append(&in, msg_id, strlen(msg_id) + 1) < 0 ||
+	    buf_append(&in, rule, strlen(rule) + 1) < 0 || buf_puts(&in, target) < 0)
+		goto out;
+	if (!EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL) || mdlen < 16)
+		goto out;
+	memcpy(out, "msg_", 4);
+	for (size_t i = 0; i < 16; i++)
+		snprintf(out + 4 + 2 * i, 3, "%02x", md[i]);
+	rc = 0;
+out:
+	buf_release(&in);
 	return rc;
 }
 
@@ -455,13 +480,15 @@ static json_t *teams_body(const json_t *msg, const char *text)
 	return body;
 }
 
-static json_t *cloudevents_body(const json_t *msg)
+/* id: the delivery id, so that source + id is unique per distinct event as CloudEvents
+ * requires (two rules sending one message give two events). */
+static json_t *cloudevents_body(const json_t *msg, const char *id)
 {
 	char type[96];
 	snprintf(type, sizeof(type), "is.timeline.%s.%s", jstr(msg, "kind"),
 	         strcmp(jstr(msg, "kind"), "plate") == 0 ? "read" : jstr(msg, "phase"));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "specversion", "1.0", "id",
-	                 jstr(msg, "id"), "source", "tether-bridge", "type", type, "subject",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "specversion", "1.0", "id", id,
+	                 "source", "tether-bridge", "type", type, "subject",
 	                 jstr(json_object_get(msg, "zone"), "id"), "time", jstr(msg, "occurred_at"),
 	                 "datacontenttype", "application/json", "data", msg);
 }
@@ -473,7 +500,7 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 	json_t *msg = NULL, *extra = NULL, *body = NULL, *headers = NULL;
 	const char *text = NULL, *tmpl_body = NULL, *ctype = "application/json";
 	char *default_t = NULL, *out = NULL, *url = NULL;
-	char ts[32], sig[1024];
+	char ts[32], sig[1024], id[WEBHOOK_ID_MAX];
 
 	*urlp = *bodyp = NULL;
 	*headersp = NULL;
@@ -488,6 +515,10 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 	}
 	/* an empty text is below Slack's and Discord's minimum length and would be refused:
 	 * the default text stands in */
+	if (webhook_delivery_id(e->msg_id, jstr(msg, "rule"), e->target, id) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
 	if (text == NULL || blank(text)) {
 		default_t = default_text(msg);
 		text = default_t ? default_t : "";
@@ -506,7 +537,7 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		body = teams_body(msg, text);
 		break;
 	case WEBHOOK_CLOUDEVENTS:
-		body = cloudevents_body(msg);
+		body = cloudevents_body(msg, id);
 		ctype = "application/cloudevents+json";
 		break;
 	}
@@ -532,12 +563,12 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 	snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
 	json_object_set_new(headers, "Content-Type", json_string(ctype));
 	json_object_set_new(headers, "User-Agent", json_string(WEBHOOK_USER_AGENT));
-	json_object_set_new(headers, "webhook-id", json_string(e->msg_id));
+	json_object_set_new(headers, "webhook-id", json_string(id));
 	json_object_set_new(headers, "webhook-timestamp", json_string(ts));
-	json_object_set_new(headers, "Idempotency-Key", json_string(e->msg_id));
+	json_object_set_new(headers, "Idempotency-Key", json_string(id));
 	if (cfg->nsecrets > 0) {
-		if (webhook_sign(cfg->secrets, cfg->nsecrets, e->msg_id, now_s, out, strlen(out),
-		                 sig, sizeof(sig)) < 0) {
+		if (webhook_sign(cfg->secrets, cfg->nsecrets, id, now_s, out, strlen(out), sig,
+		                 sizeof(sig)) < 0) {
 			snprintf(err, errsz, "unable to sign: bad secret");
 			goto fail;
 		}

@@ -39,6 +39,14 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 /* For explain: {"target", "url", "headers", "body"} (new reference) or NULL. */
 json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_ms);
 
+/* The delivery id (webhook-id, Idempotency-Key, CloudEvents id) of a message sent by rule
+ * ("" when none) to target: "msg_" and 32 lower-case hex digits of SHA-256(msg_id NUL rule
+ * NUL target). Stable across retries, restarts and versions; distinct when the body can
+ * differ (another rule, another target); no '.' (Standard Webhooks). 0, or -1. */
+#define WEBHOOK_ID_MAX 40
+int webhook_delivery_id(const char *msg_id, const char *rule, const char *target,
+                        char out[WEBHOOK_ID_MAX]);
+
 /* "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>" for each secret, space separated,
  * into out. 0, or -1 for a secret that is not whsec_<base64>. */
 int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t ts,

@@ -45,7 +45,7 @@ start_receiver
 WAIT=60 wait_for sh -c "for e in \$(cat $T/z1.ids $T/z2.ids); do grep -q \"\$e\" $T/recv.jsonl || exit 1; done" ||
 	fail "not every queued event arrived after the receiver came back"
 for z in z1 z2; do
-	got=$(jq -r '.headers["webhook-id"] | split(":")[1]' "$T/recv.jsonl" | grep -Fx -f "$T/$z.ids" | awk '!seen[$0]++')
+	got=$(jq -r '.body | fromjson | .source_id' "$T/recv.jsonl" | grep -Fx -f "$T/$z.ids" | awk '!seen[$0]++')
 	[ "$got" = "$(cat "$T/$z.ids")" ] || fail "$z out of order: $(echo $got) vs $(echo $(cat "$T/$z.ids"))"
 done
 ok "down receiver got all 10 queued messages, in order per zone"

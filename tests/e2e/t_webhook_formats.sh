@@ -35,15 +35,18 @@ sleep 1
 [ "$(recv_count)" -eq 5 ] || fail "expected exactly 5 deliveries, got $(recv_count)"
 line() { grep "\"path\":\"/$1" "$T/recv.jsonl" | head -n 1; }
 body() { line "$1" | jq -r '.body'; }
-MID=$(line json | jq -r '.headers["webhook-id"]')
-case "$MID" in "event:$EV:"*) ;; *) fail "webhook-id '$MID' is not event:$EV:<revision>" ;; esac
+MID=$(body json | jq -r .id)
+case "$MID" in "event:$EV:"*) ;; *) fail "message id '$MID' is not event:$EV:<revision>" ;; esac
+# the delivery id: "msg_" + 32 hex digits of SHA-256(message id NUL rule NUL target)
+did() { printf '%s\0%s\0%s' "$MID" all "webhook.$1" | sha256sum | cut -c1-32 | sed 's/^/msg_/'; }
+DID=$(line json | jq -r '.headers["webhook-id"]')
+[ "$DID" = "$(did json)" ] || fail "webhook-id '$DID' is not the delivery id $(did json)"
 
 # json: the v1 message, standard headers, custom header, valid signature
 [ "$(body json | jq -r .schema)" = tether-bridge/v1 ] || fail "json: schema"
-[ "$(body json | jq -r .id)" = "$MID" ] || fail "json: id differs from webhook-id"
 [ "$(body json | jq -r .rule)" = all ] || fail "json: rule"
 [ "$(body json | jq -r '.flags|join(",")')" = "motion,intrusion" ] || fail "json: flags"
-[ "$(line json | jq -r '.headers["idempotency-key"]')" = "$MID" ] || fail "json: Idempotency-Key"
+[ "$(line json | jq -r '.headers["idempotency-key"]')" = "$DID" ] || fail "json: Idempotency-Key"
 [ "$(line json | jq -r '.headers["x-team"]')" = ops ] || fail "json: custom header"
 [ "$(line json | jq -r '.headers["user-agent"]')" = tether-bridge/0.1.0 ] || fail "json: user agent"
 ts=$(line json | jq -r '.headers["webhook-timestamp"]')
@@ -78,9 +81,10 @@ ok "discord body"
 body teams | jq -e '.attachments[0].content.actions[0].url | test("/events\\?at=")' >/dev/null || fail "teams: link"
 ok "teams body"
 
-# cloudevents: structured mode, id = message id, type, data = the message; rotation signature
+# cloudevents: structured mode, id = delivery id, type, data = the message; rotation signature
 [ "$(body ce | jq -r .specversion)" = 1.0 ] || fail "ce: specversion"
-[ "$(body ce | jq -r .id)" = "$MID" ] || fail "ce: id"
+[ "$(body ce | jq -r .id)" = "$(did ce)" ] || fail "ce: id is not the delivery id"
+[ "$(line ce | jq -r '.headers["webhook-id"]')" = "$(did ce)" ] || fail "ce: webhook-id"
 [ "$(body ce | jq -r .type)" = is.timeline.event.new ] || fail "ce: type"
 [ "$(body ce | jq -r .data.id)" = "$MID" ] || fail "ce: data"
 [ "$(line ce | jq -r '.headers["content-type"]')" = application/cloudevents+json ] || fail "ce: content type"

@@ -18,7 +18,7 @@ rules:
 CFG
 start_bridge "$T/cfg.yaml"
 Z=$(first_zone)
-ms() { jq -r 'select(.headers["webhook-id"] | startswith("event:'"$1"':")) | .at_ms' "$T/recv.jsonl"; }
+ms() { jq -r 'select(.body | fromjson | .source_id == "'"$1"'") | .at_ms' "$T/recv.jsonl"; }
 
 # 1. 500, 500, 500, then 200: four attempts, each wait longer than the one before
 recv_script 500,500,500,200

@@ -18,6 +18,10 @@ static const char *msg_json =
     "\"flags\":[\"motion\",\"intrusion\"],\"zone\":{\"id\":\"z1\",\"name\":\"Back Door\"},"
     "\"links\":{\"web\":\"https://my.timeline.is/events?at=x&zone=z1\"},\"rule\":\"r\"}";
 
+/* "msg_" + the first 16 bytes of SHA-256("event:abc:...+01:00\0r\0webhook.h") in hex, as
+ * `printf '...\0r\0webhook.h' | sha256sum` gives it: pinned, since receivers keep ids */
+#define DELIVERY_ID "msg_9b4c797d6dbd5fb6345976153e186672"
+
 static char *secrets1[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
 
 static struct cfg_webhook hook(enum webhook_format f)
@@ -104,10 +108,9 @@ static void test_json_body_is_message_and_headers_follow_standard(void **state)
 	json_t *body = request(WEBHOOK_JSON, NULL, &url, &headers, &raw);
 	assert_string_equal(url, "http://127.0.0.1:9/hook");
 	assert_string_equal(raw, msg_json);
-	assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")),
-	                    "event:abc:2020-07-09T08:05:09.036+01:00");
+	assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")), DELIVERY_ID);
 	assert_string_equal(json_string_value(json_object_get(headers, "Idempotency-Key")),
-	                    "event:abc:2020-07-09T08:05:09.036+01:00");
+	                    DELIVERY_ID);
 	assert_string_equal(json_string_value(json_object_get(headers, "webhook-timestamp")),
 	                    "1700000000");
 	assert_string_equal(json_string_value(json_object_get(headers, "User-Agent")),
@@ -115,8 +118,7 @@ static void test_json_body_is_message_and_headers_follow_standard(void **state)
 	assert_string_equal(json_string_value(json_object_get(headers, "Content-Type")),
 	                    "application/json");
 	assert_string_equal(json_string_value(json_object_get(headers, "X-Team")), "ops");
-	webhook_sign(secrets1, 1, "event:abc:2020-07-09T08:05:09.036+01:00", 1700000000, raw,
-	             strlen(raw), sig, sizeof(sig));
+	webhook_sign(secrets1, 1, DELIVERY_ID, 1700000000, raw, strlen(raw), sig, sizeof(sig));
 	assert_string_equal(json_string_value(json_object_get(headers, "webhook-signature")), sig);
 	json_decref(body);
 	json_decref(headers);
@@ -237,7 +239,8 @@ static void test_cloudevents_structured(void **state)
 	json_t *headers;
 	json_t *body = request(WEBHOOK_CLOUDEVENTS, NULL, &url, &headers, &raw);
 	assert_string_equal(json_string_value(json_object_get(body, "specversion")), "1.0");
-	assert_string_equal(json_string_value(json_object_get(body, "id")),
+	assert_string_equal(json_string_value(json_object_get(body, "id")), DELIVERY_ID);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "data"), "id")),
 	                    "event:abc:2020-07-09T08:05:09.036+01:00");
 	assert_string_equal(json_string_value(json_object_get(body, "type")),
 	                    "is.timeline.event.new");
@@ -351,6 +354,59 @@ static void test_empty_rule_text_gives_the_default_text(void **state)
 	release(body, headers, url, raw);
 }
 
+static void test_delivery_id_differs_per_rule_and_target_only(void **state)
+{
+	(void)state;
+	const char *mid = "event:abc:2020-07-09T08:05:09.036+01:00";
+	char a[WEBHOOK_ID_MAX], b[WEBHOOK_ID_MAX];
+
+	assert_int_equal(webhook_delivery_id(mid, "r", "webhook.h", a), 0);
+	assert_string_equal(a, DELIVERY_ID);
+	assert_null(strchr(a, '.'));
+	/* a retry or a restart builds the same id */
+	assert_int_equal(webhook_delivery_id(mid, "r", "webhook.h", b), 0);
+	assert_string_equal(a, b);
+	/* another rule (its body says so) or another webhook: another delivery */
+	assert_int_equal(webhook_delivery_id(mid, "r2", "webhook.h", b), 0);
+	assert_string_equal(b, "msg_0a7325431bc9c7c2485240dd2bd9e36a");
+	assert_int_equal(webhook_delivery_id(mid, "r", "webhook.g", b), 0);
+	assert_string_not_equal(a, b);
+	/* the parts cannot run into each other */
+	assert_int_equal(webhook_delivery_id(mid, "rw", "ebhook.h", b), 0);
+	assert_string_not_equal(a, b);
+}
+
+static void test_two_rules_send_one_message_under_two_ids(void **state)
+{
+	(void)state;
+	struct cfg_webhook c = hook(WEBHOOK_CLOUDEVENTS);
+	struct store_entry e = entry(NULL);
+	char *url[2], *raw[2], err[256];
+	json_t *headers[2], *body[2];
+	char *other = strdup(msg_json);
+	char *r = strstr(other, "\"rule\":\"r\"");
+
+	assert_non_null(r);
+	r[8] = 's'; /* rule "s" */
+	for (int i = 0; i < 2; i++) {
+		e.payload = i ? other : (char *)msg_json;
+		assert_int_equal(webhook_request(&c, &e, 1700000000, &url[i], &raw[i], &headers[i],
+		                                 err, sizeof(err)),
+		                 0);
+		body[i] = json_loads(raw[i], 0, NULL);
+		assert_non_null(body[i]);
+	}
+	assert_string_not_equal(json_string_value(json_object_get(headers[0], "webhook-id")),
+	                        json_string_value(json_object_get(headers[1], "webhook-id")));
+	assert_string_not_equal(json_string_value(json_object_get(body[0], "id")),
+	                        json_string_value(json_object_get(body[1], "id")));
+	assert_string_equal(json_string_value(json_object_get(body[1], "id")),
+	                    json_string_value(json_object_get(headers[1], "webhook-id")));
+	for (int i = 0; i < 2; i++)
+		release(body[i], headers[i], url[i], raw[i]);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +422,8 @@ int main(void)
 	    cmocka_unit_test(test_cloudevents_structured),
 	    cmocka_unit_test(test_chat_texts_are_cut_by_characters),
 	    cmocka_unit_test(test_empty_rule_text_gives_the_default_text),
+	    cmocka_unit_test(test_delivery_id_differs_per_rule_and_target_only),
+	    cmocka_unit_test(test_two_rules_send_one_message_under_two_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
