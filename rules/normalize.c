@@ -3,6 +3,7 @@
  * phases, backfill, watchlist matches and the rule name are left to the poller and rules. */
 #include "rules/normalize.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ _Static_assert(sizeof(msg_flag_names) / sizeof(msg_flag_names[0]) <= 64,
 	       "message.flags is a 64-bit mask");
 
 #define SCHEMA "tether-bridge/v1"
+#define MOTION_MAX 1e15 /* plausible motion scores are far below; see read_event */
 
 int msg_flag_index(const char *name)
 {
@@ -127,20 +129,55 @@ static int get_string(const json_t *obj, const char *pfx, const char *key, bool 
 	return 1;
 }
 
-/* A time field: copied as sent into dst and parsed into *ms. Same returns as get_string;
- * an empty optional string counts as absent (open events). */
+/* True when s, which util_parse_time read as ms at offset off, is already RFC 3339
+ * ("2020-06-12T16:03:09.019+01:00", "...09Z"): its date and time fields are the ones
+ * util_format_iso writes (so the date exists and the seconds are there), then an optional
+ * fraction and "Z" or "+hh:mm". */
+static bool is_rfc3339(const char *s, int64_t ms, int off)
+{
+	char iso[UTIL_TIME_MAX];
+	const char *p = s + 19;
+
+	util_format_iso(ms, off, iso);
+	if (strlen(s) < 20 || strncmp(s, iso, 19) != 0)
+		return false;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (strcmp(p, "Z") == 0)
+		return true;
+	return (p[0] == '+' || p[0] == '-') && isdigit((unsigned char)p[1]) &&
+	       isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+	       isdigit((unsigned char)p[5]) && p[6] == '\0';
+}
+
+/* A time field, parsed into *ms and written into dst as RFC 3339: as sent when it already
+ * is (nothing lost), else rewritten with the offset the API gave ("2020-07-04 15:35:45
+ * +0100" becomes "2020-07-04T15:35:45.000+01:00"; no offset or "UTC" is +00:00), since
+ * consumers (CloudEvents `time`) take nothing else. Same returns as get_string; an empty
+ * optional string counts as absent (open events). */
 static int get_time(const json_t *obj, const char *key, bool required, char *dst, size_t dstsz,
 		    int64_t *ms, char *err, size_t errsz)
 {
-	char q[48];
+	char q[48], iso[UTIL_TIME_MAX];
+	int off = 0;
 	int rc = get_string(obj, "attributes.", key, required, dst, dstsz, err, errsz);
 
 	if (rc <= 0)
 		return rc;
 	if (dst[0] == '\0' && !required)
 		return 0;
-	if (util_parse_time(dst, ms, NULL) < 0)
+	if (util_parse_time(dst, ms, &off) < 0)
 		return fail(err, errsz, "attributes.%s: bad time '%s'", key, quote(dst, q));
+	if (!is_rfc3339(dst, *ms, off)) {
+		util_format_iso(*ms, off, iso);
+		if (strlen(iso) >= dstsz)
+			return fail(err, errsz, "attributes.%s: too long", key);
+		memcpy(dst, iso, strlen(iso) + 1);
+	}
 	return 1;
 }
 
@@ -261,6 +298,10 @@ static int read_event(const json_t *a, struct message *m, char *err, size_t errs
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_number(v) || !isfinite(json_number_value(v)))
 			return fail(err, errsz, "attributes.motion: expected a number");
+		/* a score (0.0 in every API example): a value near DBL_MAX would be written
+		 * with 15 digits as a number above DBL_MAX, which no JSON reader takes back */
+		if (fabs(json_number_value(v)) > MOTION_MAX)
+			return fail(err, errsz, "attributes.motion: out of range");
 		m->motion = json_number_value(v);
 	}
 	for (size_t i = 0; i < msg_flag_count; i++) {
@@ -271,7 +312,8 @@ static int read_event(const json_t *a, struct message *m, char *err, size_t errs
 		if (on)
 			m->flags |= UINT64_C(1) << i;
 	}
-	m->duration_s = duration_field(a);
+	/* an open event has no duration yet, whatever placeholder (0) the API sends */
+	m->duration_s = m->ended_ms >= 0 ? duration_field(a) : -1;
 	if (m->duration_s < 0 && m->ended_ms >= 0 && m->ended_ms >= m->occurred_ms)
 		m->duration_s = (m->ended_ms - m->occurred_ms) / 1000;
 	return 0;

@@ -29,11 +29,11 @@ struct message {
 	char id[MSG_ID_MAX];              /* kind:source_id:revision */
 	char source_id[MSG_SHORT_MAX];
 	char revision[MSG_TIME_MAX];      /* updated_at exactly as sent */
-	char occurred_at[MSG_TIME_MAX];   /* starts_at exactly as sent */
-	char ended_at[MSG_TIME_MAX];      /* "" when the API gave none */
+	char occurred_at[MSG_TIME_MAX];   /* starts_at in RFC 3339 (as sent when it is) */
+	char ended_at[MSG_TIME_MAX];      /* the same for ends_at; "" when the API gave none */
 	int64_t occurred_ms;              /* starts_at as Unix ms */
 	int64_t ended_ms;                 /* -1 when none */
-	int64_t duration_s;               /* -1 when unknown */
+	int64_t duration_s;               /* -1 when unknown, and for open events */
 	bool complete;
 	char severity[MSG_SHORT_MAX];     /* "" for plates */
 	uint64_t flags;                   /* bitmask over msg_flag_names */

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,6 +644,91 @@ static void test_random_mutations_never_crash(void **state)
 	assert_true(ok > 100); /* the mutations leave many resources valid */
 }
 
+/* starts_at set to sent gives occurred_at want (and the same instant) */
+static void time_written(json_t *r, const char *sent, const char *want)
+{
+	struct message m;
+	json_object_set_new(attrs(r), "starts_at", json_string(sent));
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.occurred_at, want);
+	int64_t a, b;
+	assert_int_equal(util_parse_time(sent, &a, NULL), 0);
+	assert_int_equal(util_parse_time(m.occurred_at, &b, NULL), 0);
+	assert_true(a == b);
+}
+
+static void test_times_are_written_as_rfc3339(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-at", 0);
+
+	/* other forms the API uses: rewritten, keeping the offset it gave */
+	time_written(r, "2020-07-04 15:35:45 +0100", "2020-07-04T15:35:45.000+01:00");
+	time_written(r, "2020-03-05 08:51:46.895 UTC", "2020-03-05T08:51:46.895+00:00");
+	time_written(r, "2020-07-04T15:35+01:00", "2020-07-04T15:35:00.000+01:00");
+	time_written(r, "2018-07-09 19:00:00", "2018-07-09T19:00:00.000+00:00");
+	time_written(r, "2020-07-04t15:35:45z", "2020-07-04T15:35:45.000+00:00");
+	time_written(r, "2020-07-04T15:35:45-0530", "2020-07-04T15:35:45.000-05:30");
+	time_written(r, "2020-02-31T10:00:00Z", "2020-03-02T10:00:00.000+00:00");
+	/* RFC 3339 already: kept as sent, precision and all */
+	time_written(r, "2020-06-12T15:04:10Z", "2020-06-12T15:04:10Z");
+	time_written(r, "2020-06-12T16:03:09.019123+01:00", "2020-06-12T16:03:09.019123+01:00");
+	/* ends_at too; the revision (updated_at) stays exactly as sent, it is part of the id */
+	json_object_set_new(attrs(r), "ends_at", json_string("2020-06-12 16:45:09 +0100"));
+	json_object_set_new(attrs(r), "updated_at", json_string("2020-07-09 08:05:09 +0100"));
+	norm_ok(r, NULL, &m);
+	assert_string_equal(m.ended_at, "2020-06-12T16:45:09.000+01:00");
+	assert_string_equal(m.revision, "2020-07-09 08:05:09 +0100");
+	assert_string_equal(m.id, "event:5f06c1a541092788f683f3c8:2020-07-09 08:05:09 +0100");
+	json_decref(r);
+}
+
+static void test_open_event_duration_is_null_whatever_the_api_sends(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+
+	json_object_set_new(attrs(r), "ends_at", json_null());
+	json_object_set_new(attrs(r), "duration", json_integer(0));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, -1);
+	char *text = message_dump(&m);
+	assert_non_null(strstr(text, "\"ended_at\":null,\"duration_s\":null,"));
+	free(text);
+	json_object_del(attrs(r), "ends_at");
+	json_object_set_new(attrs(r), "duration", json_integer(12));
+	norm_ok(r, NULL, &m);
+	assert_int_equal(m.duration_s, -1);
+	json_decref(r);
+}
+
+static void test_motion_out_of_range_is_rejected_and_the_rest_parses_back(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+	const double ok[] = {0.0, 0.35, 1.0, 100.0, 1e15, -1e15, 5e-324, 0.1 + 0.2};
+
+	json_object_set_new(attrs(r), "motion", json_real(DBL_MAX));
+	norm_err(r, "attributes.motion: out of range");
+	json_object_set_new(attrs(r), "motion", json_real(-1.7976931348623e308));
+	norm_err(r, "attributes.motion: out of range");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		json_object_set_new(attrs(r), "motion", json_real(ok[i]));
+		norm_ok(r, NULL, &m);
+		char *text = message_dump(&m);
+		json_error_t je;
+		json_t *back = json_loads(text, 0, &je);
+		if (back == NULL)
+			fail_msg("motion %g: %s does not parse back: %s", ok[i], text, je.text);
+		json_decref(back);
+		free(text);
+	}
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +746,9 @@ int main(void)
 		cmocka_unit_test(test_missing_and_mistyped_fields_are_named),
 		cmocka_unit_test(test_odd_resources_are_rejected),
 		cmocka_unit_test(test_random_mutations_never_crash),
+		cmocka_unit_test(test_times_are_written_as_rfc3339),
+		cmocka_unit_test(test_open_event_duration_is_null_whatever_the_api_sends),
+		cmocka_unit_test(test_motion_out_of_range_is_rejected_and_the_rest_parses_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
