@@ -17,6 +17,7 @@
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
+#define EXCERPT_MAX 200 /* bytes of an answer kept in a reason or a log line */
 #define RETRY_AFTER_MAX_MS                                                                         \
 	(7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides                      \
 	                          */
@@ -43,10 +44,11 @@ struct webhook {
 	int64_t max_retry_age_ms;
 	struct xfer *inflight;
 	size_t ninflight;
-	int64_t next_send_ms; /* Slack pacing */
-	bool dirty;           /* something changed: look at the outbox at the next pump */
-	int64_t due_ms;       /* else look again at this wall time */
-	bool failing;         /* for logging state changes once */
+	int64_t next_send_ms;   /* Slack pacing */
+	bool dirty;             /* something changed: look at the outbox at the next pump */
+	int64_t due_ms;         /* else look again at this wall time */
+	bool failing;           /* for logging state changes once */
+	bool odd_answer_logged; /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
 	struct webhook_stats stats;
 };
@@ -795,6 +797,26 @@ int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms)
 	return t;
 }
 
+/* The start of the answer's body for a reason or a log line: at most EXCERPT_MAX bytes cut
+ * at a character, bytes that are not UTF-8 replaced and control characters blanked, so it
+ * stores and prints as JSON whatever the receiver sent. */
+static void answer_excerpt(const struct xfer *x, char *out, size_t outsz)
+{
+	char *clean = util_utf8_clean(x->resp.data ? x->resp.data : "");
+	size_t n;
+
+	out[0] = '\0';
+	if (clean == NULL)
+		return;
+	n = util_utf8_cut(clean, outsz - 1 < EXCERPT_MAX ? outsz - 1 : EXCERPT_MAX, SIZE_MAX);
+	memcpy(out, clean, n);
+	out[n] = '\0';
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	free(clean);
+}
+
 static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, int64_t now_ms,
                          const char *why, int status)
 {
@@ -849,30 +871,31 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 		snprintf(why, sizeof(why), "%s", curl_easy_strerror(result));
 		settle_retry(w, st, x, now_ms, why, 0);
 	} else if (status >= 200 && status < 300) {
+		/* a 2xx is a delivery whatever it says: Slack documents "ok", but a dead letter
+		 * here would be sent twice by a replay */
 		if (w->cfg.format == WEBHOOK_SLACK && x->resp.len > 0 &&
-		    strncmp(x->resp.data, "ok", 2) != 0) {
-			snprintf(why, sizeof(why), "HTTP %ld but Slack answered '%.200s'", status,
-			         x->resp.data);
-			settle_dead(w, st, x->id, x->msg_id, (int)status, why);
-		} else {
-			if (store_outbox_ack(st, x->id) < 0)
-				log_warnx("%s: unable to record a delivery: %s", w->target,
-				          store_errmsg(st));
-			if (w->failing)
-				log_info("%s: delivering again", w->target);
-			w->failing = false;
-			w->stats.delivered++;
-			metrics_add(M_DELIVERED, 1);
+		    strncmp(x->resp.data, "ok", 2) != 0 && !w->odd_answer_logged) {
+			answer_excerpt(x, why, sizeof(why));
+			log_warnx("%s: HTTP %ld with the answer '%s' rather than 'ok', counted as "
+			          "delivered (logged once)",
+			          w->target, status, why);
+			w->odd_answer_logged = true;
 		}
+		if (store_outbox_ack(st, x->id) < 0)
+			log_warnx("%s: unable to record a delivery: %s", w->target,
+			          store_errmsg(st));
+		if (w->failing)
+			log_info("%s: delivering again", w->target);
+		w->failing = false;
+		w->stats.delivered++;
+		metrics_add(M_DELIVERED, 1);
 	} else if (status >= 500 || status == 408 || status == 429) {
 		snprintf(why, sizeof(why), "HTTP %ld", status);
 		settle_retry(w, st, x, now_ms, why, (int)status);
 	} else {
-		snprintf(why, sizeof(why), "HTTP %ld%s%.200s", status, x->resp.len ? ": " : "",
-		         x->resp.len ? x->resp.data : "");
-		for (char *p = why; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
+		char excerpt[EXCERPT_MAX + 1];
+		answer_excerpt(x, excerpt, sizeof(excerpt));
+		snprintf(why, sizeof(why), "HTTP %ld%s%s", status, excerpt[0] ? ": " : "", excerpt);
 		settle_dead(w, st, x->id, x->msg_id, (int)status, why);
 	}
 	xfer_free(x, multi);

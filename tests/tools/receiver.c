@@ -1,7 +1,8 @@
 /* A real HTTP webhook receiver for tests and the demo (libmicrohttpd on 127.0.0.1): logs
  * every request as a JSON line {at_ms, method, path, headers, body, status} and answers
  * from a script of statuses ("500,500,200": the last one repeats), optionally with a
- * Retry-After header or after a delay. The script can be changed while it runs:
+ * Retry-After header, a given body (--answer) or after a delay. The script can be changed
+ * while it runs:
  *   POST /_recv/script  body "400"   (no logging of /_recv/ calls) */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int script[MAX_SCRIPT];
 static size_t nscript, pos;
 static const char *retry_after;
+static const char *answer_text; /* body of every scripted answer; NULL: "ok" or "error" */
 static long delay_ms;
 static FILE *log_file;
 static bool print_mode;
@@ -149,7 +151,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_unlock(&mu);
 	free(text);
 	json_decref(line);
-	return answer(c, status, status == 200 ? "ok" : "error");
+	return answer(c, status, answer_text ? answer_text : status == 200 ? "ok" : "error");
 }
 
 static void done(void *cls, struct MHD_Connection *c, void **ctx,
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
 	    {"script", required_argument, NULL, 's'},
 	    {"retry-after", required_argument, NULL, 'r'},
 	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"answer", required_argument, NULL, 'a'},
 	    {"print", no_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -213,10 +216,15 @@ int main(int argc, char **argv)
 		case 'P':
 			print_mode = true;
 			break;
+		case 'a':
+			answer_text = optarg;
+			break;
 		default:
-			fprintf(stderr,
-			        "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
-			        "[--script 500,200] [--retry-after S] [--delay-ms N] [--print]\n");
+			fprintf(
+			    stderr,
+			    "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
+			    "[--script 500,200] [--retry-after S] [--delay-ms N] [--answer TEXT] "
+			    "[--print]\n");
 			return 2;
 		}
 	}
