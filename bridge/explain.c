@@ -199,9 +199,13 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 	if (skip) /* the daemon would not deliver this revision: no rule is tried */
 		json_object_set_new(line, "skipped", json_string(skip));
 	for (size_t i = 0; i < res->nt; i++) {
-		json_t *r = json_pack("{s:s, s:b, s:s?}", "name", res->t[i].rule, "matched",
-		                      res->t[i].matched, "reason",
-		                      res->t[i].reason[0] ? res->t[i].reason : NULL);
+		/* a reason is cut by bytes: without the broken tail of a cut character */
+		const char *why = res->t[i].reason;
+		json_t *r =
+		    json_pack("{s:s, s:b, s:o}", "name", res->t[i].rule, "matched",
+		              res->t[i].matched, "reason",
+		              why[0] ? json_stringn(why, util_utf8_cut(why, SIZE_MAX, SIZE_MAX))
+		                     : json_null());
 		if (r == NULL || json_array_append_new(rl, r) < 0)
 			goto fail;
 	}

@@ -483,6 +483,9 @@ static int parse_since(const char *s, int64_t *ms)
 	return -1;
 }
 
+/* One dead letter as a JSON line. Text that is not UTF-8 (a reason an older version cut
+ * inside a character: that tail is dropped) is repaired rather than allowed to stop the
+ * listing: one bad record never hides the rest. */
 static int print_dead(void *arg, const struct store_entry *e, int status, const char *reason,
                       int64_t failed_ms)
 {
@@ -490,21 +493,31 @@ static int print_dead(void *arg, const struct store_entry *e, int status, const 
 	json_error_t jerr;
 	json_t *msg = e->payload ? json_loads(e->payload, 0, &jerr) : NULL;
 	json_t *line;
+	char *cut = reason ? strndup(reason, util_utf8_cut(reason, SIZE_MAX, SIZE_MAX)) : NULL;
+	char *why = util_utf8_clean(cut ? cut : "");
+	char *mid = util_utf8_clean(e->msg_id), *target = util_utf8_clean(e->target);
 
-	(void)arg;
 	util_format_iso(failed_ms, 0, when);
-	if (msg == NULL)
-		msg = json_string(e->payload ? e->payload : "");
-	line = json_pack("{s:I, s:s, s:s, s:i, s:s, s:i, s:s, s:o}", "id", (json_int_t)e->id,
-	                 "msg_id", e->msg_id, "target", e->target, "status", status, "reason",
-	                 reason ? reason : "", "attempts", e->attempts, "failed_at", when,
-	                 "message", msg);
-	if (line == NULL)
-		return -1;
-	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (msg == NULL) {
+		char *raw = util_utf8_clean(e->payload ? e->payload : "");
+		msg = raw ? json_string(raw) : NULL;
+		free(raw);
+	}
+	line = json_pack("{s:I, s:s?, s:s?, s:i, s:s?, s:i, s:s, s:o?}", "id", (json_int_t)e->id,
+	                 "msg_id", mid, "target", target, "status", status, "reason", why,
+	                 "attempts", e->attempts, "failed_at", when, "message", msg);
+	free(cut);
+	free(why);
+	free(mid);
+	free(target);
+	char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(line);
-	if (text == NULL)
-		return -1;
+	if (text == NULL) {
+		fprintf(stderr, "dlq list: unable to print dead letter %lld (out of memory)\n",
+		        (long long)e->id);
+		*(int *)arg = 1;
+		return 0;
+	}
 	puts(text);
 	free(text);
 	return 0;
@@ -516,7 +529,7 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 	struct store *st;
 	char err[512], db[4096];
 	int64_t since_ms = 0;
-	int rc = 1;
+	int rc = 1, bad = 0;
 
 	if (argc != 1 || (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "replay") != 0))
 		return usage("dlq needs list or replay");
@@ -533,7 +546,7 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 		return 1;
 	}
 	if (strcmp(argv[0], "list") == 0) {
-		rc = store_dlq_list(st, target, since_ms, print_dead, NULL) < 0 ? 1 : 0;
+		rc = store_dlq_list(st, target, since_ms, print_dead, &bad) < 0 ? 1 : 0;
 	} else {
 		int count = 0;
 		rc = store_dlq_replay(st, target, since_ms, &count) < 0 ? 1 : 0;
@@ -543,6 +556,8 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 	}
 	if (rc != 0)
 		fprintf(stderr, "dlq %s: %s\n", argv[0], store_errmsg(st));
+	if (bad)
+		rc = 1; /* said above, record by record */
 	store_close(st);
 	config_free(cfg);
 	return rc;

@@ -240,6 +240,15 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
+/* A reason cut by bytes somewhere may end inside a character: stored without that broken
+ * tail, so that dlq list can print it as JSON. */
+static int bind_reason(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, (int)util_utf8_cut(v, INT_MAX, SIZE_MAX), SQLITE_STATIC);
+}
+
 /* Runs a statement that returns no row; returns sqlite3_changes() or -1. */
 static int run(struct store *s, enum st i, const char *op)
 {
@@ -947,7 +956,7 @@ int store_outbox_defer(struct store *s, int64_t id, int64_t next_attempt_ms, con
 	int rc;
 
 	if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, next_attempt_ms) ||
-	    bind_text(st, 3, error) || sqlite3_bind_int64(st, 4, util_now_ms()))
+	    bind_reason(st, 3, error) || sqlite3_bind_int64(st, 4, util_now_ms()))
 		return fail_reset(s, st, "outbox defer");
 	rc = run(s, ST_OB_DEFER, "outbox defer");
 	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
@@ -963,7 +972,7 @@ int store_outbox_to_dlq(struct store *s, int64_t id, int status, const char *rea
 	if (op_begin(s, &own) < 0)
 		return -1;
 	if (sqlite3_bind_int64(ins, 1, id) || sqlite3_bind_int(ins, 2, status) ||
-	    bind_text(ins, 3, reason) || sqlite3_bind_int64(ins, 4, util_now_ms())) {
+	    bind_reason(ins, 3, reason) || sqlite3_bind_int64(ins, 4, util_now_ms())) {
 		rc = fail_reset(s, ins, "outbox to dlq");
 		goto out;
 	}
