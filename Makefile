@@ -22,6 +22,15 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC:= $(wildcard tests/bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# fuzz targets: libFuzzer binaries in build-fuzz/ (clang, `make fuzz`), and with the normal
+# compiler one replay binary per target ($(BUILD)/fuzz/replay-NAME) that `make test` runs
+# over tests/fuzz/corpus/NAME and tests/fuzz/findings/NAME (docs/fuzzing.md)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay-%)
+FUZZ_BUILD := build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 all: $(BUILD)/tether-bridge $(BUILD)/tether-sim
 	@ln -sf $(BUILD)/tether-bridge tether-bridge; ln -sf $(BUILD)/tether-sim tether-sim
@@ -53,10 +62,19 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libtb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/fuzz/replay-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz-%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libtb.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer $(SAN) $^ -o $@ $(LDLIBS)
+
 deps:
 	@scripts/deps.sh
 
 build-tests: all $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
+build-tests: $(FUZZ_REPLAY)
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
@@ -74,6 +92,16 @@ test-valgrind: deps
 	@BUILD=$(BUILD) VALGRIND=1 BRIDGE_WRAPPER="valgrind -q --leak-check=full \
 		--errors-for-leak-kinds=definite" tests/run.sh all t_daemon_alerts t_metrics \
 		t_webhook_retries t_daemon_reload test_
+
+# Builds every target with clang and libFuzzer into build-fuzz/ and runs each for FUZZ_TIME
+# seconds over a copy of its corpus; new inputs and findings stay in build-fuzz/ (FUZZ=NAME
+# runs one target). Copy a finding into tests/fuzz/findings/NAME/ to keep it replayed.
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		$(addprefix $(FUZZ_BUILD)/fuzz/fuzz-,$(FUZZ_NAMES))
+	@BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(FUZZ)
 
 bench: deps
 	@$(MAKE) --no-print-directory build-tests
@@ -108,4 +136,5 @@ clean:
 	rm -rf build build-asan build-* tether-bridge tether-sim
 
 .PHONY: all deps build-tests test test-asan test-valgrind bench demo install uninstall fmt clean
+.PHONY: fuzz
 .SECONDARY:

@@ -5,6 +5,8 @@ set -eu
 pkgs="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev libmosquitto-dev
 mosquitto mosquitto-clients libsqlite3-dev libmicrohttpd-dev libssl-dev libcmocka-dev curl
 tzdata valgrind jq sqlite3 libsystemd-dev systemd man-db groff-base"
+# `make fuzz` only (scripts/deps.sh fuzz): libFuzzer comes with clang
+[ "${1:-}" = fuzz ] && pkgs="$pkgs clang"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -73,6 +73,31 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
 	done
 fi
 
+# Fuzz corpora and past findings (tests/fuzz/corpus/NAME, tests/fuzz/findings/NAME), replayed
+# by $BUILD/fuzz/replay-NAME without libFuzzer: one test per target. "fuzz" runs only these.
+if [ "$what" = fuzz ] || [ "$what" = all ]; then
+	for t in "$BUILD"/fuzz/replay-*; do
+		[ -x "$t" ] || continue
+		target=${t##*/replay-}
+		name=fuzz-$target
+		selected "$name" || continue
+		log=$logdir/$name.log
+		set --
+		for d in tests/fuzz/corpus/$target tests/fuzz/findings/$target; do
+			[ -d "$d" ] && set -- "$@" "$d"
+		done
+		if timeout 600 "$t" "$@" >"$log" 2>&1; then
+			passed=$((passed + 1))
+			echo "ok   $name ($(tail -n 1 "$log" | sed 's/^replay: //'))"
+		else
+			failed=$((failed + 1))
+			failures="$failures $name"
+			echo "FAIL $name (log: $log)"
+			grep -B 1 'property failed\|ERROR: \|runtime error' "$log" | head -n 10 | sed 's/^/    /'
+		fi
+	done
+fi
+
 [ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
