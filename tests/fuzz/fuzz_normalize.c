@@ -287,7 +287,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		if (normalize_resource(resource, zone_name(doc, resource), cfg->tether.base_url, &m,
 		                       err, sizeof(err)) < 0) {
-			FUZZ_CHECK(err[0] != '\0' && is_utf8(err), "resource %zu: bad error text", i);
+			FUZZ_CHECK(err[0] != '\0' && is_utf8(err), "resource %zu: bad error text",
+			           i);
 			continue;
 		}
 		message_set_id(&m);
@@ -302,7 +303,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rules_eval(rules, st, &m, now, true, &res) == 0, "rules_eval failed");
 		for (size_t t = 0; t < res.nt; t++)
 			FUZZ_CHECK(skip_reason || is_utf8(res.t[t].reason),
-			           "rule %s: reason not UTF-8: '%s'", res.t[t].rule, res.t[t].reason);
+			           "rule %s: reason not UTF-8: '%s'", res.t[t].rule,
+			           res.t[t].reason);
 		for (size_t d = 0; d < res.nd; d++)
 			check_delivery(&res.d[d]);
 	}

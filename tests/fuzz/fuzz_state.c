@@ -77,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tab == NULL)
 			continue;
 		*tab = '\0';
-		FUZZ_CHECK(rules_state_load(a, line, tab + 1, NOW_MS) == 0, "load '%s' failed", line);
+		FUZZ_CHECK(rules_state_load(a, line, tab + 1, NOW_MS) == 0, "load '%s' failed",
+		           line);
 	}
 	save_all(a, &sa);
 	for (size_t i = 0; i < sa.n; i++) {
@@ -95,8 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	save_all(b, &sb);
 	FUZZ_CHECK(sa.n == sb.n, "%zu entries saved, %zu after a reload", sa.n, sb.n);
 	for (size_t i = 0; i < sa.n; i++)
-		FUZZ_CHECK(strcmp(sa.v[i], sb.v[i]) == 0, "saved '%s', after a reload '%s'", sa.v[i],
-		           sb.v[i]);
+		FUZZ_CHECK(strcmp(sa.v[i], sb.v[i]) == 0, "saved '%s', after a reload '%s'",
+		           sa.v[i], sb.v[i]);
 out:
 	saved_release(&sa);
 	saved_release(&sb);

@@ -38,8 +38,9 @@ static void check_time(const char *s)
 	if (strlen(iso) == 29 && iso[0] != '-') {
 		FUZZ_CHECK(util_parse_time(iso, &ms2, &off2) == 0, "'%s' -> '%s' does not parse", s,
 		           iso);
-		FUZZ_CHECK(ms2 == ms && off2 == off, "'%s' -> '%s': %" PRId64 "/%d != %" PRId64 "/%d",
-		           s, iso, ms, off, ms2, off2);
+		FUZZ_CHECK(ms2 == ms && off2 == off,
+		           "'%s' -> '%s': %" PRId64 "/%d != %" PRId64 "/%d", s, iso, ms, off, ms2,
+		           off2);
 	}
 	/* the same instant as an IMF-fixdate Retry-After, from a fixed now */
 	t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -53,8 +54,8 @@ static void check_time(const char *s)
 			want = CAP_MS;
 		else
 			want = (int64_t)t * 1000 - NOW_MS;
-		FUZZ_CHECK(got == want, "Retry-After '%s' (from '%s'): %" PRId64 " != %" PRId64, http,
-		           s, got, want);
+		FUZZ_CHECK(got == want, "Retry-After '%s' (from '%s'): %" PRId64 " != %" PRId64,
+		           http, s, got, want);
 	}
 }
 
@@ -67,8 +68,8 @@ static void check_duration(const char *s)
 		return;
 	FUZZ_CHECK(ms >= 0, "'%s': %" PRId64, s, ms);
 	snprintf(text, sizeof(text), "%" PRId64 "ms", ms);
-	FUZZ_CHECK(util_parse_duration(text, &ms2) == 0 && ms2 == ms, "'%s' -> '%s' -> %" PRId64,
-	           s, text, ms2);
+	FUZZ_CHECK(util_parse_duration(text, &ms2) == 0 && ms2 == ms, "'%s' -> '%s' -> %" PRId64, s,
+	           text, ms2);
 }
 
 static void check_retry_after(const char *s)

@@ -16,9 +16,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const int64_t at[] = {INT64_MIN / 1000, -INT64_C(2208988800), -1, 0, 1,
-	                             INT64_C(1700000000), INT64_C(2147483647), INT64_C(2147483648),
-	                             INT64_C(253402300799), INT64_MAX / 1000};
+	static const int64_t at[] = {INT64_MIN / 1000,
+	                             -INT64_C(2208988800),
+	                             -1,
+	                             0,
+	                             1,
+	                             INT64_C(1700000000),
+	                             INT64_C(2147483647),
+	                             INT64_C(2147483648),
+	                             INT64_C(253402300799),
+	                             INT64_MAX / 1000};
 	char err[256] = "", text[128];
 	struct tz *tz;
 

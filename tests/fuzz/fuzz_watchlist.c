@@ -129,17 +129,18 @@ static void check_read(const struct watchlist *wl, const struct watchlist *wf,
 		}
 	}
 	if (best <= fuzzy)
-		FUZZ_CHECK(matched && m.distance <= best, "'%s': '%s' is %d away at fuzzy %d, got %s",
-		           read, l->plain[first].norm, best, fuzzy, matched ? m.entry : "nothing");
+		FUZZ_CHECK(matched && m.distance <= best,
+		           "'%s': '%s' is %d away at fuzzy %d, got %s", read, l->plain[first].norm,
+		           best, fuzzy, matched ? m.entry : "nothing");
 	if (matched && plain_of(m.entry, nr) && nr[0] != '\0') {
 		char rn[WATCHLIST_PLATE_MAX + 1];
 		plate_normalize(read, rn, sizeof(rn), false);
-		FUZZ_CHECK(brute_distance(rn, nr) == m.distance, "'%s': '%s' reported %d, is %d", read,
-		           m.entry, m.distance, brute_distance(rn, nr));
+		FUZZ_CHECK(brute_distance(rn, nr) == m.distance, "'%s': '%s' reported %d, is %d",
+		           read, m.entry, m.distance, brute_distance(rn, nr));
 	}
 	if (l->only_plain && l->nplain < MAX_PLAIN) {
-		FUZZ_CHECK(matched == (best <= fuzzy), "'%s': best %d at fuzzy %d, matched %d", read,
-		           best, fuzzy, matched);
+		FUZZ_CHECK(matched == (best <= fuzzy), "'%s': best %d at fuzzy %d, matched %d",
+		           read, best, fuzzy, matched);
 		/* ties go to the first entry in load order */
 		if (matched && plain_of(m.entry, nr))
 			FUZZ_CHECK(strcmp(nr, l->plain[first].norm) == 0,
