@@ -77,7 +77,7 @@ static bool given(const struct ynode *map, const char *key, const struct cfg_err
 
 /* A map section of root; NULL when absent, null or not a map (that is reported). */
 static const struct ynode *section(const struct ynode *root, const char *key,
-				   const char *const *keys, struct cfg_errors *errs)
+                                   const char *const *keys, struct cfg_errors *errs)
 {
 	const struct ynode *n = ynode_get(root, key);
 
@@ -90,7 +90,7 @@ static const struct ynode *section(const struct ynode *root, const char *key,
 }
 
 static void read_duration(const struct ynode *map, const char *key, int64_t min, int64_t max,
-			  int64_t *out, struct cfg_errors *errs)
+                          int64_t *out, struct cfg_errors *errs)
 {
 	int64_t v;
 	char a[32], b[32];
@@ -108,11 +108,11 @@ static void read_duration(const struct ynode *map, const char *key, int64_t min,
 		ynode_error(errs, n, "'%s': must be at least %s, found '%s'", key, a, n->value);
 	else
 		ynode_error(errs, n, "'%s': must be between %s and %s, found '%s'", key, a, b,
-			    n->value);
+		            n->value);
 }
 
 static void read_int(const struct ynode *map, const char *key, int min, int max, int *out,
-		     struct cfg_errors *errs)
+                     struct cfg_errors *errs)
 {
 	int64_t v;
 	if (ynode_int(map, key, false, min, max, &v, errs) == 1)
@@ -122,7 +122,7 @@ static void read_int(const struct ynode *map, const char *key, int min, int max,
 /* Optional string: absent, null or empty leaves *out alone and returns NULL; else sets
  * *out to a copy and returns the node. *bad is set when the value has the wrong type. */
 static const struct ynode *read_opt_str(const struct ynode *map, const char *key, char **out,
-					bool *bad, struct cfg_errors *errs)
+                                        bool *bad, struct cfg_errors *errs)
 {
 	const struct ynode *n = ynode_get(map, key);
 	const char *s;
@@ -143,7 +143,7 @@ static const struct ynode *read_opt_str(const struct ynode *map, const char *key
 /* Optional secret (key or key_file): an empty value means absent. Returns the node it came
  * from when set. *bad is set when it is present but invalid. */
 static const struct ynode *read_secret(const struct ynode *map, const char *key, char **out,
-				       bool *bad, struct cfg_errors *errs)
+                                       bool *bad, struct cfg_errors *errs)
 {
 	char fkey[64];
 	const struct ynode *n = ynode_get(map, key), *fn;
@@ -269,7 +269,7 @@ static const char *url_parse(const char *s, struct url *u)
 
 /* Parses the URL at n for key; reports and returns false when it is empty or malformed. */
 static bool parse_url_at(const struct ynode *n, const char *key, struct url *u,
-			 struct cfg_errors *errs)
+                         struct cfg_errors *errs)
 {
 	const char *why;
 
@@ -289,10 +289,10 @@ static bool parse_url_at(const struct ynode *n, const char *key, struct url *u,
 static void load_tether(struct config *c, const struct ynode *root, struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"base_url",          "client_id",
-					   "client_secret",     "client_secret_file",
-					   "redirect_uri",      "access_token",
-					   "access_token_file", "insecure",
-					   "timeout",           NULL};
+	                                   "client_secret",     "client_secret_file",
+	                                   "redirect_uri",      "access_token",
+	                                   "access_token_file", "insecure",
+	                                   "timeout",           NULL};
 	const struct ynode *t, *n;
 	struct url u;
 	bool bad = false;
@@ -316,22 +316,22 @@ static void load_tether(struct config *c, const struct ynode *root, struct cfg_e
 			bool ok = true;
 			if (strcmp(u.scheme, "http") == 0 && !c->tether.insecure) {
 				ynode_error(errs, n,
-					    "'base_url': http:// needs insecure: true (the "
-					    "simulator only)");
+				            "'base_url': http:// needs insecure: true (the "
+				            "simulator only)");
 				ok = false;
 			} else if (strcmp(u.scheme, "http") != 0 &&
-				   strcmp(u.scheme, "https") != 0) {
+			           strcmp(u.scheme, "https") != 0) {
 				ynode_error(errs, n, "'base_url': expected an https:// URL");
 				ok = false;
 			}
 			if (u.userinfo) {
 				ynode_error(errs, n,
-					    "'base_url': must not contain a user name or password");
+				            "'base_url': must not contain a user name or password");
 				ok = false;
 			}
 			if (u.query || u.fragment) {
 				ynode_error(errs, n,
-					    "'base_url': must not have a query or fragment");
+				            "'base_url': must not have a query or fragment");
 				ok = false;
 			}
 			if (ok) {
@@ -357,15 +357,15 @@ static void load_tether(struct config *c, const struct ynode *root, struct cfg_e
 	bool secret = given(t, "client_secret", errs) || given(t, "client_secret_file", errs);
 	if (!id && !secret) {
 		ynode_error(errs, t,
-			    "'tether': set 'access_token', or 'client_id', 'client_secret' and "
-			    "'redirect_uri'");
+		            "'tether': set 'access_token', or 'client_id', 'client_secret' and "
+		            "'redirect_uri'");
 		return;
 	}
 	if (!id)
 		ynode_error(errs, t, "missing required key 'client_id'");
 	if (!secret)
 		ynode_error(errs, t,
-			    "missing required key 'client_secret' (or 'client_secret_file')");
+		            "missing required key 'client_secret' (or 'client_secret_file')");
 	if (!given(t, "redirect_uri", errs))
 		ynode_error(errs, t, "missing required key 'redirect_uri'");
 }
@@ -394,7 +394,7 @@ static void load_zones(struct config *c, const struct ynode *n, struct cfg_error
 		bool dup = false;
 		if (z->type != YNODE_SCALAR) {
 			ynode_error(errs, z, "'zones': expected zone ids and names, found %s",
-				    z->type == YNODE_MAP ? "a map" : "a list");
+			            z->type == YNODE_MAP ? "a map" : "a list");
 			continue;
 		}
 		if (z->value[0] == '\0') {
@@ -416,8 +416,8 @@ static void load_zones(struct config *c, const struct ynode *n, struct cfg_error
 static void load_poll(struct config *c, const struct ynode *root, struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"interval",    "lookback",       "zones",
-					   "location_id", "events",         "plates",
-					   "concurrency", "catchup_window", NULL};
+	                                   "location_id", "events",         "plates",
+	                                   "concurrency", "catchup_window", NULL};
 	const struct ynode *p = section(root, "poll", keys, errs), *n;
 	bool ev_ok, pl_ok;
 
@@ -463,14 +463,14 @@ static void load_misc(struct config *c, const struct ynode *root, struct cfg_err
 	if ((d = section(root, "delivery", dkeys, errs)) != NULL) {
 		ynode_int(d, "max_outbox", false, 1, 1000000000, &c->delivery.max_outbox, errs);
 		read_duration(d, "max_retry_age", SEC, 365 * DAY, &c->delivery.max_retry_age_ms,
-			      errs);
+		              errs);
 	}
 
 	if ((l = section(root, "log", lkeys, errs)) != NULL) {
 		if (ynode_str(l, "level", false, &s, errs) == 1 &&
 		    log_level_parse(s, &c->log.level) < 0)
 			ynode_error(errs, ynode_get(l, "level"),
-				    "'level': expected error, warn, info or debug, found '%s'", s);
+			            "'level': expected error, warn, info or debug, found '%s'", s);
 		if (ynode_str(l, "format", false, &s, errs) == 1) {
 			if (strcmp(s, "json") == 0)
 				c->log.json = true;
@@ -478,7 +478,7 @@ static void load_misc(struct config *c, const struct ynode *root, struct cfg_err
 				c->log.json = false;
 			else
 				ynode_error(errs, ynode_get(l, "format"),
-					    "'format': expected text or json, found '%s'", s);
+				            "'format': expected text or json, found '%s'", s);
 		}
 	}
 }
@@ -549,7 +549,7 @@ static bool name_valid(const char *s)
 }
 
 static void file_option(const struct ynode *map, const char *key, char **out, bool tls, bool url_ok,
-			struct cfg_errors *errs)
+                        struct cfg_errors *errs)
 {
 	const struct ynode *n = read_opt_str(map, key, out, NULL, errs);
 
@@ -559,16 +559,16 @@ static void file_option(const struct ynode *map, const char *key, char **out, bo
 		ynode_error(errs, n, "'%s': only used with mqtts://", key);
 	else if (access(n->value, R_OK) != 0)
 		ynode_error(errs, n, "'%s': unable to read '%s': %s", key, n->value,
-			    strerror(errno));
+		            strerror(errno));
 }
 
 static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struct ynode *v,
-			struct cfg_errors *errs)
+                        struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"url",       "username",  "password", "password_file",
-					   "client_id", "qos",       "retain",   "topic_prefix",
-					   "ca_file",   "cert_file", "key_file", "insecure",
-					   "keepalive", NULL};
+	                                   "client_id", "qos",       "retain",   "topic_prefix",
+	                                   "ca_file",   "cert_file", "key_file", "insecure",
+	                                   "keepalive", NULL};
 	char what[160], cid[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;
@@ -585,8 +585,8 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	m->client_id = xstrdup(cid);
 	if (!name_valid(key->value))
 		ynode_error(errs, key,
-			    "bad broker name '%s' in 'mqtt' (use letters, digits, '_' and '-')",
-			    key->value);
+		            "bad broker name '%s' in 'mqtt' (use letters, digits, '_' and '-')",
+		            key->value);
 	snprintf(what, sizeof(what), "mqtt.%s", key->value);
 	if (!ynode_expect(v, YNODE_MAP, what, errs))
 		return;
@@ -620,7 +620,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	n = read_secret(v, "password", &m->password, &bad, errs);
 	if (n != NULL && m->username == NULL)
 		ynode_error(errs, n, "'%s': needs 'username'",
-			    ynode_get(v, "password") ? "password" : "password_file");
+		            ynode_get(v, "password") ? "password" : "password_file");
 	read_opt_str(v, "client_id", &m->client_id, NULL, errs);
 	read_int(v, "qos", 0, 2, &m->qos, errs);
 	ynode_bool(v, "retain", false, &m->retain, errs);
@@ -697,8 +697,8 @@ static bool header_name_valid(const char *s)
 static void load_headers(struct cfg_webhook *w, const struct ynode *h, struct cfg_errors *errs)
 {
 	static const char *const reserved[] = {"webhook-id",        "webhook-timestamp",
-					       "webhook-signature", "idempotency-key",
-					       "content-length",    NULL};
+	                                       "webhook-signature", "idempotency-key",
+	                                       "content-length",    NULL};
 
 	if (!ynode_expect(h, YNODE_MAP, "headers", errs))
 		return;
@@ -718,13 +718,13 @@ static void load_headers(struct cfg_webhook *w, const struct ynode *h, struct cf
 		for (size_t j = 0; reserved[j]; j++) {
 			if (strcasecmp(reserved[j], k->value) == 0) {
 				ynode_error(errs, k, "'headers': '%s' is set by the bridge",
-					    k->value);
+				            k->value);
 				ok = false;
 			}
 		}
 		if (v->type != YNODE_SCALAR) {
 			ynode_error(errs, v, "'%s': expected a single value, found %s", k->value,
-				    v->type == YNODE_MAP ? "a map" : "a list");
+			            v->type == YNODE_MAP ? "a map" : "a list");
 			continue;
 		}
 		for (const char *p = v->value; *p; p++) {
@@ -754,8 +754,8 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 
 	if (list != NULL && !ynode_is_null(list)) {
 		const char *other = ynode_get(v, "secret")        ? "secret"
-				    : ynode_get(v, "secret_file") ? "secret_file"
-								  : NULL;
+		                    : ynode_get(v, "secret_file") ? "secret_file"
+		                                                  : NULL;
 		if (other != NULL) {
 			ynode_error(errs, list, "'%s' and 'secrets' are both set; use one", other);
 			return;
@@ -767,8 +767,8 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 			const struct ynode *it = list->items[i];
 			if (it->type != YNODE_SCALAR) {
 				ynode_error(errs, it,
-					    "'secrets': expected whsec_<base64>, found %s",
-					    it->type == YNODE_MAP ? "a map" : "a list");
+				            "'secrets': expected whsec_<base64>, found %s",
+				            it->type == YNODE_MAP ? "a map" : "a list");
 				continue;
 			}
 			if (it->value[0] == '\0' || ynode_is_null(it))
@@ -786,7 +786,7 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 		return;
 	if (!whsec_valid(s)) {
 		ynode_error(errs, one, "'%s': expected whsec_<base64>",
-			    ynode_get(v, "secret") ? "secret" : "secret_file");
+		            ynode_get(v, "secret") ? "secret" : "secret_file");
 		util_free_secret(s);
 		return;
 	}
@@ -796,11 +796,11 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 }
 
 static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const struct ynode *v,
-			 struct cfg_errors *errs)
+                         struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"url",     "format",      "headers",
-					   "secret",  "secret_file", "secrets",
-					   "timeout", "concurrency", NULL};
+	                                   "secret",  "secret_file", "secrets",
+	                                   "timeout", "concurrency", NULL};
 	char what[160];
 	const struct ynode *n;
 	const char *s;
@@ -878,7 +878,7 @@ static void sort_errors(struct cfg_errors *errs, size_t from)
 		size_t j = i;
 		while (j > from && strcmp(errs->v[j - 1].file, e.file) == 0 &&
 		       (errs->v[j - 1].line > e.line ||
-			(errs->v[j - 1].line == e.line && errs->v[j - 1].column > e.column))) {
+		        (errs->v[j - 1].line == e.line && errs->v[j - 1].column > e.column))) {
 			errs->v[j] = errs->v[j - 1];
 			j--;
 		}
@@ -889,8 +889,8 @@ static void sort_errors(struct cfg_errors *errs, size_t from)
 struct config *config_load(const char *path, struct cfg_errors *errs)
 {
 	static const char *const top[] = {"tether",     "poll",    "state_dir",      "delivery",
-					  "log",        "metrics", "mqtt",           "webhooks",
-					  "watchlists", "rules",   "severity_order", NULL};
+	                                  "log",        "metrics", "mqtt",           "webhooks",
+	                                  "watchlists", "rules",   "severity_order", NULL};
 	struct cfg_errors local = {0};
 	struct config *c;
 	const struct ynode *root;
@@ -1010,14 +1010,14 @@ void config_summary(const struct config *c, char *out, size_t outsz)
 		snprintf(zones, sizeof(zones), "all zones");
 	else
 		snprintf(zones, sizeof(zones), "%zu zone%s", c->poll.nzones,
-			 c->poll.nzones == 1 ? "" : "s");
+		         c->poll.nzones == 1 ? "" : "s");
 	if (!c->poll.plates)
 		what = " (events only)";
 	else if (!c->poll.events)
 		what = " (plates only)";
 	snprintf(out, outsz, "ok: %zu mqtt broker%s, %zu webhook%s, poll every %s over %s%s",
-		 c->nmqtt, c->nmqtt == 1 ? "" : "s", c->nwebhooks, c->nwebhooks == 1 ? "" : "s", iv,
-		 zones, what);
+	         c->nmqtt, c->nmqtt == 1 ? "" : "s", c->nwebhooks, c->nwebhooks == 1 ? "" : "s", iv,
+	         zones, what);
 }
 
 /* A webhook URL's path and query often carry a token (Slack, Discord): keep the origin. */
@@ -1030,7 +1030,7 @@ static int dump_url_redacted(struct buf *b, const char *s)
 	if (url_parse(s, &u) != NULL)
 		return buf_puts(b, "***");
 	if (buf_printf(b, "%s://%s%.*s%s", u.scheme, u.host[-1] == '[' ? "[" : "", (int)u.hostlen,
-		       u.host, u.host[-1] == '[' ? "]" : "") < 0)
+	               u.host, u.host[-1] == '[' ? "]" : "") < 0)
 		return -1;
 	if (u.port > 0 && buf_printf(b, ":%ld", u.port) < 0)
 		return -1;
@@ -1058,13 +1058,13 @@ int config_dump(const struct config *c, struct buf *b)
 	rc |= buf_printf(b, "config %s\n", c->file);
 	fmt_duration(c->tether.timeout_ms, d1, sizeof(d1));
 	rc |= buf_printf(b, "tether: base_url=%s auth=%s", orempty(c->tether.base_url),
-			 c->tether.access_token ? "access_token" : "oauth2");
+	                 c->tether.access_token ? "access_token" : "oauth2");
 	if (c->tether.access_token)
 		rc |= buf_printf(b, " access_token=***");
 	rc |=
 	    buf_printf(b, " client_id=%s client_secret=%s redirect_uri=%s insecure=%s timeout=%s\n",
-		       orempty(c->tether.client_id), secret_mark(c->tether.client_secret),
-		       orempty(c->tether.redirect_uri), c->tether.insecure ? "true" : "false", d1);
+	               orempty(c->tether.client_id), secret_mark(c->tether.client_secret),
+	               orempty(c->tether.redirect_uri), c->tether.insecure ? "true" : "false", d1);
 	fmt_duration(c->poll.interval_ms, d1, sizeof(d1));
 	fmt_duration(c->poll.lookback_ms, d2, sizeof(d2));
 	fmt_duration(c->poll.catchup_window_ms, d3, sizeof(d3));
@@ -1075,29 +1075,29 @@ int config_dump(const struct config *c, struct buf *b)
 		rc |= buf_printf(b, "%s%s", i ? "," : "", c->poll.zones[i]);
 	rc |=
 	    buf_printf(b, " location_id=%s events=%s plates=%s concurrency=%d catchup_window=%s\n",
-		       orempty(c->poll.location_id), c->poll.events ? "true" : "false",
-		       c->poll.plates ? "true" : "false", c->poll.concurrency, d3);
+	               orempty(c->poll.location_id), c->poll.events ? "true" : "false",
+	               c->poll.plates ? "true" : "false", c->poll.concurrency, d3);
 	fmt_duration(c->delivery.max_retry_age_ms, d1, sizeof(d1));
 	rc |= buf_printf(b, "state_dir: %s\n", c->state_dir);
 	rc |= buf_printf(b, "delivery: max_outbox=%lld max_retry_age=%s\n",
-			 (long long)c->delivery.max_outbox, d1);
+	                 (long long)c->delivery.max_outbox, d1);
 	rc |= buf_printf(b, "log: level=%s format=%s\n",
-			 (size_t)c->log.level < 4 ? levels[c->log.level] : "?",
-			 c->log.json ? "json" : "text");
+	                 (size_t)c->log.level < 4 ? levels[c->log.level] : "?",
+	                 c->log.json ? "json" : "text");
 	rc |= buf_printf(b, "metrics: listen=%s", c->metrics.listen ? c->metrics.listen : "off");
 	for (size_t i = 0; i < c->nmqtt; i++) {
 		const struct cfg_mqtt *m = &c->mqtt[i];
 		fmt_duration(m->keepalive_ms, d1, sizeof(d1));
 		rc |= buf_printf(b,
-				 "\nmqtt.%s: url=%s username=%s password=%s client_id=%s qos=%d "
-				 "retain=%s topic_prefix=%s keepalive=%s",
-				 m->name, orempty(m->url), orempty(m->username),
-				 secret_mark(m->password), m->client_id, m->qos,
-				 m->retain ? "true" : "false", m->topic_prefix, d1);
+		                 "\nmqtt.%s: url=%s username=%s password=%s client_id=%s qos=%d "
+		                 "retain=%s topic_prefix=%s keepalive=%s",
+		                 m->name, orempty(m->url), orempty(m->username),
+		                 secret_mark(m->password), m->client_id, m->qos,
+		                 m->retain ? "true" : "false", m->topic_prefix, d1);
 		if (m->tls)
 			rc |= buf_printf(b, " ca_file=%s cert_file=%s key_file=%s insecure=%s",
-					 orempty(m->ca_file), orempty(m->cert_file),
-					 orempty(m->key_file), m->insecure ? "true" : "false");
+			                 orempty(m->ca_file), orempty(m->cert_file),
+			                 orempty(m->key_file), m->insecure ? "true" : "false");
 	}
 	for (size_t i = 0; i < c->nwebhooks; i++) {
 		const struct cfg_webhook *w = &c->webhooks[i];

@@ -38,13 +38,13 @@ static struct config *load_text(const char *text, struct cfg_errors *errs)
 static void unset_example_env(void)
 {
 	static const char *const vars[] = {"TETHER_SIM_PORT",
-					   "TETHER_ACCESS_TOKEN",
-					   "TETHER_BRIDGE_STATE_DIR",
-					   "METRICS_PORT",
-					   "MQTT_PORT",
-					   "WEBHOOK_PORT",
-					   "HOOK_SECRET",
-					   NULL};
+	                                   "TETHER_ACCESS_TOKEN",
+	                                   "TETHER_BRIDGE_STATE_DIR",
+	                                   "METRICS_PORT",
+	                                   "MQTT_PORT",
+	                                   "WEBHOOK_PORT",
+	                                   "HOOK_SECRET",
+	                                   NULL};
 	for (size_t i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
 }
@@ -98,10 +98,10 @@ static void test_defaults_fill_absent_keys(void **state)
 	(void)state;
 	struct cfg_errors errs = {0};
 	struct config *c = load_text("tether:\n  base_url: https://my.timeline.is/\n"
-				     "  access_token: t\n"
-				     "mqtt:\n  b:\n    url: mqtts://broker.example\n"
-				     "webhooks:\n  w:\n    url: https://example.com/x\n",
-				     &errs);
+	                             "  access_token: t\n"
+	                             "mqtt:\n  b:\n    url: mqtts://broker.example\n"
+	                             "webhooks:\n  w:\n    url: https://example.com/x\n",
+	                             &errs);
 	assert_non_null(c);
 	assert_string_equal(c->tether.base_url, "https://my.timeline.is");
 	assert_false(c->tether.insecure);
@@ -136,10 +136,10 @@ static void test_oauth_and_zone_list(void **state)
 	struct cfg_errors errs = {0};
 	struct config *c =
 	    load_text("tether:\n  base_url: https://a.example\n  client_id: id\n"
-		      "  client_secret: s\n  redirect_uri: https://b.example/cb\n"
-		      "poll: {zones: [Camera 1, 5f06c1a541092788f683f3c7], plates: false}\n"
-		      "log: {level: debug, format: json}\n",
-		      &errs);
+	              "  client_secret: s\n  redirect_uri: https://b.example/cb\n"
+	              "poll: {zones: [Camera 1, 5f06c1a541092788f683f3c7], plates: false}\n"
+	              "log: {level: debug, format: json}\n",
+	              &errs);
 	assert_non_null(c);
 	assert_null(c->tether.access_token);
 	assert_string_equal(c->tether.client_id, "id");
@@ -153,31 +153,31 @@ static void test_oauth_and_zone_list(void **state)
 	char sum[256];
 	config_summary(c, sum, sizeof(sum));
 	assert_string_equal(sum, "ok: 0 mqtt brokers, 0 webhooks, poll every 10s over 2 zones "
-				 "(events only)");
+	                         "(events only)");
 	config_free(c);
 }
 
 static const char spec_cfg[] =
-	"tether:\n"
-	"  base_url: https://my.timeline.is\n"
-	"  client_id: ${TETHER_CLIENT_ID}\n"
-	"  client_secret: ${TETHER_CLIENT_SECRET}\n"
-	"  redirect_uri: https://my.site.com/callback\n"
-	"  access_token: ${TETHER_ACCESS_TOKEN:-}\n"
-	"  insecure: false\n"
-	"poll:\n  interval: 10s\n  lookback: 15m\n  zones: all\n  events: true\n"
-	"  plates: true\n  concurrency: 8\n"
-	"state_dir: /var/lib/tether-bridge\n"
-	"delivery: {max_outbox: 100000, max_retry_age: 24h}\n"
-	"log: {level: info, format: text}\n"
-	"metrics: {listen: 127.0.0.1:9464}\n"
-	"mqtt:\n  home:\n    url: mqtt://127.0.0.1:1883\n    username: bridge\n"
-	"    password: ${MQTT_PASSWORD:-}\n    client_id: tether-bridge\n    qos: 1\n"
-	"    topic_prefix: tether\n"
-	"webhooks:\n  slack:\n    url: ${SLACK_WEBHOOK_URL}\n    format: slack\n"
-	"    headers: {X-Team: ops}\n    secret: ${HOOK_SECRET:-}\n    timeout: 10s\n"
-	"watchlists:\n  stolen: {file: /etc/tether-bridge/stolen.txt, fuzzy: 1}\n"
-	"rules:\n  - name: r\n    when: {kind: plate}\n    to: [{webhook: slack}]\n";
+    "tether:\n"
+    "  base_url: https://my.timeline.is\n"
+    "  client_id: ${TETHER_CLIENT_ID}\n"
+    "  client_secret: ${TETHER_CLIENT_SECRET}\n"
+    "  redirect_uri: https://my.site.com/callback\n"
+    "  access_token: ${TETHER_ACCESS_TOKEN:-}\n"
+    "  insecure: false\n"
+    "poll:\n  interval: 10s\n  lookback: 15m\n  zones: all\n  events: true\n"
+    "  plates: true\n  concurrency: 8\n"
+    "state_dir: /var/lib/tether-bridge\n"
+    "delivery: {max_outbox: 100000, max_retry_age: 24h}\n"
+    "log: {level: info, format: text}\n"
+    "metrics: {listen: 127.0.0.1:9464}\n"
+    "mqtt:\n  home:\n    url: mqtt://127.0.0.1:1883\n    username: bridge\n"
+    "    password: ${MQTT_PASSWORD:-}\n    client_id: tether-bridge\n    qos: 1\n"
+    "    topic_prefix: tether\n"
+    "webhooks:\n  slack:\n    url: ${SLACK_WEBHOOK_URL}\n    format: slack\n"
+    "    headers: {X-Team: ops}\n    secret: ${HOOK_SECRET:-}\n    timeout: 10s\n"
+    "watchlists:\n  stolen: {file: /etc/tether-bridge/stolen.txt, fuzzy: 1}\n"
+    "rules:\n  - name: r\n    when: {kind: plate}\n    to: [{webhook: slack}]\n";
 
 /* The config of SPEC section 3, with its variables as a user would set them. */
 static void test_spec_example_loads(void **state)
@@ -221,11 +221,11 @@ static void test_env_expands_into_fields(void **state)
 	setenv("TB_CFG_TEST_QOS", "2", 1);
 	unsetenv("TB_CFG_TEST_EMPTY");
 	struct config *c = load_text("tether:\n  base_url: http://127.0.0.1:${TB_CFG_TEST_PORT}\n"
-				     "  insecure: true\n  access_token: ${TB_CFG_TEST_TOKEN}\n"
-				     "mqtt:\n  h:\n    url: mqtt://127.0.0.1\n"
-				     "    qos: ${TB_CFG_TEST_QOS}\n"
-				     "    password: ${TB_CFG_TEST_EMPTY:-}\n",
-				     &errs);
+	                             "  insecure: true\n  access_token: ${TB_CFG_TEST_TOKEN}\n"
+	                             "mqtt:\n  h:\n    url: mqtt://127.0.0.1\n"
+	                             "    qos: ${TB_CFG_TEST_QOS}\n"
+	                             "    password: ${TB_CFG_TEST_EMPTY:-}\n",
+	                             &errs);
 	assert_non_null(c);
 	assert_string_equal(c->tether.base_url, "http://127.0.0.1:18080");
 	assert_string_equal(c->tether.access_token, "tok-from-env");
@@ -244,9 +244,9 @@ static void test_secret_file_is_read(void **state)
 	char spath[64], cpath[64], text[512];
 	write_temp(spath, "whsec_c2VjcmV0LWZyb20tZmlsZQ==\n");
 	snprintf(text, sizeof(text),
-		 "tether:\n  base_url: https://a.example\n  access_token_file: %s\n"
-		 "webhooks:\n  w:\n    url: https://example.com/\n    secret_file: %s\n",
-		 spath, spath);
+	         "tether:\n  base_url: https://a.example\n  access_token_file: %s\n"
+	         "webhooks:\n  w:\n    url: https://example.com/\n    secret_file: %s\n",
+	         spath, spath);
 	write_temp(cpath, text);
 	struct config *c = config_load(cpath, &errs);
 	unlink(cpath);
@@ -264,10 +264,10 @@ static void test_secrets_list_keeps_order(void **state)
 	struct cfg_errors errs = {0};
 	unsetenv("TB_CFG_TEST_OLD");
 	struct config *c = load_text("tether: {base_url: https://a.example, access_token: t}\n"
-				     "webhooks:\n  w:\n    url: https://example.com/\n"
-				     "    secrets: [whsec_bmV3LWtleQ==, whsec_b2xkLWtleQ==,"
-				     " \"${TB_CFG_TEST_OLD:-}\"]\n",
-				     &errs);
+	                             "webhooks:\n  w:\n    url: https://example.com/\n"
+	                             "    secrets: [whsec_bmV3LWtleQ==, whsec_b2xkLWtleQ==,"
+	                             " \"${TB_CFG_TEST_OLD:-}\"]\n",
+	                             &errs);
 	assert_non_null(c);
 	assert_int_equal(c->webhooks[0].nsecrets, 2);
 	assert_string_equal(c->webhooks[0].secrets[0], "whsec_bmV3LWtleQ==");
@@ -276,23 +276,23 @@ static void test_secrets_list_keeps_order(void **state)
 }
 
 static const char redact_cfg[] =
-	"tether:\n  base_url: https://a.example\n  client_id: cid\n"
-	"  client_secret: CLIENT-SECRET-1\n  redirect_uri: https://b.example/cb\n"
-	"  access_token: ACCESS-TOKEN-2\n"
-	"mqtt:\n  h: {url: mqtt://127.0.0.1, username: u, password: MQTT-PASSWORD-3}\n"
-	"webhooks:\n  w:\n    url: https://hooks.example.com/services/URL-TOKEN-4\n"
-	"    headers: {Authorization: Bearer HEADER-TOKEN-5}\n"
-	"    secret: whsec_SElETkVOLTY=\n";
+    "tether:\n  base_url: https://a.example\n  client_id: cid\n"
+    "  client_secret: CLIENT-SECRET-1\n  redirect_uri: https://b.example/cb\n"
+    "  access_token: ACCESS-TOKEN-2\n"
+    "mqtt:\n  h: {url: mqtt://127.0.0.1, username: u, password: MQTT-PASSWORD-3}\n"
+    "webhooks:\n  w:\n    url: https://hooks.example.com/services/URL-TOKEN-4\n"
+    "    headers: {Authorization: Bearer HEADER-TOKEN-5}\n"
+    "    secret: whsec_SElETkVOLTY=\n";
 
 static void assert_redacted(const char *text)
 {
 	static const char *const secrets[] = {"CLIENT-SECRET-1",
-					      "ACCESS-TOKEN-2",
-					      "MQTT-PASSWORD-3",
-					      "URL-TOKEN-4",
-					      "HEADER-TOKEN-5",
-					      "whsec_",
-					      NULL};
+	                                      "ACCESS-TOKEN-2",
+	                                      "MQTT-PASSWORD-3",
+	                                      "URL-TOKEN-4",
+	                                      "HEADER-TOKEN-5",
+	                                      "whsec_",
+	                                      NULL};
 	for (size_t i = 0; secrets[i]; i++) {
 		if (strstr(text, secrets[i]) != NULL)
 			fail_msg("'%s' leaked into:\n%s", secrets[i], text);
@@ -425,11 +425,11 @@ static void test_invalid_cases_report_expected_errors(void **state)
 		buf_init(&got, 0);
 		for (size_t j = 0; j < errs.n; j++)
 			buf_printf(&got, "%d:%d: %s\n", errs.v[j].line, errs.v[j].column,
-				   errs.v[j].text);
+			           errs.v[j].text);
 		if (want == NULL || c != NULL || errs.n == 0 ||
 		    strcmp(want, got.data ? got.data : "") != 0) {
 			fprintf(stderr, "case %s:\n--- want\n%s--- got\n%s", names[i],
-				want ? want : "(no error file)\n", got.data ? got.data : "");
+			        want ? want : "(no error file)\n", got.data ? got.data : "");
 			failures++;
 		}
 		config_free(c);
