@@ -18,20 +18,27 @@
 
 static const char *const format_names[] = {"json", "slack", "discord", "teams", "cloudevents"};
 
-static void *xcalloc(size_t n, size_t sz)
+/* Allocation failures are load errors like any other, reported at `at` (NULL: unknown), so
+ * a reload on SIGHUP that runs short of memory fails and the running config stays. */
+static void *xcalloc(size_t n, size_t sz, const struct ynode *at, struct cfg_errors *errs)
 {
 	void *p = calloc(n ? n : 1, sz);
 	if (p == NULL)
-		abort(); /* out of memory at config load: nothing sensible to do */
+		ynode_error(errs, at, "out of memory");
 	return p;
 }
 
-static char *xstrdup(const char *s)
+static char *xstrndup(const char *s, size_t len, const struct ynode *at, struct cfg_errors *errs)
 {
-	char *p = strdup(s ? s : "");
+	char *p = strndup(s, len);
 	if (p == NULL)
-		abort();
+		ynode_error(errs, at, "out of memory");
 	return p;
+}
+
+static char *xstrdup(const char *s, const struct ynode *at, struct cfg_errors *errs)
+{
+	return xstrndup(s, strlen(s), at, errs);
 }
 
 static void fmt_duration(int64_t ms, char *out, size_t sz)
@@ -136,7 +143,7 @@ static const struct ynode *read_opt_str(const struct ynode *map, const char *key
 	if (rc != 1 || *s == '\0')
 		return NULL;
 	free(*out);
-	*out = xstrdup(s);
+	*out = xstrdup(s, n, errs);
 	return n;
 }
 
@@ -337,9 +344,9 @@ static void load_tether(struct config *c, const struct ynode *root, struct cfg_e
 			if (ok) {
 				size_t len = strlen(n->value);
 				size_t min = (size_t)(u.path - n->value);
-				c->tether.base_url = xstrdup(n->value);
-				while (len > min && c->tether.base_url[len - 1] == '/')
-					c->tether.base_url[--len] = '\0';
+				while (len > min && n->value[len - 1] == '/')
+					len--;
+				c->tether.base_url = xstrndup(n->value, len, n, errs);
 			}
 		}
 	}
@@ -388,7 +395,9 @@ static void load_zones(struct config *c, const struct ynode *n, struct cfg_error
 		ynode_error(errs, n, "'zones': empty list (use 'all' for every zone)");
 		return;
 	}
-	c->poll.zones = xcalloc(n->n, sizeof(*c->poll.zones));
+	c->poll.zones = xcalloc(n->n, sizeof(*c->poll.zones), n, errs);
+	if (c->poll.zones == NULL)
+		return;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct ynode *z = n->items[i];
 		bool dup = false;
@@ -408,7 +417,8 @@ static void load_zones(struct config *c, const struct ynode *n, struct cfg_error
 			ynode_error(errs, z, "'zones': '%s' is listed twice", z->value);
 			continue;
 		}
-		c->poll.zones[c->poll.nzones++] = xstrdup(z->value);
+		if ((c->poll.zones[c->poll.nzones] = xstrdup(z->value, z, errs)) != NULL)
+			c->poll.nzones++;
 	}
 	c->poll.zones_all = false;
 }
@@ -456,7 +466,7 @@ static void load_misc(struct config *c, const struct ynode *root, struct cfg_err
 				ynode_error(errs, n, "'state_dir': must not be empty");
 		} else {
 			free(c->state_dir);
-			c->state_dir = xstrdup(s);
+			c->state_dir = xstrdup(s, n, errs);
 		}
 	}
 
@@ -575,14 +585,14 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	const char *s;
 	struct url u;
 
-	m->name = xstrdup(key->value);
+	m->name = xstrdup(key->value, key, errs);
 	m->line = key->line;
 	m->column = key->column;
 	m->qos = 1;
-	m->topic_prefix = xstrdup("tether");
+	m->topic_prefix = xstrdup("tether", key, errs);
 	m->keepalive_ms = 30 * SEC;
 	snprintf(cid, sizeof(cid), "tether-bridge-%s", key->value);
-	m->client_id = xstrdup(cid);
+	m->client_id = xstrdup(cid, key, errs);
 	if (!name_valid(key->value))
 		ynode_error(errs, key,
 		            "bad broker name '%s' in 'mqtt' (use letters, digits, '_' and '-')",
@@ -608,11 +618,9 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 			url_ok = false;
 		}
 		if (url_ok) {
-			m->url = xstrdup(s);
+			m->url = xstrdup(s, n, errs);
 			m->tls = strcmp(u.scheme, "mqtts") == 0;
-			m->host = strndup(u.host, u.hostlen);
-			if (m->host == NULL)
-				abort();
+			m->host = xstrndup(u.host, u.hostlen, n, errs);
 			m->port = u.port > 0 ? (int)u.port : m->tls ? 8883 : 1883;
 		}
 	}
@@ -636,9 +644,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 			ynode_error(errs, n, "'topic_prefix': must not contain '+' or '#'");
 		} else {
 			free(m->topic_prefix);
-			m->topic_prefix = strndup(s, len);
-			if (m->topic_prefix == NULL)
-				abort();
+			m->topic_prefix = xstrndup(s, len, n, errs);
 		}
 	}
 	read_duration(v, "keepalive", 5 * SEC, 18 * HOUR, &m->keepalive_ms, errs);
@@ -702,7 +708,8 @@ static void load_headers(struct cfg_webhook *w, const struct ynode *h, struct cf
 
 	if (!ynode_expect(h, YNODE_MAP, "headers", errs))
 		return;
-	w->headers = xcalloc(h->n, sizeof(*w->headers));
+	if ((w->headers = xcalloc(h->n, sizeof(*w->headers), h, errs)) == NULL)
+		return;
 	for (size_t i = 0; i < h->n; i++) {
 		const struct ynode *k = h->keys[i], *v = h->items[i];
 		bool ok = true;
@@ -740,9 +747,9 @@ static void load_headers(struct cfg_webhook *w, const struct ynode *h, struct cf
 		}
 		if (!ok)
 			continue;
-		w->headers[w->nheaders].name = xstrdup(k->value);
-		w->headers[w->nheaders].value = xstrdup(v->value);
-		w->nheaders++;
+		w->headers[w->nheaders].name = xstrdup(k->value, k, errs);
+		w->headers[w->nheaders].value = xstrdup(v->value, v, errs);
+		w->nheaders++; /* a NULL half fails the load; config_free takes NULL */
 	}
 }
 
@@ -762,7 +769,8 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 		}
 		if (!ynode_expect(list, YNODE_SEQ, "secrets", errs))
 			return;
-		w->secrets = xcalloc(list->n, sizeof(*w->secrets));
+		if ((w->secrets = xcalloc(list->n, sizeof(*w->secrets), list, errs)) == NULL)
+			return;
 		for (size_t i = 0; i < list->n; i++) {
 			const struct ynode *it = list->items[i];
 			if (it->type != YNODE_SCALAR) {
@@ -777,7 +785,8 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 				ynode_error(errs, it, "'secrets': expected whsec_<base64>");
 				continue;
 			}
-			w->secrets[w->nsecrets++] = xstrdup(it->value);
+			if ((w->secrets[w->nsecrets] = xstrdup(it->value, it, errs)) != NULL)
+				w->nsecrets++;
 		}
 		return;
 	}
@@ -790,7 +799,10 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 		util_free_secret(s);
 		return;
 	}
-	w->secrets = xcalloc(1, sizeof(*w->secrets));
+	if ((w->secrets = xcalloc(1, sizeof(*w->secrets), one, errs)) == NULL) {
+		util_free_secret(s);
+		return;
+	}
 	w->secrets[0] = s;
 	w->nsecrets = 1;
 }
@@ -806,7 +818,7 @@ static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const s
 	const char *s;
 	struct url u;
 
-	w->name = xstrdup(key->value);
+	w->name = xstrdup(key->value, key, errs);
 	w->line = key->line;
 	w->column = key->column;
 	w->format = WEBHOOK_JSON;
@@ -829,7 +841,7 @@ static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const s
 		else if (u.fragment)
 			ynode_error(errs, n, "'url': must not have a fragment");
 		else
-			w->url = xstrdup(s);
+			w->url = xstrdup(s, n, errs);
 	}
 	if (ynode_str(v, "format", false, &s, errs) == 1) {
 		bool found = false;
@@ -858,14 +870,14 @@ static void load_targets(struct config *c, const struct ynode *root, struct cfg_
 	const struct ynode *n = ynode_get(root, "mqtt");
 
 	if (n != NULL && !ynode_is_null(n) && ynode_expect(n, YNODE_MAP, "mqtt", errs)) {
-		c->mqtt = xcalloc(n->n, sizeof(*c->mqtt));
-		for (size_t i = 0; i < n->n; i++)
+		c->mqtt = xcalloc(n->n, sizeof(*c->mqtt), n, errs);
+		for (size_t i = 0; c->mqtt != NULL && i < n->n; i++)
 			load_broker(&c->mqtt[c->nmqtt++], n->keys[i], n->items[i], errs);
 	}
 	n = ynode_get(root, "webhooks");
 	if (n != NULL && !ynode_is_null(n) && ynode_expect(n, YNODE_MAP, "webhooks", errs)) {
-		c->webhooks = xcalloc(n->n, sizeof(*c->webhooks));
-		for (size_t i = 0; i < n->n; i++)
+		c->webhooks = xcalloc(n->n, sizeof(*c->webhooks), n, errs);
+		for (size_t i = 0; c->webhooks != NULL && i < n->n; i++)
 			load_webhook(&c->webhooks[c->nwebhooks++], n->keys[i], n->items[i], errs);
 	}
 }
@@ -901,8 +913,10 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	if (errs == NULL)
 		errs = &local;
 	before = errs->n;
-	c = xcalloc(1, sizeof(*c));
-	c->file = xstrdup(path);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		cfg_errors_add(errs, path, 0, 0, "out of memory");
+		goto out_release;
+	}
 	c->tether.timeout_ms = 30 * SEC;
 	c->poll.interval_ms = 10 * SEC;
 	c->poll.lookback_ms = 15 * MINUTE;
@@ -910,7 +924,12 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	c->poll.events = c->poll.plates = true;
 	c->poll.concurrency = 8;
 	c->poll.catchup_window_ms = HOUR;
-	c->state_dir = xstrdup("/var/lib/tether-bridge");
+	c->file = strdup(path);
+	c->state_dir = strdup("/var/lib/tether-bridge");
+	if (c->file == NULL || c->state_dir == NULL) {
+		cfg_errors_add(errs, path, 0, 0, "out of memory");
+		goto fail;
+	}
 	c->delivery.max_outbox = 100000;
 	c->delivery.max_retry_age_ms = DAY;
 	c->log.level = LOG_LEVEL_INFO;
@@ -931,15 +950,16 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	load_misc(c, root, errs);
 	load_metrics(c, root, errs);
 	load_targets(c, root, errs);
-	if (errs->n > before)
+	if (cfg_errors_since(errs, before))
 		goto fail;
 	cfg_errors_release(&local);
 	return c;
 
 fail:
 	sort_errors(errs, before);
-	cfg_errors_release(&local);
 	config_free(c);
+out_release:
+	cfg_errors_release(&local);
 	return NULL;
 }
 

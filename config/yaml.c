@@ -14,20 +14,11 @@
 #define MAX_DEPTH 64
 #define MAX_SECRET_FILE (64 * 1024)
 
-static void *xcalloc(size_t n, size_t sz)
+/* Allocation failures are load errors like any other (reported as "out of memory"), so a
+ * reload on SIGHUP that runs short of memory fails and the running config stays. */
+static void nomem(struct cfg_errors *errs, const char *file, int line, int column)
 {
-	void *p = calloc(n, sz);
-	if (p == NULL)
-		abort(); /* out of memory at config load: nothing sensible to do */
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-	if (p == NULL)
-		abort();
-	return p;
+	cfg_errors_add(errs, file, line, column, "out of memory");
 }
 
 static void verrors_add(struct cfg_errors *errs, const char *file, int line, int column,
@@ -35,23 +26,33 @@ static void verrors_add(struct cfg_errors *errs, const char *file, int line, int
 {
 	char *text = NULL;
 
+	char *fcopy;
+
 	if (errs == NULL)
 		return;
 	if (vasprintf(&text, fmt, ap) < 0)
-		abort();
+		goto out_nomem;
 	if (errs->n == errs->cap) {
 		size_t cap = errs->cap ? errs->cap * 2 : 8;
 		struct cfg_error *v = realloc(errs->v, cap * sizeof(*v));
 		if (v == NULL)
-			abort();
+			goto out_free_text;
 		errs->v = v;
 		errs->cap = cap;
 	}
-	errs->v[errs->n].file = xstrdup(file);
+	if ((fcopy = strdup(file ? file : "")) == NULL)
+		goto out_free_text;
+	errs->v[errs->n].file = fcopy;
 	errs->v[errs->n].line = line;
 	errs->v[errs->n].column = column;
 	errs->v[errs->n].text = text;
 	errs->n++;
+	return;
+
+out_free_text:
+	free(text);
+out_nomem:
+	errs->nomem = true; /* the error is lost, not the failure */
 }
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
@@ -69,7 +70,14 @@ void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src)
 		cfg_errors_add(dst, src->v[i].file, src->v[i].line, src->v[i].column, "%s",
 		               src->v[i].text);
 	}
+	if (src->nomem)
+		dst->nomem = true;
 	cfg_errors_release(src);
+}
+
+bool cfg_errors_since(const struct cfg_errors *errs, size_t before)
+{
+	return errs->n > before || errs->nomem;
 }
 
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
@@ -81,6 +89,8 @@ void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
 		else
 			fprintf(f, "%s: %s\n", e->file, e->text);
 	}
+	if (errs->nomem)
+		fprintf(f, "out of memory (some errors could not be recorded)\n");
 }
 
 void cfg_errors_release(struct cfg_errors *errs)
@@ -92,6 +102,7 @@ void cfg_errors_release(struct cfg_errors *errs)
 	free(errs->v);
 	errs->v = NULL;
 	errs->n = errs->cap = 0;
+	errs->nomem = false;
 }
 
 void ynode_error(struct cfg_errors *errs, const struct ynode *n, const char *fmt, ...)
@@ -127,17 +138,23 @@ void ydoc_free(struct ydoc *doc)
 }
 
 /* Expands ${VAR} and ${VAR:-default}; "$$" stands for "$". Unset variables without a
- * default are reported at the scalar and expand to nothing. */
+ * default are reported at the scalar and expand to nothing. A new string, or NULL when
+ * out of memory (reported). */
 static char *expand(const char *s, const struct ynode *at, struct cfg_errors *errs)
 {
 	struct buf b;
+	int rc = 0;
+	char *out;
 
-	if (strchr(s, '$') == NULL)
-		return xstrdup(s);
+	if (strchr(s, '$') == NULL) {
+		if ((out = strdup(s)) == NULL)
+			nomem(errs, at->file, at->line, at->column);
+		return out;
+	}
 	buf_init(&b, 0);
-	while (*s) {
+	while (*s && rc == 0) {
 		if (s[0] == '$' && s[1] == '$') {
-			buf_append(&b, "$", 1);
+			rc = buf_append(&b, "$", 1);
 			s += 2;
 			continue;
 		}
@@ -174,23 +191,34 @@ static char *expand(const char *s, const struct ynode *at, struct cfg_errors *er
 			}
 			val = getenv(var);
 			if (def != NULL && (val == NULL || *val == '\0'))
-				buf_append(&b, def, (size_t)(close - def));
+				rc = buf_append(&b, def, (size_t)(close - def));
 			else if (val != NULL)
-				buf_puts(&b, val);
+				rc = buf_puts(&b, val);
 			else
 				ynode_error(errs, at, "environment variable '%s' is not set", var);
 			s = close + 1;
 			continue;
 		}
-		buf_append(&b, s, 1);
+		rc = buf_append(&b, s, 1);
 		s++;
 	}
-	return buf_steal(&b);
+	if (rc < 0 || (out = buf_steal(&b)) == NULL) {
+		buf_release(&b);
+		nomem(errs, at->file, at->line, at->column);
+		return NULL;
+	}
+	return out;
 }
 
-static struct ynode *node_new(enum ynode_type type, const char *file, const yaml_mark_t *m)
+/* NULL when out of memory (reported). */
+static struct ynode *node_new(enum ynode_type type, const char *file, const yaml_mark_t *m,
+                              struct cfg_errors *errs)
 {
-	struct ynode *n = xcalloc(1, sizeof(*n));
+	struct ynode *n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		nomem(errs, file, (int)m->line + 1, (int)m->column + 1);
+		return NULL;
+	}
 	n->type = type;
 	n->file = file;
 	n->line = (int)m->line + 1;
@@ -198,20 +226,22 @@ static struct ynode *node_new(enum ynode_type type, const char *file, const yaml
 	return n;
 }
 
-static void node_push(struct ynode *parent, struct ynode *key, struct ynode *child)
+/* 0, or -1 when out of memory (parent unchanged; key and child still the caller's). */
+static int node_push(struct ynode *parent, struct ynode *key, struct ynode *child)
 {
 	struct ynode **items = realloc(parent->items, (parent->n + 1) * sizeof(*items));
 	if (items == NULL)
-		abort();
+		return -1;
 	parent->items = items;
 	if (parent->type == YNODE_MAP) {
 		struct ynode **keys = realloc(parent->keys, (parent->n + 1) * sizeof(*keys));
 		if (keys == NULL)
-			abort();
+			return -1;
 		parent->keys = keys;
 		keys[parent->n] = key;
 	}
 	items[parent->n++] = child;
+	return 0;
 }
 
 /* Parser state: open collections are attached to their parent only once complete, so on
@@ -224,31 +254,55 @@ struct pstate {
 	struct cfg_errors *errs;
 };
 
-static void place(struct pstate *st, struct ynode *n)
+/* Replaces a scalar's raw text with its expansion; -1 when out of memory (reported). */
+static int expand_scalar(struct pstate *st, struct ynode *n)
+{
+	char *v;
+
+	if (n->type != YNODE_SCALAR)
+		return 0;
+	if ((v = expand(n->value, n, st->errs)) == NULL)
+		return -1;
+	free(n->value);
+	n->value = v;
+	return 0;
+}
+
+/* Takes ownership of n and attaches it where the parse is. -1 when out of memory (reported;
+ * n freed). */
+static int place(struct pstate *st, struct ynode *n)
 {
 	struct ynode *parent;
 
 	if (st->depth == 0) {
-		if (n->type == YNODE_SCALAR) {
-			char *v = expand(n->value, n, st->errs);
-			free(n->value);
-			n->value = v;
+		if (expand_scalar(st, n) < 0) {
+			node_free(n);
+			return -1;
 		}
 		node_free(st->doc->root);
 		st->doc->root = n;
-		return;
+		return 0;
 	}
 	parent = st->stack[st->depth - 1];
 	if (parent->type == YNODE_MAP && st->pending_key[st->depth - 1] == NULL) {
 		if (n->type != YNODE_SCALAR) {
 			ynode_error(st->errs, n, "map keys must be plain strings");
-			node_free(n);
 			/* a placeholder key keeps the value that follows in its place */
-			n = calloc(1, sizeof(*n));
-			if (n == NULL)
-				abort();
-			n->file = st->doc->file;
-			n->value = xstrdup("?");
+			n->type = YNODE_SCALAR;
+			for (size_t i = 0; i < n->n; i++) {
+				node_free(n->items[i]);
+				if (n->keys)
+					node_free(n->keys[i]);
+			}
+			free(n->items);
+			free(n->keys);
+			n->items = n->keys = NULL;
+			n->n = 0;
+			if ((n->value = strdup("?")) == NULL) {
+				nomem(st->errs, n->file, n->line, n->column);
+				node_free(n);
+				return -1;
+			}
 		} else {
 			for (size_t i = 0; i < parent->n; i++) {
 				if (strcmp(parent->keys[i]->value, n->value) == 0) {
@@ -258,15 +312,34 @@ static void place(struct pstate *st, struct ynode *n)
 			}
 		}
 		st->pending_key[st->depth - 1] = n;
-		return;
+		return 0;
 	}
-	if (n->type == YNODE_SCALAR) {
-		char *v = expand(n->value, n, st->errs);
-		free(n->value);
-		n->value = v;
+	if (expand_scalar(st, n) < 0) {
+		node_free(n);
+		return -1;
 	}
-	node_push(parent, st->pending_key[st->depth - 1], n);
+	if (node_push(parent, st->pending_key[st->depth - 1], n) < 0) {
+		nomem(st->errs, n->file, n->line, n->column);
+		node_free(n);
+		return -1;
+	}
 	st->pending_key[st->depth - 1] = NULL;
+	return 0;
+}
+
+/* A scalar node holding text (copied); NULL when out of memory (reported). */
+static struct ynode *scalar_new(struct pstate *st, const yaml_mark_t *m, const char *text)
+{
+	struct ynode *n = node_new(YNODE_SCALAR, st->doc->file, m, st->errs);
+
+	if (n == NULL)
+		return NULL;
+	if ((n->value = strdup(text)) == NULL) {
+		nomem(st->errs, n->file, n->line, n->column);
+		free(n);
+		return NULL;
+	}
+	return n;
 }
 
 static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors *errs)
@@ -275,11 +348,15 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 	int docs = 0;
 	bool done = false, failed = false;
 
-	st.doc = xcalloc(1, sizeof(*st.doc));
-	st.doc->file = xstrdup(name);
+	st.doc = calloc(1, sizeof(*st.doc));
+	if (st.doc == NULL || (st.doc->file = strdup(name)) == NULL) {
+		free(st.doc);
+		nomem(errs, name, 0, 0);
+		return NULL;
+	}
 	while (!done) {
 		yaml_event_t ev;
-		struct ynode *n;
+		struct ynode *n = NULL;
 
 		if (!yaml_parser_parse(p, &ev)) {
 			cfg_errors_add(errs, st.doc->file, (int)p->problem_mark.line + 1,
@@ -305,15 +382,18 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 			cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
 			               (int)ev.start_mark.column + 1,
 			               "YAML aliases are not supported");
-			n = node_new(YNODE_SCALAR, st.doc->file, &ev.start_mark);
-			n->value = xstrdup("");
-			place(&st, n);
+			if ((n = scalar_new(&st, &ev.start_mark, "")) == NULL || place(&st, n) < 0)
+				failed = done = true;
 			break;
 		case YAML_SCALAR_EVENT:
-			n = node_new(YNODE_SCALAR, st.doc->file, &ev.start_mark);
+			if ((n = scalar_new(&st, &ev.start_mark,
+			                    (const char *)ev.data.scalar.value)) == NULL) {
+				failed = done = true;
+				break;
+			}
 			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-			n->value = xstrdup((const char *)ev.data.scalar.value);
-			place(&st, n);
+			if (place(&st, n) < 0)
+				failed = done = true;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
@@ -325,7 +405,11 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 				break;
 			}
 			n = node_new(ev.type == YAML_SEQUENCE_START_EVENT ? YNODE_SEQ : YNODE_MAP,
-			             st.doc->file, &ev.start_mark);
+			             st.doc->file, &ev.start_mark, errs);
+			if (n == NULL) {
+				failed = done = true;
+				break;
+			}
 			st.pending_key[st.depth] = NULL;
 			st.stack[st.depth++] = n;
 			break;
@@ -335,7 +419,8 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 				n = st.stack[--st.depth];
 				node_free(st.pending_key[st.depth]);
 				st.pending_key[st.depth] = NULL;
-				place(&st, n);
+				if (place(&st, n) < 0)
+					failed = done = true;
 			}
 			break;
 		default:
@@ -578,7 +663,10 @@ int ynode_secret(const struct ynode *map, const char *key, bool required, char *
 	if (n) {
 		if (!scalar(n, key, errs))
 			return -1;
-		*out = xstrdup(n->value);
+		if ((*out = strdup(n->value)) == NULL) {
+			ynode_error(errs, n, "out of memory");
+			return -1;
+		}
 		return 1;
 	}
 	if (fn == NULL) {
@@ -610,6 +698,9 @@ int ynode_secret(const struct ynode *map, const char *key, bool required, char *
 	util_memzero(chunk, sizeof(chunk));
 	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
-	*out = buf_steal(&b);
+	if ((*out = buf_steal(&b)) == NULL) {
+		ynode_error(errs, fn, "out of memory");
+		return -1;
+	}
 	return 1;
 }

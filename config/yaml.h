@@ -16,15 +16,20 @@ struct cfg_error {
 	char *text;
 };
 
+/* Zero-initialise. nomem is set when an error could not be recorded (out of memory): a
+ * load that sets it failed even if n did not grow. */
 struct cfg_errors {
 	struct cfg_error *v;
 	size_t n, cap;
+	bool nomem;
 };
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Appends every error of src to dst; src is left empty. */
 void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src);
+/* True when errs got an error since it held before errors (or lost one to nomem). */
+bool cfg_errors_since(const struct cfg_errors *errs, size_t before);
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f);
 void cfg_errors_release(struct cfg_errors *errs);
 

@@ -941,7 +941,7 @@ struct rules *rules_compile(const struct ynode *root, const struct rules_target_
 			r->n++;
 		}
 	}
-	if (errs->n != before)
+	if (cfg_errors_since(errs, before))
 		goto out_free;
 	return r;
 out_nomem:

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -15,6 +17,63 @@
 #include "config/config.h"
 
 #define INVALID_DIR "tests/data/config-invalid"
+
+/* ---- allocation failure injection ----------------------------------------------------
+ * malloc, calloc and realloc are interposed for this test program (the real ones found with
+ * RTLD_NEXT: libc's, or the sanitizer's). While armed, allocation number fail_at fails. */
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static long fail_at = -1, alloc_count;
+static bool alloc_failed;
+
+static void resolve_allocators(void)
+{
+	static bool resolving;
+	if (real_realloc != NULL || resolving)
+		return;
+	resolving = true;
+	real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+	real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	resolving = false;
+}
+
+static bool inject_failure(void)
+{
+	if (fail_at < 0 || alloc_count++ != fail_at)
+		return false;
+	alloc_failed = true;
+	errno = ENOMEM;
+	return true;
+}
+
+void *malloc(size_t n)
+{
+	resolve_allocators();
+	if (real_malloc == NULL || inject_failure())
+		return NULL;
+	return real_malloc(n);
+}
+
+void *calloc(size_t n, size_t sz)
+{
+	static char boot[1024]; /* for dlsym, should it allocate while resolving */
+	resolve_allocators();
+	if (real_calloc == NULL)
+		return n * sz <= sizeof(boot) ? boot : NULL;
+	if (inject_failure())
+		return NULL;
+	return real_calloc(n, sz);
+}
+
+void *realloc(void *p, size_t n)
+{
+	resolve_allocators();
+	if (real_realloc == NULL || inject_failure())
+		return NULL;
+	return real_realloc(p, n);
+}
 
 /* Writes text to a new temporary file; path gets its name. */
 static void write_temp(char path[64], const char *text)
@@ -371,6 +430,83 @@ static void test_missing_file_is_an_error(void **state)
 	cfg_errors_release(&errs);
 }
 
+static const char oom_cfg[] =
+    "tether:\n  base_url: https://a.example/\n  access_token: ${TB_TEST_UNSET_TOKEN:-tok}\n"
+    "poll:\n  zones: [Back door, 5f06c1a541092788f683f3c7]\n  location_id: loc\n"
+    "state_dir: /tmp/x\nmetrics: {listen: '127.0.0.1:9464'}\nlog: {level: debug}\n"
+    "mqtt:\n  h: {url: 'mqtt://127.0.0.1:1883', username: u, password: p, topic_prefix: a/b/}\n"
+    "webhooks:\n  w:\n    url: https://hooks.example.com/x\n"
+    "    headers: {Authorization: Bearer t, X-A: b}\n"
+    "    secrets: [whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3, '${TB_TEST_UNSET_OLD:-}']\n"
+    "  v: {url: 'http://127.0.0.1:1/', secret: whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3}\n"
+    "rules: []\n";
+
+static const char oom_bad_cfg[] =
+    "tether: {base_url: ftp://a, insecure: maybe}\npoll: {interval: 1x, zones: [a, a]}\n"
+    "mqtt:\n  'bad name': {url: mqtt://h/p}\nunknown: 1\n";
+
+static void assert_loaded_whole(const struct config *c)
+{
+	assert_string_equal(c->tether.base_url, "https://a.example");
+	assert_string_equal(c->tether.access_token, "tok");
+	assert_int_equal(c->poll.nzones, 2);
+	assert_string_equal(c->poll.zones[1], "5f06c1a541092788f683f3c7");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9464");
+	assert_int_equal(c->nmqtt, 1);
+	assert_string_equal(c->mqtt[0].topic_prefix, "a/b");
+	assert_string_equal(c->mqtt[0].host, "127.0.0.1");
+	assert_string_equal(c->mqtt[0].client_id, "tether-bridge-h");
+	assert_int_equal(c->nwebhooks, 2);
+	assert_int_equal(c->webhooks[0].nheaders, 2);
+	assert_string_equal(c->webhooks[0].headers[1].value, "b");
+	assert_int_equal(c->webhooks[0].nsecrets, 1);
+	assert_int_equal(c->webhooks[1].nsecrets, 1);
+}
+
+/* Fails every allocation of a load in turn: each load either fails with an error (or the
+ * nomem mark) or, once the index passes the last allocation, succeeds. Before, the loader
+ * called abort(), and a reload on SIGHUP could kill the daemon. */
+static void sweep_allocation_failures(const char *text, bool valid)
+{
+	char path[64];
+	long k;
+
+	write_temp(path, text);
+	unsetenv("TB_TEST_UNSET_TOKEN");
+	unsetenv("TB_TEST_UNSET_OLD");
+	for (k = 0;; k++) {
+		struct cfg_errors errs = {0};
+		alloc_count = 0;
+		alloc_failed = false;
+		fail_at = k;
+		struct config *c = config_load(path, &errs);
+		fail_at = -1;
+		/* a failure libc absorbs (stdio falls back to no buffer) may still load */
+		if (c == NULL)
+			assert_true(cfg_errors_since(&errs, 0));
+		else
+			assert_false(cfg_errors_since(&errs, 0));
+		if (!alloc_failed && valid && c == NULL)
+			cfg_errors_print(&errs, stderr);
+		assert_true(alloc_failed || (valid == (c != NULL)));
+		if (c != NULL) /* nothing lost on the way */
+			assert_loaded_whole(c);
+		config_free(c);
+		cfg_errors_release(&errs);
+		if (!alloc_failed)
+			break;
+	}
+	unlink(path);
+	assert_true(k > 20); /* the sweep went through the load's allocations */
+}
+
+static void test_allocation_failure_is_a_load_error(void **state)
+{
+	(void)state;
+	sweep_allocation_failures(oom_cfg, true);
+	sweep_allocation_failures(oom_bad_cfg, false);
+}
+
 static char *read_all(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -456,6 +592,7 @@ int main(void)
 	    cmocka_unit_test(test_log_redacts_secrets),
 	    cmocka_unit_test(test_empty_file_is_an_error),
 	    cmocka_unit_test(test_missing_file_is_an_error),
+	    cmocka_unit_test(test_allocation_failure_is_a_load_error),
 	    cmocka_unit_test(test_invalid_cases_report_expected_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
