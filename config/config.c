@@ -1137,22 +1137,6 @@ int config_dump(const struct config *c, struct buf *b)
 	return rc ? -1 : 0;
 }
 
-void config_log(const struct config *c)
-{
-	struct buf b;
-	char *line, *save = NULL;
-
-	buf_init(&b, 0);
-	if (config_dump(c, &b) < 0 || b.data == NULL) {
-		log_warnx("config: unable to format the configuration");
-		buf_release(&b);
-		return;
-	}
-	for (line = strtok_r(b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_info("%s", line);
-	buf_release(&b);
-}
-
 const struct cfg_mqtt *config_mqtt(const struct config *c, const char *name)
 {
 	if (c == NULL || name == NULL)

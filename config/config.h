@@ -108,8 +108,6 @@ void config_summary(const struct config *cfg, char *out, size_t outsz);
 /* The whole config, one section per line, secrets and webhook URL paths shown as "***"
  * (no trailing newline on the last line). Returns 0, or -1 if b refused to grow. */
 int config_dump(const struct config *cfg, struct buf *b);
-/* config_dump through log_info, line by line. */
-void config_log(const struct config *cfg);
 
 /* Lookups by name (borrowed; NULL if there is none). */
 const struct cfg_mqtt *config_mqtt(const struct config *cfg, const char *name);

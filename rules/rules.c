@@ -326,17 +326,19 @@ static int compile_order(struct rules *r, const struct ynode *root, struct cfg_e
 	return 0;
 }
 
-static void move_wl_errors(struct watchlist_errors *we, const struct ynode *at, const char *wl,
+static void move_wl_errors(struct cfg_errors *we, const struct ynode *at, const char *wl,
                            struct cfg_errors *errs)
 {
 	for (size_t i = 0; i < we->n; i++) {
-		const struct watchlist_error *e = &we->v[i];
+		const struct cfg_error *e = &we->v[i];
 		if (e->line == 0)
 			ynode_error(errs, at, "watchlist '%s': %s", wl, e->text);
 		else
 			cfg_errors_add(errs, e->file, e->line, e->column, "%s", e->text);
 	}
-	watchlist_errors_release(we);
+	if (we->nomem)
+		errs->nomem = true;
+	cfg_errors_release(we);
 }
 
 /* Resolves a watchlist path against the config file's directory. Caller frees. */
@@ -359,12 +361,11 @@ static char *resolve_path(const char *cfgfile, const char *path)
 static int add_inline(struct watchlist *wl, const struct ynode *list, const char *name,
                       struct cfg_errors *errs)
 {
-	struct watchlist_errors we;
+	struct cfg_errors we = {0};
 	struct items it;
 
 	if (!get_items(list, "plates", &it, errs))
 		return 0;
-	watchlist_errors_init(&we);
 	for (size_t i = 0; i < it.n; i++)
 		watchlist_add(wl, it.v[i]->value, it.v[i]->file, it.v[i]->line, text_col(it.v[i]),
 		              &we);
@@ -410,13 +411,12 @@ static int compile_watchlists(struct rules *r, const struct ynode *root, struct 
 		if (pn)
 			add_inline(wl, pn, name, errs);
 		if (file) {
-			struct watchlist_errors we;
+			struct cfg_errors we = {0};
 			char *path = resolve_path(root->file, file);
 			if (path == NULL) {
 				watchlist_free(wl);
 				return -1;
 			}
-			watchlist_errors_init(&we);
 			watchlist_load_file(wl, path, &we);
 			move_wl_errors(&we, fn, name, errs);
 			free(path);

@@ -168,11 +168,6 @@ const char *tmpl_source(const struct tmpl *t)
 	return t->src;
 }
 
-int tmpl_is_literal(const struct tmpl *t)
-{
-	return t->nfields == 0;
-}
-
 void tmpl_free(struct tmpl *t)
 {
 	if (t == NULL)

@@ -42,10 +42,8 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
  * appended). Allocates nothing but out's growth. Returns 0, or -1 when out refuses to grow
  * (its cap): out then holds a partial rendering the caller should discard. */
 int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out);
-/* The source text as written (borrowed). */
+/* The source text as written (borrowed). Exported for tests. */
 const char *tmpl_source(const struct tmpl *t);
-/* True if the template is only literal text (no {{ }}). */
-int tmpl_is_literal(const struct tmpl *t);
 void tmpl_free(struct tmpl *t); /* NULL is fine */
 
 #endif

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,80 +64,6 @@ struct watchlist_set {
 	struct watchlist **v;
 	size_t n;
 };
-
-/* ---- errors ---- */
-
-void watchlist_errors_init(struct watchlist_errors *errs)
-{
-	errs->v = NULL;
-	errs->n = 0;
-}
-
-void watchlist_errors_release(struct watchlist_errors *errs)
-{
-	size_t i;
-
-	if (errs == NULL)
-		return;
-	for (i = 0; i < errs->n; i++) {
-		free(errs->v[i].file);
-		free(errs->v[i].text);
-	}
-	free(errs->v);
-	watchlist_errors_init(errs);
-}
-
-char *watchlist_error_format(const struct watchlist_error *e, char *out, size_t outsz)
-{
-	const char *file = e->file != NULL ? e->file : "";
-	const char *sep = e->file != NULL ? ":" : "";
-
-	if (outsz == 0)
-		return out;
-	if (e->line <= 0)
-		snprintf(out, outsz, "%s", e->text);
-	else if (e->column <= 0)
-		snprintf(out, outsz, "%s%s%d: %s", file, sep, e->line, e->text);
-	else
-		snprintf(out, outsz, "%s%s%d:%d: %s", file, sep, e->line, e->column, e->text);
-	return out;
-}
-
-static void add_error(struct watchlist_errors *errs, const char *file, int line, int column,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void add_error(struct watchlist_errors *errs, const char *file, int line, int column,
-                      const char *fmt, ...)
-{
-	struct watchlist_error *v, *e;
-	va_list ap;
-	char *text;
-	int rc;
-
-	if (errs == NULL)
-		return;
-	va_start(ap, fmt);
-	rc = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (rc < 0)
-		return;
-	v = realloc(errs->v, (errs->n + 1) * sizeof(*v));
-	if (v == NULL) {
-		free(text);
-		return;
-	}
-	errs->v = v;
-	e = &v[errs->n];
-	e->file = NULL;
-	if (file != NULL && (e->file = strdup(file)) == NULL) {
-		free(text);
-		return;
-	}
-	e->line = line;
-	e->column = column;
-	e->text = text;
-	errs->n++;
-}
 
 /* ---- normalisation and distance ---- */
 
@@ -379,7 +304,7 @@ static void trim(struct field *f)
 /* Parses one "PLATE[,label[,country]]" entry and appends it. in_file: error columns are
  * 1-based offsets in text (a file line); else every error gets the caller's col. */
 static int parse_entry(struct watchlist *wl, const char *text, const char *file, int line, int col,
-                       bool in_file, struct watchlist_errors *errs)
+                       bool in_file, struct cfg_errors *errs)
 {
 	struct field plate, label = {NULL, NULL}, country = {NULL, NULL};
 	const char *p, *end = text + strlen(text), *rest;
@@ -398,8 +323,8 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		/* A regex runs to the next '/', so it may hold commas ({2,3}). */
 		p = memchr(plate.b + 1, '/', (size_t)(plate.e - plate.b - 1));
 		if (p == NULL) {
-			add_error(errs, file, line, COL(plate.b), "unterminated regex '%.*s'",
-			          (int)(plate.e - plate.b), plate.b);
+			cfg_errors_add(errs, file, line, COL(plate.b), "unterminated regex '%.*s'",
+			               (int)(plate.e - plate.b), plate.b);
 			return -1;
 		}
 		rest = p + 1;
@@ -407,8 +332,9 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		while (rest < end && is_space(*rest))
 			rest++;
 		if (rest < end && *rest != ',') {
-			add_error(errs, file, line, COL(rest), "unexpected text after regex '%.*s'",
-			          (int)(plate.e - plate.b), plate.b);
+			cfg_errors_add(errs, file, line, COL(rest),
+			               "unexpected text after regex '%.*s'",
+			               (int)(plate.e - plate.b), plate.b);
 			return -1;
 		}
 		e.kind = ENTRY_REGEX;
@@ -430,8 +356,8 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 			country.b = label.e + 1;
 			country.e = memchr(country.b, ',', (size_t)(end - country.b));
 			if (country.e != NULL) {
-				add_error(errs, file, line, COL(country.e),
-				          "too many fields (want PLATE[,label[,country]])");
+				cfg_errors_add(errs, file, line, COL(country.e),
+				               "too many fields (want PLATE[,label[,country]])");
 				return -1;
 			}
 			country.e = end;
@@ -441,7 +367,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 	}
 
 	if (plate.b == plate.e) {
-		add_error(errs, file, line, COL(plate.b), "empty plate");
+		cfg_errors_add(errs, file, line, COL(plate.b), "empty plate");
 		return -1;
 	}
 	if (e.kind == ENTRY_REGEX) {
@@ -449,7 +375,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		size_t rlen = (size_t)(plate.e - plate.b) - 2;
 
 		if (rlen == 0) {
-			add_error(errs, file, line, COL(plate.b), "empty regex '//'");
+			cfg_errors_add(errs, file, line, COL(plate.b), "empty regex '//'");
 			return -1;
 		}
 		tmp = strndup(plate.b + 1, rlen);
@@ -457,7 +383,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		if (tmp == NULL || e.re == NULL) {
 			free(tmp);
 			free(e.re);
-			add_error(errs, file, line, COL(plate.b), "out of memory");
+			cfg_errors_add(errs, file, line, COL(plate.b), "out of memory");
 			return -1;
 		}
 		rc = regcomp(e.re, tmp, flags);
@@ -465,25 +391,25 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		if (rc != 0) {
 			regerror(rc, e.re, buf, sizeof(buf));
 			free(e.re);
-			add_error(errs, file, line, COL(plate.b), "bad regex '%.*s': %s",
-			          (int)(plate.e - plate.b), plate.b, buf);
+			cfg_errors_add(errs, file, line, COL(plate.b), "bad regex '%.*s': %s",
+			               (int)(plate.e - plate.b), plate.b, buf);
 			return -1;
 		}
 	} else {
 		tmp = strndup(plate.b, (size_t)(plate.e - plate.b));
 		if (tmp == NULL) {
-			add_error(errs, file, line, COL(plate.b), "out of memory");
+			cfg_errors_add(errs, file, line, COL(plate.b), "out of memory");
 			return -1;
 		}
 		n = plate_normalize(tmp, e.key, sizeof(e.key), true);
 		e.kind = strpbrk(e.key, "*?") != NULL ? ENTRY_GLOB : ENTRY_PLATE;
 		if (n == 0)
-			add_error(errs, file, line, COL(plate.b),
-			          "plate '%s' has no letters or digits", tmp);
+			cfg_errors_add(errs, file, line, COL(plate.b),
+			               "plate '%s' has no letters or digits", tmp);
 		else if (n > WATCHLIST_PLATE_MAX)
-			add_error(errs, file, line, COL(plate.b),
-			          "plate '%s' is longer than %d characters", tmp,
-			          WATCHLIST_PLATE_MAX);
+			cfg_errors_add(errs, file, line, COL(plate.b),
+			               "plate '%s' is longer than %d characters", tmp,
+			               WATCHLIST_PLATE_MAX);
 		free(tmp);
 		if (n == 0 || n > WATCHLIST_PLATE_MAX)
 			return -1;
@@ -499,9 +425,9 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 		for (p = country.b; ok && p < country.e; p++)
 			ok = (upper(*p) >= 'A' && upper(*p) <= 'Z');
 		if (!ok) {
-			add_error(errs, file, line, COL(country.b),
-			          "bad country '%.*s' (want ISO 3166 alpha-3, like GBR)",
-			          (int)(country.e - country.b), country.b);
+			cfg_errors_add(errs, file, line, COL(country.b),
+			               "bad country '%.*s' (want ISO 3166 alpha-3, like GBR)",
+			               (int)(country.e - country.b), country.b);
 			goto out_free_re;
 		}
 		for (n = 0; n < 3; n++)
@@ -539,7 +465,7 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 out_free_written:
 	free(e.written);
 out_oom:
-	add_error(errs, file, line, col, "out of memory");
+	cfg_errors_add(errs, file, line, col, "out of memory");
 out_free_re:
 	if (e.re != NULL) {
 		regfree(e.re);
@@ -549,7 +475,7 @@ out_free_re:
 }
 
 int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,
-                  int col, struct watchlist_errors *errs)
+                  int col, struct cfg_errors *errs)
 {
 	if (wl == NULL || entry_line == NULL) {
 		errno = EINVAL;
@@ -575,7 +501,7 @@ static int remember_file(struct watchlist *wl, const char *path, bool ok, const 
 	return 0;
 }
 
-int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist_errors *errs)
+int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_errors *errs)
 {
 	size_t before = errs != NULL ? errs->n : 0, cap = 0;
 	char *linebuf = NULL;
@@ -591,20 +517,20 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 	}
 	f = fopen(path, "r");
 	if (f == NULL || fstat(fileno(f), &st) != 0) {
-		add_error(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
+		cfg_errors_add(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		remember_file(wl, path, false, NULL);
 		return -1;
 	}
 	if (remember_file(wl, path, true, &st) != 0) {
-		add_error(errs, path, 0, 0, "out of memory");
+		cfg_errors_add(errs, path, 0, 0, "out of memory");
 		fclose(f);
 		return -1;
 	}
 	while ((len = getline(&linebuf, &cap, f)) >= 0) {
 		const char *start = linebuf, *p;
-		struct watchlist_errors one, *target = errs;
+		struct cfg_errors one = {0}, *target = errs;
 
 		lineno++;
 		if (lineno == 1 && strncmp(start, "\xef\xbb\xbf", 3) == 0)
@@ -617,31 +543,30 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist
 		if (strlen(linebuf) != (size_t)len) {
 			nerr++;
 			if (nerr <= MAX_FILE_ERRORS)
-				add_error(errs, path, lineno, 0, "NUL byte in line");
+				cfg_errors_add(errs, path, lineno, 0, "NUL byte in line");
 			rc = -1;
 			continue;
 		}
 		/* past the cap, errors are only counted */
-		watchlist_errors_init(&one);
 		if (nerr >= MAX_FILE_ERRORS)
 			target = &one;
 		if (parse_entry(wl, start, path, lineno, 0, true, target) != 0) {
 			nerr++;
 			rc = -1;
 		}
-		watchlist_errors_release(&one);
+		cfg_errors_release(&one);
 	}
 	if (ferror(f)) {
-		add_error(errs, path, 0, 0, "unable to read '%s': %s", path, strerror(errno));
+		cfg_errors_add(errs, path, 0, 0, "unable to read '%s': %s", path, strerror(errno));
 		rc = -1;
 	}
 	if (nerr > MAX_FILE_ERRORS)
-		add_error(errs, path, 0, 0, "%s: %u more errors not shown", path,
-		          nerr - MAX_FILE_ERRORS);
+		cfg_errors_add(errs, path, 0, 0, "%s: %u more errors not shown", path,
+		               nerr - MAX_FILE_ERRORS);
 	free(linebuf);
 	fclose(f);
-	if (rc != 0 && errs != NULL && errs->n == before)
-		add_error(errs, path, 0, 0, "%s: errors (out of memory reporting them)", path);
+	if (rc != 0 && errs != NULL && !cfg_errors_since(errs, before))
+		cfg_errors_add(errs, path, 0, 0, "%s: errors (out of memory reporting them)", path);
 	return rc;
 }
 

@@ -8,26 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config/yaml.h"
+
 #define WATCHLIST_PLATE_MAX 32 /* normalised characters; longer entries are errors */
 #define WATCHLIST_FUZZY_MAX 3
 
-/* One problem in an entry or a file. file: the source given (NULL if none); line 0 for
- * file-level problems (unreadable file); column 0 when not known. */
-struct watchlist_error {
-	char *file;
-	int line;
-	int column;
-	char *text; /* "empty plate", "bad regex '/[A-/': brackets ([ ]) not balanced" */
-};
-struct watchlist_errors {
-	struct watchlist_error *v;
-	size_t n;
-};
-void watchlist_errors_init(struct watchlist_errors *errs);
-void watchlist_errors_release(struct watchlist_errors *errs); /* frees contents, re-inits */
-/* "stolen.txt:12:1: empty plate" (":col" only when known; only the text when line is 0).
- * Writes into out (truncated to outsz); returns out. */
-char *watchlist_error_format(const struct watchlist_error *e, char *out, size_t outsz);
+/* Problems are appended to the config's error list (config/yaml.h): file is the source
+ * given, line 0 for file-level problems (unreadable file), column 0 when not known. */
 
 /* A match. All pointers are borrowed and valid while the watchlist lives. */
 struct watchlist_match {
@@ -55,11 +42,11 @@ void watchlist_free(struct watchlist *wl); /* NULL is fine */
  * 0, or -1 with the problem appended to errs (errs may be NULL). Invalidates the index
  * until the next watchlist_build. */
 int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_file, int line,
-                  int col, struct watchlist_errors *errs);
+                  int col, struct cfg_errors *errs);
 /* Adds every entry of a file (one per line, blank lines and whole-line "#" comments skipped)
  * and remembers the file's identity for watchlist_file_changed. Keeps going past bad lines:
  * 0, or -1 with every problem (up to 100 per file, then a count) appended to errs. */
-int watchlist_load_file(struct watchlist *wl, const char *path, struct watchlist_errors *errs);
+int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_errors *errs);
 /* Builds the lookup index; call after the last add and before watchlist_match. 0, or -1
  * (ENOMEM). */
 int watchlist_build(struct watchlist *wl);

@@ -379,37 +379,6 @@ static void test_dump_redacts_secrets(void **state)
 	config_free(c);
 }
 
-static void test_log_redacts_secrets(void **state)
-{
-	(void)state;
-	struct cfg_errors errs = {0};
-	struct config *c = load_text(redact_cfg, &errs);
-	assert_non_null(c);
-	char path[64];
-	write_temp(path, "");
-	fflush(stderr);
-	int saved = dup(2);
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(saved >= 0 && fd >= 0);
-	dup2(fd, 2);
-	close(fd);
-	log_init(LOG_LEVEL_INFO, false);
-	config_log(c);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	char text[8192];
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
-	unlink(path);
-	assert_non_null(strstr(text, "mqtt.h: url=mqtt://127.0.0.1"));
-	assert_redacted(text);
-	config_free(c);
-}
-
 static void test_empty_file_is_an_error(void **state)
 {
 	(void)state;
@@ -589,7 +558,6 @@ int main(void)
 	    cmocka_unit_test(test_secret_file_is_read),
 	    cmocka_unit_test(test_secrets_list_keeps_order),
 	    cmocka_unit_test(test_dump_redacts_secrets),
-	    cmocka_unit_test(test_log_redacts_secrets),
 	    cmocka_unit_test(test_empty_file_is_an_error),
 	    cmocka_unit_test(test_missing_file_is_an_error),
 	    cmocka_unit_test(test_allocation_failure_is_a_load_error),

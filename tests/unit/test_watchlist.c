@@ -19,12 +19,11 @@
 /* A list from inline entries, built. */
 static struct watchlist *inline_list(int fuzzy, const char **entries)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("test", fuzzy);
 	int i;
 
 	assert_non_null(wl);
-	watchlist_errors_init(&errs);
 	for (i = 0; entries[i] != NULL; i++)
 		assert_int_equal(watchlist_add(wl, entries[i], "config.yaml", 10 + i, 7, &errs), 0);
 	assert_int_equal(errs.n, 0);
@@ -44,12 +43,21 @@ static const char *match_entry(const struct watchlist *wl, const char *plate, co
 	return m.entry;
 }
 
-static const char *errtext(const struct watchlist_errors *errs, size_t i)
+/* "FILE:LINE:COL: text", ":COL" only when known, only the text when line is 0. */
+static const char *errtext(const struct cfg_errors *errs, size_t i)
 {
 	static char buf[512];
+	const struct cfg_error *e;
 
 	assert_true(i < errs->n);
-	return watchlist_error_format(&errs->v[i], buf, sizeof(buf));
+	e = &errs->v[i];
+	if (e->line <= 0)
+		snprintf(buf, sizeof(buf), "%s", e->text);
+	else if (e->column <= 0)
+		snprintf(buf, sizeof(buf), "%s:%d: %s", e->file, e->line, e->text);
+	else
+		snprintf(buf, sizeof(buf), "%s:%d:%d: %s", e->file, e->line, e->column, e->text);
+	return buf;
 }
 
 static void test_normalize_strips_and_upcases(void **state)
@@ -144,11 +152,10 @@ static void test_regex_matches_normalised_plate(void **state)
 
 static void test_bad_regex_reports_file_and_line(void **state)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("w", 0);
 
 	(void)state;
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_add(wl, "/[A-/,label", "config.yaml", 40, 9, &errs), -1);
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.v[0].line, 40);
@@ -157,18 +164,17 @@ static void test_bad_regex_reports_file_and_line(void **state)
 	assert_int_equal(watchlist_add(wl, "/AB", "config.yaml", 41, 9, &errs), -1);
 	assert_string_equal(errtext(&errs, 1), "config.yaml:41:9: unterminated regex '/AB'");
 	assert_int_equal(watchlist_size(wl), 0);
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 }
 
 static void test_file_reads_labels_countries_comments(void **state)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("stolen", 0);
 	struct watchlist_match m;
 
 	(void)state;
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_load_file(wl, DATA "good.txt", &errs), 0);
 	assert_int_equal(errs.n, 0);
 	assert_int_equal(watchlist_size(wl), 5);
@@ -194,17 +200,16 @@ static void test_file_reads_labels_countries_comments(void **state)
 	assert_string_equal(m.label, "regex entry");
 	assert_string_equal(m.country, "FRA");
 	assert_string_equal(match_entry(wl, "MN00PQR", NULL, NULL), "MN??PQR");
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 }
 
 static void test_file_errors_all_reported_with_lines(void **state)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("bad", 0);
 
 	(void)state;
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_load_file(wl, DATA "bad.txt", &errs), -1);
 	assert_int_equal(errs.n, 5);
 	assert_string_equal(errtext(&errs, 0), DATA "bad.txt:3:1: empty plate");
@@ -219,30 +224,29 @@ static void test_file_errors_all_reported_with_lines(void **state)
 	assert_string_equal(errs.v[4].file, DATA "bad.txt");
 	/* the good lines around the bad ones are kept */
 	assert_int_equal(watchlist_size(wl), 2);
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	assert_null(errs.v);
 	watchlist_free(wl);
 }
 
 static void test_unreadable_file_is_an_error(void **state)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("gone", 0);
 
 	(void)state;
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_load_file(wl, DATA "missing.txt", &errs), -1);
 	assert_int_equal(errs.n, 1);
 	assert_string_equal(errtext(&errs, 0),
 	                    "unable to open '" DATA "missing.txt': No such file or directory");
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 }
 
 static void test_error_flood_is_capped_and_counted(void **state)
 {
 	char path[] = "/tmp/test_watchlist_flood.XXXXXX";
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("flood", 0);
 	FILE *f;
 	int fd, i;
@@ -255,14 +259,13 @@ static void test_error_flood_is_capped_and_counted(void **state)
 	for (i = 0; i < 150; i++)
 		fprintf(f, "%s\n", i == 75 ? "AB12CDE" : ",x");
 	assert_int_equal(fclose(f), 0);
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_load_file(wl, path, &errs), -1);
 	assert_int_equal(errs.n, 101);
 	assert_int_equal(errs.v[99].line, 101); /* line 76 was good */
 	assert_int_equal(errs.v[100].line, 0);
 	assert_non_null(strstr(errs.v[100].text, "49 more errors not shown"));
 	assert_int_equal(watchlist_size(wl), 1);
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 	assert_int_equal(unlink(path), 0);
 }
@@ -293,11 +296,10 @@ static void test_byte_order_mark_is_skipped(void **state)
 
 static void test_inline_entry_errors(void **state)
 {
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist *wl = watchlist_new("w", 0);
 
 	(void)state;
-	watchlist_errors_init(&errs);
 	assert_int_equal(watchlist_add(wl, "  ", "c.yaml", 3, 5, &errs), -1);
 	assert_int_equal(
 	    watchlist_add(wl, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "c.yaml", 4, 5, &errs), -1);
@@ -314,7 +316,7 @@ static void test_inline_entry_errors(void **state)
 	assert_int_equal(watchlist_add(wl, "AB12CDE , my car , gbr ", "c.yaml", 8, 5, &errs), 0);
 	assert_int_equal(errs.n, 5);
 	assert_int_equal(watchlist_size(wl), 1);
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 }
 
@@ -613,7 +615,7 @@ static void write_atomically(const char *dir, const char *path, const char *text
 }
 
 /* What a config reload does: a fresh set from the files, or NULL with errors. */
-static struct watchlist_set *load_set(const char *path, struct watchlist_errors *errs)
+static struct watchlist_set *load_set(const char *path, struct cfg_errors *errs)
 {
 	struct watchlist_set *set = watchlist_set_new();
 	struct watchlist *wl = watchlist_new("stolen", 1);
@@ -635,14 +637,13 @@ static struct watchlist_set *load_set(const char *path, struct watchlist_errors 
 static void test_reload_keeps_old_set_until_file_is_good(void **state)
 {
 	char dir[] = "/tmp/test_watchlist.XXXXXX", path[512];
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	struct watchlist_set *cur, *next;
 	struct watchlist_match m;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/stolen.txt", dir);
-	watchlist_errors_init(&errs);
 	write_atomically(dir, path, "AB12CDE,old\n");
 	cur = load_set(path, &errs);
 	assert_non_null(cur);
@@ -658,7 +659,7 @@ static void test_reload_keeps_old_set_until_file_is_good(void **state)
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.v[0].line, 3);
 	assert_non_null(strstr(errs.v[0].text, "bad regex"));
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	assert_true(watchlist_match(watchlist_set_get(cur, "stolen"), "AB12CDE", NULL, &m));
 	assert_string_equal(m.label, "old");
 
