@@ -283,6 +283,29 @@ static int sev_rank(const struct rules *r, const char *s)
 	return -1;
 }
 
+/* The longest cooldown, visit or max_age: a year, like delivery.max_retry_age. Without a
+ * cap, "106751991167d" parsed and now_ms + cooldown overflowed. */
+#define RULE_DURATION_MAX (365LL * 86400000)
+
+/* An optional duration of map[key], at most RULE_DURATION_MAX. 1 read, 0 absent, -1 bad
+ * (reported). */
+static int read_duration(const struct ynode *m, const char *key, int64_t *out,
+                         struct cfg_errors *errs)
+{
+	int64_t v;
+	int rc = ynode_duration(m, key, false, &v, errs);
+
+	if (rc != 1)
+		return rc;
+	if (v > RULE_DURATION_MAX) {
+		const struct ynode *n = ynode_get(m, key);
+		ynode_error(errs, n, "'%s': must be at most 365d, found '%s'", key, n->value);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
 static void nomem(struct cfg_errors *errs, const struct ynode *n)
 {
 	ynode_error(errs, n, "out of memory");
@@ -724,7 +747,7 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 			            "kind: event cannot use watchlists, plates or countries");
 		ru->kind = MSG_PLATE;
 	}
-	if (ynode_duration(w, "max_age", false, &ru->max_age, errs) == 1)
+	if (read_duration(w, "max_age", &ru->max_age, errs) == 1)
 		ru->has_max_age = true;
 }
 
@@ -838,14 +861,13 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 	}
 	if ((n = ynode_get(m, "when")) && !ynode_is_null(n))
 		compile_when(r, ru, root, n, errs);
-	if (ynode_duration(m, "cooldown", false, &ru->cooldown, errs) == 1 && ru->cooldown == 0)
-		ru->cooldown = 0;
+	read_duration(m, "cooldown", &ru->cooldown, errs);
 	if ((n = ynode_get(m, "cooldown_key"))) {
 		ru->cooldown_key = compile_tmpl(n, "cooldown_key", TMPL_TEXT, errs);
 		if (ynode_get(m, "cooldown") == NULL)
 			ynode_error(errs, ynode_key_of(m, n), "'cooldown_key' needs 'cooldown'");
 	}
-	if (ynode_duration(m, "visit", false, &ru->visit, errs) == 1 && ru->kind == MSG_EVENT)
+	if (read_duration(m, "visit", &ru->visit, errs) == 1 && ru->kind == MSG_EVENT)
 		ynode_error(errs, ynode_key_of(m, ynode_get(m, "visit")),
 		            "'visit' applies to plate rules only (kind: plate)");
 	ynode_bool(m, "stop", false, &ru->stop, errs);
