@@ -662,29 +662,40 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 		ynode_error(errs, ynode_get(v, "insecure"), "'insecure': only used with mqtts://");
 }
 
-static bool whsec_valid(const char *s)
+/* Standard Webhooks asks for a key of 24 to 64 bytes; shorter keys are guessable. */
+#define WHSEC_MIN_KEY 24
+
+/* NULL when s is "whsec_<base64>" of a key of at least WHSEC_MIN_KEY bytes, else the
+ * problem, written to why (used with the key name in front). */
+static const char *whsec_problem(const char *s, char *why, size_t whysz)
 {
-	size_t n, pad = 0;
+	size_t n, pad = 0, keylen;
 
 	if (strncmp(s, "whsec_", 6) != 0)
-		return false;
+		return "expected whsec_<base64>";
 	s += 6;
 	n = strlen(s);
 	if (n == 0 || n % 4 != 0)
-		return false;
+		return "expected whsec_<base64>";
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (isalnum(c) || c == '+' || c == '/') {
 			if (pad)
-				return false;
+				return "expected whsec_<base64>";
 		} else if (c == '=') {
 			if (++pad > 2)
-				return false;
+				return "expected whsec_<base64>";
 		} else {
-			return false;
+			return "expected whsec_<base64>";
 		}
 	}
-	return true;
+	keylen = n / 4 * 3 - pad;
+	if (keylen < WHSEC_MIN_KEY) {
+		snprintf(why, whysz, "the key is %zu bytes; at least %d are needed", keylen,
+		         WHSEC_MIN_KEY);
+		return why;
+	}
+	return NULL;
 }
 
 /* RFC 9110 token characters. */
@@ -756,7 +767,8 @@ static void load_headers(struct cfg_webhook *w, const struct ynode *h, struct cf
 static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cfg_errors *errs)
 {
 	const struct ynode *list = ynode_get(v, "secrets"), *one;
-	char *s = NULL;
+	const char *why;
+	char *s = NULL, buf[80];
 	bool bad = false;
 
 	if (list != NULL && !ynode_is_null(list)) {
@@ -781,8 +793,8 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 			}
 			if (it->value[0] == '\0' || ynode_is_null(it))
 				continue; /* an unset ${OLD_SECRET:-} during rotation */
-			if (!whsec_valid(it->value)) {
-				ynode_error(errs, it, "'secrets': expected whsec_<base64>");
+			if ((why = whsec_problem(it->value, buf, sizeof(buf))) != NULL) {
+				ynode_error(errs, it, "'secrets': %s", why);
 				continue;
 			}
 			if ((w->secrets[w->nsecrets] = xstrdup(it->value, it, errs)) != NULL)
@@ -793,9 +805,9 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 	one = read_secret(v, "secret", &s, &bad, errs);
 	if (one == NULL)
 		return;
-	if (!whsec_valid(s)) {
-		ynode_error(errs, one, "'%s': expected whsec_<base64>",
-		            ynode_get(v, "secret") ? "secret" : "secret_file");
+	if ((why = whsec_problem(s, buf, sizeof(buf))) != NULL) {
+		ynode_error(errs, one, "'%s': %s",
+		            ynode_get(v, "secret") ? "secret" : "secret_file", why);
 		util_free_secret(s);
 		return;
 	}

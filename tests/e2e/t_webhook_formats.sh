@@ -5,7 +5,7 @@
 start_sim --zones 2
 start_receiver
 S1=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-S2=whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24=
+S2=whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h
 cat >"$T/cfg.yaml" <<CFG
 tether: {base_url: "$SIM_URL", insecure: true, access_token: sim-static-token}
 poll: {interval: 1s, lookback: 5m}

@@ -301,7 +301,7 @@ static void test_secret_file_is_read(void **state)
 	(void)state;
 	struct cfg_errors errs = {0};
 	char spath[64], cpath[64], text[512];
-	write_temp(spath, "whsec_c2VjcmV0LWZyb20tZmlsZQ==\n");
+	write_temp(spath, "whsec_c2VjcmV0LWZyb20tZmlsZS0yNGJ5dGVz\n");
 	snprintf(text, sizeof(text),
 	         "tether:\n  base_url: https://a.example\n  access_token_file: %s\n"
 	         "webhooks:\n  w:\n    url: https://example.com/\n    secret_file: %s\n",
@@ -311,9 +311,9 @@ static void test_secret_file_is_read(void **state)
 	unlink(cpath);
 	unlink(spath);
 	assert_non_null(c);
-	assert_string_equal(c->tether.access_token, "whsec_c2VjcmV0LWZyb20tZmlsZQ==");
+	assert_string_equal(c->tether.access_token, "whsec_c2VjcmV0LWZyb20tZmlsZS0yNGJ5dGVz");
 	assert_int_equal(c->webhooks[0].nsecrets, 1);
-	assert_string_equal(c->webhooks[0].secrets[0], "whsec_c2VjcmV0LWZyb20tZmlsZQ==");
+	assert_string_equal(c->webhooks[0].secrets[0], "whsec_c2VjcmV0LWZyb20tZmlsZS0yNGJ5dGVz");
 	config_free(c);
 }
 
@@ -324,13 +324,13 @@ static void test_secrets_list_keeps_order(void **state)
 	unsetenv("TB_CFG_TEST_OLD");
 	struct config *c = load_text("tether: {base_url: https://a.example, access_token: t}\n"
 	                             "webhooks:\n  w:\n    url: https://example.com/\n"
-	                             "    secrets: [whsec_bmV3LWtleQ==, whsec_b2xkLWtleQ==,"
+	                             "    secrets: [whsec_bmV3LWtleS1vZi0yNC1ieXRlcy1sb25n, whsec_b2xkLWtleS1vZi0yNC1ieXRlcy1sb25n,"
 	                             " \"${TB_CFG_TEST_OLD:-}\"]\n",
 	                             &errs);
 	assert_non_null(c);
 	assert_int_equal(c->webhooks[0].nsecrets, 2);
-	assert_string_equal(c->webhooks[0].secrets[0], "whsec_bmV3LWtleQ==");
-	assert_string_equal(c->webhooks[0].secrets[1], "whsec_b2xkLWtleQ==");
+	assert_string_equal(c->webhooks[0].secrets[0], "whsec_bmV3LWtleS1vZi0yNC1ieXRlcy1sb25n");
+	assert_string_equal(c->webhooks[0].secrets[1], "whsec_b2xkLWtleS1vZi0yNC1ieXRlcy1sb25n");
 	config_free(c);
 }
 
@@ -341,7 +341,7 @@ static const char redact_cfg[] =
     "mqtt:\n  h: {url: mqtt://127.0.0.1, username: u, password: MQTT-PASSWORD-3}\n"
     "webhooks:\n  w:\n    url: https://hooks.example.com/services/URL-TOKEN-4\n"
     "    headers: {Authorization: Bearer HEADER-TOKEN-5}\n"
-    "    secret: whsec_SElETkVOLTY=\n";
+    "    secret: whsec_SElEREVOLTYtSElEREVOLTYtSElEREVO\n";
 
 static void assert_redacted(const char *text)
 {
