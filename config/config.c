@@ -330,6 +330,13 @@ static void load_tether(struct config *c, const struct ynode *root, struct cfg_e
 			           strcmp(u.scheme, "https") != 0) {
 				ynode_error(errs, n, "'base_url': expected an https:// URL");
 				ok = false;
+			} else if (strcmp(u.scheme, "https") == 0 && c->tether.insecure) {
+				/* insecure exists for the simulator on http://; with https:// it
+				 * would only turn off certificate verification, silently */
+				ynode_error(errs, ynode_get(t, "insecure"),
+				            "'insecure': only for an http:// base_url (it would "
+				            "turn off TLS verification)");
+				ok = false;
 			}
 			if (u.userinfo) {
 				ynode_error(errs, n,
