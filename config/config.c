@@ -586,7 +586,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	                                   "client_id", "qos",       "retain",   "topic_prefix",
 	                                   "ca_file",   "cert_file", "key_file", "insecure",
 	                                   "keepalive", NULL};
-	char what[160], cid[160];
+	char what[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;
 	const char *s;
@@ -598,12 +598,17 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	m->qos = 1;
 	m->topic_prefix = xstrdup("tether", key, errs);
 	m->keepalive_ms = 30 * SEC;
-	snprintf(cid, sizeof(cid), "tether-bridge-%s", key->value);
-	m->client_id = xstrdup(cid, key, errs);
+	if (asprintf(&m->client_id, "tether-bridge-%s", key->value) < 0) {
+		m->client_id = NULL;
+		ynode_error(errs, key, "out of memory");
+	}
 	if (!name_valid(key->value))
 		ynode_error(errs, key,
 		            "bad broker name '%s' in 'mqtt' (use letters, digits, '_' and '-')",
 		            key->value);
+	else if (strlen(key->value) > CFG_NAME_MAX)
+		ynode_error(errs, key, "broker name '%s' in 'mqtt' is longer than %d characters",
+		            key->value, CFG_NAME_MAX);
 	snprintf(what, sizeof(what), "mqtt.%s", key->value);
 	if (!ynode_expect(v, YNODE_MAP, what, errs))
 		return;
@@ -848,6 +853,10 @@ static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const s
 		    errs, key,
 		    "bad webhook name '%s' in 'webhooks' (use letters, digits, '_' and '-')",
 		    key->value);
+	else if (strlen(key->value) > CFG_NAME_MAX)
+		ynode_error(errs, key,
+		            "webhook name '%s' in 'webhooks' is longer than %d characters",
+		            key->value, CFG_NAME_MAX);
 	snprintf(what, sizeof(what), "webhooks.%s", key->value);
 	if (!ynode_expect(v, YNODE_MAP, what, errs))
 		return;

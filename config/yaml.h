@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Longest broker, webhook, watchlist or rule name, in bytes. Names key the outbox, the
+ * cooldown memory and the metrics, so they are checked at load and never cut later. */
+#define CFG_NAME_MAX 64
+
 /* One problem, printed as "FILE:LINE:COL: text" (line and column 1-based; 0 = unknown). */
 struct cfg_error {
 	char *file;

@@ -49,7 +49,7 @@ struct message {
 	char event_id[MSG_SHORT_MAX];
 	/* set when a watchlist matched (plates only) */
 	bool watch_matched;
-	char watchlist[MSG_SHORT_MAX];
+	char watchlist[MSG_NAME_MAX]; /* a name of up to CFG_NAME_MAX bytes, never cut */
 	char watch_entry[MSG_NAME_MAX];
 	char watch_label[MSG_NAME_MAX];
 	int watch_distance;

@@ -415,6 +415,12 @@ static int compile_watchlists(struct rules *r, const struct ynode *root, struct 
 		int64_t fuzzy = 0;
 		struct watchlist *wl;
 
+		if (strlen(name) > CFG_NAME_MAX) {
+			ynode_error(errs, sec->keys[i],
+			            "watchlist name '%s' is longer than %d bytes", name,
+			            CFG_NAME_MAX);
+			continue;
+		}
 		if (!ynode_expect(m, YNODE_MAP, name, errs) ||
 		    ynode_check_keys(m, keys, name, errs))
 			continue;
@@ -849,6 +855,9 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 	if (ynode_str(m, "name", true, &name, errs) == 1) {
 		if (name[0] == '\0')
 			ynode_error(errs, ynode_get(m, "name"), "'name': must not be empty");
+		else if (strlen(name) > CFG_NAME_MAX)
+			ynode_error(errs, ynode_get(m, "name"), "'name': longer than %d bytes",
+			            CFG_NAME_MAX);
 		for (size_t i = 0; r->v && i < r->n; i++) {
 			if (r->v[i].name && strcmp(r->v[i].name, name) == 0) {
 				ynode_error(errs, ynode_get(m, "name"), "duplicate rule name '%s'",

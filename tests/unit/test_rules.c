@@ -372,6 +372,27 @@ static void test_watchlists_match_and_fill_message(void **state)
 	fx_free(&f);
 }
 
+/* A name at the limit reaches the message whole (msg.watchlist used to hold 63 bytes). */
+static void test_longest_names_are_not_cut(void **state)
+{
+	(void)state;
+	struct fx f;
+	char name[CFG_NAME_MAX + 1], yaml[1024];
+	memset(name, 'w', CFG_NAME_MAX);
+	name[CFG_NAME_MAX] = '\0';
+	snprintf(yaml, sizeof(yaml),
+	         "watchlists:\n  %s: {plates: [AB12CDE]}\n"
+	         "rules:\n  - {name: %s, when: {watchlists: [%s]}, to: [{mqtt: home}]}\n",
+	         name, name, name);
+	fx_load(&f, yaml);
+	struct message m = plate_msg("AB12CDE", "", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	assert_string_equal(f.res.d[0].msg.watchlist, name);
+	assert_string_equal(f.res.d[0].msg.rule, name);
+	assert_string_equal(f.res.d[0].rule, name);
+	fx_free(&f);
+}
+
 static void test_watchlist_file_relative_to_config_and_changed(void **state)
 {
 	(void)state;
@@ -1001,6 +1022,7 @@ int main(void)
 	    cmocka_unit_test(test_schedule_timezone),
 	    cmocka_unit_test(test_schedule_dst_change_days_london),
 	    cmocka_unit_test(test_watchlists_match_and_fill_message),
+	    cmocka_unit_test(test_longest_names_are_not_cut),
 	    cmocka_unit_test(test_watchlist_file_relative_to_config_and_changed),
 	    cmocka_unit_test(test_countries),
 	    cmocka_unit_test(test_plates_inline),
