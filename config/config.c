@@ -579,6 +579,10 @@ static void file_option(const struct ynode *map, const char *key, char **out, bo
 		            strerror(errno));
 }
 
+/* Far below MQTT's 65,535-byte topic limit, leaving room for "/plate/" and a zone name
+ * (MSG_NAME_MAX) in the default topic. */
+#define TOPIC_PREFIX_MAX 1024
+
 static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struct ynode *v,
                         struct cfg_errors *errs)
 {
@@ -654,6 +658,12 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 				ynode_error(errs, n, "'topic_prefix': must not be empty");
 		} else if (strpbrk(s, "+#") != NULL) {
 			ynode_error(errs, n, "'topic_prefix': must not contain '+' or '#'");
+		} else if (strstr(s, "{{") != NULL || strstr(s, "}}") != NULL) {
+			ynode_error(errs, n,
+			            "'topic_prefix': must not contain a template ('{{' or '}}')");
+		} else if (len > TOPIC_PREFIX_MAX) {
+			ynode_error(errs, n, "'topic_prefix': longer than %d bytes",
+			            TOPIC_PREFIX_MAX);
 		} else {
 			free(m->topic_prefix);
 			m->topic_prefix = xstrndup(s, len, n, errs);

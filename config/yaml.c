@@ -386,6 +386,12 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 				failed = done = true;
 			break;
 		case YAML_SCALAR_EVENT:
+			if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
+				/* a "\0" escape would silently end the value there */
+				cfg_errors_add(errs, st.doc->file, (int)ev.start_mark.line + 1,
+				               (int)ev.start_mark.column + 1,
+				               "a value must not contain a NUL character ('\\0')");
+			}
 			if ((n = scalar_new(&st, &ev.start_mark,
 			                    (const char *)ev.data.scalar.value)) == NULL) {
 				failed = done = true;

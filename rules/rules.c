@@ -810,7 +810,6 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 		if ((n = ynode_get(m, "text")))
 			ynode_error(errs, ynode_key_of(m, n),
 			            "'text' applies to webhook targets only");
-		char src[512];
 		const char *prefix =
 		    def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix : "tether";
 		rt->qos = def->qos;
@@ -821,14 +820,24 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 		if ((n = ynode_get(m, "topic"))) {
 			rt->topic = compile_tmpl(n, "topic", TMPL_TOPIC, errs);
 		} else {
-			char err[200];
+			char err[200] = "out of memory", *ev = NULL, *pl = NULL;
 			int col;
-			snprintf(src, sizeof(src), "%s/event/{{zone.name}}", prefix);
-			rt->topic_event = tmpl_compile(src, TMPL_TOPIC, err, sizeof(err), &col);
-			snprintf(src, sizeof(src), "%s/plate/{{zone.name}}", prefix);
-			rt->topic_plate = tmpl_compile(src, TMPL_TOPIC, err, sizeof(err), &col);
+			/* built, not printed into a fixed buffer: a long prefix is never cut */
+			if (asprintf(&ev, "%s/event/{{zone.name}}", prefix) < 0)
+				ev = NULL;
+			if (asprintf(&pl, "%s/plate/{{zone.name}}", prefix) < 0)
+				pl = NULL;
+			if (ev != NULL && pl != NULL) {
+				rt->topic_event =
+				    tmpl_compile(ev, TMPL_TOPIC, err, sizeof(err), &col);
+				rt->topic_plate =
+				    tmpl_compile(pl, TMPL_TOPIC, err, sizeof(err), &col);
+			}
 			if (rt->topic_event == NULL || rt->topic_plate == NULL)
-				ynode_error(errs, m, "default topic '%s': %s", src, err);
+				ynode_error(errs, m, "default topic '%s': %s", pl ? pl : prefix,
+				            err);
+			free(ev);
+			free(pl);
 		}
 	}
 	if ((n = ynode_get(m, "text")) && !rt->mqtt)

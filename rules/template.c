@@ -131,26 +131,31 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 	if ((t->src = strdup(src)) == NULL)
 		return compile_fail(t, err, errsz, err_col, 1, "out of memory");
 
+	if (ctx == TMPL_TOPIC && src[0] == '\0')
+		return compile_fail(t, err, errsz, err_col, 1, "empty topic");
+	/* Columns are counted only on failure: counting from the start for every "{{" made a
+	 * long template take seconds to compile. */
 	for (p = src; (q = strstr(p, "{{")) != NULL;) {
 		const char *close = strstr(q + 2, "}}"), *b = q + 2, *e;
-		int f, col = column_of(src, (size_t)(q - src));
+		int f;
 
 		if (close == NULL)
-			return compile_fail(t, err, errsz, err_col, col, "unterminated '{{'");
+			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(q - src)),
+			                    "unterminated '{{'");
 		e = close;
 		while (b < e && (*b == ' ' || *b == '\t'))
 			b++;
 		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		if (b == e)
-			return compile_fail(t, err, errsz, err_col, col, "empty '{{ }}'");
+			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(q - src)),
+			                    "empty '{{ }}'");
 		if ((f = lookup(b, (size_t)(e - b))) < 0) {
 			int shown = e - b > 64 ? 64 : (int)(e - b);
 			while (shown < e - b && ((unsigned char)b[shown] & 0xc0) == 0x80)
 				shown--; /* do not cut a character */
-			col += column_of(q, (size_t)(b - q)) - 1;
-			return compile_fail(t, err, errsz, err_col, col, "unknown field '%.*s'",
-					    shown, b);
+			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(b - src)),
+			                    "unknown field '%.*s'", shown, b);
 		}
 		add_literal(t, lit, (size_t)(q - src) - lit);
 		t->v[t->n].field = f;
@@ -160,6 +165,23 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 		lit = (size_t)(p - src);
 	}
 	add_literal(t, lit, strlen(src) - lit);
+	if (ctx == TMPL_TOPIC) {
+		/* a wildcard in the author's text makes every publish fail */
+		for (size_t i = 0; i < t->n; i++) {
+			const struct piece *pc = &t->v[i];
+			size_t w;
+			if (pc->field != LITERAL)
+				continue;
+			for (w = 0; w < pc->len && src[pc->off + w] != '+' && src[pc->off + w] != '#';
+			     w++)
+				;
+			if (w < pc->len)
+				return compile_fail(t, err, errsz, err_col,
+				                    column_of(src, pc->off + w),
+				                    "'%c' is an MQTT wildcard, not allowed in a topic",
+				                    src[pc->off + w]);
+		}
+	}
 	return t;
 }
 

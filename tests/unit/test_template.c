@@ -199,8 +199,61 @@ static void test_literal_text_is_never_escaped(void **state)
 	(void)state;
 	struct message m;
 	event_msg(&m);
-	assert_string_equal(render("a/+/#\"\\{{kind}}", TMPL_TOPIC, &m), "a/+/#\"\\event");
+	assert_string_equal(render("a/b$/\"\\{{kind}}", TMPL_TOPIC, &m), "a/b$/\"\\event");
 	assert_string_equal(render("{\"k\":\"{{kind}}\"}\n", TMPL_JSON, &m), "{\"k\":\"event\"}\n");
+}
+
+/* A wildcard or an empty topic could never be published: refused when compiled. */
+static void test_topic_wildcard_or_empty_is_a_compile_error(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *src, *err;
+		int col;
+	} cases[] = {
+		{"a/+/{{kind}}", "'+' is an MQTT wildcard, not allowed in a topic", 3},
+		{"{{kind}}/é/#", "'#' is an MQTT wildcard, not allowed in a topic", 12},
+		{"", "empty topic", 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[128] = "";
+		int col = 0;
+		assert_null(tmpl_compile(cases[i].src, TMPL_TOPIC, err, sizeof(err), &col));
+		assert_string_equal(err, cases[i].err);
+		assert_int_equal(col, cases[i].col);
+	}
+	/* elsewhere '+' and '#' are ordinary text */
+	struct tmpl *t = tmpl_compile("a+#", TMPL_TEXT, NULL, 0, NULL);
+	assert_non_null(t);
+	tmpl_free(t);
+}
+
+/* Many fields and a long literal: every piece is kept and errors still find their column
+ * (the column count used to be redone from the start for every field). */
+static void test_long_template_compiles_whole(void **state)
+{
+	(void)state;
+	struct message m;
+	struct buf src, out;
+	event_msg(&m);
+	buf_init(&src, 0);
+	buf_init(&out, 0);
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(buf_puts(&src, "é{{kind}}"), 0);
+	struct tmpl *t = tmpl_compile(src.data, TMPL_TEXT, NULL, 0, NULL);
+	assert_non_null(t);
+	assert_int_equal(tmpl_render(t, &m, &out), 0);
+	assert_int_equal(out.len, 20000 * strlen("éevent"));
+	assert_non_null(strstr(out.data, "éeventéevent"));
+	tmpl_free(t);
+	assert_int_equal(buf_puts(&src, "{{nope}}"), 0);
+	char err[64];
+	int col = 0;
+	assert_null(tmpl_compile(src.data, TMPL_TEXT, err, sizeof(err), &col));
+	assert_string_equal(err, "unknown field 'nope'");
+	assert_int_equal(col, 20000 * 9 + 3);
+	buf_release(&src);
+	buf_release(&out);
 }
 
 static void test_topic_empty_value_is_underscore(void **state)
@@ -331,6 +384,8 @@ int main(void)
 		cmocka_unit_test(test_slack_text_escapes_values_not_literals),
 		cmocka_unit_test(test_json_escapes_backslash_and_control_chars),
 		cmocka_unit_test(test_literal_text_is_never_escaped),
+		cmocka_unit_test(test_topic_wildcard_or_empty_is_a_compile_error),
+		cmocka_unit_test(test_long_template_compiles_whole),
 		cmocka_unit_test(test_topic_empty_value_is_underscore),
 		cmocka_unit_test(test_bytes_that_are_not_utf8_are_replaced),
 		cmocka_unit_test(test_flags_render_in_doc_order),
