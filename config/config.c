@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #define SEC 1000LL
 #define MINUTE (60 * SEC)
@@ -500,7 +502,39 @@ static void load_misc(struct config *c, const struct ynode *root, struct cfg_err
 	}
 }
 
-/* "HOST:PORT" or "[V6]:PORT"; returns NULL or the problem. */
+/* A host name (RFC 1123 labels) or an IPv4 literal: what `run` resolves with getaddrinfo. */
+static bool listen_host_valid(const char *h, size_t len)
+{
+	char v4[INET_ADDRSTRLEN];
+	struct in_addr a4;
+	size_t label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	if (strspn(h, "0123456789.") >= len) { /* all digits and dots: must be an address */
+		if (len >= sizeof(v4))
+			return false;
+		memcpy(v4, h, len);
+		v4[len] = '\0';
+		return inet_pton(AF_INET, v4, &a4) == 1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (h[i] == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)h[i]) || (h[i] == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && h[len - 1] != '-';
+}
+
+/* "HOST:PORT" (HOST a name or an IPv4 address) or "[IPV6]:PORT"; returns NULL or the
+ * problem. The daemon's listener takes exactly these forms. */
 static const char *listen_check(const char *s)
 {
 	const char *colon, *p;
@@ -508,21 +542,22 @@ static const char *listen_check(const char *s)
 
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
-		if (close == NULL || close == s + 1 || close[1] != ':')
-			return "expected HOST:PORT";
-		for (p = s + 1; p < close; p++) {
-			if (!host_char((unsigned char)*p, true))
-				return "expected HOST:PORT";
-		}
+		char v6[INET6_ADDRSTRLEN];
+		struct in6_addr a6;
+		size_t len = close ? (size_t)(close - s - 1) : 0;
+		if (close == NULL || close[1] != ':' || len == 0 || len >= sizeof(v6))
+			return "expected HOST:PORT or [IPV6]:PORT";
+		memcpy(v6, s + 1, len);
+		v6[len] = '\0';
+		if (inet_pton(AF_INET6, v6, &a6) != 1)
+			return "not an IPv6 address in [ ]";
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (colon == NULL || colon == s)
-			return "expected HOST:PORT";
-		for (p = s; p < colon; p++) {
-			if (!host_char((unsigned char)*p, false))
-				return "expected HOST:PORT";
-		}
+			return "expected HOST:PORT or [IPV6]:PORT";
+		if (!listen_host_valid(s, (size_t)(colon - s)))
+			return "HOST must be a host name or an IPv4 address (IPv6 in [ ])";
 	}
 	p = colon + 1;
 	if (*p == '\0' || strlen(p) > 5)

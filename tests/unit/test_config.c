@@ -324,7 +324,8 @@ static void test_secrets_list_keeps_order(void **state)
 	unsetenv("TB_CFG_TEST_OLD");
 	struct config *c = load_text("tether: {base_url: https://a.example, access_token: t}\n"
 	                             "webhooks:\n  w:\n    url: https://example.com/\n"
-	                             "    secrets: [whsec_bmV3LWtleS1vZi0yNC1ieXRlcy1sb25n, whsec_b2xkLWtleS1vZi0yNC1ieXRlcy1sb25n,"
+	                             "    secrets: [whsec_bmV3LWtleS1vZi0yNC1ieXRlcy1sb25n, "
+	                             "whsec_b2xkLWtleS1vZi0yNC1ieXRlcy1sb25n,"
 	                             " \"${TB_CFG_TEST_OLD:-}\"]\n",
 	                             &errs);
 	assert_non_null(c);
@@ -377,6 +378,49 @@ static void test_dump_redacts_secrets(void **state)
 	assert_redacted(strcat(sum, " ***"));
 	buf_release(&b);
 	config_free(c);
+}
+
+static const char *listen_error(const char *listen)
+{
+	static char text[256];
+	char cfg[512];
+	struct cfg_errors errs = {0};
+	snprintf(cfg, sizeof(cfg),
+	         "tether: {base_url: https://a.example, access_token: t}\n"
+	         "metrics: {listen: '%s'}\n",
+	         listen);
+	struct config *c = load_text(cfg, &errs);
+	text[0] = '\0';
+	if (c == NULL) {
+		assert_int_equal(errs.n, 1);
+		snprintf(text, sizeof(text), "%s", errs.v[0].text);
+	} else {
+		assert_string_equal(c->metrics.listen, listen);
+	}
+	config_free(c);
+	cfg_errors_release(&errs);
+	return text;
+}
+
+/* check accepts what run listens on: HOST:PORT with a name or an IPv4 address, and
+ * [IPV6]:PORT; nothing else. */
+static void test_metrics_listen_forms(void **state)
+{
+	(void)state;
+	static const char *const good[] = {"127.0.0.1:9464",   "0.0.0.0:1",  "localhost:9464",
+	                                   "[::1]:9464",       "[::]:65535", "metrics.lan:80",
+	                                   "a-b.example:8080", NULL};
+	static const char *const bad[] = {"1.2.3.4.5:80", "256.1.1.1:80", "[zzz]:80", "-a:80",
+	                                  "a-.b:80",      "a..b:80",      "::1:80",   "[::1]",
+	                                  "host_x:80",    ":80",          "[]:80",    NULL};
+	for (size_t i = 0; good[i]; i++) {
+		if (listen_error(good[i])[0] != '\0')
+			fail_msg("'%s' refused: %s", good[i], listen_error(good[i]));
+	}
+	for (size_t i = 0; bad[i]; i++) {
+		if (listen_error(bad[i])[0] == '\0')
+			fail_msg("'%s' accepted", bad[i]);
+	}
 }
 
 static void test_empty_file_is_an_error(void **state)
@@ -558,6 +602,7 @@ int main(void)
 	    cmocka_unit_test(test_secret_file_is_read),
 	    cmocka_unit_test(test_secrets_list_keeps_order),
 	    cmocka_unit_test(test_dump_redacts_secrets),
+	    cmocka_unit_test(test_metrics_listen_forms),
 	    cmocka_unit_test(test_empty_file_is_an_error),
 	    cmocka_unit_test(test_missing_file_is_an_error),
 	    cmocka_unit_test(test_allocation_failure_is_a_load_error),
