@@ -155,13 +155,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct lists l;
 	int fuzzy = (int)(size % (WATCHLIST_FUZZY_MAX + 1));
 	struct watchlist *wl = watchlist_new("lines", fuzzy), *wf = watchlist_new("file", fuzzy);
-	struct watchlist_errors errs;
+	struct cfg_errors errs = {0};
 	char *text = fuzz_cstr(data, size), *line, *next;
 	const char *path = fuzz_write_file("list.txt", data, size);
 	size_t nreads = 0;
 	int lineno = 0;
 
-	watchlist_errors_init(&errs);
 	memset(&l, 0, sizeof(l));
 	l.only_plain = true;
 	if (wl == NULL || wf == NULL || text == NULL)
@@ -229,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < nreads; i++)
 		check_read(wl, wf, &l, fuzzy, reads[i]);
 out:
-	watchlist_errors_release(&errs);
+	cfg_errors_release(&errs);
 	watchlist_free(wl);
 	watchlist_free(wf);
 	free(text);
