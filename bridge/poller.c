@@ -830,6 +830,8 @@ static bool cycle(struct poller *p)
 				metrics_set(M_LAST_POLL_MS, answered);
 				continue;
 			}
+			if (p->reqs[k].http_status == 0 && p->reqs[k].status == TETHER_E_RATE)
+				continue; /* held, not sent, after a 429 */
 			metrics_add(M_API_ERRORS, 1);
 			if (p->reqs[k].status == TETHER_E_RATE)
 				metrics_add(M_API_RATE_LIMITED, 1);

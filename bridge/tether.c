@@ -60,11 +60,15 @@ struct tether {
 	long connections;
 };
 
-/* Per tether_run: a 401 refreshes at most once per call. */
+/* Per tether_run: a 401 refreshes at most once per call; a 429 holds every request not
+ * yet sent (the server asked for a pause, not for the rest of the batch at once). */
 struct run {
 	bool refresh_tried;
 	enum tether_status refresh_status;
 	char refresh_err[256];
+	bool rate_limited;
+	int64_t rate_retry_after_ms; /* the 429's Retry-After, -1 if none */
+	char rate_path[160];         /* where the 429 came from */
 };
 
 static const char *const status_names[] = {
@@ -967,6 +971,15 @@ static void fail_req(struct tether_req *r, enum tether_status st, const char *fm
 	va_end(ap);
 }
 
+/* A request not sent because an earlier answer of the batch was a 429: the caller retries
+ * it after the same pause. */
+static void hold_req(const struct run *run, struct tether_req *r)
+{
+	fail_req(r, TETHER_E_RATE, "not sent: rate limited (HTTP 429 from %s)", run->rate_path);
+	r->http_status = 0;
+	r->retry_after_ms = run->rate_retry_after_ms;
+}
+
 /* The transfer in s ended with cc. Fills s->req, or restarts s after a token refresh.
  * Returns true when s is busy again. */
 static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLcode cc)
@@ -1002,14 +1015,16 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 			run->refresh_status =
 			    refresh_token(t, false, run->refresh_err, sizeof(run->refresh_err));
 		}
-		if (s->gen != t->gen) {
+		if (s->gen != t->gen && !run->rate_limited) {
 			/* the token changed since this request went out: retry once with the new */
 			s->retried = true;
 			if (slot_start(t, s) == 0)
 				return true;
 			goto out;
 		}
-		if (run->refresh_status != TETHER_OK)
+		if (s->gen != t->gen)
+			hold_req(run, r);
+		else if (run->refresh_status != TETHER_OK)
 			fail_req(r, run->refresh_status, "%s", run->refresh_err);
 		else
 			fail_req(r, TETHER_E_AUTH, "HTTP 401 from %s", s->path);
@@ -1017,6 +1032,11 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 		fail_req(r, TETHER_E_AUTH, "HTTP %ld from %s", code, s->path);
 	} else if (code == 429) {
 		fail_req(r, TETHER_E_RATE, "HTTP 429 from %s", s->path);
+		if (!run->rate_limited) {
+			run->rate_limited = true;
+			run->rate_retry_after_ms = s->retry_after_ms;
+			snprintf(run->rate_path, sizeof(run->rate_path), "%s", s->path);
+		}
 	} else if (code >= 500) {
 		fail_req(r, TETHER_E_SERVER, "HTTP %ld from %s", code, s->path);
 	} else if (code < 200 || code >= 300) {
@@ -1090,6 +1110,9 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 		}
 	}
 	for (;;) {
+		/* requests in flight when a 429 came are answered; the rest are held */
+		for (; run.rate_limited && next < n; next++)
+			hold_req(&run, &reqs[next]);
 		for (k = 0; k < t->concurrency && next < n; k++) {
 			struct slot *s = &t->slots[k];
 			if (s->req)

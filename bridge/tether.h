@@ -23,7 +23,8 @@ struct tether_opts {
 enum tether_status {
 	TETHER_OK,
 	TETHER_E_AUTH,    /* 401/403 after the one refresh + retry, or no usable token */
-	TETHER_E_RATE,    /* 429; retry_after_ms when the server said */
+	TETHER_E_RATE,    /* 429, or held unsent after one (http_status 0); retry_after_ms
+	                     when the server said */
 	TETHER_E_SERVER,  /* 5xx; retry_after_ms when the server said */
 	TETHER_E_NETWORK, /* connect/DNS/TLS/reset */
 	TETHER_E_TIMEOUT, /* over timeout_ms */
@@ -70,7 +71,9 @@ void tether_free(struct tether *t);
 
 /* Runs n requests, up to opts.concurrency at once over reused connections, and returns when
  * all are done. An expired OAuth2 token is refreshed first; a 401 triggers one refresh (OAuth2
- * only, at most one per call) and one retry of that request. Any doc left in a req from a
+ * only, at most one per call) and one retry of that request. Once a 429 is answered, the
+ * requests not sent yet are not sent: they end TETHER_E_RATE with http_status 0 and the
+ * 429's retry_after_ms (those in flight are answered as usual). Any doc left in a req from a
  * previous run is released first. Returns 0 (look at each req's status), or -1 when the
  * curl multi handle fails (every unfinished req then has TETHER_E_NETWORK and an error).
  * A token refresh blocks the batch while it runs. One thread at a time. */

@@ -222,6 +222,13 @@ static void run_one(struct tether_req *r, const struct tether_opts *o)
 	tether_free(t);
 }
 
+static void run_one_batch(struct tether_req *r, size_t n, const struct tether_opts *o)
+{
+	struct tether *t = client(o);
+	assert_int_equal(tether_run(t, r, n), 0);
+	tether_free(t);
+}
+
 static int64_t ms_of(const char *iso)
 {
 	int64_t ms;
@@ -543,6 +550,37 @@ static void test_rate_limit_reports_retry_after_seconds(void **state)
 	assert_int_equal(r.status, TETHER_E_RATE);
 	assert_int_equal(r.http_status, 429);
 	assert_int_equal(r.retry_after_ms, 3000);
+}
+
+/* A 429 pauses the whole batch: what was not sent yet is held (not sent, same Retry-After),
+ * so the caller asks again after the pause instead of right after the 429. */
+static void test_rate_limit_holds_unsent_requests(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r[3];
+	json_t *log;
+	(void)state;
+
+	o.concurrency = 1;
+	for (size_t i = 0; i < 3; i++)
+		r[i] = req(TETHER_EVENTS, g_zone);
+	fault(&g_sim, "{\"count\":1,\"status\":429,\"retry_after\":\"2\","
+	              "\"path\":\"/api/v3p/events\"}");
+	clear_log(&g_sim);
+	run_one_batch(r, 3, &o);
+	assert_int_equal(r[0].status, TETHER_E_RATE);
+	assert_int_equal(r[0].http_status, 429);
+	for (size_t i = 1; i < 3; i++) {
+		assert_int_equal(r[i].status, TETHER_E_RATE);
+		assert_int_equal(r[i].http_status, 0);
+		assert_int_equal(r[i].retry_after_ms, 2000);
+		assert_string_equal(r[i].error,
+		                    "not sent: rate limited (HTTP 429 from /api/v3p/events)");
+		assert_null(r[i].doc);
+	}
+	log = api_log(&g_sim);
+	assert_int_equal(json_array_size(log), 1);
+	json_decref(log);
 }
 
 static void test_retry_after_http_date(void **state)
@@ -1191,6 +1229,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_zone_id_fails_without_request),
 	    cmocka_unit_test(test_server_error_is_server),
 	    cmocka_unit_test(test_rate_limit_reports_retry_after_seconds),
+	    cmocka_unit_test(test_rate_limit_holds_unsent_requests),
 	    cmocka_unit_test(test_retry_after_http_date),
 	    cmocka_unit_test(test_malformed_json_is_payload_with_excerpt),
 	    cmocka_unit_test(test_truncated_body_is_payload),
