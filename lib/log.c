@@ -1,6 +1,7 @@
 /* Logging: one line per record on stderr, text ("2026-11-26T04:52:34Z warn: ...") or JSON
- * ({"ts":...,"level":...,"msg":...}). Writes are single fprintf calls, so lines from
- * threads do not interleave. */
+ * ({"ts":...,"level":...,"msg":...}), with control characters escaped so that a string from
+ * a peer cannot forge a record. Writes are single fputs calls, so lines from threads do not
+ * interleave. */
 #include "lib/log.h"
 
 #include <errno.h>
@@ -41,19 +42,86 @@ bool log_enabled(enum log_level level)
 	return level <= cur_level;
 }
 
-static void json_escape(FILE *f, const char *s)
+/* Length of the valid UTF-8 sequence at s (1 to 4) with its code point in *cp, or 0 when
+ * the bytes there are not one (stray continuation, overlong, surrogate, past U+10FFFF, cut). */
+static size_t utf8_decode(const unsigned char *s, unsigned *cp)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+	unsigned c = s[0], min;
+	size_t n, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
 	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2, min = 0x80, c &= 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3, min = 0x800, c &= 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4, min = 0x10000, c &= 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Writes s so that it cannot end or forge a record: in text mode control characters
+ * (C0, DEL, C1) become \n \r \t or \xHH and a byte that is not UTF-8 becomes \xHH; in JSON
+ * mode the string is escaped for a JSON string and invalid UTF-8 becomes U+FFFD, so the
+ * line always parses. Messages carry API and webhook strings, which nobody here controls. */
+static void put_escaped(FILE *f, const char *str, bool json)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned cp;
+	size_t n;
+
+	while (*s) {
+		n = utf8_decode(s, &cp);
+		if (n == 0) {
+			if (json)
+				fputs("\xef\xbf\xbd", f);
+			else
+				fprintf(f, "\\x%02x", *s);
+			s++;
+			continue;
+		}
+		if (cp == '\n')
+			fputs("\\n", f);
+		else if (cp == '\r')
+			fputs("\\r", f);
+		else if (cp == '\t')
+			fputs("\\t", f);
+		else if (json && (cp == '"' || cp == '\\'))
+			fprintf(f, "\\%c", (int)cp);
+		else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			fprintf(f, json ? "\\u%04x" : "\\x%02x", cp);
+		else
+			fwrite(s, 1, n, f);
+		s += n;
+	}
+}
+
+static void put_record(FILE *f, const char *ts, enum log_level level, const char *msg,
+                       const char *suffix)
+{
+	if (cur_json)
+		fprintf(f, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
+	else
+		fprintf(f, "%s %s: ", ts, level_names[level]);
+	put_escaped(f, msg, cur_json);
+	if (suffix) {
+		fputs(": ", f);
+		put_escaped(f, suffix, cur_json);
+	}
+	fputs(cur_json ? "\"}\n" : "\n", f);
 }
 
 static void vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
@@ -75,24 +143,15 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 	         now.tv_nsec / 1000000);
 	mem = open_memstream(&line, &len);
 	if (mem == NULL) {
-		fprintf(stderr, "%s %s: %s%s%s\n", ts, level_names[level], msg, suffix ? ": " : "",
-		        suffix ? suffix : "");
+		/* no memory for the line: write it piecewise, holding stderr's lock */
+		flockfile(stderr);
+		put_record(stderr, ts, level, msg, suffix);
+		funlockfile(stderr);
 		return;
 	}
-	if (cur_json) {
-		fprintf(mem, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
-		json_escape(mem, msg);
-		if (suffix) {
-			fputs(": ", mem);
-			json_escape(mem, suffix);
-		}
-		fputs("\"}\n", mem);
-	} else {
-		fprintf(mem, "%s %s: %s%s%s\n", ts, level_names[level], msg, suffix ? ": " : "",
-		        suffix ? suffix : "");
-	}
-	fclose(mem);
-	fputs(line, stderr);
+	put_record(mem, ts, level, msg, suffix);
+	if (fclose(mem) == 0)
+		fputs(line, stderr);
 	free(line);
 }
 

@@ -8,7 +8,9 @@
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
-/* level: "error", "warn", "info", "debug"; json: one JSON object per line. */
+/* level: "error", "warn", "info", "debug"; json: one JSON object per line. A record is
+ * always one line: control characters in messages are escaped (text) or the line is valid
+ * JSON with invalid UTF-8 replaced (json). */
 void log_init(enum log_level level, bool json);
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int log_level_parse(const char *name, enum log_level *out);
