@@ -423,6 +423,29 @@ out:
 	return st;
 }
 
+/* After an invalid_grant: when token.json holds a refresh token other than the one just
+ * refused (posted), another process has refreshed since we read it; takes the file's token
+ * and returns true. False (t unchanged) when the file says nothing new. */
+static bool token_reread(struct tether *t, const char *posted)
+{
+	char path[4096], err[128];
+	json_t *o;
+	const char *rt;
+	bool taken = false;
+
+	if (token_path(t, path, sizeof(path)) < 0 || (o = json_load_file(path, 0, NULL)) == NULL)
+		return false;
+	rt = json_string_value(json_object_get(o, "refresh_token"));
+	if (rt && strcmp(rt, posted) != 0) {
+		if (token_take(t, o, true, err, sizeof(err)) == 0)
+			taken = true;
+		else
+			log_warnx("'%s': unable to use the renewed token: %s", path, err);
+	}
+	json_decref(o);
+	return taken;
+}
+
 /* The refresh_token grant, with the message the user acts on. must_save: a token that could
  * not be written to token.json is a failure (the CLI); else a warning (the daemon keeps going). */
 static enum tether_status refresh_token(struct tether *t, bool must_save, char *err, size_t errsz)
@@ -442,6 +465,22 @@ static enum tether_status refresh_token(struct tether *t, bool must_save, char *
 		return TETHER_E_NOMEM;
 	}
 	st = oauth_token(t, "refresh_token", value, e, sizeof(e));
+	if (st == TETHER_E_AUTH && strstr(e, "invalid_grant") && token_reread(t, value)) {
+		/* another process (`auth refresh` while the daemon runs) spent our refresh token
+		 * and saved its successor: use what it saved */
+		util_free_secret(value);
+		if (!must_save && t->expires_at &&
+		    util_now_ms() / 1000 < t->expires_at - TOKEN_SKEW_S) {
+			log_info("oauth2 token renewed by another process: taken from token.json");
+			return TETHER_OK;
+		}
+		if (t->refresh_token == NULL || (value = strdup(t->refresh_token)) == NULL) {
+			snprintf(err, errsz, "token refresh failed: %s; " REAUTH_HINT,
+			         t->refresh_token ? "out of memory" : "no refresh token");
+			return t->refresh_token ? TETHER_E_NOMEM : TETHER_E_AUTH;
+		}
+		st = oauth_token(t, "refresh_token", value, e, sizeof(e));
+	}
 	util_free_secret(value);
 	if (st == TETHER_E_CLIENT && !must_save) {
 		log_warnx("oauth2 token refreshed but not saved: %s", e);

@@ -1042,6 +1042,43 @@ static void test_revoked_refresh_token_is_auth_with_hint(void **state)
 	tether_free(t);
 }
 
+/* `auth refresh` (another client on the same token.json) spends the daemon's refresh
+ * token: the daemon's next refresh gets invalid_grant, finds the new token in token.json and
+ * goes on with it instead of asking for a new authorisation. */
+static void test_refresh_after_another_process_refreshed_uses_token_file(void **state)
+{
+	struct simproc *p = *state;
+	struct tether_opts o = oauth_opts(p);
+	struct tether *daemon = authorised_client(p), *cli = client(&o);
+	struct tether_req r = req(TETHER_ZONES, NULL);
+	char err[256] = "";
+	json_t *log;
+
+	assert_int_equal(tether_auth_refresh(cli, err, sizeof(err)), 0);
+	tether_free(cli);
+	fault(p, "{\"count\":1,\"status\":401,\"path\":\"/api/v3p/zones\"}");
+	clear_log(p);
+	assert_int_equal(tether_run(daemon, &r, 1), 0);
+	if (r.status != TETHER_OK)
+		fail_msg("%s: %s", tether_status_name(r.status), r.error);
+	log = api_log(p);
+	assert_int_equal(json_array_size(log), 3);
+	assert_int_equal(log_status(log, 0), 401);
+	assert_string_equal(log_str(log, 1, "path"), "/oauth/token");
+	assert_int_equal(log_status(log, 1), 400);
+	assert_int_equal(log_status(log, 2), 200);
+	json_decref(log);
+	tether_req_release(&r);
+
+	/* the command line does the same: its refresh retries with the token in the file */
+	cli = client(&o);
+	assert_int_equal(tether_auth_refresh(cli, err, sizeof(err)), 0);
+	tether_free(cli);
+	if (tether_auth_refresh(daemon, err, sizeof(err)) != 0)
+		fail_msg("second refresh: %s", err);
+	tether_free(daemon);
+}
+
 static void test_expired_token_refreshed_before_request(void **state)
 {
 	struct simproc *p = *state;
@@ -1247,6 +1284,7 @@ int main(void)
 	    OAUTH_TEST(test_rejected_access_token_refreshes_and_retries_once),
 	    OAUTH_TEST(test_batch_of_401s_refreshes_once),
 	    OAUTH_TEST(test_revoked_refresh_token_is_auth_with_hint),
+	    OAUTH_TEST(test_refresh_after_another_process_refreshed_uses_token_file),
 	    OAUTH_TEST(test_expired_token_refreshed_before_request),
 	    OAUTH_TEST(test_auth_refresh_command_rotates_token),
 	};
