@@ -523,8 +523,124 @@ static int print_dead(void *arg, const struct store_entry *e, int status, const 
 	return 0;
 }
 
+/* The targets `dlq --target` knows: configured ones and those that have dead letters (a
+ * target removed from the config may still have some). Sorted, without duplicates. */
+struct dlq_targets {
+	char **v;
+	size_t n;
+};
+
+static int dlq_targets_add(struct dlq_targets *ts, const char *kind, const char *name)
+{
+	char *full, **v;
+
+	if (asprintf(&full, "%s%s", kind, name) < 0)
+		return -1;
+	for (size_t i = 0; i < ts->n; i++) {
+		if (strcmp(ts->v[i], full) == 0) {
+			free(full);
+			return 0;
+		}
+	}
+	if ((v = realloc(ts->v, (ts->n + 1) * sizeof(*v))) == NULL) {
+		free(full);
+		return -1;
+	}
+	ts->v = v;
+	ts->v[ts->n++] = full;
+	return 0;
+}
+
+static int dlq_target_seen(void *arg, const struct store_entry *e, int status, const char *reason,
+                           int64_t failed_ms)
+{
+	(void)status;
+	(void)reason;
+	(void)failed_ms;
+	return dlq_targets_add(arg, "", e->target) < 0 ? -1 : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void dlq_targets_release(struct dlq_targets *ts)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		free(ts->v[i]);
+	free(ts->v);
+	ts->v = NULL;
+	ts->n = 0;
+}
+
+static void dlq_targets_print(const struct dlq_targets *ts, FILE *f)
+{
+	if (ts->n == 0)
+		fputs("none", f);
+	for (size_t i = 0; i < ts->n; i++)
+		fprintf(f, "%s%s", i ? ", " : "", ts->v[i]);
+}
+
+/* Resolves --target: a known full name ("webhook.slack"), or a bare name ("slack") that
+ * only one known target has. Sets *out (borrowed from ts) and returns 0, or says why not
+ * on stderr, naming the known targets, and returns -1. */
+static int dlq_target_resolve(const struct config *cfg, struct store *st, const char *target,
+                              struct dlq_targets *ts, const char **out)
+{
+	const char *found = NULL;
+	size_t nfound = 0;
+
+	for (size_t i = 0; i < cfg->nmqtt; i++)
+		if (dlq_targets_add(ts, "mqtt.", cfg->mqtt[i].name) < 0)
+			goto out_nomem;
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		if (dlq_targets_add(ts, "webhook.", cfg->webhooks[i].name) < 0)
+			goto out_nomem;
+	if (store_dlq_list(st, NULL, 0, dlq_target_seen, ts) != 0) {
+		fprintf(stderr, "dlq: unable to read the dead letters: %s\n", store_errmsg(st));
+		return -1;
+	}
+	if (ts->n)
+		qsort(ts->v, ts->n, sizeof(*ts->v), cmp_str);
+	for (size_t i = 0; i < ts->n; i++) {
+		const char *dot = strchr(ts->v[i], '.');
+		if (strcmp(ts->v[i], target) == 0) {
+			*out = ts->v[i];
+			return 0;
+		}
+		if (dot && strcmp(dot + 1, target) == 0) {
+			found = ts->v[i];
+			nfound++;
+		}
+	}
+	if (nfound == 1) {
+		*out = found;
+		return 0;
+	}
+	if (nfound > 1) {
+		fprintf(stderr, "dlq: target '%s' is ambiguous, say which:", target);
+		for (size_t i = 0; i < ts->n; i++) {
+			const char *dot = strchr(ts->v[i], '.');
+			if (dot && strcmp(dot + 1, target) == 0)
+				fprintf(stderr, " %s", ts->v[i]);
+		}
+		fputc('\n', stderr);
+		return -1;
+	}
+	fprintf(stderr, "dlq: no target '%s'; known targets: ", target);
+	dlq_targets_print(ts, stderr);
+	fputc('\n', stderr);
+	return -1;
+
+out_nomem:
+	fprintf(stderr, "dlq: out of memory\n");
+	return -1;
+}
+
 static int cmd_dlq(const char *path, int argc, char **argv, const char *target, const char *since)
 {
+	struct dlq_targets ts = {0};
 	struct config *cfg;
 	struct store *st;
 	char err[512], db[4096];
@@ -545,6 +661,8 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 		config_free(cfg);
 		return 1;
 	}
+	if (target && dlq_target_resolve(cfg, st, target, &ts, &target) < 0)
+		goto out;
 	if (strcmp(argv[0], "list") == 0) {
 		rc = store_dlq_list(st, target, since_ms, print_dead, &bad) < 0 ? 1 : 0;
 	} else {
@@ -558,6 +676,8 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 		fprintf(stderr, "dlq %s: %s\n", argv[0], store_errmsg(st));
 	if (bad)
 		rc = 1; /* said above, record by record */
+out:
+	dlq_targets_release(&ts);
 	store_close(st);
 	config_free(cfg);
 	return rc;
