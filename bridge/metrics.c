@@ -2,13 +2,18 @@
  * libmicrohttpd server for /metrics and /healthz. */
 #include "bridge/metrics.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define METRICS_MAX_CONNECTIONS 64
+#define METRICS_MAX_CONNECTIONS_PER_IP 4 /* a scraper and a probe need one each */
+#define METRICS_IDLE_TIMEOUT_S 5         /* a connection silent this long is closed */
 
 struct metric_def {
 	const char *name, *type, *help;
@@ -134,39 +139,79 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return reply(c, 404, "text/plain", strdup("not found: try /metrics or /healthz\n"));
 }
 
+/* Splits "HOST:PORT" or "[IPV6]:PORT" into host and port. 0, or -1. */
+static int split_listen(const char *listen, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char *p, *colon;
+	size_t hl;
+	char *end;
+	long n;
+
+	if (listen[0] == '[') {
+		if ((p = strchr(listen, ']')) == NULL || p[1] != ':')
+			return -1;
+		listen++;
+		hl = (size_t)(p - listen);
+		colon = p + 1;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - listen);
+		if (memchr(listen, ':', hl) != NULL) /* a bare IPv6 address needs brackets */
+			return -1;
+	}
+	if (hl == 0 || hl >= hostsz || strlen(colon + 1) >= portsz)
+		return -1;
+	n = strtol(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || n < 1 || n > 65535)
+		return -1;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	snprintf(port, portsz, "%ld", n);
+	return 0;
+}
+
 struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err, size_t errsz)
 {
 	struct metrics_server *s;
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char host[64];
-	const char *colon = strrchr(listen, ':');
-	long port;
-	char *end;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
+	char host[256], port[8];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	int gai;
 
-	if (colon == NULL || (size_t)(colon - listen) >= sizeof(host)) {
-		snprintf(err, errsz, "metrics: bad listen address '%s'", listen);
-		return NULL;
-	}
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 1 || port > 65535 ||
-	    inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errsz, "metrics: listen needs a numeric IPv4 HOST:PORT, not '%s'",
+	if (split_listen(listen, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errsz, "metrics: listen needs HOST:PORT or [IPV6]:PORT, not '%s'",
 		         listen);
 		return NULL;
 	}
-	sa.sin_port = htons((uint16_t)port);
+	/* a name binds the first address it resolves to (getaddrinfo's preferred order) */
+	if ((gai = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		snprintf(err, errsz, "metrics: unable to resolve '%s': %s", host,
+		         gai_strerror(gai));
+		return NULL;
+	}
+	if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+		snprintf(err, errsz, "metrics: '%s' is neither IPv4 nor IPv6", host);
+		freeaddrinfo(ai);
+		return NULL;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		snprintf(err, errsz, "out of memory");
+		freeaddrinfo(ai);
 		return NULL;
 	}
 	s->stale_ms = stale_ms;
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	                        handle, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT,
-	                        (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-	                        MHD_OPTION_END);
+	/* One address cannot hold every connection (a slowloris would starve /healthz for the
+	 * probes of other addresses), and a connection that sends nothing is dropped. */
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
+	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	                        (unsigned)METRICS_MAX_CONNECTIONS_PER_IP, MHD_OPTION_END);
+	freeaddrinfo(ai);
 	if (s->d == NULL) {
 		snprintf(err, errsz, "metrics: unable to listen on %s", listen);
 		free(s);

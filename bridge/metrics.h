@@ -35,8 +35,10 @@ int64_t metrics_get(enum metric m);
 int metrics_render(struct buf *b);
 
 struct metrics_server;
-/* Listens on listen ("127.0.0.1:9464"; the host must be a numeric IPv4 address). /healthz
- * answers 200 while a poll cycle reached the API within stale_ms, else 503. NULL + err. */
+/* Listens on listen: "HOST:PORT" (HOST an IPv4 address or a name, which binds the first
+ * address it resolves to) or "[IPV6]:PORT". At most 4 connections per client address, 64
+ * in all; one silent for 5 s is closed. /healthz answers 200 while a poll cycle reached the
+ * API within stale_ms, else 503. NULL + err. */
 struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err, size_t errsz);
 void metrics_stop(struct metrics_server *s); /* NULL is fine */
 

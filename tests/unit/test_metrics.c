@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,20 +36,36 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static long get(int port, const char *path, struct buf *body)
+static long get_from(const char *host, int port, const char *path, struct buf *body)
 {
 	char url[128];
 	long status = 0;
 	CURL *c = curl_easy_init();
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	snprintf(url, sizeof(url), "http://%s:%d%s", host, port, path);
 	buf_reset(body);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	return status;
+}
+
+static long get(int port, const char *path, struct buf *body)
+{
+	return get_from("127.0.0.1", port, path, body);
+}
+
+/* A TCP connection to 127.0.0.1:port that sends nothing. */
+static int idle_connection(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
 }
 
 static void test_render_has_help_type_and_values(void **state)
@@ -96,9 +113,80 @@ static void test_bad_listen_address_is_refused(void **state)
 {
 	(void)state;
 	char err[256];
-	assert_null(metrics_start("localhost:9464", 1000, err, sizeof(err)));
-	assert_non_null(strstr(err, "numeric IPv4"));
-	assert_null(metrics_start("127.0.0.1", 1000, err, sizeof(err)));
+	static const char *const bad[] = {"127.0.0.1",    "::1:9464",    "[::1]9464",
+	                                  "[::1]:",       "127.0.0.1:0", "127.0.0.1:65536",
+	                                  "127.0.0.1:9x", ":9464",       "[]:9464"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_null(metrics_start(bad[i], 1000, err, sizeof(err)));
+		assert_non_null(strstr(err, "HOST:PORT or [IPV6]:PORT"));
+	}
+	assert_null(metrics_start("nosuch.invalid:9464", 1000, err, sizeof(err)));
+	assert_non_null(strstr(err, "unable to resolve 'nosuch.invalid'"));
+}
+
+/* What `check` accepts, `run` binds: a name and a bracketed IPv6 address. */
+static void test_listen_on_name_and_ipv6(void **state)
+{
+	(void)state;
+	char err[256] = "", listen[64];
+	struct buf body;
+	int port = free_port();
+	struct metrics_server *s;
+
+	buf_init(&body, 0);
+	snprintf(listen, sizeof(listen), "localhost:%d", port);
+	s = metrics_start(listen, 30000, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s: %s", listen, err);
+	assert_int_equal(get_from("localhost", port, "/metrics", &body), 200);
+	metrics_stop(s);
+
+	snprintf(listen, sizeof(listen), "[::1]:%d", port);
+	s = metrics_start(listen, 30000, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s: %s", listen, err);
+	assert_int_equal(get_from("[::1]", port, "/metrics", &body), 200);
+	assert_int_equal(get_from("127.0.0.1", port, "/metrics", &body), 0); /* v6 only */
+	metrics_stop(s);
+	buf_release(&body);
+}
+
+/* A client that opens many idle connections gets 4; the rest are closed at once, so it
+ * cannot take the connections the probes of other addresses need. */
+static void test_idle_connections_per_address_are_limited(void **state)
+{
+	(void)state;
+	char err[256] = "", listen[64];
+	struct buf body;
+	int port = free_port(), fd[8], closed = 0;
+	struct pollfd pfd[8];
+	struct metrics_server *s;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	s = metrics_start(listen, 30000, err, sizeof(err));
+	assert_non_null(s);
+	for (int i = 0; i < 8; i++) {
+		fd[i] = idle_connection(port);
+		pfd[i] = (struct pollfd){.fd = fd[i], .events = POLLIN};
+	}
+	/* the server closes the extra connections: they become readable (EOF) */
+	for (int tries = 0; tries < 100 && closed < 4; tries++) {
+		assert_true(poll(pfd, 8, 100) >= 0);
+		closed = 0;
+		for (int i = 0; i < 8; i++)
+			closed += (pfd[i].revents & (POLLIN | POLLHUP)) != 0;
+	}
+	assert_int_equal(closed, 4);
+	for (int i = 0; i < 8; i++) {
+		char c;
+		if (pfd[i].revents & (POLLIN | POLLHUP))
+			assert_int_equal(read(fd[i], &c, 1), 0);
+		close(fd[i]);
+	}
+	buf_init(&body, 0);
+	assert_int_equal(get(port, "/metrics", &body), 200);
+	buf_release(&body);
+	metrics_stop(s);
 }
 
 int main(void)
@@ -107,6 +195,8 @@ int main(void)
 	    cmocka_unit_test(test_render_has_help_type_and_values),
 	    cmocka_unit_test(test_endpoint_serves_metrics_and_health),
 	    cmocka_unit_test(test_bad_listen_address_is_refused),
+	    cmocka_unit_test(test_listen_on_name_and_ipv6),
+	    cmocka_unit_test(test_idle_connections_per_address_are_limited),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,48 @@
+# metrics.listen as `check` accepts it: "[::1]:PORT" and "localhost:PORT" are bound by
+# `run`. A client opening many idle connections (a slowloris) gets 4 per address, the rest
+# are closed at once, and /healthz answers again as soon as it lets go.
+. "$(dirname "$0")/lib.sh"
+start_mosquitto
+start_sim --zones 1
+MPORT=$(freeport)
+cfg_head "$T/cfg.yaml"
+cat >>"$T/cfg.yaml" <<CFG
+metrics: {listen: "[::1]:$MPORT"}
+rules:
+  - name: all
+    when: {kind: event}
+    to: [{mqtt: home, topic: "e2e/all"}]
+CFG
+"$BRIDGE" check -c "$T/cfg.yaml" >/dev/null || fail "check refused [::1]:PORT"
+start_bridge "$T/cfg.yaml"
+WAIT=10 wait_for curl -sfg "http://[::1]:$MPORT/healthz" ||
+	fail "/healthz on [::1] never answered 200: $(tail -3 "$T/bridge.log")"
+ok "run binds [::1]:PORT"
+
+# ten idle connections from ::1: four are held, six closed by the server at once
+fds=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	exec {fd}<>"/dev/tcp/::1/$MPORT" || fail "connect $i"
+	fds="$fds $fd"
+done
+sleep 0.5
+closed=0 held=0
+for fd in $fds; do
+	read -r -t 0.2 -u "$fd" _
+	rc=$?
+	if [ $rc -gt 128 ]; then held=$((held + 1)); else closed=$((closed + 1)); fi
+done
+[ $held -eq 4 ] && [ $closed -eq 6 ] || fail "idle connections: $held held, $closed closed (want 4 and 6)"
+for fd in $fds; do exec {fd}>&-; done
+code=$(curl -sg -o /dev/null -w '%{http_code}' "http://[::1]:$MPORT/healthz")
+[ "$code" = 200 ] || fail "/healthz after the idle connections closed: $code"
+ok "idle connections: 4 held, 6 refused; /healthz answers once they are gone"
+stop_bridge
+
+sed -i "s/listen: \"\[::1\]:$MPORT\"/listen: \"localhost:$MPORT\"/" "$T/cfg.yaml"
+grep -q "localhost:$MPORT" "$T/cfg.yaml" || fail "config not rewritten"
+start_bridge "$T/cfg.yaml"
+WAIT=10 wait_for curl -sf "http://localhost:$MPORT/healthz" ||
+	fail "/healthz on localhost never answered 200: $(tail -3 "$T/bridge.log")"
+ok "run binds localhost:PORT"
+finish_bridge
