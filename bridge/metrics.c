@@ -27,6 +27,8 @@ static const struct metric_def defs[M_COUNT] = {
                             "Tether API answers with HTTP 429."},
     [M_BAD_RESOURCES] = {"tether_bridge_bad_resources_total", "counter",
                          "Resources skipped because their shape was wrong."},
+    [M_WRONG_ZONE] = {"tether_bridge_wrong_zone_resources_total", "counter",
+                      "Resources skipped because their zone_id is not the zone polled."},
     [M_MESSAGES_EVENT] = {"tether_bridge_event_messages_total", "counter",
                           "Event messages (new, update, complete) produced."},
     [M_MESSAGES_PLATE] = {"tether_bridge_plate_messages_total", "counter",

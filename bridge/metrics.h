@@ -14,6 +14,7 @@ enum metric {
 	M_API_ERRORS,       /* counter: API requests that failed (any class) */
 	M_API_RATE_LIMITED, /* counter: 429 answers */
 	M_BAD_RESOURCES,    /* counter: resources the normaliser rejected */
+	M_WRONG_ZONE,       /* counter: resources skipped for a zone_id not the polled zone */
 	M_MESSAGES_EVENT,   /* counter: event messages (new, update, complete) */
 	M_MESSAGES_PLATE,   /* counter: plate messages */
 	M_UNKNOWN_SEVERITY, /* counter: messages whose severity is outside severity_order */

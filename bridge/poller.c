@@ -626,8 +626,15 @@ static bool decide_phase(struct message *m, bool found, const struct store_seen 
 
 /* Handles one resource inside the zone's transaction. Returns the number of outbox
  * entries added, or -1 on a store failure (the transaction is then rolled back). */
+/* Resources of one document skipped, logged once for the document (a hostile answer can
+ * hold thousands). */
+struct doc_skips {
+	size_t bad, foreign;
+	char bad_err[256], bad_start[96], foreign_zone[64];
+};
+
 static int handle_resource(struct poller *p, const struct zone *z, const json_t *res, bool backfill,
-                           int64_t now)
+                           int64_t now, struct doc_skips *sk)
 {
 	struct message m;
 	struct store_seen seen, put;
@@ -637,15 +644,21 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 
 	if (normalize_resource(res, z->name, p->cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
 		metrics_add(M_BAD_RESOURCES, 1);
-		char *text = json_dumps(res, JSON_COMPACT);
-		log_warnx("zone '%s': skipping a resource: %s; starts: %.80s", z->name, err,
-		          text ? text : "?");
-		free(text);
+		if (sk->bad++ == 0) {
+			char *text = json_dumps(res, JSON_COMPACT);
+			snprintf(sk->bad_err, sizeof(sk->bad_err), "%s", err);
+			snprintf(sk->bad_start, sizeof(sk->bad_start), "%.80s", text ? text : "?");
+			free(text);
+		}
 		return 0;
 	}
 	if (strcmp(m.zone_id, z->id) != 0) {
-		log_debug("zone '%s': resource %s belongs to zone %s", z->name, m.source_id,
-		          m.zone_id);
+		/* asked for z, answered for another zone: its name, cursor and dedup record would
+		 * all be z's, so it is not processed (its own zone's poll finds it) */
+		metrics_add(M_WRONG_ZONE, 1);
+		if (sk->foreign++ == 0)
+			snprintf(sk->foreign_zone, sizeof(sk->foreign_zone), "%.60s", m.zone_id);
+		return 0;
 	}
 	kind = msg_kind_name(m.kind);
 	found = store_seen_get(p->store, kind, m.source_id, &seen);
@@ -704,15 +717,26 @@ static int handle_doc(struct poller *p, const struct zone *z, const struct tethe
 	const json_t *res;
 	int total = 0;
 
+	struct doc_skips sk = {0};
+
 	if (!json_is_array(data))
 		return 0;
 	json_array_foreach(data, i, res)
 	{
-		int n = handle_resource(p, z, res, backfill, now);
+		int n = handle_resource(p, z, res, backfill, now, &sk);
 		if (n < 0)
 			return -1;
 		total += n;
 	}
+	if (sk.bad)
+		log_warnx("zone '%s': skipped %zu of %zu resources from %s: %s; first starts: %s",
+		          z->name, sk.bad, json_array_size(data), ep_path(r->ep), sk.bad_err,
+		          sk.bad_start);
+	if (sk.foreign)
+		log_warnx("zone '%s': skipped %zu of %zu resources from %s of another zone "
+		          "(zone_id '%s')",
+		          z->name, sk.foreign, json_array_size(data), ep_path(r->ep),
+		          sk.foreign_zone);
 	return total;
 }
 

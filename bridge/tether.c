@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,8 @@
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
 #define TETHER_RETRY_AFTER_MAX_MS (3600 * 1000LL) /* a bogus Retry-After must not stop polling */
 #define REAUTH_HINT "run 'tether-bridge auth url' to authorise again"
+#define DEFAULT_MAX_DOC_MEMORY ((size_t)256 * 1024 * 1024)
+#define TRIM_OVER ((size_t)4 * 1024 * 1024) /* documents this big give memory back when freed */
 
 /* One transfer slot: an easy handle kept for the client's life, so its connection stays warm. */
 struct slot {
@@ -48,7 +52,7 @@ struct tether {
 	bool insecure;
 	int concurrency;
 	int64_t timeout_ms;
-	size_t max_body;
+	size_t max_body, max_doc_memory;
 	/* OAuth2 token (secrets) */
 	char *access_token, *refresh_token, *token_type;
 	int64_t expires_at;  /* Unix s; 0: unknown, never refreshed ahead */
@@ -69,6 +73,7 @@ struct run {
 	bool rate_limited;
 	int64_t rate_retry_after_ms; /* the 429's Retry-After, -1 if none */
 	char rate_path[160];         /* where the 429 came from */
+	size_t doc_memory;           /* what this batch's documents took as jansson trees */
 };
 
 static const char *const status_names[] = {
@@ -81,6 +86,65 @@ const char *tether_status_name(enum tether_status st)
 		return "unknown";
 	return status_names[st];
 }
+
+/* --- memory budget of parsed documents ---
+ * A JSON tree costs up to ~80 times its text ({"data":[{},{},...]}), so the body cap alone
+ * does not bound memory. jansson allocates through these functions: while a budget is on
+ * (this thread, inside json_loadb), an allocation past it fails and the parse with it. The
+ * sizes come from malloc_usable_size, so blocks need no header and the functions can be
+ * installed while jansson values exist; with no budget on they are malloc and free. */
+static _Thread_local struct {
+	bool on, over;
+	size_t used, limit;
+} budget;
+
+static void *budget_malloc(size_t n)
+{
+	void *p;
+
+	if (budget.on && (budget.used >= budget.limit || n > budget.limit - budget.used)) {
+		budget.over = true;
+		return NULL;
+	}
+	p = malloc(n);
+	if (p && budget.on)
+		budget.used += malloc_usable_size(p);
+	return p;
+}
+
+static void budget_free(void *p)
+{
+	if (p && budget.on) {
+		size_t k = malloc_usable_size(p);
+		budget.used = k < budget.used ? budget.used - k : 0;
+	}
+	free(p);
+}
+
+static void budget_install(void)
+{
+	json_set_alloc_funcs(budget_malloc, budget_free);
+}
+
+/* Parses a body within limit bytes of memory; *used gets what the tree took, *over whether
+ * the limit stopped it. */
+static json_t *budget_loadb(const char *data, size_t len, size_t limit, size_t *used, bool *over,
+                            json_error_t *jerr)
+{
+	json_t *doc;
+
+	budget.on = true;
+	budget.over = false;
+	budget.used = 0;
+	budget.limit = limit;
+	doc = json_loadb(data, len, 0, jerr);
+	budget.on = false;
+	*used = budget.used;
+	*over = budget.over;
+	return doc;
+}
+
+static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
 
 static void release_secret_buf(struct buf *b)
 {
@@ -569,6 +633,12 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 		         "state_dir are set");
 		return NULL;
 	}
+	/* before any document of this client is parsed; the functions are interchangeable
+	 * with malloc/free for values that already exist */
+	if (pthread_once(&budget_once, budget_install) != 0) {
+		snprintf(err, errsz, "unable to set up the JSON allocator");
+		return NULL;
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto out_nomem;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -591,6 +661,7 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	t->concurrency = opts->concurrency > 0 ? opts->concurrency : DEFAULT_CONCURRENCY;
 	t->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	t->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+	t->max_doc_memory = opts->max_doc_memory ? opts->max_doc_memory : DEFAULT_MAX_DOC_MEMORY;
 	if (!ok)
 		goto out_free_nomem;
 	if ((t->multi = curl_multi_init()) == NULL || (t->auth_easy = curl_easy_init()) == NULL ||
@@ -659,12 +730,23 @@ long tether_connections(const struct tether *t)
 	return t->connections;
 }
 
+/* Frees doc; after a big one, hands the freed memory back to the system (glibc keeps it
+ * otherwise, and the daemon would stay at the size of its largest answer). */
+static void doc_free(json_t *doc, size_t bytes)
+{
+	json_decref(doc);
+	if (bytes >= TRIM_OVER)
+		malloc_trim(0);
+}
+
 void tether_req_release(struct tether_req *req)
 {
 	if (req == NULL)
 		return;
-	json_decref(req->doc);
+	if (req->doc)
+		doc_free(req->doc, req->doc_memory);
 	req->doc = NULL;
+	req->doc_memory = 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -973,6 +1055,11 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 			snprintf(err, errsz, "included: expected an array");
 			return -1;
 		}
+		if (json_array_size(inc) > TETHER_MAX_RESOURCES) {
+			snprintf(err, errsz, "included: %zu resources, more than %d",
+			         json_array_size(inc), TETHER_MAX_RESOURCES);
+			return -1;
+		}
 		for (i = 0; i < json_array_size(inc); i++) {
 			snprintf(where, sizeof(where), "included[%zu]", i);
 			if (check_resource(json_array_get(inc, i), where, NULL, false, err, errsz) <
@@ -983,6 +1070,11 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 	}
 	if (!json_is_array(data)) {
 		snprintf(err, errsz, "data: expected an array");
+		return -1;
+	}
+	if (json_array_size(data) > TETHER_MAX_RESOURCES) {
+		snprintf(err, errsz, "data: %zu resources, more than %d", json_array_size(data),
+		         TETHER_MAX_RESOURCES);
 		return -1;
 	}
 	/* events and plate reads are checked one by one by the normaliser, which skips a bad
@@ -1028,6 +1120,9 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 	json_error_t jerr;
 	json_t *doc;
 	char err[200];
+	size_t used = 0;
+	size_t room = run->doc_memory < t->max_doc_memory ? t->max_doc_memory - run->doc_memory : 0;
+	bool over = false;
 
 	curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &conns);
 	t->connections += conns;
@@ -1082,15 +1177,26 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 		fail_req(r, TETHER_E_CLIENT, "HTTP %ld from %s", code, s->path);
 	} else if (r->ep == TETHER_LIVE_SWITCH && s->body.len == 0) {
 		r->status = TETHER_OK;
-	} else if ((doc = json_loadb(s->body.data ? s->body.data : "", s->body.len, 0, &jerr)) ==
-	           NULL) {
-		fail_req(r, TETHER_E_PAYLOAD, "invalid JSON from %s: %s (line %d, column %d)",
-		         s->path, jerr.text, jerr.line, jerr.column);
+	} else if ((doc = budget_loadb(s->body.data ? s->body.data : "", s->body.len, room, &used,
+	                               &over, &jerr)) == NULL) {
+		if (over)
+			fail_req(r, TETHER_E_PAYLOAD,
+			         "document from %s needs more than the %zu KiB of memory left "
+			         "(a batch's documents may take %zu MiB)",
+			         s->path, room >> 10, t->max_doc_memory >> 20);
+		else
+			fail_req(r, TETHER_E_PAYLOAD,
+			         "invalid JSON from %s: %s (line %d, column %d)", s->path,
+			         jerr.text, jerr.line, jerr.column);
+		if (s->body.len >= TRIM_OVER)
+			malloc_trim(0);
 	} else if (tether_doc_check(r->ep, doc, err, sizeof(err)) < 0) {
-		json_decref(doc);
+		doc_free(doc, used);
 		fail_req(r, TETHER_E_PAYLOAD, "%s", err);
 	} else {
 		r->doc = doc;
+		r->doc_memory = used;
+		run->doc_memory += used;
 		r->status = TETHER_OK;
 	}
 	log_debug("%s %s: %s, HTTP %ld, %zu bytes", r->ep == TETHER_LIVE_SWITCH ? "POST" : "GET",

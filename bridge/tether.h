@@ -18,7 +18,13 @@ struct tether_opts {
 	int concurrency;       /* requests in flight at once; <= 0: 8 */
 	int64_t timeout_ms;    /* per request; <= 0: 30 s */
 	size_t max_body;       /* response cap; 0: 64 MiB; bigger = TETHER_E_PAYLOAD */
+	size_t max_doc_memory; /* what one batch's parsed documents may take together; 0:
+	                          256 MiB; more = TETHER_E_PAYLOAD */
 };
+
+/* Resources (data or included) one document may hold; more = TETHER_E_PAYLOAD. An events or
+ * lpr window of the poller holds far fewer; a document with more is hostile or broken. */
+#define TETHER_MAX_RESOURCES 20000
 
 enum tether_status {
 	TETHER_OK,
@@ -59,6 +65,7 @@ struct tether_req {
 	char error[256];        /* "HTTP 503 from /api/v3p/events", "data[3].id: ..." */
 	char excerpt[128];      /* first bytes of a bad body, printable only; "" if none */
 	json_t *doc;            /* validated document (tether_req_release), NULL on error */
+	size_t doc_memory;      /* bytes doc takes */
 };
 
 struct tether;

@@ -141,7 +141,9 @@ enum sim_body_fault {
 	SIM_BODY_TRUNCATED,
 	SIM_BODY_WRONG_SHAPE,
 	SIM_BODY_HUGE,
-	SIM_BODY_CUT
+	SIM_BODY_CUT,
+	SIM_BODY_MANY,
+	SIM_BODY_REZONE
 };
 
 struct sim_fault {
@@ -150,7 +152,9 @@ struct sim_fault {
 	char retry_after[32]; /* "" : no header */
 	long delay_ms;
 	enum sim_body_fault body;
-	char path[256]; /* prefix */
+	long resources;   /* SIM_BODY_MANY: empty resources in data */
+	char zone_id[64]; /* SIM_BODY_REZONE: what every resource's zone_id becomes */
+	char path[256];   /* prefix */
 };
 
 struct sim_reqlog {

@@ -317,8 +317,8 @@ out:
 
 static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 {
-	static const char *const bodies[] = {NULL,          "malformed", "truncated",
-	                                     "wrong-shape", "huge",      "cut"};
+	static const char *const bodies[] = {NULL,   "malformed", "truncated", "wrong-shape",
+	                                     "huge", "cut",       "many",      "rezone"};
 	json_t *v;
 	struct sim_fault f;
 	char out[64];
@@ -339,9 +339,30 @@ static void post_fault(struct sim *s, json_t *o, struct http_reply *r)
 				f.body = (enum sim_body_fault)i;
 		if (f.body == SIM_BODY_NONE) {
 			admin_error(r, 400,
-			            "body: malformed, truncated, wrong-shape, huge, cut or null");
+			            "body: malformed, truncated, wrong-shape, huge, cut, many, "
+			            "rezone or null");
 			return;
 		}
+	}
+	f.resources = 30000;
+	if ((v = json_object_get(o, "resources")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > 10000000) {
+			admin_error(r, 400, "resources: an integer from 0 to 10000000");
+			return;
+		}
+		f.resources = (long)json_integer_value(v);
+	}
+	if ((v = json_object_get(o, "zone_id")) != NULL) {
+		if (!json_is_string(v) || json_string_length(v) >= sizeof(f.zone_id)) {
+			admin_error(r, 400, "zone_id: a string");
+			return;
+		}
+		snprintf(f.zone_id, sizeof(f.zone_id), "%s", json_string_value(v));
+	}
+	if (f.body == SIM_BODY_REZONE && f.zone_id[0] == '\0') {
+		admin_error(r, 400, "body rezone needs zone_id");
+		return;
 	}
 	if ((v = json_object_get(o, "delay_ms")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {

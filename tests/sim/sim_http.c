@@ -4,6 +4,7 @@
 #include "tests/sim/sim.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -312,6 +313,40 @@ static void apply_body_fault(const struct sim_fault *f, struct http_reply *r)
 		free(r->body);
 		r->body = p;
 		r->len = HUGE_BYTES;
+		break;
+	}
+	case SIM_BODY_MANY: {
+		/* {"data":[{},{},...]}: little text, a big tree */
+		size_t n = (size_t)f->resources, len = 10 + 3 * n, off = 0;
+		char *p = malloc(len + 1);
+		if (p == NULL)
+			break;
+		off += (size_t)sprintf(p, "{\"data\":[");
+		for (size_t i = 0; i < n; i++)
+			off += (size_t)sprintf(p + off, i ? ",{}" : "{}");
+		off += (size_t)sprintf(p + off, "]}");
+		free(r->body);
+		r->body = p;
+		r->len = off;
+		break;
+	}
+	case SIM_BODY_REZONE: {
+		/* the real answer, every resource moved to another zone */
+		json_t *doc = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL, *res;
+		size_t i;
+		char *text;
+		json_array_foreach(json_object_get(doc, "data"), i, res)
+		{
+			json_t *a = json_object_get(res, "attributes");
+			if (json_is_object(a))
+				json_object_set_new(a, "zone_id", json_string(f->zone_id));
+		}
+		if (doc && (text = json_dumps(doc, JSON_COMPACT)) != NULL) {
+			free(r->body);
+			r->body = text;
+			r->len = strlen(text);
+		}
+		json_decref(doc);
 		break;
 	}
 	case SIM_BODY_NONE:

@@ -673,6 +673,43 @@ static void test_huge_body_over_cap_is_payload(void **state)
 	assert_null(r.doc);
 }
 
+/* {"data":[{},{},...]}: little text, a big tree. Over TETHER_MAX_RESOURCES the document is
+ * refused whatever the endpoint (events are otherwise checked one by one by the poller). */
+static void test_too_many_resources_is_payload_naming_count(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r = req(TETHER_EVENTS, g_zone);
+	(void)state;
+
+	fault(&g_sim, "{\"count\":1,\"body\":\"many\",\"resources\":30000,"
+	              "\"path\":\"/api/v3p/events\"}");
+	run_one(&r, &o);
+	assert_int_equal(r.status, TETHER_E_PAYLOAD);
+	assert_string_equal(r.error, "data: 30000 resources, more than 20000");
+	assert_null(r.doc);
+}
+
+/* The memory a batch's parsed documents take is bounded, not only their text. */
+static void test_document_over_memory_budget_is_payload(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r[2] = {req(TETHER_EVENTS, g_zone), req(TETHER_ZONES, NULL)};
+	(void)state;
+
+	o.max_doc_memory = 1024 * 1024;
+	o.concurrency = 1;
+	fault(&g_sim, "{\"count\":1,\"body\":\"many\",\"resources\":19000,"
+	              "\"path\":\"/api/v3p/events\"}");
+	run_one_batch(r, 2, &o);
+	assert_int_equal(r[0].status, TETHER_E_PAYLOAD);
+	assert_non_null(strstr(r[0].error, "document from /api/v3p/events needs more than"));
+	assert_null(r[0].doc);
+	/* the next document of the batch is parsed as usual */
+	assert_int_equal(r[1].status, TETHER_OK);
+	assert_true(r[1].doc_memory > 0);
+	tether_req_release(&r[1]);
+}
+
 static void test_delay_beyond_timeout_is_timeout(void **state)
 {
 	struct tether_opts o = static_opts(&g_sim);
@@ -1273,6 +1310,8 @@ int main(void)
 	    cmocka_unit_test(test_connection_cut_mid_body_is_payload),
 	    cmocka_unit_test(test_wrong_shape_is_payload_naming_field),
 	    cmocka_unit_test(test_huge_body_over_cap_is_payload),
+	    cmocka_unit_test(test_too_many_resources_is_payload_naming_count),
+	    cmocka_unit_test(test_document_over_memory_budget_is_payload),
 	    cmocka_unit_test(test_delay_beyond_timeout_is_timeout),
 	    cmocka_unit_test(test_connection_refused_is_network),
 	    cmocka_unit_test(test_static_token_never_refreshes),
