@@ -198,6 +198,23 @@ void tmpl_free(struct tmpl *t)
 	free(t);
 }
 
+/* Whether the n-byte UTF-8 sequence at p (n from msg_utf8_seq) is a character MQTT and
+ * libmosquitto (mosquitto_validate_utf8) refuse in a topic, on top of the wildcards and the
+ * level separator: C0 and C1 controls, DEL, and the Unicode non-characters U+FDD0..U+FDEF and
+ * U+xFFFE / U+xFFFF in every plane. One of them fails every publish to the topic. */
+static bool topic_refuses(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint32_t cp;
+
+	if (n == 1)
+		return u[0] == '/' || u[0] == '+' || u[0] == '#' || u[0] < 0x20 || u[0] == 0x7f;
+	cp = u[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (u[i] & 0x3f);
+	return cp <= 0x9f || (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
+
 /* Appends s escaped for ctx. Bytes that are not UTF-8 become '_' in topics and U+FFFD
  * elsewhere, so what is rendered is always valid UTF-8. */
 static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
@@ -218,8 +235,8 @@ static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
 		if (n == 0) {
 			rep = not_utf8[ctx];
 			n = 1;
-		} else if (n == 1 && ctx == TMPL_TOPIC) {
-			if (c == '/' || c == '+' || c == '#' || c < 0x20 || c == 0x7f)
+		} else if (ctx == TMPL_TOPIC) {
+			if (topic_refuses(p, n))
 				rep = "_";
 		} else if (n == 1 && ctx == TMPL_SLACK) {
 			if (c == '&')
@@ -366,6 +383,8 @@ static int put_field(struct buf *out, enum tmpl_ctx ctx, int f, const struct mes
 
 int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out)
 {
+	size_t start = out->len;
+
 	for (size_t i = 0; i < t->n; i++) {
 		const struct piece *pc = &t->v[i];
 		int rc = pc->field == LITERAL ? buf_append(out, t->src + pc->off, pc->len)
@@ -373,5 +392,10 @@ int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out)
 		if (rc < 0)
 			return -1;
 	}
+	/* A topic beginning with '$' is a broker's system topic ($SYS/...): a value may not
+	 * make one. A '$' the author wrote is theirs to keep. */
+	if (t->ctx == TMPL_TOPIC && t->n > 0 && t->v[0].field != LITERAL && out->len > start &&
+	    out->data[start] == '$')
+		out->data[start] = '_';
 	return 0;
 }

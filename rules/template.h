@@ -1,5 +1,5 @@
 /* {{ path }} templates over the normalised message, compiled once at load and rendered
- * with context-aware escaping: topics (/ + # and control characters become _), JSON string
+ * with context-aware escaping: topics (/ + #, controls and non-characters become _), JSON string
  * contents (JSON-escaped), plain text (as is). Unknown paths are compile errors. */
 #ifndef TB_TEMPLATE_H
 #define TB_TEMPLATE_H
@@ -21,8 +21,13 @@ struct tmpl;
  * plate.* and event_id on events, severity and motion on plates, watchlist fields without a
  * match, duration_s unknown, ...) renders "". Escaping applies to substituted values only,
  * never to the literal text around them:
- *   TMPL_TOPIC: '/', '+', '#' and control characters become '_'; an empty value becomes "_"
- *               (no empty topic levels);
+ *   TMPL_TOPIC: '/', '+', '#', C0 and C1 controls (U+0000..U+001F, U+007F..U+009F) and
+ *               the Unicode non-characters (U+FDD0..U+FDEF, U+xFFFE and U+xFFFF in every
+ *               plane) become '_', one per character; an empty value becomes "_" (no empty
+ *               topic levels); a value that starts the topic does not start it with '$' (a
+ *               system topic): that '$' becomes '_'. So every value renders to text
+ *               libmosquitto accepts in a topic (mosquitto_pub_topic_check2 and
+ *               mosquitto_validate_utf8);
  *   TMPL_JSON:  '"', '\' and control characters (\u00XX) escaped; the author writes the
  *               surrounding quotes;
  *   TMPL_TEXT:  as is;

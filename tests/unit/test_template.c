@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <mosquitto.h>
 
 #include "rules/template.h"
 
@@ -280,6 +281,150 @@ static void test_bytes_that_are_not_utf8_are_replaced(void **state)
 	assert_string_equal(render("{{plate.label}}", TMPL_TEXT, &pl), "v\xef\xbf\xbd\xc3\xa9");
 }
 
+static void test_topic_c1_controls_become_underscore(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	/* U+0080, U+0085 (NEL), U+009F; U+00A0 (no-break space) is a character and stays */
+	strcpy(m.zone_name, "a\xc2\x80"
+	                    "b\xc2\x85"
+	                    "c\xc2\x9f"
+	                    "d\xc2\xa0");
+	assert_string_equal(render("t/{{zone.name}}", TMPL_TOPIC, &m), "t/a_b_c_d\xc2\xa0");
+	/* only topics: JSON and text keep them */
+	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), m.zone_name);
+}
+
+static void test_topic_noncharacters_become_underscore(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	/* U+FDD0, U+FDEF, U+FFFE, U+FFFF; U+FDCF, U+FDF0, U+FFFD stay */
+	strcpy(m.zone_name, "\xef\xb7\x90\xef\xb7\xaf\xef\xbf\xbe\xef\xbf\xbf"
+	                    "|\xef\xb7\x8f\xef\xb7\xb0\xef\xbf\xbd");
+	assert_string_equal(render("t/{{zone.name}}", TMPL_TOPIC, &m),
+	                    "t/____|\xef\xb7\x8f\xef\xb7\xb0\xef\xbf\xbd");
+	/* U+1FFFE, U+10FFFF, U+EFFFF in the other planes; U+1FFFD stays */
+	strcpy(m.zone_name, "\xf0\x9f\xbf\xbe\xf4\x8f\xbf\xbf\xf3\xaf\xbf\xbf\xf0\x9f\xbf\xbd");
+	assert_string_equal(render("t/{{zone.name}}", TMPL_TOPIC, &m), "t/___\xf0\x9f\xbf\xbd");
+}
+
+static void test_topic_value_cannot_start_a_system_topic(void **state)
+{
+	(void)state;
+	struct message m;
+	event_msg(&m);
+	strcpy(m.zone_name, "$SYS");
+	assert_string_equal(render("{{zone.name}}/x", TMPL_TOPIC, &m), "_SYS/x");
+	assert_string_equal(render("{{zone.name}}", TMPL_TOPIC, &m), "_SYS");
+	/* further in, '$' is an ordinary character; the author's own '$' is theirs */
+	assert_string_equal(render("t/{{zone.name}}/{{zone.name}}", TMPL_TOPIC, &m), "t/$SYS/$SYS");
+	assert_string_equal(render("$t/{{zone.name}}", TMPL_TOPIC, &m), "$t/$SYS");
+	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), "$SYS");
+	m.rule[0] = '\0';
+	assert_string_equal(render("{{rule}}{{zone.name}}", TMPL_TOPIC, &m), "_$SYS");
+}
+
+/* Renders value as the first level and as a later one and checks the topic is one
+ * libmosquitto publishes to: its own checks are the oracle. */
+static void check_topic_valid(struct message *m, const struct tmpl *first, const struct tmpl *later,
+                              const char *value)
+{
+	struct buf b;
+	const struct tmpl *t[2] = {first, later};
+
+	snprintf(m->zone_name, sizeof(m->zone_name), "%s", value);
+	for (size_t i = 0; i < 2; i++) {
+		buf_init(&b, 0);
+		assert_int_equal(tmpl_render(t[i], m, &b), 0);
+		assert_non_null(b.data);
+		if (mosquitto_pub_topic_check2(b.data, b.len) != MOSQ_ERR_SUCCESS ||
+		    mosquitto_validate_utf8(b.data, (int)b.len) != MOSQ_ERR_SUCCESS ||
+		    b.data[0] == '$')
+			fail_msg("value '%s' renders to an invalid topic '%s'", value, b.data);
+		buf_release(&b);
+	}
+}
+
+static size_t utf8_put(char *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+static void test_every_character_renders_a_valid_topic(void **state)
+{
+	(void)state;
+	struct message m;
+	char err[64], v[16];
+	int col;
+	struct tmpl *first, *later;
+	struct buf b;
+	size_t n;
+
+	event_msg(&m);
+	first = tmpl_compile("{{zone.name}}/x", TMPL_TOPIC, err, sizeof(err), &col);
+	later = tmpl_compile("t/{{zone.name}}", TMPL_TOPIC, err, sizeof(err), &col);
+	assert_non_null(first);
+	assert_non_null(later);
+	/* Every code point but the surrogates, between two letters: the topic is valid, and
+	 * the character is kept exactly when libmosquitto accepts it (and it is not / + #). */
+	for (uint32_t cp = 1; cp <= 0x10ffff; cp++) {
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			continue;
+		v[0] = 'a';
+		n = 1 + utf8_put(v + 1, cp);
+		v[n++] = 'b';
+		v[n] = '\0';
+		check_topic_valid(&m, first, later, v);
+		buf_init(&b, 0);
+		assert_int_equal(tmpl_render(later, &m, &b), 0);
+		bool ok = mosquitto_validate_utf8(v, (int)n) == MOSQ_ERR_SUCCESS && cp != '/' &&
+		          cp != '+' && cp != '#';
+		if (ok != (strcmp(b.data + 2, v) == 0) || (!ok && strcmp(b.data + 2, "a_b") != 0))
+			fail_msg("U+%04X renders '%s'", (unsigned)cp, b.data);
+		buf_release(&b);
+	}
+	/* Arbitrary bytes (a fixed sequence), not UTF-8 at all for most */
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	char junk[40];
+	for (int i = 0; i < 200000; i++) {
+		size_t len = 1 + (size_t)(i % (int)(sizeof(junk) - 1));
+		for (size_t k = 0; k < len; k++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			junk[k] = (char)(x % 255 + 1); /* no NUL inside */
+			if (k == 0 && i % 7 == 0)
+				junk[k] = '$';
+		}
+		junk[len] = '\0';
+		check_topic_valid(&m, first, later, junk);
+	}
+	tmpl_free(first);
+	tmpl_free(later);
+}
+
 static void test_flags_render_in_doc_order(void **state)
 {
 	(void)state;
@@ -388,6 +533,10 @@ int main(void)
 		cmocka_unit_test(test_long_template_compiles_whole),
 		cmocka_unit_test(test_topic_empty_value_is_underscore),
 		cmocka_unit_test(test_bytes_that_are_not_utf8_are_replaced),
+		cmocka_unit_test(test_topic_c1_controls_become_underscore),
+		cmocka_unit_test(test_topic_noncharacters_become_underscore),
+		cmocka_unit_test(test_topic_value_cannot_start_a_system_topic),
+		cmocka_unit_test(test_every_character_renders_a_valid_topic),
 		cmocka_unit_test(test_flags_render_in_doc_order),
 		cmocka_unit_test(test_spaces_inside_braces_are_optional),
 		cmocka_unit_test(test_unknown_path_is_an_error_at_its_column),
