@@ -264,6 +264,7 @@ int daemon_main(const char *path)
 		    .cert_file = m->cert_file,
 		    .key_file = m->key_file,
 		    .insecure = m->insecure,
+		    .mqtt311 = m->mqtt311,
 		};
 		char target[300];
 		snprintf(target, sizeof(target), "mqtt.%s", m->name);

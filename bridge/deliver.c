@@ -143,6 +143,22 @@ static void on_ack(void *arg, uint64_t token)
 	metrics_add(M_DELIVERED, 1);
 }
 
+/* The broker refused the entry (MQTT 5 reason code): sending it again would be refused
+ * again, so it becomes a dead letter at once, like a webhook's permanent failure. */
+static void on_refused(void *arg, uint64_t token, const char *reason)
+{
+	struct mtarget *t = arg;
+	struct deliver *d = t->d;
+
+	log_warnx("%s: outbox entry %lld is a dead letter: %s", t->target, (long long)token,
+	          reason);
+	if (store_outbox_to_dlq(d->store, (int64_t)token, 0, reason) < 0)
+		log_warnx("%s: unable to record the dead letter: %s", t->target,
+		          store_errmsg(d->store));
+	d->stats.dead++;
+	metrics_add(M_DEAD, 1);
+}
+
 static void on_lost(void *arg, uint64_t token)
 {
 	struct mtarget *t = arg;
@@ -378,6 +394,7 @@ int deliver_run(struct deliver *d)
 		return -1;
 	for (size_t i = 0; i < d->nmt; i++) {
 		mqtt_set_ack_cb(d->mt[i].m, on_ack, &d->mt[i]);
+		mqtt_set_refused_cb(d->mt[i].m, on_refused, &d->mt[i]);
 		mqtt_set_lost_cb(d->mt[i].m, on_lost, &d->mt[i]);
 		mqtt_start(d->mt[i].m);
 	}

@@ -1,6 +1,6 @@
 /* MQTT publisher over libmosquitto, driven by the caller's poll loop: non-blocking connect,
  * reconnect with jittered backoff, the availability topic (last will `offline`, retained
- * `online`), and a caller's token handed back on ack or on loss for every message. */
+ * `online`), and a caller's token handed back on ack, refusal or loss for every message. */
 #include "bridge/mqtt.h"
 
 #include <ctype.h>
@@ -26,6 +26,11 @@
  * would keep a second copy of the same state in the broker and in libmosquitto, and send
  * each lost message twice more. Clean sessions cost nothing here since the bridge never
  * subscribes.
+ *
+ * MQTT 5 by default, for one reason: its PUBACK and PUBREC carry a reason code, so a publish
+ * the broker refuses (ACL, quota, payload format) is told apart from a delivered one. With
+ * clean start and no session expiry, an MQTT 5 session lives exactly as long as a 3.1.1
+ * clean session; no other MQTT 5 feature is used.
  */
 
 enum mqtt_state {
@@ -41,11 +46,18 @@ struct pending {
 	bool acked;
 };
 
+/* A message the broker has answered, waiting for its callback: reason is the MQTT 5 reason
+ * code of its acknowledgement (0 under 3.1.1 and for QoS 0). */
+struct settled {
+	uint64_t token;
+	int reason;
+};
+
 struct mqtt {
 	char *name, *host, *username, *password, *client_id, *status_topic;
 	char *ca_file, *cert_file, *key_file;
 	int port, keepalive;
-	bool tls, insecure;
+	bool tls, insecure, v5;
 	unsigned max_inflight;
 
 	struct mosquitto *mosq;
@@ -63,17 +75,21 @@ struct mqtt {
 
 	/* libmosquitto writes QoS 0 messages (and reports them sent) inside mosquitto_publish;
 	 * those acks wait here for mqtt_handle, so callbacks never run inside mqtt_publish. */
-	uint64_t *deferred;
+	struct settled *deferred;
 	size_t n_deferred, cap_deferred;
 	bool in_publish;
 	const int *publish_mid;
 	bool publish_acked;
+	int publish_reason;
 
+	int online_mid;  /* this connection's `online`, or -1 */
 	int offline_mid; /* the clean stop's `offline`, or -1 */
 	bool offline_acked;
 
 	void (*ack_cb)(void *arg, uint64_t token);
 	void *ack_arg;
+	void (*refused_cb)(void *arg, uint64_t token, const char *reason);
+	void *refused_arg;
 	void (*lost_cb)(void *arg, uint64_t token);
 	void *lost_arg;
 
@@ -83,11 +99,14 @@ struct mqtt {
 	char err[256];
 };
 
+/* MQTT 5 CONNACK reason code (mqtt_protocol.h is not included: its MQTT_MAX_PAYLOAD is not
+ * ours) */
+#define RC_UNSUPPORTED_PROTOCOL_VERSION 0x84
+
 static int lib_refs;
 
 /* snprintf that may cut: every text here is a bounded message, and a cut one is fine. */
-__attribute__((format(printf, 3, 4))) static void textf(char *out, size_t n, const char *fmt,
-							 ...)
+__attribute__((format(printf, 3, 4))) static void textf(char *out, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -147,6 +166,23 @@ static void mosq_text(struct mqtt *m, int rc, int saved_errno, char *out, size_t
 		textf(out, n, "%s: %s", tmp, m->liblog);
 	else
 		textf(out, n, "%s", tmp);
+}
+
+/* Text for an MQTT 5 reason code: "not authorized". */
+static void reason_text(int code, char *out, size_t n)
+{
+	tidy_text(mosquitto_reason_string(code), out, n);
+}
+
+bool mqtt_refused(int reason_code, char *why, size_t n)
+{
+	char text[120];
+
+	if (reason_code < 0x80)
+		return false;
+	reason_text(reason_code, text, sizeof(text));
+	textf(why, n, "refused by the broker: %s (0x%02x)", text, (unsigned)reason_code);
+	return true;
 }
 
 int mqtt_url_parse(const char *url, char *host, size_t hostlen, int *port, bool *tls)
@@ -260,38 +296,51 @@ static bool q_ack(struct mqtt *m, int mid, uint64_t *token)
 	return false;
 }
 
-static void defer_ack(struct mqtt *m, uint64_t token)
+/* Hands an answered message to the ack or the refused callback. */
+static void settle(struct mqtt *m, uint64_t token, int reason)
 {
-	uint64_t *nd;
+	char why[200];
+
+	if (mqtt_refused(reason, why, sizeof(why))) {
+		log_debug("mqtt '%s': message %llu %s", m->name, (unsigned long long)token, why);
+		if (m->refused_cb != NULL)
+			m->refused_cb(m->refused_arg, token, why);
+	} else if (m->ack_cb != NULL) {
+		m->ack_cb(m->ack_arg, token);
+	}
+}
+
+static void defer_settle(struct mqtt *m, uint64_t token, int reason)
+{
+	struct settled *nd;
 	size_t ncap;
 
 	if (m->n_deferred == m->cap_deferred) {
 		ncap = m->cap_deferred ? m->cap_deferred * 2 : 16;
 		nd = realloc(m->deferred, ncap * sizeof(*nd));
 		if (nd == NULL) {
-			/* Out of memory: an early callback beats a lost ack. */
-			if (m->ack_cb != NULL)
-				m->ack_cb(m->ack_arg, token);
+			/* Out of memory: an early callback beats a lost answer. */
+			settle(m, token, reason);
 			return;
 		}
 		m->deferred = nd;
 		m->cap_deferred = ncap;
 	}
-	m->deferred[m->n_deferred++] = token;
+	m->deferred[m->n_deferred++] = (struct settled){.token = token, .reason = reason};
 }
 
-static void deliver_ack(struct mqtt *m, uint64_t token)
+static void deliver_settle(struct mqtt *m, uint64_t token, int reason)
 {
 	if (m->in_publish)
-		defer_ack(m, token);
-	else if (m->ack_cb != NULL)
-		m->ack_cb(m->ack_arg, token);
+		defer_settle(m, token, reason);
+	else
+		settle(m, token, reason);
 }
 
 /* The callbacks may publish, so the list is taken out first. */
 static void flush_deferred(struct mqtt *m)
 {
-	uint64_t *list = m->deferred;
+	struct settled *list = m->deferred;
 	size_t n = m->n_deferred;
 
 	if (n == 0)
@@ -299,8 +348,7 @@ static void flush_deferred(struct mqtt *m)
 	m->deferred = NULL;
 	m->n_deferred = m->cap_deferred = 0;
 	for (size_t i = 0; i < n; i++)
-		if (m->ack_cb != NULL)
-			m->ack_cb(m->ack_arg, list[i]);
+		settle(m, list[i].token, list[i].reason);
 	free(list);
 }
 
@@ -332,8 +380,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	int prc;
 
 	if (rc != 0) {
-		tidy_text(mosquitto_connack_string(rc), text, sizeof(text));
-		textf(m->reason, sizeof(m->reason), "connection refused: %s", text);
+		/* MQTT 5 CONNACKs carry reason codes, 3.1.1 ones the older return codes */
+		if (m->v5)
+			reason_text(rc, text, sizeof(text));
+		else
+			tidy_text(mosquitto_connack_string(rc), text, sizeof(text));
+		textf(m->reason, sizeof(m->reason), "connection refused: %s%s", text,
+		      m->v5 && rc == RC_UNSUPPORTED_PROTOCOL_VERSION
+		          ? " (a broker without MQTT 5 needs protocol: 3.1.1)"
+		          : "");
 		m->dropped = true;
 		return;
 	}
@@ -342,11 +397,11 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	m->logged[0] = '\0';
 	m->err[0] = '\0';
 	log_info("mqtt '%s': connected to %s:%d", m->name, m->host, m->port);
-	prc = mosquitto_publish(mosq, NULL, m->status_topic, 6, "online", 1, true);
+	prc = mosquitto_publish(mosq, &m->online_mid, m->status_topic, 6, "online", 1, true);
 	if (prc != MOSQ_ERR_SUCCESS) {
 		mosq_text(m, prc, errno, text, sizeof(text));
-		log_warnx("mqtt '%s': cannot publish 'online' to '%s': %s", m->name, m->status_topic,
-			  text);
+		log_warnx("mqtt '%s': cannot publish 'online' to '%s': %s", m->name,
+		          m->status_topic, text);
 	}
 }
 
@@ -357,30 +412,50 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 
 	(void)mosq;
 	if (m->reason[0] == '\0') {
-		if (rc == 0)
+		char text[120];
+
+		if (rc == 0) {
 			textf(m->reason, sizeof(m->reason), "disconnected");
-		else
+		} else if (m->v5 && rc >= 0x80) {
+			/* an MQTT 5 DISCONNECT from the broker: its reason code, not a MOSQ_ERR */
+			reason_text(rc, text, sizeof(text));
+			textf(m->reason, sizeof(m->reason), "disconnected by the broker: %s", text);
+		} else {
 			mosq_text(m, rc, saved, m->reason, sizeof(m->reason));
+		}
 	}
 	m->dropped = true;
 }
 
-static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+/* Every answered publish, with the reason code of its PUBACK / PUBREC / PUBCOMP (0 under
+ * 3.1.1); libmosquitto has already forgotten the message, refused or not. */
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
 {
 	struct mqtt *m = obj;
 	uint64_t token;
+	char why[200];
 
 	(void)mosq;
-	if (mid == m->offline_mid) {
-		m->offline_acked = true;
+	(void)props;
+	if (mid == m->online_mid || mid == m->offline_mid) {
+		if (mqtt_refused(reason, why, sizeof(why)))
+			log_warnx("mqtt '%s': '%s' to '%s' %s", m->name,
+			          mid == m->online_mid ? "online" : "offline", m->status_topic,
+			          why);
+		if (mid == m->online_mid)
+			m->online_mid = -1;
+		else
+			m->offline_acked = true;
 		return;
 	}
 	if (m->in_publish && m->publish_mid != NULL && mid == *m->publish_mid) {
 		m->publish_acked = true;
+		m->publish_reason = reason;
 		return;
 	}
 	if (q_ack(m, mid, &token))
-		deliver_ack(m, token);
+		deliver_settle(m, token, reason);
 }
 
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -406,11 +481,12 @@ static struct mosquitto *make_client(struct mqtt *m, char *err, size_t errlen)
 	mosq = mosquitto_new(m->client_id, true, m);
 	if (mosq == NULL) {
 		textf(err, errlen, "cannot create client: %s",
-			 errno == EINVAL ? "invalid client_id" : strerror(errno ? errno : ENOMEM));
+		      errno == EINVAL ? "invalid client_id" : strerror(errno ? errno : ENOMEM));
 		return NULL;
 	}
 	what = "protocol version";
-	rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	                          m->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
 	if (rc != MOSQ_ERR_SUCCESS)
 		goto fail;
 	what = "last will";
@@ -430,11 +506,12 @@ static struct mosquitto *make_client(struct mqtt *m, char *err, size_t errlen)
 	if (m->tls) {
 		what = "tls files";
 		if (m->ca_file != NULL) {
-			rc = mosquitto_tls_set(mosq, m->ca_file, NULL, m->cert_file, m->key_file, NULL);
+			rc = mosquitto_tls_set(mosq, m->ca_file, NULL, m->cert_file, m->key_file,
+			                       NULL);
 		} else {
 			mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-			rc = mosquitto_tls_set(mosq, NULL, "/etc/ssl/certs", m->cert_file, m->key_file,
-					       NULL);
+			rc = mosquitto_tls_set(mosq, NULL, "/etc/ssl/certs", m->cert_file,
+			                       m->key_file, NULL);
 		}
 		if (rc != MOSQ_ERR_SUCCESS)
 			goto fail;
@@ -445,7 +522,7 @@ static struct mosquitto *make_client(struct mqtt *m, char *err, size_t errlen)
 	}
 	mosquitto_connect_callback_set(mosq, on_connect);
 	mosquitto_disconnect_callback_set(mosq, on_disconnect);
-	mosquitto_publish_callback_set(mosq, on_publish);
+	mosquitto_publish_v5_callback_set(mosq, on_publish);
 	mosquitto_log_callback_set(mosq, on_log);
 	return mosq;
 fail:
@@ -492,23 +569,25 @@ struct mqtt *mqtt_new(const struct mqtt_options *opt)
 		log_warn("mqtt '%s'", opt->name);
 		return NULL;
 	}
-	m->offline_mid = -1;
+	m->online_mid = m->offline_mid = -1;
+	m->v5 = !opt->mqtt311;
 	m->name = strdup(opt->name);
 	if (m->name == NULL)
 		goto oom;
 	if (strchr(opt->url, '@') != NULL) {
 		/* Not echoed: it may hold a password. */
 		log_warnx("mqtt '%s': invalid url: credentials go in username and password",
-			  m->name);
+		          m->name);
 		goto fail;
 	}
 	if (mqtt_url_parse(opt->url, host, sizeof(host), &m->port, &m->tls) < 0) {
 		log_warnx("mqtt '%s': invalid url '%s' (expected mqtt://host[:port] or "
-			  "mqtts://host[:port])", m->name, opt->url);
+		          "mqtts://host[:port])",
+		          m->name, opt->url);
 		goto fail;
 	}
 	prefix = opt->topic_prefix != NULL && opt->topic_prefix[0] != '\0' ? opt->topic_prefix
-									     : "tether";
+	                                                                   : "tether";
 	m->host = strdup(host);
 	m->username = dup_or_null(opt->username, &ok);
 	m->password = dup_or_null(opt->password, &ok); /* "" (an unset ${VAR:-}) is none */
@@ -523,7 +602,7 @@ struct mqtt *mqtt_new(const struct mqtt_options *opt)
 	m->keepalive = opt->keepalive > 0 ? opt->keepalive : MQTT_KEEPALIVE_DEFAULT;
 	if (m->keepalive < MQTT_KEEPALIVE_MIN || m->keepalive > 65535) {
 		log_warnx("mqtt '%s': keepalive %ds out of range (%ds to 65535s)", m->name,
-			  m->keepalive, MQTT_KEEPALIVE_MIN);
+		          m->keepalive, MQTT_KEEPALIVE_MIN);
 		goto fail;
 	}
 	m->max_inflight = opt->max_inflight > 0 ? opt->max_inflight : MQTT_MAX_INFLIGHT_DEFAULT;
@@ -544,8 +623,8 @@ struct mqtt *mqtt_new(const struct mqtt_options *opt)
 		goto fail;
 	}
 	if (m->tls && (check_file(m, "ca_file", m->ca_file) < 0 ||
-		       check_file(m, "cert_file", m->cert_file) < 0 ||
-		       check_file(m, "key_file", m->key_file) < 0))
+	               check_file(m, "cert_file", m->cert_file) < 0 ||
+	               check_file(m, "key_file", m->key_file) < 0))
 		goto fail;
 	/* Settle configuration errors now rather than on every reconnect. */
 	probe = make_client(m, err, sizeof(err));
@@ -569,7 +648,7 @@ static void drop_client(struct mqtt *m)
 		m->mosq = NULL;
 	}
 	m->dropped = false;
-	m->offline_mid = -1;
+	m->online_mid = m->offline_mid = -1;
 }
 
 void mqtt_free(struct mqtt *m)
@@ -598,6 +677,13 @@ void mqtt_set_ack_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void
 	m->ack_arg = arg;
 }
 
+void mqtt_set_refused_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token, const char *reason),
+                         void *arg)
+{
+	m->refused_cb = cb;
+	m->refused_arg = arg;
+}
+
 void mqtt_set_lost_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg)
 {
 	m->lost_cb = cb;
@@ -620,15 +706,15 @@ static void connection_ended(struct mqtt *m)
 	m->deadline_ms = util_mono_ms() + delay;
 	if (was_up) {
 		log_warnx("mqtt '%s': connection to %s:%d lost: %s, reconnecting", m->name, m->host,
-			  m->port, reason);
+		          m->port, reason);
 		textf(m->logged, sizeof(m->logged), "%s", reason);
 	} else if (strcmp(reason, m->logged) != 0) {
 		log_warnx("mqtt '%s': cannot connect to %s:%d: %s, retrying with backoff", m->name,
-			  m->host, m->port, reason);
+		          m->host, m->port, reason);
 		textf(m->logged, sizeof(m->logged), "%s", reason);
 	} else {
 		log_debug("mqtt '%s': cannot connect to %s:%d: %s, retrying in %lldms", m->name,
-			  m->host, m->port, reason, (long long)delay);
+		          m->host, m->port, reason, (long long)delay);
 	}
 	textf(m->err, sizeof(m->err), "%s", reason);
 	m->reason[0] = '\0';
@@ -738,7 +824,7 @@ static void run_client(struct mqtt *m, bool readable, bool writable)
 	}
 	if (!m->dropped && m->state == MQTT_CONNECTING && util_mono_ms() >= m->deadline_ms) {
 		textf(m->reason, sizeof(m->reason), "no CONNACK within %ds",
-			 MQTT_CONNECT_TIMEOUT_MS / 1000);
+		      MQTT_CONNECT_TIMEOUT_MS / 1000);
 		m->dropped = true;
 	}
 }
@@ -771,7 +857,7 @@ void mqtt_stop(struct mqtt *m)
 	if (m->state == MQTT_UP && !m->dropped) {
 		m->offline_acked = false;
 		rc = mosquitto_publish(m->mosq, &m->offline_mid, m->status_topic, 7, "offline", 1,
-				       true);
+		                       true);
 		if (rc != MOSQ_ERR_SUCCESS)
 			m->dropped = true;
 		end = util_mono_ms() + MQTT_STOP_WAIT_MS;
@@ -782,15 +868,16 @@ void mqtt_stop(struct mqtt *m)
 			pfd = (struct pollfd){.fd = fd, .events = POLLIN};
 			if (mosquitto_want_write(m->mosq))
 				pfd.events |= POLLOUT;
-			rc = poll(&pfd, 1, (int)(end - util_mono_ms() > 0 ? end - util_mono_ms() : 0));
+			rc = poll(&pfd, 1,
+			          (int)(end - util_mono_ms() > 0 ? end - util_mono_ms() : 0));
 			if (rc < 0 && errno != EINTR)
 				break;
 			run_client(m, rc > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)),
-				   rc > 0 && (pfd.revents & POLLOUT));
+			           rc > 0 && (pfd.revents & POLLOUT));
 		}
 		if (!m->offline_acked)
 			log_warnx("mqtt '%s': 'offline' not acknowledged before disconnecting",
-				  m->name);
+			          m->name);
 		if (!m->dropped) {
 			/* DISCONNECT is written at once when the socket takes it. */
 			mosquitto_disconnect(m->mosq);
@@ -807,7 +894,7 @@ void mqtt_stop(struct mqtt *m)
 }
 
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-		 bool retain, uint64_t token)
+                 bool retain, uint64_t token)
 {
 	int rc, mid = 0, saved;
 	char text[200];
@@ -846,6 +933,7 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	m->in_publish = true;
 	m->publish_mid = &mid;
 	m->publish_acked = false;
+	m->publish_reason = 0;
 	errno = 0;
 	rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, payload, qos, retain);
 	saved = errno;
@@ -858,7 +946,9 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 			errno = ENOMEM;
 		} else if (rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_OVERSIZE_PACKET) {
 			errno = EMSGSIZE;
-		} else if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_MALFORMED_UTF8) {
+		} else if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_MALFORMED_UTF8 ||
+		           rc == MOSQ_ERR_QOS_NOT_SUPPORTED) {
+			/* the last: an MQTT 5 broker's CONNACK said its maximum QoS is lower */
 			errno = EINVAL;
 		} else {
 			/* The connection is gone (or broken): treat it as a drop, and since the
@@ -872,7 +962,7 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 		return -1;
 	}
 	if (m->publish_acked)
-		defer_ack(m, token);
+		defer_settle(m, token, m->publish_reason);
 	else
 		q_push(m, token, mid);
 	return 0;

@@ -12,7 +12,12 @@
  * unacknowledged message is handed back through the lost callback and the caller (whose
  * outbox holds the durable copy) publishes it again. A persistent session would only keep a
  * second copy of that state in the broker and resend it behind the caller's back.
- * Callbacks may call mqtt_publish, never mqtt_stop or mqtt_free. */
+ * Callbacks may call mqtt_publish, never mqtt_stop or mqtt_free.
+ *
+ * MQTT 5 is spoken unless the options ask for 3.1.1: only MQTT 5 acknowledgements carry a
+ * reason code, so only then can a broker say it refused a publish (an ACL denial, a quota).
+ * Under 3.1.1 mosquitto acknowledges a denied QoS 1/2 publish like a delivered one, and the
+ * refusal cannot be seen here. */
 
 /* Filled by the caller from the config; mqtt_new copies every string. */
 struct mqtt_options {
@@ -26,18 +31,19 @@ struct mqtt_options {
 	const char *ca_file;      /* mqtts: NULL uses the system's CAs */
 	const char *cert_file;    /* mqtts client certificate, with key_file */
 	const char *key_file;
-	bool insecure;            /* mqtts: do not check the broker's host name */
-	unsigned max_inflight;    /* QoS 1/2 messages unacknowledged on the wire; 0: 100 */
+	bool insecure;         /* mqtts: do not check the broker's host name */
+	unsigned max_inflight; /* QoS 1/2 messages unacknowledged on the wire; 0: 100 */
+	bool mqtt311;          /* speak MQTT 3.1.1 (refusals look delivered), not MQTT 5 */
 };
 
 #define MQTT_DEFAULT_PORT 1883
 #define MQTT_DEFAULT_TLS_PORT 8883
 #define MQTT_KEEPALIVE_DEFAULT 30
-#define MQTT_KEEPALIVE_MIN 5         /* libmosquitto refuses less */
+#define MQTT_KEEPALIVE_MIN 5 /* libmosquitto refuses less */
 #define MQTT_MAX_INFLIGHT_DEFAULT 100
-#define MQTT_MAX_TRACKED 60000       /* unacknowledged messages per broker before ENOBUFS */
-#define MQTT_MAX_PAYLOAD 268435000u  /* MQTT's remaining-length limit, less the header */
-#define MQTT_STOP_WAIT_MS 2000       /* mqtt_stop waits this long for `offline` to be acked */
+#define MQTT_MAX_TRACKED 60000      /* unacknowledged messages per broker before ENOBUFS */
+#define MQTT_MAX_PAYLOAD 268435000u /* MQTT's remaining-length limit, less the header */
+#define MQTT_STOP_WAIT_MS 2000      /* mqtt_stop waits this long for `offline` to be acked */
 #define MQTT_CONNECT_TIMEOUT_MS 10000
 #define MQTT_BACKOFF_MIN_MS 1000
 #define MQTT_BACKOFF_MAX_MS 60000
@@ -60,10 +66,22 @@ void mqtt_free(struct mqtt *m);
 /* cb(arg, token) when a message is delivered: QoS 0 once written to the socket, QoS 1 on
  * PUBACK, QoS 2 on PUBCOMP. Called from mqtt_handle (or mqtt_stop), never from mqtt_publish. */
 void mqtt_set_ack_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg);
+/* cb(arg, token, reason) when the broker refuses a message: its PUBACK (QoS 1) or PUBREC
+ * (QoS 2) carries an MQTT 5 reason code of 0x80 or more. Sending it again would be refused
+ * again: the caller keeps it aside (a dead letter). reason is mqtt_refused's text, borrowed
+ * for the call. Called like the ack callback; without one, refusals are dropped. */
+void mqtt_set_refused_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token, const char *reason),
+                         void *arg);
 /* cb(arg, token) for every message not acknowledged when the connection drops or mqtt_stop
  * ends it, in publish order: the caller keeps it and publishes it again after a reconnect
- * (at least once: the broker may have had it). Each token gets exactly one ack or one lost. */
+ * (at least once: the broker may have had it). Each token gets exactly one ack, one refused
+ * or one lost. */
 void mqtt_set_lost_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg);
+
+/* Whether an MQTT 5 PUBACK / PUBREC reason code refuses the message (0x80 and up; 0x10 "no
+ * matching subscribers" is a success). When it does, why gets "refused by the broker: not
+ * authorized (0x87)" (libmosquitto's text for the code). */
+bool mqtt_refused(int reason_code, char *why, size_t n);
 
 /* Begins a non-blocking connect (the host name lookup itself blocks: use addresses or a
  * local resolver); failures are retried with backoff from mqtt_handle. 0, or -1 if running. */
@@ -87,12 +105,12 @@ void mqtt_handle(struct mqtt *m, bool readable, bool writable);
  * (bad topic or qos), EMSGSIZE (payload too large), ENOBUFS (MQTT_MAX_TRACKED reached),
  * ENOMEM, EIO; mqtt_last_error then says why. topic and payload are copied. */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-		 bool retain, uint64_t token);
+                 bool retain, uint64_t token);
 
 bool mqtt_connected(const struct mqtt *m);
-size_t mqtt_inflight(const struct mqtt *m);   /* published, neither acked nor lost yet */
-const char *mqtt_name(const struct mqtt *m);  /* borrowed */
-/* The last publish or connection error ("connection refused: not authorised"), or "".
+size_t mqtt_inflight(const struct mqtt *m);  /* published, neither acked nor lost yet */
+const char *mqtt_name(const struct mqtt *m); /* borrowed */
+/* The last publish or connection error ("connection refused: not authorized"), or "".
  * Borrowed; valid until the next call on m. */
 const char *mqtt_last_error(const struct mqtt *m);
 

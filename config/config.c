@@ -624,7 +624,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	static const char *const keys[] = {"url",       "username",  "password", "password_file",
 	                                   "client_id", "qos",       "retain",   "topic_prefix",
 	                                   "ca_file",   "cert_file", "key_file", "insecure",
-	                                   "keepalive", NULL};
+	                                   "keepalive", "protocol",  NULL};
 	char what[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;
@@ -705,6 +705,12 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 		}
 	}
 	read_duration(v, "keepalive", 5 * SEC, 18 * HOUR, &m->keepalive_ms, errs);
+	if (ynode_str(v, "protocol", false, &s, errs) == 1) {
+		m->mqtt311 = strcmp(s, "3.1.1") == 0;
+		if (!m->mqtt311 && strcmp(s, "5") != 0)
+			ynode_error(errs, ynode_get(v, "protocol"),
+			            "'protocol': expected 5 or 3.1.1, found '%s'", s);
+	}
 	file_option(v, "ca_file", &m->ca_file, m->tls, url_ok, errs);
 	file_option(v, "cert_file", &m->cert_file, m->tls, url_ok, errs);
 	file_option(v, "key_file", &m->key_file, m->tls, url_ok, errs);
@@ -1183,10 +1189,11 @@ int config_dump(const struct config *c, struct buf *b)
 		fmt_duration(m->keepalive_ms, d1, sizeof(d1));
 		rc |= buf_printf(b,
 		                 "\nmqtt.%s: url=%s username=%s password=%s client_id=%s qos=%d "
-		                 "retain=%s topic_prefix=%s keepalive=%s",
+		                 "retain=%s topic_prefix=%s keepalive=%s protocol=%s",
 		                 m->name, orempty(m->url), orempty(m->username),
 		                 secret_mark(m->password), m->client_id, m->qos,
-		                 m->retain ? "true" : "false", m->topic_prefix, d1);
+		                 m->retain ? "true" : "false", m->topic_prefix, d1,
+		                 m->mqtt311 ? "3.1.1" : "5");
 		if (m->tls)
 			rc |= buf_printf(b, " ca_file=%s cert_file=%s key_file=%s insecure=%s",
 			                 orempty(m->ca_file), orempty(m->cert_file),

@@ -40,6 +40,7 @@ struct cfg_mqtt {
 	char *ca_file, *cert_file, *key_file; /* NULL if absent; only with tls */
 	bool insecure;                        /* tls without certificate verification */
 	int64_t keepalive_ms;
+	bool mqtt311;     /* protocol: 3.1.1 (default MQTT 5; 3.1.1 cannot see refused publishes) */
 	int line, column; /* of the name, for errors */
 };
 

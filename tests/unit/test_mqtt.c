@@ -1,6 +1,7 @@
 /* MQTT publisher against a real mosquitto on 127.0.0.1: availability topic, acks per QoS,
- * order, retain, last will, clean stop, reconnect after a broker restart, refusals. A second
- * libmosquitto client in the test is the subscriber. */
+ * order, retain, last will, clean stop, reconnect after a broker restart, refusals (bad
+ * publishes, and publishes the broker's ACL denies). A second libmosquitto client in the
+ * test is the subscriber. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,8 +56,9 @@ static struct {
 	struct broker own;    /* a test's own broker, stopped by the teardown */
 	struct mqtt *m;       /* the publisher pump() drives */
 	struct sub *subs[MAX_SUBS];
-	uint64_t acks[MAX_TOKENS], lost[MAX_TOKENS];
-	size_t n_acks, n_lost;
+	uint64_t acks[MAX_TOKENS], lost[MAX_TOKENS], refused[MAX_TOKENS];
+	size_t n_acks, n_lost, n_refused;
+	char refused_why[256]; /* the reason given with the last refusal */
 } T;
 
 static int free_port(void)
@@ -99,12 +101,19 @@ static int write_file(const char *path, const char *text)
 	return fclose(f);
 }
 
-/* Writes the config (anonymous, or with user/pass) and starts mosquitto on b->port. */
-static int broker_start_tls(struct broker *b, const char *user, const char *pass, bool tls);
+/* Writes the config (anonymous, or with user/pass, and then an ACL when acl is not NULL)
+ * and starts mosquitto on b->port. */
+static int broker_start_acl(struct broker *b, const char *user, const char *pass, bool tls,
+                            const char *acl);
 
 static int broker_start(struct broker *b, const char *user, const char *pass)
 {
-	return broker_start_tls(b, user, pass, false);
+	return broker_start_acl(b, user, pass, false, NULL);
+}
+
+static int broker_start_tls(struct broker *b, const char *user, const char *pass, bool tls)
+{
+	return broker_start_acl(b, user, pass, tls, NULL);
 }
 
 /* A CA and a server certificate for 127.0.0.1 in b->dir, made by the openssl tool. */
@@ -113,19 +122,20 @@ static int make_certs(const struct broker *b)
 	char cmd[1200];
 
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s && (openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-		 "-days 2 -subj /CN=test-ca && openssl req -newkey rsa:2048 -nodes -keyout "
-		 "srv.key -out srv.csr -subj /CN=127.0.0.1 && printf "
-		 "'subjectAltName=IP:127.0.0.1\\n' >ext && openssl x509 -req -in srv.csr -CA "
-		 "ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext && "
-		 "chmod 644 ca.pem srv.pem srv.key) >/dev/null 2>&1",
-		 b->dir);
+	         "cd %s && (openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+	         "-days 2 -subj /CN=test-ca && openssl req -newkey rsa:2048 -nodes -keyout "
+	         "srv.key -out srv.csr -subj /CN=127.0.0.1 && printf "
+	         "'subjectAltName=IP:127.0.0.1\\n' >ext && openssl x509 -req -in srv.csr -CA "
+	         "ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext && "
+	         "chmod 644 ca.pem srv.pem srv.key) >/dev/null 2>&1",
+	         b->dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static int broker_start_tls(struct broker *b, const char *user, const char *pass, bool tls)
+static int broker_start_acl(struct broker *b, const char *user, const char *pass, bool tls,
+                            const char *acl)
 {
-	char text[512], pwfile[160], cmd[400], logf[160];
+	char text[512], pwfile[160], cmd[400], logf[160], aclfile[160];
 	int64_t end;
 
 	if (b->dir[0] == '\0') {
@@ -139,25 +149,34 @@ static int broker_start_tls(struct broker *b, const char *user, const char *pass
 	snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
 	snprintf(pwfile, sizeof(pwfile), "%s/passwd", b->dir);
 	snprintf(logf, sizeof(logf), "%s/mosquitto.log", b->dir);
+	snprintf(aclfile, sizeof(aclfile), "%s/acl", b->dir);
 	if (user != NULL) {
 		snprintf(cmd, sizeof(cmd), "mosquitto_passwd -b -c %s %s %s", pwfile, user, pass);
 		if (system(cmd) != 0)
 			return -1;
 		chmod(pwfile, 0644);
 		snprintf(text, sizeof(text),
-			 "listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
-			 "persistence false\n",
-			 b->port, pwfile);
+		         "listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
+		         "persistence false\n",
+		         b->port, pwfile);
 	} else if (tls) {
 		if (make_certs(b) < 0)
 			return -1;
 		snprintf(text, sizeof(text),
-			 "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-			 "cafile %s/ca.pem\ncertfile %s/srv.pem\nkeyfile %s/srv.key\n",
-			 b->port, b->dir, b->dir, b->dir);
+		         "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+		         "cafile %s/ca.pem\ncertfile %s/srv.pem\nkeyfile %s/srv.key\n",
+		         b->port, b->dir, b->dir, b->dir);
 	} else {
 		snprintf(text, sizeof(text),
-			 "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", b->port);
+		         "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n",
+		         b->port);
+	}
+	if (acl != NULL) {
+		if (write_file(aclfile, acl) < 0)
+			return -1;
+		chmod(aclfile, 0644);
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "acl_file %s\n",
+		         aclfile);
 	}
 	if (write_file(b->conf, text) < 0)
 		return -1;
@@ -199,8 +218,9 @@ static void broker_cleanup(struct broker *b)
 
 	broker_kill(b, SIGTERM);
 	if (b->dir[0] != '\0') {
-		const char *files[] = {"mosquitto.conf", "passwd", "mosquitto.log", "ca.key",
-				       "ca.pem", "ca.srl", "srv.key", "srv.csr", "srv.pem", "ext"};
+		const char *files[] = {"mosquitto.conf", "passwd",  "acl",    "mosquitto.log",
+		                       "ca.key",         "ca.pem",  "ca.srl", "srv.key",
+		                       "srv.csr",        "srv.pem", "ext"};
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 			snprintf(path, sizeof(path), "%s/%s", b->dir, files[i]);
 			unlink(path);
@@ -321,7 +341,7 @@ static void pump(int ms)
 		fail_msg("poll: %s", strerror(errno));
 	if (T.m != NULL)
 		mqtt_handle(T.m, mi >= 0 && (pfd[mi].revents & (POLLIN | POLLHUP | POLLERR)),
-			    mi >= 0 && (pfd[mi].revents & POLLOUT));
+		            mi >= 0 && (pfd[mi].revents & POLLOUT));
 	for (size_t i = 0; i < MAX_SUBS; i++)
 		if (T.subs[i] != NULL)
 			sub_pump(T.subs[i]);
@@ -356,6 +376,14 @@ static void record_lost(void *arg, uint64_t token)
 	T.lost[T.n_lost++] = token;
 }
 
+static void record_refused(void *arg, uint64_t token, const char *why)
+{
+	(void)arg;
+	assert_true(T.n_refused < MAX_TOKENS);
+	T.refused[T.n_refused++] = token;
+	snprintf(T.refused_why, sizeof(T.refused_why), "%s", why);
+}
+
 static bool acked(uint64_t token)
 {
 	for (size_t i = 0; i < T.n_acks; i++)
@@ -367,8 +395,8 @@ static bool acked(uint64_t token)
 static struct mqtt *publisher_new(int port, const char *prefix)
 {
 	char url[64];
-	struct mqtt_options o = {.name = "test", .url = url, .topic_prefix = prefix,
-				 .keepalive = 30};
+	struct mqtt_options o = {
+	    .name = "test", .url = url, .topic_prefix = prefix, .keepalive = 30};
 	struct mqtt *m;
 
 	snprintf(url, sizeof(url), "mqtt://127.0.0.1:%d", port);
@@ -376,6 +404,7 @@ static struct mqtt *publisher_new(int port, const char *prefix)
 	assert_non_null(m);
 	mqtt_set_ack_cb(m, record_ack, NULL);
 	mqtt_set_lost_cb(m, record_lost, NULL);
+	mqtt_set_refused_cb(m, record_refused, NULL);
 	return m;
 }
 
@@ -411,7 +440,8 @@ static int group_teardown(void **state)
 static int test_setup(void **state)
 {
 	(void)state;
-	T.n_acks = T.n_lost = 0;
+	T.n_acks = T.n_lost = T.n_refused = 0;
+	T.refused_why[0] = '\0';
 	return 0;
 }
 
@@ -448,15 +478,14 @@ static void test_url_defaults_ports_by_scheme(void **state)
 	assert_int_equal(port, 1999);
 	assert_int_equal(mqtt_url_parse("http://x:1", host, sizeof(host), &port, &tls), -1);
 	assert_int_equal(mqtt_url_parse("mqtt://x:0", host, sizeof(host), &port, &tls), -1);
-	assert_int_equal(mqtt_url_parse("mqtt://x:1883/path", host, sizeof(host), &port, &tls),
-			 -1);
+	assert_int_equal(mqtt_url_parse("mqtt://x:1883/path", host, sizeof(host), &port, &tls), -1);
 	assert_int_equal(mqtt_url_parse("mqtt://", host, sizeof(host), &port, &tls), -1);
 }
 
 static void test_mqtts_missing_ca_file_is_an_error(void **state)
 {
-	struct mqtt_options o = {.name = "tls", .url = "mqtts://127.0.0.1:8883",
-				 .ca_file = "/nonexistent/ca.pem"};
+	struct mqtt_options o = {
+	    .name = "tls", .url = "mqtts://127.0.0.1:8883", .ca_file = "/nonexistent/ca.pem"};
 
 	(void)state;
 	assert_null(mqtt_new(&o));
@@ -538,8 +567,8 @@ static void test_500_qos1_messages_arrive_in_order(void **state)
 	for (int i = 0; i < 500; i++) {
 		snprintf(payload, sizeof(payload), "%d", i);
 		assert_int_equal(mqtt_publish(T.m, "order/zone", payload, strlen(payload), 1, false,
-					      (uint64_t)i + 1000),
-				 0);
+		                              (uint64_t)i + 1000),
+		                 0);
 	}
 	PUMP_UNTIL(T.n_acks == 500 && sub_find(s, "order/zone", 499) != NULL, 10000);
 	assert_int_equal(T.n_acks, 500);
@@ -726,8 +755,10 @@ static void test_starts_while_broker_is_down(void **state)
 static void test_hung_broker_is_dropped_by_keepalive(void **state)
 {
 	char url[64];
-	struct mqtt_options o = {.name = "hung", .url = url, .topic_prefix = "hung",
-				 .keepalive = 5}; /* libmosquitto's least */
+	struct mqtt_options o = {.name = "hung",
+	                         .url = url,
+	                         .topic_prefix = "hung",
+	                         .keepalive = 5}; /* libmosquitto's least */
 
 	(void)state;
 	snprintf(url, sizeof(url), "mqtt://127.0.0.1:%d", T.broker.port);
@@ -755,8 +786,11 @@ static void test_password_is_accepted(void **state)
 {
 	struct broker *b = &T.own;
 	char url[64];
-	struct mqtt_options o = {.name = "auth", .url = url, .username = "user",
-				 .password = "pass", .topic_prefix = "auth"};
+	struct mqtt_options o = {.name = "auth",
+	                         .url = url,
+	                         .username = "user",
+	                         .password = "pass",
+	                         .topic_prefix = "auth"};
 
 	(void)state;
 	assert_int_equal(broker_start(b, "user", "pass"), 0);
@@ -775,8 +809,11 @@ static void test_wrong_password_is_refused_and_retried(void **state)
 {
 	struct broker *b = &T.own;
 	char url[64];
-	struct mqtt_options o = {.name = "auth", .url = url, .username = "user",
-				 .password = "wrong", .topic_prefix = "auth"};
+	struct mqtt_options o = {.name = "auth",
+	                         .url = url,
+	                         .username = "user",
+	                         .password = "wrong",
+	                         .topic_prefix = "auth"};
 
 	(void)state;
 	assert_int_equal(broker_start(b, "user", "pass"), 0);
@@ -786,7 +823,7 @@ static void test_wrong_password_is_refused_and_retried(void **state)
 	mqtt_start(T.m);
 	PUMP_UNTIL(strstr(mqtt_last_error(T.m), "refused") != NULL, 5000);
 	assert_false(mqtt_connected(T.m));
-	assert_non_null(strstr(mqtt_last_error(T.m), "connection refused: not authorised"));
+	assert_non_null(strstr(mqtt_last_error(T.m), "connection refused: not authorized"));
 	/* Not fatal: the next attempt is scheduled. */
 	assert_true(mqtt_next_timeout_ms(T.m, util_mono_ms()) >= 0);
 	pump_for(200);
@@ -816,7 +853,7 @@ static void test_bad_publishes_are_refused(void **state)
 	assert_int_equal(errno, EINVAL);
 	/* The length is checked before the payload is touched. */
 	assert_int_equal(mqtt_publish(T.m, "bad/t", big, (size_t)MQTT_MAX_PAYLOAD + 1, 1, false, 1),
-			 -1);
+	                 -1);
 	assert_int_equal(errno, EMSGSIZE);
 	assert_int_equal(mqtt_inflight(T.m), 0);
 	pump_for(50);
@@ -824,41 +861,175 @@ static void test_bad_publishes_are_refused(void **state)
 	assert_true(mqtt_connected(T.m));
 }
 
+static void test_reason_codes_from_0x80_are_refusals(void **state)
+{
+	char why[128] = "untouched";
+
+	(void)state;
+	assert_false(mqtt_refused(0x00, why, sizeof(why)));
+	assert_false(mqtt_refused(0x10, why, sizeof(why))); /* no matching subscribers */
+	assert_false(mqtt_refused(0x7f, why, sizeof(why)));
+	assert_string_equal(why, "untouched");
+	assert_true(mqtt_refused(0x87, why, sizeof(why)));
+	assert_string_equal(why, "refused by the broker: not authorized (0x87)");
+	assert_true(mqtt_refused(0x80, why, sizeof(why)));
+	assert_string_equal(why, "refused by the broker: unspecified error (0x80)");
+	assert_true(mqtt_refused(0x97, why, sizeof(why)));
+	assert_string_equal(why, "refused by the broker: quota exceeded (0x97)");
+	assert_true(mqtt_refused(0x99, why, sizeof(why)));
+	assert_string_equal(why, "refused by the broker: payload format invalid (0x99)");
+	assert_true(mqtt_refused(0xff, why, sizeof(why))); /* unknown codes are refusals too */
+	assert_non_null(strstr(why, "(0xff)"));
+}
+
+/* user "bridge" may write acl/ok/# and its status topic, nothing else */
+static const char acl_text[] = "user bridge\ntopic write acl/ok/#\ntopic write acl/bridge/status\n";
+
+static struct mqtt *acl_publisher(struct broker *b, bool mqtt311)
+{
+	char url[64];
+	struct mqtt_options o = {.name = "acl",
+	                         .url = url,
+	                         .username = "bridge",
+	                         .password = "pw",
+	                         .topic_prefix = "acl",
+	                         .mqtt311 = mqtt311};
+
+	assert_int_equal(broker_start_acl(b, "bridge", "pw", false, acl_text), 0);
+	snprintf(url, sizeof(url), "mqtt://127.0.0.1:%d", b->port);
+	T.m = mqtt_new(&o);
+	assert_non_null(T.m);
+	mqtt_set_ack_cb(T.m, record_ack, NULL);
+	mqtt_set_lost_cb(T.m, record_lost, NULL);
+	mqtt_set_refused_cb(T.m, record_refused, NULL);
+	assert_int_equal(mqtt_start(T.m), 0);
+	PUMP_UNTIL(mqtt_connected(T.m), 5000);
+	assert_true(mqtt_connected(T.m));
+	return T.m;
+}
+
+static void test_acl_denied_publishes_are_refused_not_acked(void **state)
+{
+	(void)state;
+	acl_publisher(&T.own, false);
+	assert_int_equal(mqtt_publish(T.m, "acl/ok/a", "x", 1, 1, false, 1), 0);
+	assert_int_equal(mqtt_publish(T.m, "acl/denied/b", "x", 1, 1, false, 2), 0);
+	assert_int_equal(mqtt_publish(T.m, "acl/denied/c", "x", 1, 2, false, 3), 0);
+	assert_int_equal(mqtt_publish(T.m, "acl/ok/d", "x", 1, 2, false, 4), 0);
+	PUMP_UNTIL(T.n_acks + T.n_refused == 4, 5000);
+	/* the QoS 1 refusal comes in its PUBACK, the QoS 2 one in its PUBREC */
+	assert_int_equal(T.n_refused, 2);
+	assert_int_equal(T.refused[0], 2);
+	assert_int_equal(T.refused[1], 3);
+	assert_string_equal(T.refused_why, "refused by the broker: not authorized (0x87)");
+	assert_int_equal(T.n_acks, 2);
+	assert_true(acked(1));
+	assert_true(acked(4));
+	assert_int_equal(T.n_lost, 0);
+	assert_int_equal(mqtt_inflight(T.m), 0);
+	/* a refusal is about one message: the connection stays and carries the next */
+	assert_true(mqtt_connected(T.m));
+	assert_int_equal(mqtt_publish(T.m, "acl/ok/e", "x", 1, 1, false, 5), 0);
+	PUMP_UNTIL(acked(5), 3000);
+	assert_true(acked(5));
+}
+
+static void test_mqtt311_cannot_see_refusals(void **state)
+{
+	(void)state;
+	/* the documented limit of protocol: 3.1.1: a denied publish is acknowledged as usual */
+	acl_publisher(&T.own, true);
+	assert_int_equal(mqtt_publish(T.m, "acl/denied/b", "x", 1, 1, false, 2), 0);
+	PUMP_UNTIL(T.n_acks + T.n_refused == 1, 5000);
+	assert_int_equal(T.n_refused, 0);
+	assert_true(acked(2));
+}
+
+/* test_will_says_offline_when_the_client_dies runs under MQTT 5 too (the default); this
+ * one also checks the will stays retained. */
+static void test_will_and_online_work_under_mqtt5(void **state)
+{
+	struct sub *s;
+	struct rmsg *r;
+	pid_t child;
+	int status;
+
+	(void)state;
+	s = sub_new(T.broker.port, "will5/bridge/status");
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		memset(T.subs, 0, sizeof(T.subs));
+		T.m = publisher_new(T.broker.port, "will5"); /* MQTT 5: the default */
+		mqtt_start(T.m);
+		PUMP_UNTIL(mqtt_connected(T.m) && !mqtt_want_write(T.m), 5000);
+		pump_for(100);
+		if (!mqtt_connected(T.m))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	PUMP_UNTIL(sub_find(s, "will5/bridge/status", 1) != NULL, 5000);
+	r = sub_find(s, "will5/bridge/status", 0);
+	assert_non_null(r);
+	assert_string_equal(r->payload, "online");
+	r = sub_find(s, "will5/bridge/status", 1);
+	assert_non_null(r);
+	assert_string_equal(r->payload, "offline");
+	sub_free(s);
+	/* the will is retained: a subscriber that comes later sees it */
+	s = sub_new(T.broker.port, "will5/bridge/status");
+	PUMP_UNTIL(sub_find(s, "will5/bridge/status", 0) != NULL, 3000);
+	r = sub_find(s, "will5/bridge/status", 0);
+	assert_non_null(r);
+	assert_string_equal(r->payload, "offline");
+	assert_true(r->retain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_url_defaults_ports_by_scheme, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_mqtts_missing_ca_file_is_an_error, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_connect_publishes_online_retained, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_acks_carry_tokens_for_each_qos, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_qos1_ack_waits_for_puback, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_500_qos1_messages_arrive_in_order, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_retain_flag_is_honoured, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_will_says_offline_when_the_client_dies,
-						test_setup, test_teardown),
-		cmocka_unit_test_setup_teardown(test_clean_stop_publishes_offline, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_reconnects_after_broker_restart, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_mqtts_connects_and_publishes, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_starts_while_broker_is_down, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_hung_broker_is_dropped_by_keepalive, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_password_is_accepted, test_setup,
-						test_teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_password_is_refused_and_retried,
-						test_setup, test_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_publishes_are_refused, test_setup,
-						test_teardown),
+	    cmocka_unit_test_setup_teardown(test_url_defaults_ports_by_scheme, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqtts_missing_ca_file_is_an_error, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_publishes_online_retained, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_acks_carry_tokens_for_each_qos, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_qos1_ack_waits_for_puback, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_500_qos1_messages_arrive_in_order, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_retain_flag_is_honoured, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_will_says_offline_when_the_client_dies, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_clean_stop_publishes_offline, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_reconnects_after_broker_restart, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqtts_connects_and_publishes, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_starts_while_broker_is_down, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_broker_is_dropped_by_keepalive, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_password_is_accepted, test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_password_is_refused_and_retried, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_publishes_are_refused, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_reason_codes_from_0x80_are_refusals, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_acl_denied_publishes_are_refused_not_acked,
+	                                    test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_mqtt311_cannot_see_refusals, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_will_and_online_work_under_mqtt5, test_setup,
+	                                    test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
