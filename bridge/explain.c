@@ -14,6 +14,7 @@
 #include "bridge/webhook.h"
 #include "config/yaml.h"
 #include "rules/normalize.h"
+#include "rules/phase.h"
 
 #define ZONES_TIMEOUT_MS 3000
 
@@ -114,53 +115,51 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 }
 
 /* Phases as the daemon decides them, from the earlier resources of the same input (seen:
- * "kind:source_id" -> {rev, flags, severity, complete, index}). Sets m->phase and returns
- * NULL when the revision is delivered, else why the daemon would send nothing for it. */
-static const char *decide_phase(json_t *seen, struct message *m, size_t index, char *why,
-                                size_t whysz)
+ * "kind:source_id" -> {rev, flags, severity, complete, index}, what the daemon records).
+ * Sets m->phase and returns NULL when the revision is delivered, else why the daemon would
+ * send nothing for it. */
+static const char *decide_phase(json_t *seen, struct message *m, size_t index, int64_t now_ms,
+                                char *why, size_t whysz)
 {
 	char key[MSG_ID_MAX + 16];
-	json_t *prev, *now;
-	const char *skip = NULL;
-	bool was_complete;
+	json_t *prev, *rec;
+	struct phase_seen was, next;
+	long long at = 0;
 
 	snprintf(key, sizeof(key), "%s:%s", msg_kind_name(m->kind), m->source_id);
 	prev = json_object_get(seen, key);
-	was_complete = prev && json_is_true(json_object_get(prev, "complete"));
-	m->phase = MSG_PHASE_NEW;
 	if (prev) {
-		const char *rev = json_string_value(json_object_get(prev, "rev"));
-		const char *sev = json_string_value(json_object_get(prev, "severity"));
-		uint64_t flags = (uint64_t)json_integer_value(json_object_get(prev, "flags"));
-		long long at = (long long)json_integer_value(json_object_get(prev, "index"));
-
-		if (rev && strcmp(rev, m->revision) == 0) {
-			snprintf(why, whysz, "same revision as resource %lld", at);
-			skip = why;
-		} else if (m->kind == MSG_PLATE) {
-			snprintf(why, whysz, "a later revision of the plate read of resource %lld",
-			         at);
-			skip = why;
-		} else if (!was_complete && m->complete) {
-			m->phase = MSG_PHASE_COMPLETE;
-		} else if (flags != m->flags || (sev && strcmp(sev, m->severity) != 0)) {
-			m->phase = MSG_PHASE_UPDATE;
-		} else {
-			snprintf(why, whysz,
-			         "no change in flags, severity or completion "
-			         "since resource %lld",
-			         at);
-			skip = why;
-		}
+		memset(&was, 0, sizeof(was));
+		snprintf(was.revision, sizeof(was.revision), "%s",
+		         json_string_value(json_object_get(prev, "rev")));
+		snprintf(was.severity, sizeof(was.severity), "%s",
+		         json_string_value(json_object_get(prev, "severity")));
+		was.flags = (uint64_t)json_integer_value(json_object_get(prev, "flags"));
+		was.complete = json_is_true(json_object_get(prev, "complete"));
+		at = (long long)json_integer_value(json_object_get(prev, "index"));
 	}
-	/* as the daemon records it: the revision seen last, complete once complete */
-	now = json_pack("{s:s, s:I, s:s, s:b, s:I}", "rev", m->revision, "flags",
-	                (json_int_t)m->flags, "severity", m->severity, "complete",
-	                m->kind == MSG_PLATE || m->complete || was_complete, "index",
-	                (json_int_t)index);
-	if (now)
-		json_object_set_new(seen, key, now);
-	return skip;
+	enum phase_verdict v = phase_decide(m, prev ? &was : NULL);
+	phase_record(m, now_ms, &next);
+	rec = json_pack("{s:s, s:I, s:s, s:b, s:I}", "rev", next.revision, "flags",
+	                (json_int_t)next.flags, "severity", next.severity, "complete",
+	                next.complete, "index", (json_int_t)index);
+	if (rec)
+		json_object_set_new(seen, key, rec);
+	switch (v) {
+	case PHASE_DELIVER:
+		return NULL;
+	case PHASE_SAME_REVISION:
+		snprintf(why, whysz, "same revision as resource %lld", at);
+		break;
+	case PHASE_PLATE_REVISION:
+		snprintf(why, whysz, "a later revision of the plate read of resource %lld", at);
+		break;
+	case PHASE_NO_CHANGE:
+		snprintf(why, whysz,
+		         "no change in flags, severity or completion since resource %lld", at);
+		break;
+	}
+	return why;
 }
 
 static json_t *explain_one(const struct config *cfg, const struct rules *rules,
@@ -185,7 +184,7 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 		                 "error", err);
 	}
 	message_set_id(&m);
-	skip = decide_phase(seen, &m, index, err, sizeof(err));
+	skip = decide_phase(seen, &m, index, now_ms, err, sizeof(err));
 	rules_result_reset(res);
 	if (skip == NULL && rules_eval(rules, st, &m, now_ms, true, res) < 0)
 		return NULL;

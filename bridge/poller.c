@@ -20,10 +20,10 @@
 #include "bridge/metrics.h"
 #include "bridge/tether.h"
 #include "rules/normalize.h"
+#include "rules/phase.h"
 
 #define ZONES_REFRESH_MS (10 * 60 * 1000)
 #define MAX_FOLLOW_PER_ZONE 50 /* open events followed with ?at= per cycle */
-#define OPEN_EVENT_GIVE_UP_MS (24 * 3600 * 1000LL)
 #define SEEN_KEEP_MS (7 * 24 * 3600 * 1000LL)
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
@@ -408,7 +408,7 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 	(void)source_id;
 	if (starts_ms >= c->before)
 		return 1; /* oldest first: the rest are inside the window */
-	if (c->now - starts_ms > OPEN_EVENT_GIVE_UP_MS)
+	if (c->now - starts_ms > PHASE_OPEN_GIVE_UP_MS)
 		return 0; /* open for over a day and gone from the API: no longer followed */
 	if (c->count >= MAX_FOLLOW_PER_ZONE)
 		return 1;
@@ -600,30 +600,6 @@ int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
 	return 0;
 }
 
-/* Phase of a new revision against what was seen; false when it is no message at all
- * (same revision, or only a growing end time). */
-static bool decide_phase(struct message *m, bool found, const struct store_seen *seen)
-{
-	if (!found) {
-		m->phase = MSG_PHASE_NEW;
-		return true;
-	}
-	if (strncmp(seen->revision, m->revision, sizeof(seen->revision) - 1) == 0)
-		return false;
-	if (m->kind == MSG_PLATE)
-		return false; /* a plate read is one message; later revisions add nothing */
-	if (!seen->complete && m->complete) {
-		m->phase = MSG_PHASE_COMPLETE;
-		return true;
-	}
-	if (seen->flags != m->flags ||
-	    strncmp(seen->severity, m->severity, sizeof(seen->severity) - 1) != 0) {
-		m->phase = MSG_PHASE_UPDATE;
-		return true;
-	}
-	return false;
-}
-
 /* Handles one resource inside the zone's transaction. Returns the number of outbox
  * entries added, or -1 on a store failure (the transaction is then rolled back). */
 /* Resources of one document skipped, logged once for the document (a hostile answer can
@@ -638,6 +614,8 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 {
 	struct message m;
 	struct store_seen seen, put;
+	struct phase_seen prev, next;
+	enum phase_verdict verdict;
 	char err[256];
 	const char *kind;
 	int found, added = 0;
@@ -664,8 +642,18 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	found = store_seen_get(p->store, kind, m.source_id, &seen);
 	if (found < 0)
 		return -1;
+	if (found == 1) {
+		memset(&prev, 0, sizeof(prev));
+		snprintf(prev.revision, sizeof(prev.revision), "%.*s", (int)sizeof(prev.revision) - 1,
+		         seen.revision);
+		snprintf(prev.severity, sizeof(prev.severity), "%s", seen.severity);
+		prev.flags = seen.flags;
+		prev.complete = seen.complete;
+	}
 	m.backfill = backfill;
-	if (decide_phase(&m, found == 1, &seen)) {
+	verdict = phase_decide(&m, found == 1 ? &prev : NULL);
+	phase_record(&m, now, &next);
+	if (verdict == PHASE_DELIVER) {
 		message_set_id(&m);
 		rules_result_reset(&p->res);
 		if (rules_eval(p->rules, p->rstate, &m, now, false, &p->res) < 0) {
@@ -687,23 +675,15 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 		}
 		log_debug("zone '%s': %s %s: %zu deliveries", z->name, m.id,
 		          msg_phase_name(m.phase), p->res.nd);
-	} else if (found == 1 &&
-	           strncmp(seen.revision, m.revision, sizeof(seen.revision) - 1) == 0 &&
-	           (seen.complete || now - m.occurred_ms <= OPEN_EVENT_GIVE_UP_MS)) {
-		return 0; /* a duplicate: nothing changed (an open one past a day is closed below)
-		           */
+	} else if (verdict == PHASE_SAME_REVISION && next.complete == prev.complete) {
+		return 0; /* a duplicate: nothing changed (an open one past a day is closed) */
 	}
 	memset(&put, 0, sizeof(put));
-	snprintf(put.revision, sizeof(put.revision), "%.*s", (int)sizeof(put.revision) - 1,
-	         m.revision);
-	put.flags = m.flags;
-	snprintf(put.severity, sizeof(put.severity), "%.*s", (int)sizeof(put.severity) - 1,
-	         m.severity);
-	put.complete = m.kind == MSG_PLATE ? true : m.complete;
+	snprintf(put.revision, sizeof(put.revision), "%s", next.revision);
+	snprintf(put.severity, sizeof(put.severity), "%s", next.severity);
+	put.flags = next.flags;
+	put.complete = next.complete;
 	put.starts_ms = m.occurred_ms;
-	/* an event open for a day is not followed any longer */
-	if (!put.complete && now - m.occurred_ms > OPEN_EVENT_GIVE_UP_MS)
-		put.complete = true;
 	if (store_seen_put(p->store, kind, m.source_id, z->id, &put) < 0)
 		return -1;
 	return added;

@@ -44,7 +44,7 @@ int store_cursor_set(struct store *s, const char *zone_id, const char *kind, int
 struct store_seen {
 	char revision[64]; /* updated_at as the API sent it (longer values are cut) */
 	uint64_t flags;    /* bitmask, meaning left to the caller */
-	char severity[24];
+	char severity[64]; /* as long as a message's, so a comparison never sees a cut one */
 	bool complete;
 	int64_t starts_ms;
 	int64_t seen_ms; /* put: 0 means now; get: when it was last put */
