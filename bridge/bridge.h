@@ -3,6 +3,7 @@
 #ifndef TB_BRIDGE_H
 #define TB_BRIDGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -19,8 +20,9 @@ int bridge_load(const char *path, struct config **cfg, struct rules **rules,
 /* daemon.c: tether-bridge run. Returns the exit code. */
 int daemon_main(const char *config_path);
 
-/* explain.c: tether-bridge explain. Returns the exit code. */
+/* explain.c: tether-bridge explain. Webhook URLs and configured header values are shown
+ * as the config dump shows them unless show_secrets. Returns the exit code. */
 int explain_main(const char *config_path, const char *zones_path, const char *input,
-                 int64_t now_ms);
+                 int64_t now_ms, bool show_secrets);
 
 #endif

@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "bridge/metrics.h"
 #include "bridge/mqtt.h"
+#include "bridge/outbox.h"
 #include "bridge/poller.h"
 #include "bridge/webhook.h"
 
@@ -33,13 +34,13 @@ struct daemon {
 
 static bool serves(const struct daemon *d, const char *kind, const char *name)
 {
-	char t[512];
-	snprintf(t, sizeof(t), "%s.%s", kind, name);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		if (strcmp(d->targets[i], t) == 0)
-			return true;
-	}
-	return false;
+	char *t = outbox_target(kind, name);
+	bool found = false;
+
+	for (size_t i = 0; t != NULL && i < d->ntargets && !found; i++)
+		found = strcmp(d->targets[i], t) == 0;
+	free(t);
+	return found;
 }
 
 static int record_targets(struct daemon *d, const struct config *cfg)
@@ -49,12 +50,13 @@ static int record_targets(struct daemon *d, const struct config *cfg)
 	if (d->targets == NULL || d->started_state_dir == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
-		if (asprintf(&d->targets[d->ntargets], "mqtt.%s", cfg->mqtt[i].name) < 0)
+		if ((d->targets[d->ntargets] = outbox_target("mqtt", cfg->mqtt[i].name)) == NULL)
 			return -1;
 		d->ntargets++;
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++) {
-		if (asprintf(&d->targets[d->ntargets], "webhook.%s", cfg->webhooks[i].name) < 0)
+		d->targets[d->ntargets] = outbox_target("webhook", cfg->webhooks[i].name);
+		if (d->targets[d->ntargets] == NULL)
 			return -1;
 		d->ntargets++;
 	}
@@ -266,12 +268,13 @@ int daemon_main(const char *path)
 		    .insecure = m->insecure,
 		    .mqtt311 = m->mqtt311,
 		};
-		char target[300];
-		snprintf(target, sizeof(target), "mqtt.%s", m->name);
-		if (deliver_add_mqtt(dl, target, &o) < 0) {
+		char *target = outbox_target("mqtt", m->name);
+		if (target == NULL || deliver_add_mqtt(dl, target, &o) < 0) {
+			free(target);
 			log_errorx("mqtt '%s': unable to set up the publisher", m->name);
 			goto out_deliver;
 		}
+		free(target);
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++) {
 		struct webhook *w = webhook_new(&cfg->webhooks[i], cfg->delivery.max_retry_age_ms);

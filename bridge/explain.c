@@ -9,7 +9,7 @@
 
 #include "bridge/bridge.h"
 #include "lib/log.h"
-#include "bridge/poller.h"
+#include "bridge/outbox.h"
 #include "bridge/tether.h"
 #include "bridge/webhook.h"
 #include "config/yaml.h"
@@ -88,13 +88,37 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 	return names ? names : json_object();
 }
 
+/* Hides what config_dump hides: the URL's path and query, and the configured header values
+ * (tokens). The signature stays: it proves nothing without the secret. 0/-1. */
+static int redact_webhook(const struct cfg_webhook *cfg, json_t *w)
+{
+	const char *url = json_string_value(json_object_get(w, "url"));
+	json_t *headers = json_object_get(w, "headers");
+	struct buf b;
+	int rc = 0;
+
+	if (url != NULL) {
+		buf_init(&b, 0);
+		rc = config_url_redact(&b, url) < 0 || b.data == NULL ||
+		             json_object_set_new(w, "url", json_string(b.data)) < 0
+		         ? -1
+		         : 0;
+		buf_release(&b);
+	}
+	for (size_t i = 0; rc == 0 && headers != NULL && i < cfg->nheaders; i++) {
+		if (json_object_set_new(headers, cfg->headers[i].name, json_string("***")) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
 static json_t *delivery_json(const struct config *cfg, const struct rules_delivery *d,
-                             int64_t now_ms)
+                             int64_t now_ms, bool show_secrets)
 {
 	struct store_entry e;
 	json_t *out;
 
-	if (poller_entry_build(cfg, d, &e) < 0)
+	if (outbox_entry_build(d, &e) < 0)
 		return NULL;
 	if (strcmp(d->target_kind, "mqtt") == 0) {
 		out = json_pack("{s:s, s:s, s:s, s:i, s:b, s:s}", "rule", d->rule, "target",
@@ -102,9 +126,11 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 		                d->retain, "body", e.payload);
 	} else {
 		/* "rule" first, as on mqtt: {"rule", "target", "url", "headers", "body"} */
-		json_t *w = webhook_explain(config_webhook(cfg, d->target), &e, now_ms);
+		const struct cfg_webhook *wc = config_webhook(cfg, d->target);
+		json_t *w = webhook_explain(wc, &e, now_ms);
 		out = w ? json_pack("{s:s}", "rule", d->rule) : NULL;
-		if (out && json_object_update(out, w) < 0) {
+		if (out && ((!show_secrets && redact_webhook(wc, w) < 0) ||
+		            json_object_update(out, w) < 0)) {
 			json_decref(out);
 			out = NULL;
 		}
@@ -165,7 +191,7 @@ static const char *decide_phase(json_t *seen, struct message *m, size_t index, i
 static json_t *explain_one(const struct config *cfg, const struct rules *rules,
                            struct rules_state *st, struct rules_result *res, const json_t *resource,
                            size_t index, const json_t *names, json_t *seen, int64_t now_ms,
-                           bool *bad)
+                           bool show_secrets, bool *bad)
 {
 	struct message m;
 	char err[256];
@@ -223,7 +249,7 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 		}
 	}
 	for (size_t i = 0; i < res->nd; i++) {
-		json_t *d = delivery_json(cfg, &res->d[i], now_ms);
+		json_t *d = delivery_json(cfg, &res->d[i], now_ms, show_secrets);
 		if (d == NULL || json_array_append_new(dl, d) < 0)
 			goto fail;
 	}
@@ -237,7 +263,8 @@ fail:
 	return NULL;
 }
 
-int explain_main(const char *config_path, const char *zones_path, const char *input, int64_t now_ms)
+int explain_main(const char *config_path, const char *zones_path, const char *input, int64_t now_ms,
+                 bool show_secrets)
 {
 	struct cfg_errors errs = {0};
 	struct config *cfg;
@@ -293,7 +320,8 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	json_array_foreach(data, i, resource)
 	{
 		json_t *line =
-		    explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms, &bad);
+		    explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms,
+		                show_secrets, &bad);
 		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		                                         JSON_REAL_PRECISION(15))
 		                  : NULL;

@@ -27,6 +27,7 @@ enum {
 	OPT_NOW = 1 << 1,
 	OPT_TARGET = 1 << 2,
 	OPT_SINCE = 1 << 3,
+	OPT_SHOW_SECRETS = 1 << 4,
 };
 
 #define HELP_OPTIONS                                                                               \
@@ -57,8 +58,9 @@ static const struct command commands[] = {
      "exits 0, or prints every error as FILE:LINE:COL: message and exits 1.\n"
      "\n"
      "options:\n" HELP_OPTIONS},
-    {"explain", OPT_ZONES | OPT_NOW,
-     "usage: tether-bridge explain [-c FILE] [--zones ZONES.json] [--now TIME] INPUT|-\n"
+    {"explain", OPT_ZONES | OPT_NOW | OPT_SHOW_SECRETS,
+     "usage: tether-bridge explain [-c FILE] [--zones ZONES.json] [--now TIME] [--show-secrets]\n"
+     "       INPUT|-\n"
      "\n"
      "Show what each resource of a Tether events or lpr document (INPUT, or - for stdin)\n"
      "would match and send, one JSON line per resource. Sends nothing, writes no state.\n"
@@ -66,7 +68,9 @@ static const struct command commands[] = {
      "options:\n" HELP_OPTIONS
      "  --zones ZONES.json  zone names from a /zones document (else from the API)\n"
      "  --now TIME          the time used for max_age, schedules and signatures\n"
-     "                      (ISO 8601, e.g. 2026-11-26T04:00:00Z)\n"},
+     "                      (ISO 8601, e.g. 2026-11-26T04:00:00Z)\n"
+     "  --show-secrets      print webhook URLs and header values in full (else redacted\n"
+     "                      as check shows them)\n"},
     {"auth", 0,
      "usage: tether-bridge auth url [-c FILE]\n"
      "       tether-bridge auth exchange CODE|REDIRECT_URL [-c FILE]\n"
@@ -689,7 +693,8 @@ int main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'}, {"zones", required_argument, NULL, 'z'},
 	    {"target", required_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
 	    {"now", required_argument, NULL, 'n'},    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},      {"show-secrets", no_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const struct {
 		int ch;
@@ -700,13 +705,14 @@ int main(int argc, char **argv)
 	    {'t', OPT_TARGET, "--target"},
 	    {'s', OPT_SINCE, "--since"},
 	    {'n', OPT_NOW, "--now"},
+	    {'S', OPT_SHOW_SECRETS, "--show-secrets"},
 	};
 	const char *config = "tether-bridge.yaml", *zones = NULL, *target = NULL;
 	const char *since = NULL, *now_arg = NULL;
 	char **args, why[160];
 	int nargs = 0, ch, rc;
 	unsigned given = 0;
-	bool help = false, version = false;
+	bool help = false, version = false, show_secrets = false;
 
 	/* every word that is not an option, in order: the command, then its arguments */
 	args = calloc((size_t)argc + 1, sizeof(*args));
@@ -737,6 +743,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			now_arg = optarg;
+			break;
+		case 'S':
+			show_secrets = true;
 			break;
 		case 'h':
 			help = true;
@@ -805,7 +814,7 @@ int main(int argc, char **argv)
 		else if (now_arg && util_parse_time(now_arg, &now, NULL) < 0)
 			rc = usage("--now: expected an ISO 8601 time");
 		else
-			rc = explain_main(config, zones, args[0], now);
+			rc = explain_main(config, zones, args[0], now, show_secrets);
 	} else if (strcmp(current->name, "auth") == 0) {
 		rc = cmd_auth(config, nargs, args);
 	} else {

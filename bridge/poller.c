@@ -18,6 +18,8 @@
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "bridge/metrics.h"
+#include "bridge/outbox.h"
+#include "bridge/store.h"
 #include "bridge/tether.h"
 #include "rules/normalize.h"
 #include "rules/phase.h"
@@ -562,44 +564,6 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 	return false;
 }
 
-int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
-                       struct store_entry *out)
-{
-	json_t *extra = NULL;
-
-	memset(out, 0, sizeof(*out));
-	out->msg_id = strdup(d->msg.id);
-	out->zone_id = strdup(d->msg.zone_id);
-	if (strcmp(d->target_kind, "mqtt") == 0) {
-		if (asprintf(&out->target, "mqtt.%s", d->target) < 0)
-			out->target = NULL;
-		out->topic_or_url = strdup(d->topic ? d->topic : "");
-		out->payload = d->body ? strdup(d->body) : message_dump(&d->msg);
-		extra = json_pack("{s:i, s:b}", "qos", d->qos, "retain", d->retain);
-	} else {
-		const struct cfg_webhook *w = config_webhook(cfg, d->target);
-		if (asprintf(&out->target, "webhook.%s", d->target) < 0)
-			out->target = NULL;
-		out->topic_or_url = strdup(w ? w->url : "");
-		out->payload = message_dump(&d->msg);
-		extra = json_object();
-		if (extra && d->text)
-			json_object_set_new(extra, "text", json_string(d->text));
-		if (extra && d->body)
-			json_object_set_new(extra, "body", json_string(d->body));
-	}
-	if (extra)
-		out->extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(extra);
-	if (out->msg_id == NULL || out->zone_id == NULL || out->target == NULL ||
-	    out->topic_or_url == NULL || out->payload == NULL || out->extra == NULL) {
-		store_entry_release(out);
-		return -1;
-	}
-	out->payload_len = strlen(out->payload);
-	return 0;
-}
-
 /* Handles one resource inside the zone's transaction. Returns the number of outbox
  * entries added, or -1 on a store failure (the transaction is then rolled back). */
 /* Resources of one document skipped, logged once for the document (a hostile answer can
@@ -665,7 +629,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			metrics_add(M_UNKNOWN_SEVERITY, 1);
 		for (size_t i = 0; i < p->res.nd; i++) {
 			struct store_entry e;
-			if (poller_entry_build(p->cfg, &p->res.d[i], &e) < 0)
+			if (outbox_entry_build(&p->res.d[i], &e) < 0)
 				return -1;
 			int rc = store_outbox_put(p->store, &e);
 			store_entry_release(&e);

@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 
-#include "bridge/store.h"
 #include "config/config.h"
 #include "rules/rules.h"
 
@@ -31,12 +30,5 @@ void poller_free(struct poller *p); /* after poller_stop */
 /* Thread-safe: the next cycle uses cfg and rules (ownership taken); the old ones are freed
  * by the poller. Cooldown and visit state carry over (keyed by rule name). */
 void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);
-
-/* Builds the outbox entry for one delivery of a rule: target "mqtt.<name>" with the topic,
- * the message (or the rule's body) as payload and {"qos","retain"} as extra; or target
- * "webhook.<name>" with the webhook's URL, the v1 message as payload and {"text","body"}
- * as extra for the webhook formatter. Strings in out are new (store_entry_release). 0/-1. */
-int poller_entry_build(const struct config *cfg, const struct rules_delivery *d,
-                       struct store_entry *out);
 
 #endif

@@ -23,7 +23,9 @@
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
  * add one. v1 was the first layout; v2 added per-target options, the first failure time and
  * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH); v3
- * added rule_state, the rule engine's cooldown and visit memory, so a restart keeps it. */
+ * added rule_state, the rule engine's cooldown and visit memory, so a restart keeps it; v4
+ * forgets the webhook URLs (they carry tokens) that older versions copied into each entry:
+ * topic_or_url is the MQTT topic only, webhooks take their URL from the config. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -58,6 +60,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
     " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);",
+
+    "UPDATE outbox SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"
+    "UPDATE dead SET topic_or_url = NULL WHERE target LIKE 'webhook.%';",
 };
 
 enum st {

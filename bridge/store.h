@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -90,7 +90,7 @@ struct store_entry {
 	char *target;  /* "mqtt.home", "webhook.slack" */
 	char *zone_id; /* ordering domain together with target; "" when none */
 	char *msg_id;  /* the message's stable id */
-	char *topic_or_url;
+	char *topic_or_url; /* mqtt: the topic; webhook: NULL (the URL is in the config) */
 	char *payload;
 	size_t payload_len; /* put: 0 means strlen(payload) */
 	char *headers;      /* JSON object text */

@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "bridge/metrics.h"
+#include "bridge/outbox.h"
 #include "lib/util.h"
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
@@ -107,8 +108,7 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 	}
 	for (size_t i = 0; ok && i < cfg->nsecrets; i++)
 		ok = (w->cfg.secrets[i] = dupstr(cfg->secrets[i])) != NULL;
-	if (!ok || asprintf(&w->target, "webhook.%s", cfg->name) < 0) {
-		w->target = NULL;
+	if (!ok || (w->target = outbox_target("webhook", cfg->name)) == NULL) {
 		webhook_free(w);
 		return NULL;
 	}

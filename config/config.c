@@ -1120,7 +1120,7 @@ void config_summary(const struct config *c, char *out, size_t outsz)
 }
 
 /* A webhook URL's path and query often carry a token (Slack, Discord): keep the origin. */
-static int dump_url_redacted(struct buf *b, const char *s)
+int config_url_redact(struct buf *b, const char *s)
 {
 	struct url u;
 
@@ -1203,7 +1203,7 @@ int config_dump(const struct config *c, struct buf *b)
 		const struct cfg_webhook *w = &c->webhooks[i];
 		fmt_duration(w->timeout_ms, d1, sizeof(d1));
 		rc |= buf_printf(b, "\nwebhook.%s: url=", w->name);
-		rc |= dump_url_redacted(b, w->url);
+		rc |= config_url_redact(b, w->url);
 		rc |= buf_printf(b, " format=%s headers=", config_webhook_format_name(w->format));
 		if (w->nheaders == 0)
 			rc |= buf_puts(b, "-");

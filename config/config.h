@@ -109,6 +109,9 @@ void config_summary(const struct config *cfg, char *out, size_t outsz);
 /* The whole config, one section per line, secrets and webhook URL paths shown as "***"
  * (no trailing newline on the last line). Returns 0, or -1 if b refused to grow. */
 int config_dump(const struct config *cfg, struct buf *b);
+/* A webhook URL as config_dump shows it: the origin, then "/" and three stars for any path
+ * or query (they often carry a token); "***" when it does not parse, "-" for NULL. 0/-1. */
+int config_url_redact(struct buf *b, const char *url);
 
 /* Lookups by name (borrowed; NULL if there is none). */
 const struct cfg_mqtt *config_mqtt(const struct config *cfg, const char *name);

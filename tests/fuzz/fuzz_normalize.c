@@ -14,7 +14,7 @@
 #include <mosquitto.h>
 
 #include "bridge/bridge.h"
-#include "bridge/poller.h"
+#include "bridge/outbox.h"
 #include "bridge/webhook.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -148,7 +148,7 @@ static void check_delivery(const struct rules_delivery *d)
 
 	if (d->text)
 		FUZZ_CHECK(is_utf8(d->text), "rule %s: text not UTF-8", d->rule);
-	FUZZ_CHECK(poller_entry_build(cfg, d, &e) == 0, "rule %s: no outbox entry", d->rule);
+	FUZZ_CHECK(outbox_entry_build(d, &e) == 0, "rule %s: no outbox entry", d->rule);
 	check_json("the message", e.payload);
 	check_json("the entry's extra", e.extra);
 	if (strcmp(d->target_kind, "mqtt") == 0) {

@@ -991,7 +991,7 @@ static void test_migrates_v2_database(void **state)
 	         " next_attempt_ms, last_error, extra, first_failed_ms) VALUES ('mqtt.home', 'A',"
 	         " 'old', '{}', 5, 2, 0, 'x', '{\"qos\":1}', 4);");
 	s = open_ok(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(store_cursor_get(s, "A", "events", &c), 1);
 	assert_int_equal(c, 77);
 	assert_int_equal(store_kv_get(s, "cool:r1:z1", &c), 1);
@@ -1006,6 +1006,48 @@ static void test_migrates_v2_database(void **state)
 	assert_int_equal(store_rstate_put(s, "C:r1|A", "{}", 100), 0);
 	assert_int_equal(store_rstate_each(s, 0, rs_collect, &w), 0);
 	assert_string_equal(w.out, "C:r1|A={}\n");
+	store_close(s);
+}
+
+/* Version 3 entries of a webhook held its URL (and the tokens in it); version 4 forgets it
+ * and the entries still go out, the URL coming from the config. */
+static void test_migrates_v3_database_forgets_webhook_urls(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s;
+	struct store_entry *v = NULL;
+	size_t n = 0;
+
+	raw_exec(f->path, v1_schema);
+	raw_exec(f->path, v2_steps);
+	raw_exec(f->path, "CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+	                  " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	                  "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);"
+	                  "PRAGMA user_version = 3;");
+	raw_exec(f->path,
+	         "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, created_ms)"
+	         " VALUES ('webhook.slack', 'A', 'w1', 'https://hooks.example/T/B/secret', '{}', 5),"
+	         " ('mqtt.home', 'A', 'm1', 'tether/events/a', '{}', 5);"
+	         "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, attempts, failed_ms,"
+	         " created_ms, payload, topic_or_url) VALUES (9, 'webhook.slack', 'A', 'w0', 500,"
+	         " 1, 6, 5, '{}', 'https://hooks.example/T/B/secret');");
+	s = open_ok(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM outbox WHERE topic_or_url LIKE "
+	                                  "'%secret%'"),
+	                 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM dead WHERE topic_or_url LIKE "
+	                                  "'%secret%'"),
+	                 0);
+	assert_int_equal(store_outbox_fetch(s, "webhook.slack", 1000, 10, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].msg_id, "w1");
+	assert_null(v[0].topic_or_url);
+	store_entries_free(v, n);
+	assert_int_equal(store_outbox_fetch(s, "mqtt.home", 1000, 10, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].topic_or_url, "tether/events/a");
+	store_entries_free(v, n);
 	store_close(s);
 }
 
@@ -1239,6 +1281,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v2_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v3_database_forgets_webhook_urls, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_file_rejected_and_untouched, setup,

@@ -1,0 +1,53 @@
+/* Outbox entries and target names (see outbox.h). What an entry holds is decided here once,
+ * so the daemon queues exactly what explain shows. */
+#include "bridge/outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "rules/normalize.h"
+
+char *outbox_target(const char *kind, const char *name)
+{
+	char *t;
+
+	if (asprintf(&t, "%s.%s", kind, name) < 0)
+		return NULL;
+	return t;
+}
+
+int outbox_entry_build(const struct rules_delivery *d, struct store_entry *out)
+{
+	json_t *extra = NULL;
+	bool mqtt = strcmp(d->target_kind, "mqtt") == 0;
+
+	memset(out, 0, sizeof(*out));
+	out->msg_id = strdup(d->msg.id);
+	out->zone_id = strdup(d->msg.zone_id);
+	out->target = outbox_target(d->target_kind, d->target);
+	if (mqtt) {
+		out->topic_or_url = strdup(d->topic ? d->topic : "");
+		out->payload = d->body ? strdup(d->body) : message_dump(&d->msg);
+		extra = json_pack("{s:i, s:b}", "qos", d->qos, "retain", d->retain);
+	} else {
+		out->payload = message_dump(&d->msg);
+		extra = json_object();
+		if (extra && d->text)
+			json_object_set_new(extra, "text", json_string(d->text));
+		if (extra && d->body)
+			json_object_set_new(extra, "body", json_string(d->body));
+	}
+	if (extra)
+		out->extra = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(extra);
+	if (out->msg_id == NULL || out->zone_id == NULL || out->target == NULL ||
+	    (mqtt && out->topic_or_url == NULL) || out->payload == NULL || out->extra == NULL) {
+		store_entry_release(out);
+		return -1;
+	}
+	out->payload_len = strlen(out->payload);
+	return 0;
+}
