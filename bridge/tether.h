@@ -98,17 +98,6 @@ int tether_auth_exchange(struct tether *t, const char *code, char *err, size_t e
 /* refresh_token grant; rewrites token.json. 0 or -1 + err ("token refresh failed: ..."). */
 int tether_auth_refresh(struct tether *t, char *err, size_t errsz);
 
-/* Web deep links (tether-api.md "Filter events on Web site", "Recording on Web site").
- * Times are written in UTC as "YYYY-MM-DD HH:MM:SS". NULL arguments are left out
- * (base_url is required). Caller frees; NULL on allocation failure. */
-char *tether_link_events_at(const char *base_url, int64_t at_ms, const char *zone_id,
-                            const char *return_url);
-char *tether_link_events_period(const char *base_url, const char *timeline_id, const char *date,
-                                const char *from_time, const char *to_time, const char *zone_id,
-                                const char *return_url);
-char *tether_link_recording(const char *base_url, int64_t at_ms, const char *zone_id,
-                            const char *return_url);
-
 /* 0 when doc has the JSON:API shape ep answers with (what tether_run checks: data, each
  * resource's id, type and attributes, zones' attributes.name, a recording's included), else -1
  * with the first wrong field in err: "data[3].attributes: expected an object". Events and

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "lib/weblink.h"
 
 /* Order of the events example in tether-api.md; bit i of message.flags is entry i. */
 const char *const msg_flag_names[] = {
@@ -234,25 +235,15 @@ static void copy_utf8(char *dst, size_t dstsz, const char *s)
 	dst[o] = '\0';
 }
 
-/* "<base><path>?at=<YYYY-MM-DD HH:MM:SS, UTC>&zone=<zone>", URL-encoded; -1 if too long. */
-static int build_link(char *dst, size_t dstsz, const char *base, size_t baselen,
-		      const char *path, const char *at, const char *zone)
+/* One link into dst, or -1 when it does not fit. */
+static int build_link(char *dst, size_t dstsz, const char *base_url, const char *page,
+		      const struct message *m)
 {
 	struct buf b;
 	int rc;
 
 	buf_init(&b, dstsz - 1);
-	rc = buf_append(&b, base, baselen);
-	if (rc == 0)
-		rc = buf_puts(&b, path);
-	if (rc == 0)
-		rc = buf_puts(&b, "?at=");
-	if (rc == 0)
-		rc = buf_urlencode(&b, at);
-	if (rc == 0)
-		rc = buf_puts(&b, "&zone=");
-	if (rc == 0)
-		rc = buf_urlencode(&b, zone);
+	rc = weblink_at(&b, base_url, page, m->occurred_ms, m->zone_id, NULL);
 	if (rc == 0)
 		memcpy(dst, b.data, b.len + 1);
 	buf_release(&b);
@@ -261,22 +252,11 @@ static int build_link(char *dst, size_t dstsz, const char *base, size_t baselen,
 
 static int build_links(struct message *m, const char *base_url, char *err, size_t errsz)
 {
-	char at[UTIL_TIME_MAX], *dot;
-	size_t baselen;
-
 	if (base_url == NULL || base_url[0] == '\0')
 		return 0;
-	baselen = strlen(base_url);
-	while (baselen > 0 && base_url[baselen - 1] == '/')
-		baselen--;
-	util_format_api(m->occurred_ms, at);
-	dot = strchr(at, '.'); /* "2020-06-12 15:03:09.019 UTC": seconds are enough */
-	if (dot != NULL)
-		*dot = '\0';
-	if (build_link(m->link_web, sizeof(m->link_web), base_url, baselen, "/events", at,
-		       m->zone_id) < 0 ||
-	    build_link(m->link_recording, sizeof(m->link_recording), base_url, baselen,
-		       "/recordings", at, m->zone_id) < 0)
+	if (build_link(m->link_web, sizeof(m->link_web), base_url, "/events", m) < 0 ||
+	    build_link(m->link_recording, sizeof(m->link_recording), base_url, "/recordings", m) <
+		0)
 		return fail(err, errsz, "links: base_url too long");
 	return 0;
 }

@@ -1152,51 +1152,6 @@ static void test_auth_refresh_command_rotates_token(void **state)
 	tether_free(t);
 }
 
-/* --- web links (no network) --- */
-
-static void test_link_recording_matches_docs(void **state)
-{
-	char *u;
-	(void)state;
-	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-	                          "5f06cfeb4109278f7ef8dac7", "http://host.some/return/url");
-	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
-	                       "&zone=5f06cfeb4109278f7ef8dac7"
-	                       "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl");
-	free(u);
-	u = tether_link_recording("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-	                          "5f06cfeb4109278f7ef8dac7", NULL);
-	assert_string_equal(u, "https://my.timeline.is/recordings?at=2018-07-09%2019:00:00"
-	                       "&zone=5f06cfeb4109278f7ef8dac7");
-	free(u);
-}
-
-static void test_link_events_period_matches_docs(void **state)
-{
-	char *u;
-	(void)state;
-	u = tether_link_events_period("https://my.timeline.is", "5f06cfe74109278f7ef8dab2",
-	                              "2020-07-21", "20:30", "21:00", "5f06cfeb4109278f7ef8dac7",
-	                              "http://host.some/return/url");
-	assert_string_equal(u,
-	                    "https://my.timeline.is/events?events%5Bdate%5D=2020-07-21"
-	                    "&events%5Bfrom_time%5D=20%3A30&events%5Bto_time%5D=21%3A00"
-	                    "&return_url=http%3A%2F%2Fhost.some%2Freturn%2Furl"
-	                    "&timeline_id=5f06cfe74109278f7ef8dab2&zone=5f06cfeb4109278f7ef8dac7");
-	free(u);
-}
-
-static void test_link_events_at_matches_docs(void **state)
-{
-	char *u;
-	(void)state;
-	u = tether_link_events_at("https://my.timeline.is", ms_of("2018-07-09T19:00:00Z"),
-	                          "5d1f0bed41092775efbddc36", NULL);
-	assert_string_equal(u, "https://my.timeline.is/events?at=2018-07-09%2019:00:00"
-	                       "&zone=5d1f0bed41092775efbddc36");
-	free(u);
-}
-
 static void test_zones_list_rejects_non_list(void **state)
 {
 	json_t *doc = json_pack("{s:{s:s}}", "data", "id", "x");
@@ -1287,9 +1242,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_names),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
-	    cmocka_unit_test(test_link_recording_matches_docs),
-	    cmocka_unit_test(test_link_events_period_matches_docs),
-	    cmocka_unit_test(test_link_events_at_matches_docs),
 	    cmocka_unit_test(test_zones_list_rejects_non_list),
 	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
 	    cmocka_unit_test(test_zones_list_and_location_filter),
