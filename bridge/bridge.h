@@ -6,16 +6,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bridge/tether.h"
 #include "config/config.h"
 #include "rules/rules.h"
 
 #define TB_VERSION "0.1.0"
+#define TB_USER_AGENT "tether-bridge/" TB_VERSION /* HTTP User-Agent of every request */
 
 /* load.c: loads the config and compiles its rules. Every problem goes to errs. On success both
  * out pointers are set (caller frees) and 0 is returned; otherwise -1 and nothing is set.
  * Rules are checked even when the config itself has errors, so one run lists all. */
 int bridge_load(const char *path, struct config **cfg, struct rules **rules,
                 struct cfg_errors *errs);
+
+/* load.c: the API client's options from cfg (strings borrowed from it). */
+void bridge_tether_opts(const struct config *cfg, struct tether_opts *o);
 
 /* daemon.c: tether-bridge run. Returns the exit code. */
 int daemon_main(const char *config_path);

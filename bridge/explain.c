@@ -57,17 +57,10 @@ static json_t *zone_names(const struct config *cfg, const char *zones_path)
 		return names;
 	}
 	/* else ask the API, briefly; without it the zone id stands in for the name */
-	struct tether_opts o = {
-	    .base_url = cfg->tether.base_url,
-	    .access_token = cfg->tether.access_token,
-	    .client_id = cfg->tether.client_id,
-	    .client_secret = cfg->tether.client_secret,
-	    .redirect_uri = cfg->tether.redirect_uri,
-	    .state_dir = cfg->state_dir,
-	    .insecure = cfg->tether.insecure,
-	    .concurrency = 1,
-	    .timeout_ms = ZONES_TIMEOUT_MS,
-	};
+	struct tether_opts o;
+	bridge_tether_opts(cfg, &o);
+	o.concurrency = 1;
+	o.timeout_ms = ZONES_TIMEOUT_MS;
 	char err[256] = "";
 	json_t *names = NULL;
 	struct tether *t = tether_new(&o, err, sizeof(err));

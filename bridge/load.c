@@ -1,6 +1,7 @@
 /* Loading a config and its rules together, for every command that needs both (run, check,
  * explain, the reload). Lives apart from the CLI so the library links without main.c. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "bridge/bridge.h"
 
@@ -42,8 +43,10 @@ static void targets_from_doc(const struct ynode *root, struct targets *t)
 	if (t->v == NULL)
 		return;
 	for (size_t i = 0; i < nm; i++)
-		t->v[t->n++] = (struct rules_target_def){
-		    .kind = "mqtt", .name = m->keys[i]->value, .topic_prefix = "tether", .qos = 1};
+		t->v[t->n++] = (struct rules_target_def){.kind = "mqtt",
+		                                         .name = m->keys[i]->value,
+		                                         .topic_prefix = CFG_MQTT_TOPIC_PREFIX,
+		                                         .qos = CFG_MQTT_QOS};
 	for (size_t i = 0; i < nw; i++)
 		t->v[t->n++] =
 		    (struct rules_target_def){.kind = "webhook", .name = w->keys[i]->value};
@@ -79,4 +82,18 @@ int bridge_load(const char *path, struct config **cfgp, struct rules **rulesp,
 	*cfgp = cfg;
 	*rulesp = rules;
 	return 0;
+}
+
+void bridge_tether_opts(const struct config *cfg, struct tether_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->base_url = cfg->tether.base_url;
+	o->access_token = cfg->tether.access_token;
+	o->client_id = cfg->tether.client_id;
+	o->client_secret = cfg->tether.client_secret;
+	o->redirect_uri = cfg->tether.redirect_uri;
+	o->state_dir = cfg->state_dir;
+	o->insecure = cfg->tether.insecure;
+	o->concurrency = cfg->poll.concurrency;
+	o->timeout_ms = cfg->tether.timeout_ms;
 }

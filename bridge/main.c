@@ -192,20 +192,6 @@ static struct config *load_config_only(const char *path)
 	return cfg;
 }
 
-static void tether_opts_from(const struct config *cfg, struct tether_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->base_url = cfg->tether.base_url;
-	o->access_token = cfg->tether.access_token;
-	o->client_id = cfg->tether.client_id;
-	o->client_secret = cfg->tether.client_secret;
-	o->redirect_uri = cfg->tether.redirect_uri;
-	o->state_dir = cfg->state_dir;
-	o->insecure = cfg->tether.insecure;
-	o->concurrency = cfg->poll.concurrency;
-	o->timeout_ms = cfg->tether.timeout_ms;
-}
-
 #define OAUTH_STATE_FILE "oauth-state"
 #define OAUTH_STATE_LEN 32 /* hex digits: 128 random bits */
 
@@ -421,7 +407,7 @@ static int cmd_auth(const char *path, int argc, char **argv)
 		        path);
 		goto out_free_cfg;
 	}
-	tether_opts_from(cfg, &o);
+	bridge_tether_opts(cfg, &o);
 	o.access_token = NULL; /* the OAuth2 steps never use the static token */
 	if (util_mkdirs(cfg->state_dir) < 0) {
 		fprintf(stderr, "unable to create state_dir '%s': %s\n", cfg->state_dir,

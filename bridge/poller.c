@@ -17,6 +17,7 @@
 
 #include "lib/log.h"
 #include "lib/retry.h"
+#include "bridge/bridge.h"
 #include "bridge/metrics.h"
 #include "bridge/outbox.h"
 #include "bridge/store.h"
@@ -84,17 +85,9 @@ struct poller {
 
 static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
 {
-	struct tether_opts o = {
-	    .base_url = cfg->tether.base_url,
-	    .access_token = cfg->tether.access_token,
-	    .client_id = cfg->tether.client_id,
-	    .client_secret = cfg->tether.client_secret,
-	    .redirect_uri = cfg->tether.redirect_uri,
-	    .state_dir = cfg->state_dir,
-	    .insecure = cfg->tether.insecure,
-	    .concurrency = cfg->poll.concurrency,
-	    .timeout_ms = cfg->tether.timeout_ms,
-	};
+	struct tether_opts o;
+
+	bridge_tether_opts(cfg, &o);
 	return tether_new(&o, err, errsz);
 }
 

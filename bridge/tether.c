@@ -18,15 +18,13 @@
 
 #include "lib/log.h"
 #include "lib/retry.h"
+#include "bridge/bridge.h"
 #include "bridge/tether.h"
 #include "lib/util.h"
 
-#define USER_AGENT "tether-bridge/0.1.0"
 #define TOKEN_SKEW_S 60 /* refresh this long before expires_at */
 #define OAUTH_BODY_MAX (1024 * 1024)
 #define CONNECT_TIMEOUT_MS 10000
-#define DEFAULT_CONCURRENCY 8
-#define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_BODY ((size_t)64 * 1024 * 1024)
 #define TETHER_RETRY_AFTER_MAX_MS (3600 * 1000LL) /* a bogus Retry-After must not stop polling */
 #define REAUTH_HINT "run 'tether-bridge auth url' to authorise again"
@@ -421,7 +419,7 @@ static enum tether_status oauth_token(struct tether *t, const char *grant, const
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_POSTFIELDS, form.data);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form.len);
-	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_USERAGENT, TB_USER_AGENT);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, &s);
 	SET(CURLOPT_ERRORBUFFER, s.errbuf);
@@ -639,6 +637,11 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 		snprintf(err, errsz, "unable to set up the JSON allocator");
 		return NULL;
 	}
+	/* the config owns the defaults: a value it did not set is a caller's bug */
+	if (opts->concurrency < 1 || opts->timeout_ms < 1) {
+		snprintf(err, errsz, "concurrency and timeout_ms must be positive");
+		return NULL;
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto out_nomem;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -658,8 +661,8 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	t->redirect_uri = dup_opt(opts->redirect_uri, &ok);
 	t->state_dir = dup_opt(opts->state_dir, &ok);
 	t->insecure = opts->insecure;
-	t->concurrency = opts->concurrency > 0 ? opts->concurrency : DEFAULT_CONCURRENCY;
-	t->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	t->concurrency = opts->concurrency;
+	t->timeout_ms = opts->timeout_ms;
 	t->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
 	t->max_doc_memory = opts->max_doc_memory ? opts->max_doc_memory : DEFAULT_MAX_DOC_MEMORY;
 	if (!ok)
@@ -927,7 +930,7 @@ static int slot_start(struct tether *t, struct slot *s)
 	} while (0)
 	SET(CURLOPT_URL, s->url);
 	SET(CURLOPT_HTTPHEADER, s->hdrs);
-	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_USERAGENT, TB_USER_AGENT);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, s);
 	SET(CURLOPT_HEADERFUNCTION, on_header);

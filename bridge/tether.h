@@ -15,8 +15,8 @@ struct tether_opts {
 	const char *client_id, *client_secret, *redirect_uri;
 	const char *state_dir; /* token.json lives here (OAuth2 only) */
 	bool insecure;         /* allow http:// and skip TLS verification */
-	int concurrency;       /* requests in flight at once; <= 0: 8 */
-	int64_t timeout_ms;    /* per request; <= 0: 30 s */
+	int concurrency;       /* requests in flight at once; >= 1 (config: poll.concurrency) */
+	int64_t timeout_ms;    /* per request; >= 1 (config: tether.timeout_ms) */
 	size_t max_body;       /* response cap; 0: 64 MiB; bigger = TETHER_E_PAYLOAD */
 	size_t max_doc_memory; /* what one batch's parsed documents may take together; 0:
 	                          256 MiB; more = TETHER_E_PAYLOAD */

@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "lib/retry.h"
+#include "bridge/bridge.h"
 #include "bridge/metrics.h"
 #include "bridge/outbox.h"
 #include "lib/util.h"
@@ -112,9 +113,7 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 		webhook_free(w);
 		return NULL;
 	}
-	if (w->cfg.concurrency <= 0)
-		w->cfg.concurrency = 4;
-	w->max_retry_age_ms = max_retry_age_ms > 0 ? max_retry_age_ms : 24 * 3600 * 1000LL;
+	w->max_retry_age_ms = max_retry_age_ms;
 	w->rng = (uint64_t)util_now_ms() ^ (uint64_t)(uintptr_t)w;
 	w->dirty = true;
 	return w;
@@ -564,7 +563,7 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 	}
 	snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
 	json_object_set_new(headers, "Content-Type", json_string(ctype));
-	json_object_set_new(headers, "User-Agent", json_string(WEBHOOK_USER_AGENT));
+	json_object_set_new(headers, "User-Agent", json_string(TB_USER_AGENT));
 	json_object_set_new(headers, "webhook-id", json_string(id));
 	json_object_set_new(headers, "webhook-timestamp", json_string(ts));
 	json_object_set_new(headers, "Idempotency-Key", json_string(id));

@@ -14,7 +14,6 @@
 #include "bridge/store.h"
 #include "config/config.h"
 
-#define WEBHOOK_USER_AGENT "tether-bridge/0.1.0"
 #define WEBHOOK_BACKOFF_MIN_MS 1000
 #define WEBHOOK_BACKOFF_MAX_MS (5 * 60 * 1000)
 #define WEBHOOK_SLACK_PACE_MS 1000

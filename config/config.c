@@ -634,8 +634,8 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	m->name = xstrdup(key->value, key, errs);
 	m->line = key->line;
 	m->column = key->column;
-	m->qos = 1;
-	m->topic_prefix = xstrdup("tether", key, errs);
+	m->qos = CFG_MQTT_QOS;
+	m->topic_prefix = xstrdup(CFG_MQTT_TOPIC_PREFIX, key, errs);
 	m->keepalive_ms = 30 * SEC;
 	if (asprintf(&m->client_id, "tether-bridge-%s", key->value) < 0) {
 		m->client_id = NULL;

@@ -24,6 +24,10 @@ struct cfg_header {
 	char *name, *value;
 };
 
+/* Defaults of an mqtt broker, also used for targets named in a config that failed to load. */
+#define CFG_MQTT_QOS 1
+#define CFG_MQTT_TOPIC_PREFIX "tether"
+
 /* One named broker (mqtt.<name>). host/port/tls come from url. */
 struct cfg_mqtt {
 	char *name;

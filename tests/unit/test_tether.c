@@ -194,6 +194,7 @@ static struct tether_opts static_opts(const struct simproc *p)
 	    .base_url = p->base,
 	    .access_token = "sim-static-token",
 	    .insecure = true,
+	    .concurrency = 8,
 	    .timeout_ms = 10000,
 	};
 	return o;
@@ -778,6 +779,21 @@ static void test_http_base_url_needs_insecure(void **state)
 	assert_non_null(strstr(err, "https://"));
 }
 
+/* The config owns the defaults: options it did not fill are refused, not guessed. */
+static void test_unset_concurrency_or_timeout_refused(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	char err[256] = "";
+	(void)state;
+
+	o.concurrency = 0;
+	assert_null(tether_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "concurrency"));
+	o = static_opts(&g_sim);
+	o.timeout_ms = 0;
+	assert_null(tether_new(&o, err, sizeof(err)));
+}
+
 static void test_batches_reuse_connections(void **state)
 {
 	struct tether_opts o = static_opts(&g_sim);
@@ -846,6 +862,7 @@ static struct tether_opts oauth_opts(const struct simproc *p)
 	    .redirect_uri = REDIRECT,
 	    .state_dir = p->dir,
 	    .insecure = true,
+	    .concurrency = 8,
 	    .timeout_ms = 10000,
 	};
 	return o;
@@ -1268,6 +1285,7 @@ int main(void)
 	    cmocka_unit_test(test_connection_refused_is_network),
 	    cmocka_unit_test(test_static_token_never_refreshes),
 	    cmocka_unit_test(test_http_base_url_needs_insecure),
+	    cmocka_unit_test(test_unset_concurrency_or_timeout_refused),
 	    cmocka_unit_test(test_batches_reuse_connections),
 	    OAUTH_TEST(test_exchange_writes_private_token_file),
 	    OAUTH_TEST(test_exchange_with_bad_code_fails),
