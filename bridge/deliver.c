@@ -50,7 +50,6 @@ struct deliver {
 	void *reload_arg;
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
-	struct deliver_stats stats;
 };
 
 int deliver_block_signals(void)
@@ -139,7 +138,6 @@ static void on_ack(void *arg, uint64_t token)
 		d->capacks = cap;
 	}
 	d->acks[d->nacks++] = (int64_t)token;
-	d->stats.delivered++;
 	metrics_add(M_DELIVERED, 1);
 }
 
@@ -155,7 +153,6 @@ static void on_refused(void *arg, uint64_t token, const char *reason)
 	if (store_outbox_to_dlq(d->store, (int64_t)token, 0, reason) < 0)
 		log_warnx("%s: unable to record the dead letter: %s", t->target,
 		          store_errmsg(d->store));
-	d->stats.dead++;
 	metrics_add(M_DEAD, 1);
 }
 
@@ -204,12 +201,6 @@ void deliver_wakeup(struct deliver *d)
 	curl_multi_wakeup(d->multi);
 }
 
-void deliver_stop(struct deliver *d)
-{
-	d->stop = 1;
-	curl_multi_wakeup(d->multi);
-}
-
 void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 {
 	d->reload_cb = cb;
@@ -220,11 +211,6 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 {
 	d->stop_cb = cb;
 	d->stop_arg = arg;
-}
-
-void deliver_get_stats(struct deliver *d, struct deliver_stats *out)
-{
-	*out = d->stats;
 }
 
 /* Acknowledgements commit in one transaction per turn: a crash between PUBACK and this
@@ -298,7 +284,6 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 
 			if (entry_qos_retain(e, &qos, &retain) < 0 || e->topic_or_url == NULL) {
 				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
-				d->stats.dead++;
 				metrics_add(M_DEAD, 1);
 				t->last_id = e->id;
 				continue;
@@ -312,7 +297,6 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 					          e->msg_id, mqtt_last_error(t->m));
 					store_outbox_to_dlq(d->store, e->id, 0,
 					                    mqtt_last_error(t->m));
-					d->stats.dead++;
 					metrics_add(M_DEAD, 1);
 					t->last_id = e->id;
 					continue;

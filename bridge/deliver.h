@@ -36,16 +36,9 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
  * threads so that they inherit the mask and only the loop receives them. 0/-1. */
 int deliver_block_signals(void);
 
-/* Runs until SIGTERM/SIGINT (or deliver_stop), then stops cleanly: the brokers get their
+/* Runs until SIGTERM/SIGINT, then stops cleanly: the brokers get their
  * `offline`, entries in flight stay in the outbox. 0, or -1 on a fatal error. */
 int deliver_run(struct deliver *d);
-/* Thread-safe: makes deliver_run return. */
-void deliver_stop(struct deliver *d);
 
-/* Counters for logs and metrics. */
-struct deliver_stats {
-	uint64_t delivered, failed, dead;
-};
-void deliver_get_stats(struct deliver *d, struct deliver_stats *out);
 
 #endif

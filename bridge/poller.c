@@ -916,15 +916,3 @@ int poller_stop_timed(struct poller *p, int64_t ms)
 	p->started = false;
 	return 0;
 }
-
-void poller_stop(struct poller *p)
-{
-	if (!p->started)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = true;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
-	p->started = false;
-}

@@ -16,8 +16,7 @@ struct poller;
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
                           void *arg, char *err, size_t errsz);
 int poller_start(struct poller *p); /* starts the thread; 0/-1 */
-void poller_stop(struct poller *p); /* asks the thread to stop and joins it */
-/* The same, waiting at most ms; -1 if the thread is still in an API request (then do not
+/* Asks the thread to stop and joins it, waiting at most ms; -1 if the thread is still in an API request (then do not
  * free the poller: leave it to the process exit). */
 int poller_stop_timed(struct poller *p, int64_t ms);
 /* Thread-safe: asks the thread to stop after its current step, without waiting. */

@@ -1,5 +1,5 @@
 /* The SQLite state database: schema and migrations, prepared statements made once at open,
- * and the cursor / dedup / kv / rule state / outbox / dead-letter verbs. Callers decide what
+ * and the cursor / dedup / rule state / outbox / dead-letter verbs. Callers decide what
  * to store and when to commit; this file only keeps it safe and in order. */
 #include "bridge/store.h"
 
@@ -25,7 +25,8 @@
  * the indexes fetch needs to hold back a zone behind its deferred head (see ST_OB_FETCH); v3
  * added rule_state, the rule engine's cooldown and visit memory, so a restart keeps it; v4
  * forgets the webhook URLs (they carry tokens) that older versions copied into each entry:
- * topic_or_url is the MQTT topic only, webhooks take their URL from the config. */
+ * topic_or_url is the MQTT topic only, webhooks take their URL from the config; v5 drops kv,
+ * a table of deadlines nothing used since rule_state took its place. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -63,6 +64,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     "UPDATE outbox SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"
     "UPDATE dead SET topic_or_url = NULL WHERE target LIKE 'webhook.%';",
+
+    "DROP TABLE kv;",
 };
 
 enum st {
@@ -78,10 +81,6 @@ enum st {
 	ST_SEEN_PUT,
 	ST_OPEN_EVENTS,
 	ST_SEEN_PRUNE,
-	ST_KV_GET,
-	ST_KV_PUT,
-	ST_KV_DEL,
-	ST_KV_PRUNE,
 	ST_RS_PUT,
 	ST_RS_EACH,
 	ST_RS_PRUNE,
@@ -160,10 +159,6 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_OPEN_EVENTS] = "SELECT source_id, starts_ms FROM seen WHERE zone_id = ?1"
                        " AND complete = 0 AND kind = 'event' ORDER BY starts_ms, source_id",
     [ST_SEEN_PRUNE] = "DELETE FROM seen WHERE seen_ms < ?1 AND complete <> 0",
-    [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
-    [ST_KV_PUT] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
-    [ST_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
-    [ST_KV_PRUNE] = "DELETE FROM kv WHERE value < ?1",
     [ST_RS_PUT] = "INSERT OR REPLACE INTO rule_state (key, value, expires_ms)"
                   " VALUES (?1, ?2, ?3)",
     [ST_RS_EACH] = "SELECT key, value FROM rule_state WHERE expires_ms > ?1 ORDER BY key",
@@ -664,42 +659,6 @@ int store_seen_prune(struct store *s, int64_t older_than_ms)
 	if (sqlite3_bind_int64(st, 1, older_than_ms))
 		return fail_reset(s, st, "seen prune");
 	return run(s, ST_SEEN_PRUNE, "seen prune");
-}
-
-int store_kv_get(struct store *s, const char *key, int64_t *value)
-{
-	sqlite3_stmt *st = s->st[ST_KV_GET];
-
-	if (bind_text(st, 1, key))
-		return fail_reset(s, st, "kv get");
-	return run_int64(s, ST_KV_GET, "kv get", value);
-}
-
-int store_kv_put(struct store *s, const char *key, int64_t value)
-{
-	sqlite3_stmt *st = s->st[ST_KV_PUT];
-
-	if (bind_text(st, 1, key) || sqlite3_bind_int64(st, 2, value))
-		return fail_reset(s, st, "kv put");
-	return run(s, ST_KV_PUT, "kv put") < 0 ? -1 : 0;
-}
-
-int store_kv_del(struct store *s, const char *key)
-{
-	sqlite3_stmt *st = s->st[ST_KV_DEL];
-
-	if (bind_text(st, 1, key))
-		return fail_reset(s, st, "kv del");
-	return run(s, ST_KV_DEL, "kv del") < 0 ? -1 : 0;
-}
-
-int store_kv_prune(struct store *s, int64_t now_ms)
-{
-	sqlite3_stmt *st = s->st[ST_KV_PRUNE];
-
-	if (sqlite3_bind_int64(st, 1, now_ms))
-		return fail_reset(s, st, "kv prune");
-	return run(s, ST_KV_PRUNE, "kv prune");
 }
 
 int store_rstate_put(struct store *s, const char *key, const char *value, int64_t expires_ms)

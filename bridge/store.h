@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -63,14 +63,6 @@ int store_open_events(struct store *s, const char *zone_id,
  * Returns the number deleted, or -1. */
 int store_seen_prune(struct store *s, int64_t older_than_ms);
 
-/* Deadlines for cooldowns and visits: key -> value, the value being an expiry time in ms.
- * get: 1 found, 0 none, -1 error. put and del: 0 or -1. prune: deletes values < now_ms,
- * returns the number deleted, or -1. */
-int store_kv_get(struct store *s, const char *key, int64_t *value);
-int store_kv_put(struct store *s, const char *key, int64_t value);
-int store_kv_del(struct store *s, const char *key);
-int store_kv_prune(struct store *s, int64_t now_ms);
-
 /* The rule engine's cooldown and visit memory: key -> value (text the rules module encodes
  * and decodes, see rules_state_save), forgotten at expires_ms. put: insert or replace; 0 or
  * -1. each: calls cb for every entry with expires_ms > now_ms, in key order; key and value
@@ -113,7 +105,7 @@ int store_outbox_put(struct store *s, const struct store_entry *e);
  * 0 or -1. Cost: a few index seeks per zone of target, plus the entries returned; a held-back
  * backlog older than them is skipped without being read. */
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,
-                       struct store_entry **out, size_t *n);
+                       struct store_entry **out, size_t *n); /* exported for tests */
 /* The same, only entries with id > after_id: for a caller that has entries in flight
  * (MQTT QoS 1 waiting for PUBACK) and fetches the next batch before they are acknowledged. */
 int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms, int64_t after_id,

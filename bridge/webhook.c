@@ -52,7 +52,6 @@ struct webhook {
 	bool failing;           /* for logging state changes once */
 	bool odd_answer_logged; /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
-	struct webhook_stats stats;
 };
 
 static char *dupstr(const char *s)
@@ -63,16 +62,6 @@ static char *dupstr(const char *s)
 const char *webhook_target(const struct webhook *w)
 {
 	return w->target;
-}
-
-size_t webhook_inflight(const struct webhook *w)
-{
-	return w->ninflight;
-}
-
-void webhook_get_stats(const struct webhook *w, struct webhook_stats *out)
-{
-	*out = w->stats;
 }
 
 static void cfg_release(struct cfg_webhook *c)
@@ -655,7 +644,6 @@ static void settle_dead(struct webhook *w, struct store *st, int64_t id, const c
 	log_warnx("%s: message '%s' is a dead letter: %s", w->target, msg_id, reason);
 	if (store_outbox_to_dlq(st, id, status, reason) < 0)
 		log_warnx("%s: unable to record the dead letter: %s", w->target, store_errmsg(st));
-	w->stats.dead++;
 	metrics_add(M_DEAD, 1);
 }
 
@@ -843,7 +831,6 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	w->failing = true;
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
-	w->stats.retried++;
 	metrics_add(M_RETRIED, 1);
 }
 
@@ -886,7 +873,6 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 		if (w->failing)
 			log_info("%s: delivering again", w->target);
 		w->failing = false;
-		w->stats.delivered++;
 		metrics_add(M_DELIVERED, 1);
 	} else if (status >= 500 || status == 408 || status == 429) {
 		snprintf(why, sizeof(why), "HTTP %ld", status);

@@ -61,12 +61,6 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
                   int64_t now_ms);
 int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms);
 void webhook_mark_dirty(struct webhook *w);
-size_t webhook_inflight(const struct webhook *w);
 
-/* Counters since start. */
-struct webhook_stats {
-	uint64_t delivered, retried, dead;
-};
-void webhook_get_stats(const struct webhook *w, struct webhook_stats *out);
 
 #endif

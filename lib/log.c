@@ -171,22 +171,3 @@ LOGFN(log_warnx, LOG_LEVEL_WARN, 0)
 LOGFN(log_info, LOG_LEVEL_INFO, 0)
 LOGFN(log_debug, LOG_LEVEL_DEBUG, 0)
 LOGFN(log_errorx, LOG_LEVEL_ERROR, 0)
-
-void fatal(const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vlog(LOG_LEVEL_ERROR, strerror(saved), fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vlog(LOG_LEVEL_ERROR, NULL, fmt, ap);
-	va_end(ap);
-	exit(1);
-}

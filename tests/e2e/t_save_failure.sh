@@ -1,5 +1,5 @@
 # A write that fails (a full disk, simulated by an SQLite trigger on the outbox that a flag
-# in the kv table switches on and off from another process) loses nothing: the poll is
+# in a table of its own switches on and off from another process) loses nothing: the poll is
 # logged, done again once writes work, and the alert, which has a cooldown, still goes out
 # (the failed poll's cooldown was rolled back with it).
 . "$(dirname "$0")/lib.sh"
@@ -19,18 +19,18 @@ db() { sqlite3 -cmd "PRAGMA busy_timeout = 5000" "$T/state/state.db" "$1" >/dev/
 start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for grep -q 'zones: polling' "$T/bridge.log" || fail "the bridge did not start"
 stop_bridge
-db "INSERT INTO kv VALUES ('e2e_full', 0); CREATE TRIGGER e2e_full BEFORE INSERT ON outbox
-	WHEN (SELECT value FROM kv WHERE key = 'e2e_full') = 1
+db "CREATE TABLE e2e_flag (key TEXT PRIMARY KEY, value INTEGER); INSERT INTO e2e_flag VALUES ('e2e_full', 0); CREATE TRIGGER e2e_full BEFORE INSERT ON outbox
+	WHEN (SELECT value FROM e2e_flag WHERE key = 'e2e_full') = 1
 	BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END;" || fail "unable to add the trigger"
 start_sub 'e2e/#'
 start_bridge "$T/cfg.yaml"
 sleep 1.5
-db "UPDATE kv SET value = 1 WHERE key = 'e2e_full'" || fail "unable to fill the disk"
+db "UPDATE e2e_flag SET value = 1 WHERE key = 'e2e_full'" || fail "unable to fill the disk"
 E=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"intrusion\"]}")
 WAIT=10 wait_for grep -q "unable to save this poll" "$T/bridge.log" || fail "the failed save was not logged"
 sleep 1
 [ "$(sub_count)" -eq 0 ] || fail "a message went out while writes failed"
-db "UPDATE kv SET value = 0 WHERE key = 'e2e_full'" || fail "unable to free the disk"
+db "UPDATE e2e_flag SET value = 0 WHERE key = 'e2e_full'" || fail "unable to free the disk"
 sub_wait 1 20 || fail "event $E never delivered after writes came back: $(grep -c 'unable to save' "$T/bridge.log") failed saves"
 [ "$(sub_payloads e2e/all | jq -r .source_id)" = "$E" ] || fail "wrong message: $(cat "$T/sub.txt")"
 bridge_alive || fail "the bridge died"

@@ -319,27 +319,6 @@ static void test_seen_prune_keeps_open_events(void **state)
 	store_close(s);
 }
 
-static void test_kv_get_put_del_prune(void **state)
-{
-	struct fixture *f = *state;
-	struct store *s = open_ok(f->path);
-	int64_t v = 0;
-
-	assert_int_equal(store_kv_get(s, "cool:r1:z1", &v), 0);
-	assert_int_equal(store_kv_put(s, "cool:r1:z1", 100), 0);
-	assert_int_equal(store_kv_put(s, "cool:r1:z1", 500), 0);
-	assert_int_equal(store_kv_put(s, "visit:z1:AB12", 200), 0);
-	assert_int_equal(store_kv_put(s, "gone", 1), 0);
-	assert_int_equal(store_kv_get(s, "cool:r1:z1", &v), 1);
-	assert_int_equal(v, 500);
-	assert_int_equal(store_kv_del(s, "gone"), 0);
-	assert_int_equal(store_kv_get(s, "gone", &v), 0);
-	assert_int_equal(store_kv_prune(s, 300), 1);
-	assert_int_equal(store_kv_get(s, "visit:z1:AB12", &v), 0);
-	assert_int_equal(store_kv_get(s, "cool:r1:z1", &v), 1);
-	store_close(s);
-}
-
 /* Collects "key=value" lines from store_rstate_each; stops after max entries. */
 struct rs_walk {
 	char out[512];
@@ -771,13 +750,13 @@ static void test_rollback_leaves_nothing(void **state)
 	put(s, "mqtt.home", "A", "a1");
 	assert_int_equal(store_cursor_set(s, "A", "events", 99), 0);
 	assert_int_equal(store_seen_put(s, "event", "e1", "A", &r), 0);
-	assert_int_equal(store_kv_put(s, "k", 1), 0);
+	assert_int_equal(store_rstate_put(s, "k", "{}", INT64_MAX), 0);
 	assert_int_equal(store_outbox_count(s), 1);
 	assert_int_equal(store_rollback(s), 0);
 	assert_int_equal(store_outbox_count(s), 0);
 	assert_int_equal(store_cursor_get(s, "A", "events", &v), 0);
 	assert_int_equal(store_seen_get(s, "event", "e1", &r), 0);
-	assert_int_equal(store_kv_get(s, "k", &v), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rule_state"), 0);
 	store_close(s);
 }
 
@@ -994,8 +973,9 @@ static void test_migrates_v2_database(void **state)
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(store_cursor_get(s, "A", "events", &c), 1);
 	assert_int_equal(c, 77);
-	assert_int_equal(store_kv_get(s, "cool:r1:z1", &c), 1);
-	assert_int_equal(c, 500);
+	/* v5: the unused kv table is gone */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'kv'"),
+	                 0);
 	assert_int_equal(store_outbox_fetch(s, "mqtt.home", 1000, 10, &v, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].msg_id, "old");
@@ -1248,7 +1228,6 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_events_callback_stops_walk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seen_prune_keeps_open_events, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_kv_get_put_del_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rstate_put_replaces_and_each_skips_expired, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_rstate_each_callback_stops_walk, setup, teardown),
