@@ -413,24 +413,37 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 	return 0;
 }
 
-/* The window [cursor - lookback, min(now, cursor + catchup)) for one zone and kind. After
- * downtime (cursor far behind) windows are bounded and what they find is backfill. */
+void poller_window(const struct config *cfg, int64_t cursor, int64_t now,
+                   struct poller_window *out)
+{
+	out->from = cursor - cfg->poll.lookback_ms;
+	out->to = cursor + cfg->poll.catchup_window_ms;
+	if (out->to > now)
+		out->to = now;
+	out->backfill =
+	    now - cursor > cfg->poll.lookback_ms + POLLER_BACKFILL_INTERVALS * cfg->poll.interval_ms;
+}
+
+size_t poller_zones_per_batch(int concurrency)
+{
+	int per = concurrency / POLLER_REQS_PER_ZONE;
+	return per < 1 ? 1 : (size_t)per;
+}
+
+/* The window of one zone and kind from its cursor in the store. */
 static int window(const struct poller *p, const char *zone_id, const char *kind, int64_t now,
                   int64_t *from, int64_t *to, bool *backfill)
 {
+	struct poller_window w;
 	int64_t cur;
-	const struct config *c = p->cfg;
 
 	int rc = store_cursor_get(p->store, zone_id, kind, &cur);
 	if (rc < 0)
 		return -1; /* unknown: better not to poll than to jump to now and skip a gap */
-	if (rc == 0)
-		cur = now;
-	*from = cur - c->poll.lookback_ms;
-	*to = cur + c->poll.catchup_window_ms;
-	if (*to > now)
-		*to = now;
-	*backfill = now - cur > c->poll.lookback_ms + 3 * c->poll.interval_ms;
+	poller_window(p->cfg, rc == 0 ? now : cur, now, &w);
+	*from = w.from;
+	*to = w.to;
+	*backfill = w.backfill;
 	return 0;
 }
 
@@ -725,18 +738,11 @@ fail:
 	return -1;
 }
 
-/* One cycle; returns true when some zone is still catching up (poll again at once). */
-static bool cycle(struct poller *p)
+/* Polling pauses while the outbox holds max_outbox entries or more; true when paused. */
+static bool outbox_full(struct poller *p)
 {
-	int64_t now = util_now_ms();
-	int added = 0;
-	bool behind = false;
-
-	if (p->zones_at == 0 || now - p->zones_at >= ZONES_REFRESH_MS) {
-		if (refresh_zones(p, now) < 0)
-			return false;
-	}
 	int64_t pending = store_outbox_count(p->store);
+
 	metrics_set(M_OUTBOX, pending);
 	metrics_set(M_ZONES, (int64_t)p->nzones);
 	if (pending >= p->cfg->delivery.max_outbox) {
@@ -745,11 +751,98 @@ static bool cycle(struct poller *p)
 			          "until deliveries catch up",
 			          (long long)pending, (long long)p->cfg->delivery.max_outbox);
 		p->backpressure = true;
-		return false;
+		return true;
 	}
 	if (p->backpressure)
 		log_info("outbox below max_outbox again: polling resumed");
 	p->backpressure = false;
+	return false;
+}
+
+/* The next batch from zone a: up to per zones that ask something, [a, *b), whose requests
+ * are [*lo, *hi] of the cycle's. false when no zone from a on asks anything. */
+static bool next_batch(const struct poller *p, size_t a, size_t per, size_t *b, int *lo, int *hi)
+{
+	size_t asked = 0;
+	int first, last;
+
+	*lo = *hi = -1;
+	for (*b = a; *b < p->nzones && asked < per; (*b)++) {
+		if (!p->plans[*b].asked)
+			continue;
+		zone_reqs(&p->plans[*b], &first, &last);
+		if (*lo < 0)
+			*lo = first;
+		*hi = last;
+		asked++;
+	}
+	return *lo >= 0;
+}
+
+static void count_answers(const struct poller *p, int lo, int hi, int64_t answered)
+{
+	for (int k = lo; k <= hi; k++) {
+		if (p->reqs[k].status == TETHER_OK) {
+			metrics_set(M_LAST_POLL_MS, answered);
+			continue;
+		}
+		if (p->reqs[k].http_status == 0 && p->reqs[k].status == TETHER_E_RATE)
+			continue; /* held, not sent, after a 429 */
+		metrics_add(M_API_ERRORS, 1);
+		if (p->reqs[k].status == TETHER_E_RATE)
+			metrics_add(M_API_RATE_LIMITED, 1);
+	}
+}
+
+/* Runs the requests of zones [a, b) and commits each zone that got usable answers. Adds
+ * the entries queued to *added; sets *behind when a zone is still catching up. */
+static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int64_t now,
+                      int *added, bool *behind)
+{
+	if (tether_run(p->api, p->reqs + lo, (size_t)(hi - lo + 1)) < 0)
+		log_warnx("poll: unable to run the API requests");
+	/* backoff and Retry-After count from the answers, not from the requests */
+	int64_t answered = util_now_ms();
+	count_answers(p, lo, hi, answered);
+	for (size_t i = a; i < b; i++) {
+		struct zone *z = &p->zones[i];
+		const struct zplan *pl = &p->plans[i];
+		if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
+			continue;
+		int n = commit_zone(p, z, pl, now);
+		if (n < 0) {
+			/* not saved: ask again after a pause, not in a tight loop */
+			z->backoff_ms = retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+			z->next_try_ms = answered + retry_jitter_ms(z->backoff_ms, &p->rng);
+			continue;
+		}
+		if (n > 0) {
+			*added += n;
+			metrics_add(M_QUEUED, (uint64_t)n);
+			if (p->wake)
+				p->wake(p->wake_arg); /* deliveries start at once */
+		}
+		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
+			*behind = true;
+	}
+	for (int k = lo; k <= hi; k++)
+		tether_req_release(&p->reqs[k]);
+}
+
+/* One cycle; returns true when some zone is still catching up (poll again at once). */
+static bool cycle(struct poller *p)
+{
+	int64_t now = util_now_ms();
+	int added = 0, lo, hi;
+	bool behind = false, ran = false;
+	size_t b;
+
+	if (p->zones_at == 0 || now - p->zones_at >= ZONES_REFRESH_MS) {
+		if (refresh_zones(p, now) < 0)
+			return false;
+	}
+	if (outbox_full(p))
+		return false;
 	if (plan_cycle(p, now) < 0) {
 		log_warnx("poll: unable to plan this cycle: %s", store_errmsg(p->store));
 		return false;
@@ -757,71 +850,14 @@ static bool cycle(struct poller *p)
 	if (p->nreqs == 0)
 		return false;
 	metrics_add(M_POLL_CYCLES, 1);
-	/* Zones go to the API a few at a time (about three requests each, so `concurrency`
-	 * stays busy) and each group is committed and freed before the next is asked: the
-	 * documents of a big catch-up are never all in memory together. */
-	size_t per = (size_t)(p->cfg->poll.concurrency / 3);
-	if (per < 1)
-		per = 1;
-	bool ran = false;
-	for (size_t a = 0, b; a < p->nzones; a = b) {
-		int lo = -1, hi = -1, first, last;
-		size_t asked = 0;
-
-		for (b = a; b < p->nzones && asked < per; b++) {
-			if (!p->plans[b].asked)
-				continue;
-			zone_reqs(&p->plans[b], &first, &last);
-			if (lo < 0)
-				lo = first;
-			hi = last;
-			asked++;
-		}
-		if (lo < 0)
-			continue;
+	/* Zones go to the API a few at a time and each batch is committed and freed before the
+	 * next is asked: the documents of a big catch-up are never all in memory together. */
+	size_t per = poller_zones_per_batch(p->cfg->poll.concurrency);
+	for (size_t a = 0; next_batch(p, a, per, &b, &lo, &hi); a = b) {
 		if (ran && util_now_ms() < p->pause_until)
 			break; /* a 429 in this cycle: the other zones wait for the next one */
 		ran = true;
-		if (tether_run(p->api, p->reqs + lo, (size_t)(hi - lo + 1)) < 0)
-			log_warnx("poll: unable to run the API requests");
-		/* backoff and Retry-After count from the answers, not from the requests */
-		int64_t answered = util_now_ms();
-		for (int k = lo; k <= hi; k++) {
-			if (p->reqs[k].status == TETHER_OK) {
-				metrics_set(M_LAST_POLL_MS, answered);
-				continue;
-			}
-			if (p->reqs[k].http_status == 0 && p->reqs[k].status == TETHER_E_RATE)
-				continue; /* held, not sent, after a 429 */
-			metrics_add(M_API_ERRORS, 1);
-			if (p->reqs[k].status == TETHER_E_RATE)
-				metrics_add(M_API_RATE_LIMITED, 1);
-		}
-		for (size_t i = a; i < b; i++) {
-			struct zone *z = &p->zones[i];
-			const struct zplan *pl = &p->plans[i];
-			if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
-				continue;
-			int n = commit_zone(p, z, pl, now);
-			if (n < 0) {
-				/* not saved: ask again after a pause, not in a tight loop */
-				z->backoff_ms =
-				    retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-				z->next_try_ms = answered + retry_jitter_ms(z->backoff_ms, &p->rng);
-				continue;
-			}
-			if (n > 0) {
-				added += n;
-				metrics_add(M_QUEUED, (uint64_t)n);
-				if (p->wake)
-					p->wake(p->wake_arg); /* deliveries start at once */
-			}
-			if ((pl->win_ev >= 0 && pl->ev_to < now) ||
-			    (pl->win_lpr >= 0 && pl->lpr_to < now))
-				behind = true;
-		}
-		for (int k = lo; k <= hi; k++)
-			tether_req_release(&p->reqs[k]);
+		run_batch(p, a, b, lo, hi, now, &added, &behind);
 	}
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);

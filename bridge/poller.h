@@ -30,4 +30,23 @@ void poller_free(struct poller *p); /* after poller_stop */
  * by the poller. Cooldown and visit state carry over (keyed by rule name). */
 void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);
 
+/* The pure parts of a cycle (no I/O, no clock; exported for tests as well). */
+
+/* One request's window of one zone and kind: [from, to), and whether what it finds is backfill. */
+struct poller_window {
+	int64_t from, to;
+	bool backfill;
+};
+/* The window after cursor (the end of the last window done; now when there is none yet):
+ * [cursor - lookback, min(now, cursor + catchup_window)). After downtime (cursor more than
+ * lookback and POLLER_BACKFILL_INTERVALS intervals behind) windows are bounded and what
+ * they find is backfill. */
+#define POLLER_BACKFILL_INTERVALS 3
+void poller_window(const struct config *cfg, int64_t cursor, int64_t now,
+                   struct poller_window *out);
+/* Zones asked per API batch: about POLLER_REQS_PER_ZONE requests each keep `concurrency`
+ * busy; at least 1. */
+#define POLLER_REQS_PER_ZONE 3
+size_t poller_zones_per_batch(int concurrency);
+
 #endif
