@@ -22,6 +22,10 @@
 #include "bridge/webhook.h"
 
 #define STOP_GRACE_MS 4500 /* from the signal; the SPEC allows 5 s */
+#define STOP_JOIN_MIN_MS 100 /* the poller's share when the brokers took the whole grace */
+/* healthy while a poll reached the API within this many intervals, plus a grace */
+#define HEALTHY_INTERVALS 3
+#define HEALTHY_GRACE_MS 60000
 
 struct daemon {
 	const char *path;
@@ -210,7 +214,7 @@ int daemon_main(const char *path)
 	struct deliver *dl = NULL;
 	struct metrics_server *ms = NULL;
 	struct daemon d = {.path = path};
-	char err[512], db[4200];
+	char err[512], *db = NULL;
 	int rc = 1, lock_fd = -1;
 
 	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
@@ -232,10 +236,13 @@ int daemon_main(const char *path)
 	}
 	if ((lock_fd = state_dir_lock(cfg->state_dir)) < 0)
 		goto out_free_cfg;
-	snprintf(db, sizeof(db), "%s/state.db", cfg->state_dir);
+	if ((db = store_path(cfg->state_dir)) == NULL) {
+		log_errorx("out of memory");
+		goto out_free_cfg;
+	}
 	if (cfg->metrics.listen) {
-		/* healthy while a poll reached the API within three intervals (and a minute) */
-		ms = metrics_start(cfg->metrics.listen, 3 * cfg->poll.interval_ms + 60000, err,
+		ms = metrics_start(cfg->metrics.listen,
+		                   HEALTHY_INTERVALS * cfg->poll.interval_ms + HEALTHY_GRACE_MS, err,
 		                   sizeof(err));
 		if (ms == NULL) {
 			log_errorx("%s", err);
@@ -308,7 +315,7 @@ int daemon_main(const char *path)
 	/* the whole stop fits in STOP_GRACE_MS from the signal: the brokers' `offline` took
 	 * some of it, the poller gets the rest */
 	int64_t left = STOP_GRACE_MS - (util_mono_ms() - d.stop_at);
-	if (poller_stop_timed(d.poller, left > 100 ? left : 100) < 0) {
+	if (poller_stop_timed(d.poller, left > STOP_JOIN_MIN_MS ? left : STOP_JOIN_MIN_MS) < 0) {
 		/* a request still running: its cycle has not committed, so leaving now loses
 		 * nothing; the next start asks again. Nothing is freed: the poller thread may
 		 * still call into the delivery loop (wakeup) and the API client. */
@@ -327,6 +334,7 @@ out_deliver:
 out_lib:
 	mqtt_lib_cleanup();
 out_free_cfg:
+	free(db);
 	daemon_release(&d);
 	metrics_stop(ms);
 	rules_free(rules);

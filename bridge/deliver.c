@@ -24,6 +24,8 @@
 #define FETCH_BATCH 200
 #define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */
 #define TICK_MS 1000
+#define DONE_PER_READ 64 /* finished transfers read from curl before settling them */
+#define POLL_FAIL_PAUSE_US (100 * 1000) /* after a failed curl_multi_poll, not to spin */
 
 struct mtarget {
 	struct deliver *d;
@@ -335,7 +337,7 @@ static void finish_transfers(struct deliver *d)
 	struct {
 		CURL *easy;
 		CURLcode result;
-	} done[64];
+	} done[DONE_PER_READ];
 	int running = 0, left = 0;
 	size_t n;
 	CURLMsg *msg;
@@ -419,7 +421,7 @@ int deliver_run(struct deliver *d)
 		}
 		if (curl_multi_poll(d->multi, fds, nfds, (int)timeout, &numfds) != CURLM_OK) {
 			log_warnx("delivery loop: curl_multi_poll failed");
-			usleep(100 * 1000);
+			usleep(POLL_FAIL_PAUSE_US);
 		}
 		if (fds[0].revents)
 			handle_signals(d);

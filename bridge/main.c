@@ -633,7 +633,7 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 	struct dlq_targets ts = {0};
 	struct config *cfg;
 	struct store *st;
-	char err[512], db[4096];
+	char err[512], *db;
 	int64_t since_ms = 0;
 	int rc = 1, bad = 0;
 
@@ -644,8 +644,9 @@ static int cmd_dlq(const char *path, int argc, char **argv, const char *target, 
 	cfg = load_config_only(path);
 	if (cfg == NULL)
 		return 1;
-	snprintf(db, sizeof(db), "%s/state.db", cfg->state_dir);
+	db = store_path(cfg->state_dir); /* NULL (out of memory): store_open reports it */
 	st = store_open(db, err, sizeof(err));
+	free(db);
 	if (st == NULL) {
 		fprintf(stderr, "dlq: %s\n", err);
 		config_free(cfg);

@@ -33,6 +33,9 @@
 #define RATE_DEFAULT_MS 30000
 #define WATCH_RELOAD_MIN_MS 60000
 #define TRIM_AFTER 10000 /* outbox entries in one cycle */
+#define PRUNE_EVERY_MS (3600 * 1000LL) /* dedup records and expired rule state */
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
 
 struct zone {
 	char *id, *name;
@@ -132,8 +135,7 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 	p->wake = wake;
 	p->wake_arg = arg;
 	p->rng = (uint64_t)util_now_ms() * 2654435761u + 1;
-	if (asprintf(&p->db_path, "%s/state.db", cfg->state_dir) < 0) {
-		p->db_path = NULL;
+	if ((p->db_path = store_path(cfg->state_dir)) == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
@@ -242,6 +244,15 @@ static void take_swap(struct poller *p)
 	log_info("reload: %zu rules in force", rules_count(rules));
 }
 
+/* CLOCK_REALTIME ms from now, for the timed waits of pthreads. */
+static void realtime_after(int64_t ms, struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	int64_t ns = ts->tv_nsec + ms % 1000 * NS_PER_MS;
+	ts->tv_sec += ms / 1000 + ns / NS_PER_S;
+	ts->tv_nsec = ns % NS_PER_S;
+}
+
 /* Sleeps until wall time `until` or a stop/swap; returns true when stopping. */
 static bool wait_until(struct poller *p, int64_t until)
 {
@@ -253,10 +264,7 @@ static bool wait_until(struct poller *p, int64_t until)
 		struct timespec ts;
 		if (now >= until)
 			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + (until - now) % 1000 * 1000000;
-		ts.tv_sec += (until - now) / 1000 + ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+		realtime_after(until - now, &ts);
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	}
 	stop = p->stop;
@@ -890,7 +898,7 @@ static void *run(void *arg)
 			p->watch_reload_ms = p->rules == before ? start : 0;
 		}
 		bool behind = cycle(p);
-		if (start - last_prune > 3600 * 1000) {
+		if (start - last_prune > PRUNE_EVERY_MS) {
 			store_seen_prune(p->store, start - SEEN_KEEP_MS);
 			store_rstate_prune(p->store, start);
 			last_prune = start;
@@ -940,13 +948,7 @@ int poller_stop_timed(struct poller *p, int64_t ms)
 	p->stop = true;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	realtime_after(ms, &ts);
 	if (pthread_timedjoin_np(p->thread, NULL, &ts) != 0)
 		return -1;
 	p->started = false;

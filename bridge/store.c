@@ -19,6 +19,7 @@
 #define STORE_APP_ID 0x54427374 /* "TBst" in PRAGMA application_id */
 #define WAL_RETRY_MS 20
 #define BUSY_TIMEOUT_MS 5000
+#define STORE_FILE "state.db"
 
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
  * add one. v1 was the first layout; v2 added per-target options, the first failure time and
@@ -99,7 +100,7 @@ enum st {
 	ST_COUNT
 };
 
-/* Entry columns, in the order row_to_entry reads them. */
+/* Entry columns, in the order row_to_entry reads them (enum col_entry). */
 #define ENTRY_COLS_O                                                                               \
 	"o.id, o.target, o.zone_id, o.msg_id, o.topic_or_url, o.payload, o.headers, o.extra, "     \
 	"o.created_ms, o.next_attempt_ms, o.first_failed_ms, o.attempts, o.last_error"
@@ -139,6 +140,36 @@ enum st {
 	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
+
+/* Column positions of ENTRY_COLS_O, and of ST_DLQ_LIST, which adds three after them. */
+enum col_entry {
+	COL_ID,
+	COL_TARGET, /* the strings, target to extra, in struct store_entry's order */
+	COL_ZONE_ID,
+	COL_MSG_ID,
+	COL_TOPIC_OR_URL,
+	COL_PAYLOAD,
+	COL_HEADERS,
+	COL_EXTRA,
+	COL_CREATED_MS,
+	COL_NEXT_ATTEMPT_MS,
+	COL_FIRST_FAILED_MS,
+	COL_ATTEMPTS,
+	COL_LAST_ERROR,
+	COL_DLQ_STATUS,
+	COL_DLQ_REASON,
+	COL_DLQ_FAILED_MS,
+};
+
+/* Column positions of ST_SEEN_GET. */
+enum col_seen {
+	COL_SEEN_REVISION,
+	COL_SEEN_FLAGS,
+	COL_SEEN_SEVERITY,
+	COL_SEEN_COMPLETE,
+	COL_SEEN_STARTS_MS,
+	COL_SEEN_SEEN_MS,
+};
 
 static const char *const st_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -493,6 +524,15 @@ out_close:
 	return NULL;
 }
 
+char *store_path(const char *state_dir)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/" STORE_FILE, state_dir) < 0)
+		return NULL;
+	return path;
+}
+
 void store_close(struct store *s)
 {
 	if (s == NULL)
@@ -592,12 +632,12 @@ int store_seen_get(struct store *s, const char *kind, const char *source_id, str
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
-		copy_col(out->revision, sizeof(out->revision), st, 0);
-		out->flags = (uint64_t)sqlite3_column_int64(st, 1);
-		copy_col(out->severity, sizeof(out->severity), st, 2);
-		out->complete = sqlite3_column_int(st, 3) != 0;
-		out->starts_ms = sqlite3_column_int64(st, 4);
-		out->seen_ms = sqlite3_column_int64(st, 5);
+		copy_col(out->revision, sizeof(out->revision), st, COL_SEEN_REVISION);
+		out->flags = (uint64_t)sqlite3_column_int64(st, COL_SEEN_FLAGS);
+		copy_col(out->severity, sizeof(out->severity), st, COL_SEEN_SEVERITY);
+		out->complete = sqlite3_column_int(st, COL_SEEN_COMPLETE) != 0;
+		out->starts_ms = sqlite3_column_int64(st, COL_SEEN_STARTS_MS);
+		out->seen_ms = sqlite3_column_int64(st, COL_SEEN_SEEN_MS);
 		found = 1;
 		rc = sqlite3_step(st);
 	}
@@ -764,30 +804,33 @@ void store_entry_release(struct store_entry *e)
 /* Fills e from a row of ENTRY_COLS_O; copy: owned strings, else borrowed until the next step. */
 static int row_to_entry(sqlite3_stmt *st, struct store_entry *e, bool copy)
 {
+	/* in column order, COL_TARGET to COL_EXTRA */
 	char **strs[] = {&e->target,  &e->zone_id, &e->msg_id, &e->topic_or_url,
 	                 &e->payload, &e->headers, &e->extra};
 
 	memset(e, 0, sizeof(*e));
-	e->id = sqlite3_column_int64(st, 0);
-	for (int i = 0; i < 7; i++) {
+	e->id = sqlite3_column_int64(st, COL_ID);
+	for (int col = COL_TARGET; col <= COL_EXTRA; col++) {
+		char **dst = strs[col - COL_TARGET];
+		size_t *len = col == COL_PAYLOAD ? &e->payload_len : NULL;
 		if (copy) {
-			if (dup_col(st, i + 1, strs[i], i == 4 ? &e->payload_len : NULL) < 0)
+			if (dup_col(st, col, dst, len) < 0)
 				goto out_nomem;
 		} else {
-			*strs[i] = (char *)sqlite3_column_text(st, i + 1);
-			if (i == 4)
-				e->payload_len = (size_t)sqlite3_column_bytes(st, i + 1);
+			*dst = (char *)sqlite3_column_text(st, col);
+			if (len != NULL)
+				*len = (size_t)sqlite3_column_bytes(st, col);
 		}
 	}
-	e->created_ms = sqlite3_column_int64(st, 8);
-	e->next_attempt_ms = sqlite3_column_int64(st, 9);
-	e->first_failed_ms = sqlite3_column_int64(st, 10);
-	e->attempts = sqlite3_column_int(st, 11);
+	e->created_ms = sqlite3_column_int64(st, COL_CREATED_MS);
+	e->next_attempt_ms = sqlite3_column_int64(st, COL_NEXT_ATTEMPT_MS);
+	e->first_failed_ms = sqlite3_column_int64(st, COL_FIRST_FAILED_MS);
+	e->attempts = sqlite3_column_int(st, COL_ATTEMPTS);
 	if (copy) {
-		if (dup_col(st, 12, &e->last_error, NULL) < 0)
+		if (dup_col(st, COL_LAST_ERROR, &e->last_error, NULL) < 0)
 			goto out_nomem;
 	} else {
-		e->last_error = (char *)sqlite3_column_text(st, 12);
+		e->last_error = (char *)sqlite3_column_text(st, COL_LAST_ERROR);
 	}
 	return 0;
 
@@ -991,14 +1034,14 @@ int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
 		return fail_reset(s, st, "dlq list");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_entry e;
-		const unsigned char *reason = sqlite3_column_text(st, 14);
+		const unsigned char *reason = sqlite3_column_text(st, COL_DLQ_REASON);
 		int stop;
 
 		row_to_entry(st, &e, false);
 		if (e.target == NULL || e.msg_id == NULL || e.payload == NULL)
 			return fail_reset(s, st, "dlq list");
-		stop = cb(arg, &e, sqlite3_column_int(st, 13), reason ? (const char *)reason : "",
-		          sqlite3_column_int64(st, 15));
+		stop = cb(arg, &e, sqlite3_column_int(st, COL_DLQ_STATUS),
+		          reason ? (const char *)reason : "", sqlite3_column_int64(st, COL_DLQ_FAILED_MS));
 		if (stop != 0) {
 			sqlite3_reset(st);
 			return stop;

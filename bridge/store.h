@@ -22,6 +22,9 @@ struct store;
  * transaction; a power cut may lose the last commits, never half of one, and since a poll's
  * messages and its cursor commit together the poll is then simply done again. */
 struct store *store_open(const char *path, char *err, size_t errsz);
+/* The database's path in state_dir: "<state_dir>/state.db". New string (caller frees), NULL
+ * on ENOMEM. */
+char *store_path(const char *state_dir);
 void store_close(struct store *s); /* NULL is fine; rolls back an open transaction */
 
 /* Last error text ("outbox put: database or disk is full"); borrowed, valid until the next

@@ -168,6 +168,14 @@ static void test_open_creates_schema_and_mode_0600(void **state)
 	                 1);
 }
 
+static void test_path_is_state_db_in_state_dir(void **state)
+{
+	(void)state;
+	char *p = store_path("/var/lib/tether-bridge");
+	assert_string_equal(p, "/var/lib/tether-bridge/state.db");
+	free(p);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	struct fixture *f = *state;
@@ -1221,6 +1229,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_path_is_state_db_in_state_dir),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cursor_get_set, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seen_put_get, setup, teardown),
