@@ -109,7 +109,10 @@ bench: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(TOOL_BIN)
-	@BUILD=$(BUILD) scripts/demo.sh
+	@# on a terminal, the demo runs as its own foreground job: Ctrl-C reaches the demo, which
+	@# stops and exits 0, and not make, which would report "Interrupt" whatever the exit status
+	@if [ -t 0 ]; then BUILD=$(BUILD) bash -mc 'scripts/demo.sh; exit $$?'; \
+	else BUILD=$(BUILD) scripts/demo.sh; fi
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: binary, man pages, example configs, systemd unit
 install: $(BUILD)/tether-bridge

@@ -3,7 +3,9 @@
  * from a script of statuses ("500,500,200": the last one repeats), optionally with a
  * Retry-After header, a given body (--answer) or after a delay. The script can be changed
  * while it runs:
- *   POST /_recv/script  body "400"   (no logging of /_recv/ calls) */
+ *   POST /_recv/script  body "400"   (no logging of /_recv/ calls)
+ * With --secret whsec_... it checks each request's Standard Webhooks signature itself
+ * (libcrypto, not the bridge's code) and logs "signature": verified|mismatch|unsigned. */
 #include <errno.h>
 #include <getopt.h>
 #include <microhttpd.h>
@@ -18,6 +20,8 @@
 #include <netinet/in.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "lib/util.h"
 
@@ -32,6 +36,8 @@ static const char *answer_text; /* body of every scripted answer; NULL: "ok" or 
 static long delay_ms;
 static FILE *log_file;
 static bool print_mode;
+static unsigned char secret_key[256]; /* the decoded --secret */
+static int secret_len = -1;           /* -1: no --secret given */
 static volatile sig_atomic_t stop;
 
 struct req {
@@ -64,6 +70,63 @@ static int next_status(void)
 		pos++;
 	pthread_mutex_unlock(&mu);
 	return st;
+}
+
+/* Decodes "whsec_<base64>" into secret_key; 0, or -1 when it is not that. */
+static int secret_set(const char *s)
+{
+	size_t n;
+	int len;
+	if (strncmp(s, "whsec_", 6) != 0)
+		return -1;
+	s += 6;
+	n = strlen(s);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof(secret_key))
+		return -1;
+	len = EVP_DecodeBlock(secret_key, (const unsigned char *)s, (int)n);
+	if (len < 0)
+		return -1;
+	/* EVP_DecodeBlock counts the padding as zero bytes */
+	len -= (s[n - 1] == '=') + (s[n - 2] == '=');
+	secret_len = len;
+	return 0;
+}
+
+/* "verified" when one v1 signature of webhook-signature is HMAC-SHA256(key,
+ * "<id>.<timestamp>.<body>"), "unsigned" without the headers, else "mismatch". */
+static const char *signature_check(json_t *headers, const char *body)
+{
+	const char *id = json_string_value(json_object_get(headers, "webhook-id"));
+	const char *ts = json_string_value(json_object_get(headers, "webhook-timestamp"));
+	const char *sig = json_string_value(json_object_get(headers, "webhook-signature"));
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char want[4 + 4 * EVP_MAX_MD_SIZE / 3 + 4];
+	char *signed_text;
+	size_t n;
+	if (id == NULL || ts == NULL || sig == NULL)
+		return "unsigned";
+	n = strlen(id) + strlen(ts) + strlen(body) + 3;
+	if ((signed_text = malloc(n)) == NULL)
+		return "mismatch";
+	snprintf(signed_text, n, "%s.%s.%s", id, ts, body);
+	if (HMAC(EVP_sha256(), secret_key, secret_len, (unsigned char *)signed_text,
+	         strlen(signed_text), mac, &maclen) == NULL) {
+		free(signed_text);
+		return "mismatch";
+	}
+	free(signed_text);
+	memcpy(want, "v1,", 3);
+	EVP_EncodeBlock((unsigned char *)want + 3, mac, (int)maclen);
+	size_t wl = strlen(want);
+	for (const char *p = sig; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len == wl && memcmp(p, want, len) == 0)
+			return "verified";
+		p += len;
+		p += strspn(p, " ");
+	}
+	return "mismatch";
 }
 
 static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
@@ -126,10 +189,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		usleep((useconds_t)delay_ms * 1000);
 	json_t *headers = json_object();
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, headers);
+	const char *verdict =
+	    secret_len >= 0 ? signature_check(headers, rq->body.data ? rq->body.data : "") : NULL;
 	json_t *line =
 	    json_pack("{s:I, s:s, s:s, s:o, s:s, s:i}", "at_ms", (json_int_t)util_now_ms(),
 	              "method", method, "path", url, "headers", headers, "body",
 	              rq->body.data ? rq->body.data : "", "status", status);
+	if (line && verdict)
+		json_object_set_new(line, "signature", json_string(verdict));
 	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	pthread_mutex_lock(&mu);
 	if (text && log_file) {
@@ -139,7 +206,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (print_mode && line) {
 		json_t *b = json_loads(rq->body.data ? rq->body.data : "", 0, NULL);
 		const char *id = json_string_value(json_object_get(headers, "webhook-id"));
-		printf("webhook %s %s -> %d  id=%s\n", method, url, status, id ? id : "-");
+		printf("webhook %s %s -> %d  id=%s%s%s\n", method, url, status, id ? id : "-",
+		       verdict ? "  signature " : "", verdict ? verdict : "");
 		if (b) {
 			char *pretty = json_dumps(b, JSON_COMPACT);
 			printf("  %.300s\n", pretty ? pretty : "");
@@ -185,6 +253,7 @@ int main(int argc, char **argv)
 	    {"delay-ms", required_argument, NULL, 'd'},
 	    {"answer", required_argument, NULL, 'a'},
 	    {"print", no_argument, NULL, 'P'},
+	    {"secret", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
 	int port = 0, ch;
@@ -219,12 +288,18 @@ int main(int argc, char **argv)
 		case 'a':
 			answer_text = optarg;
 			break;
+		case 'k':
+			if (secret_set(optarg) < 0) {
+				fprintf(stderr, "receiver: --secret must be whsec_<base64>\n");
+				return 2;
+			}
+			break;
 		default:
 			fprintf(
 			    stderr,
 			    "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
 			    "[--script 500,200] [--retry-after S] [--delay-ms N] [--answer TEXT] "
-			    "[--print]\n");
+			    "[--print] [--secret whsec_...]\n");
 			return 2;
 		}
 	}
