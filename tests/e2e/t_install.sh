@@ -21,7 +21,8 @@ ok "make install DESTDIR PREFIX=/usr: 6 files"
 TETHER_TOKEN=tok STATE_DIRECTORY=$T/state "$R/bin/tether-bridge" check \
 	-c "$R/share/doc/tether-bridge/service.yaml" >"$T/check.out" 2>&1 ||
 	fail "check on the installed service.yaml: $(cat "$T/check.out")"
-TETHER_BRIDGE_STATE_DIR=$T/state "$R/bin/tether-bridge" check \
+TETHER_BRIDGE_STATE_DIR=$T/state WEBHOOK_SECRET=whsec_ZXhhbXBsZS1zZWNyZXQtMzItYnl0ZXMtbG9uZyEh \
+	"$R/bin/tether-bridge" check \
 	-c "$R/share/doc/tether-bridge/example.yaml" >>"$T/check.out" 2>&1 ||
 	fail "check on the installed example.yaml: $(cat "$T/check.out")"
 grep -c ': ok: ' "$T/check.out" | grep -q '^2$' || fail "no summaries: $(cat "$T/check.out")"

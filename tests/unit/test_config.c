@@ -113,6 +113,7 @@ static void test_example_loads_with_values(void **state)
 	(void)state;
 	struct cfg_errors errs = {0};
 	unset_example_env();
+	setenv("WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zZWNyZXQtMzItYnl0ZXMtbG9uZyEh", 1);
 	struct config *c = config_load("config/example.yaml", &errs);
 	if (c == NULL)
 		cfg_errors_print(&errs, stderr);
@@ -147,6 +148,7 @@ static void test_example_loads_with_values(void **state)
 	assert_int_equal(w->nheaders, 1);
 	assert_string_equal(w->headers[0].name, "X-Source");
 	assert_int_equal(w->nsecrets, 1);
+	assert_string_equal(w->secrets[0], "whsec_ZXhhbXBsZS1zZWNyZXQtMzItYnl0ZXMtbG9uZyEh");
 	assert_null(config_webhook(c, "home"));
 	assert_non_null(ynode_get(c->doc->root, "rules"));
 	config_free(c);
