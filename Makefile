@@ -24,7 +24,7 @@ BENCH_SRC:= $(wildcard tests/bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 # fuzz targets: libFuzzer binaries in build-fuzz/ (clang, `make fuzz`), and with the normal
 # compiler one replay binary per target ($(BUILD)/fuzz/replay-NAME) that `make test` runs
-# over tests/fuzz/corpus/NAME and tests/fuzz/findings/NAME (docs/fuzzing.md)
+# over tests/fuzz/corpus/NAME and tests/fuzz/findings/NAME (docs/internals/fuzzing.md)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay-%)

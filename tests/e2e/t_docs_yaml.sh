@@ -10,6 +10,7 @@
 #    sample.
 # 3. config/example.yaml ships no working secret: it names ${WEBHOOK_SECRET}; `check`
 #    refuses it without the variable and accepts it with one.
+# 4. No doc names a file outside the repository or links to a file that does not exist.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 SECRET=whsec_$(head -c 32 /dev/urandom | base64 -w0)
@@ -98,3 +99,13 @@ case "$out" in *"'WEBHOOK_SECRET' is not set"*) ;; *) fail "no word on WEBHOOK_S
 out=$(WEBHOOK_SECRET=$SECRET TETHER_BRIDGE_STATE_DIR=$T/state "$BRIDGE" check -c config/example.yaml 2>&1) ||
 	fail "config/example.yaml with WEBHOOK_SECRET: $out"
 ok "config/example.yaml takes its secret from WEBHOOK_SECRET"
+
+# the docs stand alone: no file outside the repository, no relative link that goes nowhere
+grep -rnE '\.\./shared|tether-api\.md|SPEC\.md|SPEC section|STYLE\.md' README.md docs/ &&
+	fail "the docs name files outside the repository"
+for f in README.md $(find docs -name '*.md'); do
+	for l in $(grep -o '](\([^)#h][^)]*\)' "$f" | sed 's/^](//; s/#.*//'); do
+		[ -e "$(dirname "$f")/$l" ] || fail "$f: link to $l goes nowhere"
+	done
+done
+ok "the docs link only to files that exist in the repository"
