@@ -5,6 +5,7 @@
 #include "rules/watchlist.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_FILE_ERRORS 100
 
@@ -42,7 +44,7 @@ struct slot {
 
 struct wfile {
 	char *path;
-	bool ok;
+	bool ok; /* stat worked: st is what was loaded (or refused) */
 	struct stat st;
 };
 
@@ -281,6 +283,216 @@ size_t watchlist_size(const struct watchlist *wl)
 	return wl->n;
 }
 
+/* ---- regex limits ---- */
+
+/* A conservative reading of a POSIX extended regex, done before regcomp to bound what
+ * regcomp will build: regcomp copies a repeated atom once per count ({1,100} nested three
+ * deep is a million copies: seconds and a gigabyte). Anything this scanner does not
+ * understand is refused, naming why, rather than passed on. */
+struct re_scan {
+	const char *p, *end;
+	const char *why; /* set on refusal */
+	char whybuf[64];
+};
+
+static long re_alt(struct re_scan *s, long *nest);
+
+/* [p, end) holds "[...]" from its '['; moves past the closing ']'. */
+static int re_bracket(struct re_scan *s)
+{
+	const char *p = s->p + 1;
+
+	if (p < s->end && *p == '^')
+		p++;
+	if (p < s->end && *p == ']')
+		p++; /* a leading ']' is a member */
+	while (p < s->end && *p != ']') {
+		if (*p == '[' && p + 1 < s->end && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+			char close = p[1];
+
+			for (p += 2; p + 1 < s->end && !(p[0] == close && p[1] == ']'); p++)
+				;
+			if (p + 1 >= s->end) {
+				p = s->end;
+				break;
+			}
+			p += 2;
+			continue;
+		}
+		p++;
+	}
+	if (p >= s->end) {
+		s->why = "unmatched '['";
+		return -1;
+	}
+	s->p = p + 1;
+	return 0;
+}
+
+/* Reads up to two digits' worth of a bound into *v (more digits give a value above the
+ * limit); false when there is no digit. */
+static bool re_number(struct re_scan *s, long *v)
+{
+	const char *start = s->p;
+
+	*v = 0;
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		if (*v <= WATCHLIST_PLATE_MAX)
+			*v = *v * 10 + (*s->p - '0');
+		s->p++;
+	}
+	return s->p > start;
+}
+
+/* "{m}", "{m,}", "{,n}" or "{m,n}" from its '{': how many copies regcomp makes, or -1. */
+static long re_interval(struct re_scan *s)
+{
+	long m = 0, n = -1;
+	bool has_m, has_n = false;
+
+	s->p++;
+	has_m = re_number(s, &m);
+	if (s->p < s->end && *s->p == ',') {
+		s->p++;
+		has_n = re_number(s, &n);
+		if (!has_n)
+			n = -1;
+	} else {
+		n = m;
+		has_n = has_m;
+	}
+	if (s->p >= s->end || *s->p != '}' || (!has_m && !has_n)) {
+		s->why = "bad repeat count: want {m}, {m,}, {,n} or {m,n}";
+		return -1;
+	}
+	s->p++;
+	if (m > WATCHLIST_PLATE_MAX || n > WATCHLIST_PLATE_MAX) {
+		snprintf(s->whybuf, sizeof(s->whybuf), "repeat count above %d",
+		         WATCHLIST_PLATE_MAX);
+		s->why = s->whybuf;
+		return -1;
+	}
+	if (n >= 0 && m > n) {
+		s->why = "repeat count {m,n} with m above n";
+		return -1;
+	}
+	if (n < 0)
+		return m + 1; /* {m,} is m copies and a star */
+	return n > 0 ? n : 1;
+}
+
+/* One atom and the repetitions after it: its expanded size; *nest gets the largest product
+ * of repeat counts inside it. -1 on refusal. */
+static long re_piece(struct re_scan *s, long *nest)
+{
+	long size = 1, copies;
+
+	*nest = 1;
+	switch (*s->p) {
+	case '(':
+		s->p++;
+		size = re_alt(s, nest);
+		if (size < 0)
+			return -1;
+		if (s->p >= s->end) {
+			s->why = "unmatched '('";
+			return -1;
+		}
+		s->p++;
+		size++;
+		break;
+	case '[':
+		if (re_bracket(s) < 0)
+			return -1;
+		break;
+	case '\\':
+		if (s->p + 1 >= s->end) {
+			s->why = "trailing backslash";
+			return -1;
+		}
+		if (s->p[1] >= '1' && s->p[1] <= '9') {
+			s->why = "back-references are not supported";
+			return -1;
+		}
+		s->p += 2;
+		break;
+	case '*':
+	case '+':
+	case '?':
+	case '{':
+		snprintf(s->whybuf, sizeof(s->whybuf), "'%c' has nothing to repeat", *s->p);
+		s->why = s->whybuf;
+		return -1;
+	default:
+		s->p++;
+	}
+	while (s->p < s->end && strchr("*+?{", *s->p) != NULL) {
+		if (*s->p == '{') {
+			copies = re_interval(s);
+			if (copies < 0)
+				return -1;
+		} else {
+			copies = *s->p == '+' ? 2 : 1; /* a+ is a a* */
+			s->p++;
+		}
+		*nest *= copies;
+		size *= copies;
+		if (*nest > WATCHLIST_REGEX_NEST_MAX) {
+			snprintf(s->whybuf, sizeof(s->whybuf),
+			         "nested repeat counts multiply to more than %d",
+			         WATCHLIST_REGEX_NEST_MAX);
+			s->why = s->whybuf;
+			return -1;
+		}
+		if (size > WATCHLIST_REGEX_SIZE_MAX)
+			break; /* the caller refuses it */
+	}
+	return size;
+}
+
+/* Alternatives up to an unmatched ')' or the end: the sum of their sizes. */
+static long re_alt(struct re_scan *s, long *nest)
+{
+	long size = 0, n, inner;
+
+	*nest = 1;
+	while (s->p < s->end && *s->p != ')') {
+		if (*s->p == '|') {
+			s->p++;
+			continue;
+		}
+		n = re_piece(s, &inner);
+		if (n < 0)
+			return -1;
+		if (inner > *nest)
+			*nest = inner;
+		size += n;
+		if (size > WATCHLIST_REGEX_SIZE_MAX) {
+			snprintf(s->whybuf, sizeof(s->whybuf), "expands to more than %d elements",
+			         WATCHLIST_REGEX_SIZE_MAX);
+			s->why = s->whybuf;
+			return -1;
+		}
+	}
+	return size;
+}
+
+/* NULL when re (len bytes, between the slashes) is within the limits, else why not. The
+ * reason lives in *s. */
+static const char *regex_refusal(struct re_scan *s, const char *re, size_t len)
+{
+	long nest;
+
+	s->p = re;
+	s->end = re + len;
+	s->why = NULL;
+	if (re_alt(s, &nest) < 0)
+		return s->why;
+	if (s->p < s->end)
+		return "unmatched ')'";
+	return NULL;
+}
+
 /* ---- parsing ---- */
 
 static bool is_space(char c)
@@ -373,9 +585,23 @@ static int parse_entry(struct watchlist *wl, const char *text, const char *file,
 	if (e.kind == ENTRY_REGEX) {
 		int flags = REG_EXTENDED | REG_NOSUB | REG_ICASE;
 		size_t rlen = (size_t)(plate.e - plate.b) - 2;
+		struct re_scan scan;
+		const char *why;
 
 		if (rlen == 0) {
 			cfg_errors_add(errs, file, line, COL(plate.b), "empty regex '//'");
+			return -1;
+		}
+		if (rlen > WATCHLIST_REGEX_MAX) {
+			cfg_errors_add(errs, file, line, COL(plate.b),
+			               "regex '%.*s' is longer than %d bytes",
+			               (int)(plate.e - plate.b), plate.b, WATCHLIST_REGEX_MAX);
+			return -1;
+		}
+		why = regex_refusal(&scan, plate.b + 1, rlen);
+		if (why != NULL) {
+			cfg_errors_add(errs, file, line, COL(plate.b), "bad regex '%.*s': %s",
+			               (int)(plate.e - plate.b), plate.b, why);
 			return -1;
 		}
 		tmp = strndup(plate.b + 1, rlen);
@@ -481,6 +707,11 @@ int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_
 		errno = EINVAL;
 		return -1;
 	}
+	if (strlen(entry_line) > WATCHLIST_LINE_MAX) {
+		cfg_errors_add(errs, src_file, line, col, "entry longer than %d bytes",
+		               WATCHLIST_LINE_MAX);
+		return -1;
+	}
 	return parse_entry(wl, entry_line, src_file, line, col, false, errs);
 }
 
@@ -501,13 +732,72 @@ static int remember_file(struct watchlist *wl, const char *path, bool ok, const 
 	return 0;
 }
 
+/* Reads one line of f into buf without its newline, keeping at most bufsz - 1 bytes
+ * (NUL-terminated) and skipping the rest; *len is the line's full length and *total counts
+ * every byte read. False at the end of the file with nothing read. */
+static bool read_line(FILE *f, char *buf, size_t bufsz, size_t *len, long *total)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc_unlocked(f)) != EOF) {
+		(*total)++;
+		if (c == '\n')
+			break;
+		if (n + 1 < bufsz)
+			buf[n] = (char)c;
+		n++;
+	}
+	buf[n < bufsz ? n : bufsz - 1] = '\0';
+	*len = n;
+	return c != EOF || n > 0;
+}
+
+/* Opens path for reading without blocking (a FIFO with no writer would otherwise hold the
+ * poller) and accepts it only when it is a regular file within WATCHLIST_FILE_MAX. NULL
+ * with the problem appended to errs; *st is filled whenever fstat worked (*stat_ok). */
+static FILE *open_list(const char *path, struct stat *st, bool *stat_ok, struct cfg_errors *errs)
+{
+	FILE *f;
+	int fd;
+
+	*stat_ok = false;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, st) != 0) {
+		cfg_errors_add(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
+		goto out_close;
+	}
+	*stat_ok = true;
+	if (!S_ISREG(st->st_mode)) {
+		cfg_errors_add(errs, path, 0, 0, "'%s' is not a regular file", path);
+		goto out_close;
+	}
+	if (st->st_size > WATCHLIST_FILE_MAX) {
+		cfg_errors_add(errs, path, 0, 0, "'%s' is larger than %ld MiB", path,
+		               WATCHLIST_FILE_MAX / (1024 * 1024));
+		goto out_close;
+	}
+	f = fdopen(fd, "r"); /* O_NONBLOCK has no effect on a regular file's reads */
+	if (f == NULL) {
+		cfg_errors_add(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
+		goto out_close;
+	}
+	return f;
+
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_errors *errs)
 {
-	size_t before = errs != NULL ? errs->n : 0, cap = 0;
-	char *linebuf = NULL;
+	size_t before = errs != NULL ? errs->n : 0, len;
+	char linebuf[WATCHLIST_LINE_MAX + 1];
 	unsigned nerr = 0;
 	struct stat st;
-	ssize_t len;
+	long total = 0;
+	bool stat_ok;
 	int lineno = 0, rc = 0;
 	FILE *f;
 
@@ -515,41 +805,57 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_error
 		errno = EINVAL;
 		return -1;
 	}
-	f = fopen(path, "r");
-	if (f == NULL || fstat(fileno(f), &st) != 0) {
-		cfg_errors_add(errs, path, 0, 0, "unable to open '%s': %s", path, strerror(errno));
+	f = open_list(path, &st, &stat_ok, errs);
+	/* a refused file is remembered as it is, so that only a change to it retries the
+	 * load; a file that could not be opened is retried once it appears */
+	if (remember_file(wl, path, stat_ok, &st) != 0) {
+		cfg_errors_add(errs, path, 0, 0, "out of memory");
+		rc = -1;
+	}
+	if (f == NULL || rc != 0) {
 		if (f != NULL)
 			fclose(f);
-		remember_file(wl, path, false, NULL);
 		return -1;
 	}
-	if (remember_file(wl, path, true, &st) != 0) {
-		cfg_errors_add(errs, path, 0, 0, "out of memory");
-		fclose(f);
-		return -1;
-	}
-	while ((len = getline(&linebuf, &cap, f)) >= 0) {
+	while (read_line(f, linebuf, sizeof(linebuf), &len, &total)) {
 		const char *start = linebuf, *p;
 		struct cfg_errors one = {0}, *target = errs;
 
 		lineno++;
-		if (lineno == 1 && strncmp(start, "\xef\xbb\xbf", 3) == 0)
+		if (total > WATCHLIST_FILE_MAX) {
+			/* it grew past the cap while being read */
+			cfg_errors_add(errs, path, 0, 0, "'%s' is larger than %ld MiB", path,
+			               WATCHLIST_FILE_MAX / (1024 * 1024));
+			rc = -1;
+			break;
+		}
+		if (lineno == 1 && len >= 3 && strncmp(start, "\xef\xbb\xbf", 3) == 0) {
 			start += 3; /* a UTF-8 byte order mark is not part of the entry */
+			len -= 3;
+		}
+		/* past the cap, errors are only counted */
+		if (nerr >= MAX_FILE_ERRORS)
+			target = &one;
+		if (len > WATCHLIST_LINE_MAX) {
+			cfg_errors_add(target, path, lineno, 0, "line longer than %d bytes",
+			               WATCHLIST_LINE_MAX);
+			cfg_errors_release(&one);
+			nerr++;
+			rc = -1;
+			continue;
+		}
 		p = start;
 		while (is_space(*p))
 			p++;
 		if (*p == '\0' || *p == '#')
 			continue;
-		if (strlen(linebuf) != (size_t)len) {
+		if (strlen(start) != len) {
+			cfg_errors_add(target, path, lineno, 0, "NUL byte in line");
+			cfg_errors_release(&one);
 			nerr++;
-			if (nerr <= MAX_FILE_ERRORS)
-				cfg_errors_add(errs, path, lineno, 0, "NUL byte in line");
 			rc = -1;
 			continue;
 		}
-		/* past the cap, errors are only counted */
-		if (nerr >= MAX_FILE_ERRORS)
-			target = &one;
 		if (parse_entry(wl, start, path, lineno, 0, true, target) != 0) {
 			nerr++;
 			rc = -1;
@@ -563,7 +869,6 @@ int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_error
 	if (nerr > MAX_FILE_ERRORS)
 		cfg_errors_add(errs, path, 0, 0, "%s: %u more errors not shown", path,
 		               nerr - MAX_FILE_ERRORS);
-	free(linebuf);
 	fclose(f);
 	if (rc != 0 && errs != NULL && !cfg_errors_since(errs, before))
 		cfg_errors_add(errs, path, 0, 0, "%s: errors (out of memory reporting them)", path);

@@ -13,6 +13,21 @@
 #define WATCHLIST_PLATE_MAX 32 /* normalised characters; longer entries are errors */
 #define WATCHLIST_FUZZY_MAX 3
 
+/* Limits that keep a hostile or mistaken list from stalling the poller thread (lists are
+ * loaded there when a file changes) or exhausting memory. A /regex/ entry is refused unless
+ * its text between the slashes is at most WATCHLIST_REGEX_MAX bytes, every {m,n} bound is
+ * at most WATCHLIST_PLATE_MAX (a plate has no more characters to match), the repeat counts
+ * of nested repetitions multiply to at most WATCHLIST_REGEX_NEST_MAX, and the pattern
+ * expands to at most WATCHLIST_REGEX_SIZE_MAX elements once repetitions are copied out
+ * (regcomp copies a{1,32} 32 times); back-references are refused. A file must be a regular
+ * file of at most WATCHLIST_FILE_MAX bytes, with lines and inline entries of at most
+ * WATCHLIST_LINE_MAX bytes. */
+#define WATCHLIST_REGEX_MAX 256
+#define WATCHLIST_REGEX_NEST_MAX 256
+#define WATCHLIST_REGEX_SIZE_MAX 4096
+#define WATCHLIST_FILE_MAX (64L * 1024 * 1024)
+#define WATCHLIST_LINE_MAX 1024
+
 /* Problems are appended to the config's error list (config/yaml.h): file is the source
  * given, line 0 for file-level problems (unreadable file), column 0 when not known. */
 
@@ -45,7 +60,10 @@ int watchlist_add(struct watchlist *wl, const char *entry_line, const char *src_
                   int col, struct cfg_errors *errs);
 /* Adds every entry of a file (one per line, blank lines and whole-line "#" comments skipped)
  * and remembers the file's identity for watchlist_file_changed. Keeps going past bad lines:
- * 0, or -1 with every problem (up to 100 per file, then a count) appended to errs. */
+ * 0, or -1 with every problem (up to 100 per file, then a count) appended to errs. A path
+ * that is not a regular file (a directory, a FIFO, /dev/zero) or is larger than
+ * WATCHLIST_FILE_MAX is one error at line 0 and nothing is read; it is opened without
+ * blocking, so a FIFO with no writer cannot hold the caller. */
 int watchlist_load_file(struct watchlist *wl, const char *path, struct cfg_errors *errs);
 /* Builds the lookup index; call after the last add and before watchlist_match. 0, or -1
  * (ENOMEM). */

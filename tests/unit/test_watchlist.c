@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "rules/watchlist.h"
 
@@ -318,6 +320,213 @@ static void test_inline_entry_errors(void **state)
 	assert_int_equal(watchlist_size(wl), 1);
 	cfg_errors_release(&errs);
 	watchlist_free(wl);
+}
+
+/* One entry through watchlist_add: NULL when accepted, else the error text. */
+static const char *add_one(struct watchlist *wl, const char *entry)
+{
+	static char buf[512];
+	struct cfg_errors errs = {0};
+
+	if (watchlist_add(wl, entry, "c.yaml", 2, 3, &errs) == 0) {
+		assert_int_equal(errs.n, 0);
+		return NULL;
+	}
+	assert_int_equal(errs.n, 1);
+	snprintf(buf, sizeof(buf), "%s", errtext(&errs, 0));
+	cfg_errors_release(&errs);
+	return buf;
+}
+
+/* Regexes are checked before regcomp, so a pattern regcomp would take seconds and a
+ * gigabyte over (a million copies of 'a') is refused without being compiled. */
+static void test_regex_repeats_are_bounded(void **state)
+{
+	struct watchlist *wl = watchlist_new("w", 0);
+	char longre[WATCHLIST_REGEX_MAX + 8], wide[200] = "/";
+	int i;
+
+	(void)state;
+	assert_string_equal(add_one(wl, "/((a{1,100}){1,100}){1,100}/"),
+	                    "c.yaml:2:3: bad regex '/((a{1,100}){1,100}){1,100}/': "
+	                    "repeat count above 32");
+	assert_string_equal(add_one(wl, "/A{33}/"),
+	                    "c.yaml:2:3: bad regex '/A{33}/': repeat count above 32");
+	assert_string_equal(add_one(wl, "/A{99999999999999999999}/"),
+	                    "c.yaml:2:3: bad regex '/A{99999999999999999999}/': "
+	                    "repeat count above 32");
+	assert_string_equal(add_one(wl, "/((a{1,32}){1,32}){1,32}/"),
+	                    "c.yaml:2:3: bad regex '/((a{1,32}){1,32}){1,32}/': "
+	                    "nested repeat counts multiply to more than 256");
+	assert_string_equal(add_one(wl, "/a{32}{9}/"),
+	                    "c.yaml:2:3: bad regex '/a{32}{9}/': "
+	                    "nested repeat counts multiply to more than 256");
+	/* sixteen groups of 8 x 32 copies, each within the nesting limit */
+	for (i = 0; i < 16; i++)
+		strcat(wide, "(a{32}){8}");
+	strcat(wide, "/");
+	assert_non_null(strstr(add_one(wl, wide), "expands to more than 4096 elements"));
+	memset(longre, 'A', sizeof(longre));
+	longre[0] = '/';
+	longre[WATCHLIST_REGEX_MAX + 2] = '/';
+	longre[WATCHLIST_REGEX_MAX + 3] = '\0';
+	assert_non_null(strstr(add_one(wl, longre), "' is longer than 256 bytes"));
+	longre[WATCHLIST_REGEX_MAX + 1] = '/';
+	longre[WATCHLIST_REGEX_MAX + 2] = '\0';
+	assert_null(add_one(wl, longre)); /* exactly 256 */
+	assert_int_equal(watchlist_size(wl), 1);
+	watchlist_free(wl);
+}
+
+static void test_regex_scanner_refuses_what_it_cannot_bound(void **state)
+{
+	struct watchlist *wl = watchlist_new("w", 0);
+
+	(void)state;
+	assert_string_equal(add_one(wl, "/(A)\\1/"),
+	                    "c.yaml:2:3: bad regex '/(A)\\1/': back-references are not supported");
+	assert_string_equal(add_one(wl, "/*A/"),
+	                    "c.yaml:2:3: bad regex '/*A/': '*' has nothing to repeat");
+	assert_string_equal(add_one(wl, "/A|{2}/"),
+	                    "c.yaml:2:3: bad regex '/A|{2}/': '{' has nothing to repeat");
+	assert_string_equal(add_one(wl, "/A)(B{1,100}){1,100}/"),
+	                    "c.yaml:2:3: bad regex '/A)(B{1,100}){1,100}/': unmatched ')'");
+	assert_string_equal(add_one(wl, "/(AB/"), "c.yaml:2:3: bad regex '/(AB/': unmatched '('");
+	assert_string_equal(add_one(wl, "/[[:alpha]/"),
+	                    "c.yaml:2:3: bad regex '/[[:alpha]/': unmatched '['");
+	assert_string_equal(add_one(wl, "/A\\/"),
+	                    "c.yaml:2:3: bad regex '/A\\/': trailing backslash");
+	assert_string_equal(add_one(wl, "/A{2,1}/"),
+	                    "c.yaml:2:3: bad regex '/A{2,1}/': repeat count {m,n} with m above n");
+	assert_string_equal(add_one(wl, "/A{x}/"), "c.yaml:2:3: bad regex '/A{x}/': bad repeat "
+	                                           "count: want {m}, {m,}, {,n} or {m,n}");
+	assert_int_equal(watchlist_size(wl), 0);
+	watchlist_free(wl);
+}
+
+static void test_regex_within_limits_still_works(void **state)
+{
+	const char *entries[] = {
+	    "/^(A{1,16}){1,16}$/,nested", "/^[[:alpha:]]{2}[0-9]{2,}[]X]?$/,classes",
+	    "/^(B|C+|D{,3})*E{3,}$/,ops", "/^\\(?F\\)?$/,escapes",
+	    "/^G()H$/,empty group",       NULL};
+	struct watchlist *wl = inline_list(0, entries);
+	struct watchlist_match m;
+
+	(void)state;
+	assert_true(watchlist_match(wl, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, &m));
+	assert_string_equal(m.label, "nested");
+	assert_true(watchlist_match(wl, "KJ123", NULL, &m));
+	assert_string_equal(m.label, "classes");
+	assert_true(watchlist_match(wl, "BCCDDEEE", NULL, &m));
+	assert_string_equal(m.label, "ops");
+	assert_true(watchlist_match(wl, "F", NULL, &m));
+	assert_string_equal(m.label, "escapes");
+	assert_true(watchlist_match(wl, "GH", NULL, &m));
+	assert_string_equal(m.label, "empty group");
+	watchlist_free(wl);
+}
+
+/* A temporary directory for file-kind tests; removed by the test. */
+static void tmpdir(char *dir, size_t n)
+{
+	snprintf(dir, n, "/tmp/test_watchlist_kind.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
+static void expect_file_error(struct watchlist *wl, const char *path, const char *text)
+{
+	struct cfg_errors errs = {0};
+	char want[600];
+
+	assert_int_equal(watchlist_load_file(wl, path, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	assert_int_equal(errs.v[0].line, 0);
+	snprintf(want, sizeof(want), "'%s' %s", path, text);
+	assert_string_equal(errs.v[0].text, want);
+	cfg_errors_release(&errs);
+}
+
+static void test_only_regular_files_are_read(void **state)
+{
+	struct watchlist *wl = watchlist_new("kinds", 0);
+	char dir[64], fifo[96];
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* opened without O_NONBLOCK, a FIFO with no writer would hang here */
+	expect_file_error(wl, fifo, "is not a regular file");
+	expect_file_error(wl, dir, "is not a regular file");
+	expect_file_error(wl, "/dev/zero", "is not a regular file");
+	assert_int_equal(watchlist_size(wl), 0);
+	/* refused files are remembered as they are: only a change retries the load */
+	assert_false(watchlist_file_changed(wl));
+	assert_int_equal(unlink(fifo), 0);
+	assert_true(watchlist_file_changed(wl));
+	watchlist_free(wl);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_file_size_is_capped(void **state)
+{
+	struct watchlist *wl = watchlist_new("big", 0);
+	char dir[64], path[96];
+	int fd;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/big.txt", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "AB12CDE\n", 8), 8);
+	/* sparse: nothing is written or read past the first line */
+	assert_int_equal(ftruncate(fd, WATCHLIST_FILE_MAX + 1), 0);
+	assert_int_equal(close(fd), 0);
+	expect_file_error(wl, path, "is larger than 64 MiB");
+	assert_int_equal(watchlist_size(wl), 0);
+	watchlist_free(wl);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_long_lines_and_entries_are_refused(void **state)
+{
+	struct watchlist *wl = watchlist_new("long", 0);
+	char path[] = "/tmp/test_watchlist_long.XXXXXX", line[WATCHLIST_LINE_MAX + 2];
+	char want[600];
+	struct cfg_errors errs = {0};
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	memset(line, ' ', sizeof(line));
+	line[0] = 'X';
+	line[WATCHLIST_LINE_MAX + 1] = '\0'; /* 1,025 bytes */
+	fprintf(f, "AB12CDE\n%s\n", line);
+	line[0] = '#';
+	line[WATCHLIST_LINE_MAX] = '\0'; /* 1,024 bytes: the longest line */
+	fprintf(f, "%s\nXY34ZZZ\n", line);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(watchlist_load_file(wl, path, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:2: line longer than 1024 bytes", path);
+	assert_string_equal(errtext(&errs, 0), want);
+	assert_int_equal(watchlist_size(wl), 2);
+	cfg_errors_release(&errs);
+
+	line[0] = 'X';
+	line[WATCHLIST_LINE_MAX] = ' ';
+	assert_string_equal(add_one(wl, line), "c.yaml:2:3: entry longer than 1024 bytes");
+	line[WATCHLIST_LINE_MAX] = '\0';
+	assert_null(add_one(wl, line));
+	watchlist_free(wl);
+	assert_int_equal(unlink(path), 0);
 }
 
 static void test_fuzzy1_accepts_one_real_edit(void **state)
@@ -731,6 +940,12 @@ int main(void)
 	    cmocka_unit_test(test_error_flood_is_capped_and_counted),
 	    cmocka_unit_test(test_byte_order_mark_is_skipped),
 	    cmocka_unit_test(test_inline_entry_errors),
+	    cmocka_unit_test(test_regex_repeats_are_bounded),
+	    cmocka_unit_test(test_regex_scanner_refuses_what_it_cannot_bound),
+	    cmocka_unit_test(test_regex_within_limits_still_works),
+	    cmocka_unit_test(test_only_regular_files_are_read),
+	    cmocka_unit_test(test_file_size_is_capped),
+	    cmocka_unit_test(test_long_lines_and_entries_are_refused),
 	    cmocka_unit_test(test_fuzzy1_accepts_one_real_edit),
 	    cmocka_unit_test(test_fuzzy_lookalikes_cost_nothing),
 	    cmocka_unit_test(test_fuzzy0_rejects_one_edit),
