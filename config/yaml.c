@@ -244,12 +244,75 @@ static int node_push(struct ynode *parent, struct ynode *key, struct ynode *chil
 	return 0;
 }
 
+/* The keys of one open map, so that a duplicate is found in constant time rather than by
+ * comparing with every earlier key (quadratic on a map of 10,000s of keys): open
+ * addressing on the key's hash, at most half full. Holds the first of equal keys. */
+struct keyset {
+	const struct ynode **slots;
+	size_t cap, n;
+};
+
+static size_t key_hash(const char *s)
+{
+	size_t h = 14695981039346656037u; /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211u;
+	}
+	return h;
+}
+
+/* The slot holding a key equal to text, or the empty slot where it belongs. */
+static const struct ynode **keyset_find(const struct keyset *ks, const char *text)
+{
+	size_t i = key_hash(text) & (ks->cap - 1);
+
+	while (ks->slots[i] != NULL && strcmp(ks->slots[i]->value, text) != 0)
+		i = (i + 1) & (ks->cap - 1);
+	return &ks->slots[i];
+}
+
+/* Adds key (borrowed) unless an equal key is there: the earlier key, NULL when added, or
+ * key itself when out of memory. */
+static const struct ynode *keyset_add(struct keyset *ks, const struct ynode *key)
+{
+	const struct ynode **slot;
+
+	if ((ks->n + 1) * 2 > ks->cap) {
+		struct keyset grown = {.cap = ks->cap ? ks->cap * 2 : 16};
+
+		grown.slots = calloc(grown.cap, sizeof(*grown.slots));
+		if (grown.slots == NULL)
+			return key;
+		for (size_t i = 0; i < ks->cap; i++)
+			if (ks->slots[i] != NULL)
+				*keyset_find(&grown, ks->slots[i]->value) = ks->slots[i];
+		grown.n = ks->n;
+		free(ks->slots);
+		*ks = grown;
+	}
+	slot = keyset_find(ks, key->value);
+	if (*slot != NULL)
+		return *slot;
+	*slot = key;
+	ks->n++;
+	return NULL;
+}
+
+static void keyset_release(struct keyset *ks)
+{
+	free(ks->slots);
+	*ks = (struct keyset){0};
+}
+
 /* Parser state: open collections are attached to their parent only once complete, so on
  * failure everything still on the stack is unattached and freed here. */
 struct pstate {
 	struct ydoc *doc;
 	struct ynode *stack[MAX_DEPTH];
 	struct ynode *pending_key[MAX_DEPTH];
+	struct keyset keys[MAX_DEPTH]; /* of each open map */
 	int depth;
 	struct cfg_errors *errs;
 };
@@ -304,12 +367,15 @@ static int place(struct pstate *st, struct ynode *n)
 				return -1;
 			}
 		} else {
-			for (size_t i = 0; i < parent->n; i++) {
-				if (strcmp(parent->keys[i]->value, n->value) == 0) {
-					ynode_error(st->errs, n, "duplicate key '%s'", n->value);
-					break;
-				}
+			const struct ynode *first = keyset_add(&st->keys[st->depth - 1], n);
+
+			if (first == n) {
+				nomem(st->errs, n->file, n->line, n->column);
+				node_free(n);
+				return -1;
 			}
+			if (first != NULL)
+				ynode_error(st->errs, n, "duplicate key '%s'", n->value);
 		}
 		st->pending_key[st->depth - 1] = n;
 		return 0;
@@ -423,6 +489,7 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 		case YAML_MAPPING_END_EVENT:
 			if (st.depth > 0) {
 				n = st.stack[--st.depth];
+				keyset_release(&st.keys[st.depth]);
 				node_free(st.pending_key[st.depth]);
 				st.pending_key[st.depth] = NULL;
 				if (place(&st, n) < 0)
@@ -436,6 +503,7 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 	}
 	while (st.depth > 0) {
 		st.depth--;
+		keyset_release(&st.keys[st.depth]);
 		node_free(st.pending_key[st.depth]);
 		node_free(st.stack[st.depth]);
 	}

@@ -545,6 +545,43 @@ static int cmp_names(const void *a, const void *b)
 
 /* Each case folder holds config.yaml and error: the errors config_load reports, as
  * "LINE:COL: text", one per line, in order. */
+/* 10,000 unknown keys, then the same 10,000 again: the loader reports the duplicates while
+ * parsing and the unknown keys after, so the two runs interleave. check lists them down
+ * the file, and at one line in the order reported (the sort was quadratic here). */
+static void test_many_errors_are_sorted_stably(void **state)
+{
+	(void)state;
+	enum { NKEYS = 10000, HEAD = 4 };
+	struct cfg_errors errs = {0};
+	size_t cap = (size_t)NKEYS * 2 * 16 + 256, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	len += (size_t)snprintf(text + len, cap - len,
+	                        "tether:\n  base_url: http://127.0.0.1:9\n  insecure: true\n"
+	                        "  access_token: t\n");
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < NKEYS; i++)
+			len += (size_t)snprintf(text + len, cap - len, "  k%d: %d\n", i, pass);
+	assert_null(load_text(text, &errs));
+	assert_int_equal(errs.n, 3 * NKEYS);
+	for (size_t i = 0; i < NKEYS; i++) {
+		assert_int_equal(errs.v[i].line, HEAD + 1 + (int)i);
+		assert_non_null(strstr(errs.v[i].text, "unknown key"));
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct cfg_error *dup = &errs.v[NKEYS + 2 * i], *unk = dup + 1;
+		char want[64];
+		snprintf(want, sizeof(want), "duplicate key 'k%zu'", i);
+		assert_int_equal(dup->line, HEAD + 1 + NKEYS + (int)i);
+		assert_string_equal(dup->text, want);
+		assert_int_equal(unk->line, dup->line);
+		snprintf(want, sizeof(want), "unknown key 'k%zu' in 'tether'", i);
+		assert_string_equal(unk->text, want);
+	}
+	cfg_errors_release(&errs);
+	free(text);
+}
+
 static void test_invalid_cases_report_expected_errors(void **state)
 {
 	(void)state;
@@ -608,6 +645,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_file_is_an_error),
 	    cmocka_unit_test(test_missing_file_is_an_error),
 	    cmocka_unit_test(test_allocation_failure_is_a_load_error),
+	    cmocka_unit_test(test_many_errors_are_sorted_stably),
 	    cmocka_unit_test(test_invalid_cases_report_expected_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,35 @@ static void test_duplicate_key_reported(void **state)
 	cfg_errors_release(&errs);
 }
 
+/* A map of 20,000 keys: the repeated ones are each reported once more, at their own line,
+ * and equal keys in different maps are no duplicates. (The scan was quadratic.) */
+static void test_duplicate_keys_in_a_large_map(void **state)
+{
+	(void)state;
+	enum { NKEYS = 20000 };
+	struct cfg_errors errs = {0};
+	size_t cap = (size_t)NKEYS * 16 + 64, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	len += (size_t)snprintf(text + len, cap - len, "inner: {k5: 1, k7: 2}\n");
+	for (int i = 0; i < NKEYS; i++)
+		len += (size_t)snprintf(text + len, cap - len, "k%d: %d\n", i, i);
+	len += (size_t)snprintf(text + len, cap - len, "k123: again\nk123: and again\n");
+	struct ydoc *d = load(text, &errs);
+	assert_non_null(d);
+	assert_int_equal(d->root->n, NKEYS + 3);
+	assert_int_equal(errs.n, 2);
+	assert_int_equal(errs.v[0].line, NKEYS + 2);
+	assert_int_equal(errs.v[0].column, 1);
+	assert_string_equal(errs.v[0].text, "duplicate key 'k123'");
+	assert_int_equal(errs.v[1].line, NKEYS + 3);
+	assert_string_equal(errs.v[1].text, "duplicate key 'k123'");
+	assert_string_equal(ynode_get(d->root, "k19999")->value, "19999");
+	ydoc_free(d);
+	cfg_errors_release(&errs);
+	free(text);
+}
+
 static void test_unknown_keys_all_reported(void **state)
 {
 	(void)state;
@@ -153,6 +182,7 @@ int main(void)
 	    cmocka_unit_test(test_unset_env_is_error_at_value),
 	    cmocka_unit_test(test_syntax_error_position),
 	    cmocka_unit_test(test_duplicate_key_reported),
+	    cmocka_unit_test(test_duplicate_keys_in_a_large_map),
 	    cmocka_unit_test(test_unknown_keys_all_reported),
 	    cmocka_unit_test(test_typed_accessors),
 	    cmocka_unit_test(test_secret_file_is_read_and_trimmed),
