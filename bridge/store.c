@@ -63,8 +63,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);",
 
-    "UPDATE outbox SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"
-    "UPDATE dead SET topic_or_url = NULL WHERE target LIKE 'webhook.%';",
+    /* parenthesised: clang takes two short literals in a row for a missing comma */
+    ("UPDATE outbox SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"
+     "UPDATE dead SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"),
 
     "DROP TABLE kv;",
 };
