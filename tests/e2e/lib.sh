@@ -196,3 +196,49 @@ finish_bridge() {
 		fail "sanitizer report in the bridge log: $(grep -m 3 'Sanitizer\|runtime error:\|#[0-9] ' "$T/bridge.log")"
 	[ $rc -eq 0 ] || fail "the bridge exited with $rc after SIGTERM: $(tail -3 "$T/bridge.log")"
 }
+
+# ---- webhook scenario helpers: a real receiver (tests/tools/receiver.c) ----
+
+# start_receiver ARGS...: sets RECV_PORT (RECV_FIXED_PORT, when set, is the port to take);
+# requests are logged to $T/recv.jsonl
+start_receiver() {
+	rm -f "$T/recv.port"
+	"$TOOLS/receiver" --port "${RECV_FIXED_PORT:-0}" --port-file "$T/recv.port" \
+		--log "$T/recv.jsonl" "$@" >"$T/recv.out" 2>&1 &
+	RECV_PID=$!
+	PIDS="$PIDS $RECV_PID"
+	wait_for test -s "$T/recv.port" || fail "receiver did not start"
+	RECV_PORT=$(cat "$T/recv.port")
+}
+stop_receiver() { kill "$RECV_PID" 2>/dev/null; wait "$RECV_PID" 2>/dev/null; forget_pid "$RECV_PID"; }
+# recv_script CODES: the statuses the receiver answers next (e.g. 500,500,200)
+recv_script() { curl -sf -X POST -d "$1" "http://127.0.0.1:$RECV_PORT/_recv/script" >/dev/null; }
+# recv_count: requests logged so far; recv_at_least N: at least N
+recv_count() { [ -f "$T/recv.jsonl" ] && wc -l <"$T/recv.jsonl" || echo 0; }
+recv_at_least() { [ "$(recv_count)" -ge "$1" ]; }
+
+# first_zone / zone_n N: id of the simulator's first / Nth zone, as the API lists them
+first_zone() {
+	curl -sf -H 'Authorization: Bearer sim-static-token' "$SIM_URL/api/v3p/zones" | jq -r '.data[0].id'
+}
+zone_n() {
+	curl -sf -H 'Authorization: Bearer sim-static-token' "$SIM_URL/api/v3p/zones" | jq -r ".data[$1].id"
+}
+
+# inject_event ZONE FLAGS_JSON [SEVERITY]: prints the new event's id
+inject_event() {
+	sim_post /_sim/events "{\"zone_id\":\"$1\",\"flags\":$2,\"severity\":\"${3:-high}\"}" | jq -r '.data.id'
+}
+
+# verify_sig SECRET LINE: checks webhook-signature of a logged request with the secret
+verify_sig() {
+	key=$(printf '%s' "${1#whsec_}" | base64 -d | od -An -tx1 | tr -d ' \n')
+	id=$(printf '%s' "$2" | jq -r '.headers["webhook-id"]')
+	ts=$(printf '%s' "$2" | jq -r '.headers["webhook-timestamp"]')
+	want=$( { printf '%s.%s.' "$id" "$ts"; printf '%s' "$2" | jq -j '.body'; } |
+		openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64)
+	for s in $(printf '%s' "$2" | jq -r '.headers["webhook-signature"]'); do
+		[ "$s" = "v1,$want" ] && return 0
+	done
+	return 1
+}

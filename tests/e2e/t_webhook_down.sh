@@ -1,7 +1,6 @@
 # A receiver that hangs is timed out (and retried); a receiver that is down gets everything
 # once it is back, in order per zone; a failing webhook does not hold up another.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 2
 RECV_FIXED_PORT=$(freeport)
 start_receiver --delay-ms 2500

@@ -1,7 +1,6 @@
 # Every webhook format's body, checked field by field at a real receiver; the signature
 # verifies with the secret (and with either secret during a rotation) and not with another.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 2
 start_receiver
 S1=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw

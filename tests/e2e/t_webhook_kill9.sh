@@ -2,7 +2,6 @@
 # least once, and each message (one event revision) always carries the same webhook-id
 # (derived from the message id, the rule and the target), which no other message uses.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 3
 start_receiver --delay-ms 5
 cat >"$T/cfg.yaml" <<CFG

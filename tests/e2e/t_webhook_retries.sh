@@ -2,7 +2,6 @@
 # Retry-After is honoured; a 400 becomes a dead letter seen by `dlq list`, and
 # `dlq replay` delivers it once the receiver accepts it.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 1
 start_receiver --retry-after 2
 cat >"$T/cfg.yaml" <<CFG
