@@ -1,6 +1,8 @@
 # Shared helpers for end-to-end scenarios: real binaries and peers on 127.0.0.1 only.
 # Each scenario sources this file, calls the start_* functions it needs and uses
 # `fail` / `ok`. Everything started is stopped by the EXIT trap.
+# Scenarios wait for what they need (wait_for, wait_log, wait_cycles, a subscriber's
+# probe) and never sleep: a period in which nothing may happen is quiet_for.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -40,15 +42,25 @@ fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
 freeport() { "$TOOLS/freeport"; }
 
-# wait_for CMD... : retries CMD every 0.1 s for up to ${WAIT:-10} s
+# wait_for CMD... : retries CMD every ${STEP_MS:-100} ms for up to ${WAIT:-10} s (whole
+# seconds); 1 when it never succeeded
 wait_for() {
-	n=$(( ${WAIT:-10} * 10 ))
+	local step=${STEP_MS:-100} n
+	n=$((${WAIT:-10} * 1000 / step))
 	while [ $n -gt 0 ]; do
 		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
+		sleep "$((step / 1000)).$(printf '%03d' $((step % 1000)))"
 		n=$((n - 1))
 	done
 	return 1
+}
+
+# quiet_for SECONDS WHY: the one deliberate pause: a period in which something must NOT
+# happen (asserted by the caller afterwards) or real time must pass (a downtime, the moment
+# of a kill). Anything that can be waited for is waited for instead; WHY goes in the log.
+quiet_for() {
+	echo "quiet ${1}s: $2"
+	sleep "$1"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -85,17 +97,50 @@ sim_post() { curl -sf -X POST -H 'Content-Type: application/json' -d "$2" "$SIM_
 sim_patch() { curl -sf -X PATCH -H 'Content-Type: application/json' -d "$2" "$SIM_URL$1"; }
 sim_get() { curl -sf "$SIM_URL$1"; }
 
-# start_sub TOPIC: records "topic payload" lines in $T/sub.txt
+# start_sub TOPIC: records "topic payload" lines in $T/sub.txt; returns once a probe
+# message has come through the subscription (sub_probe)
 start_sub() {
 	mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -v -t "$1" >"$T/sub.txt" 2>"$T/sub.log" &
 	SUB_PID=$!
 	PIDS="$PIDS $SUB_PID"
-	sleep 0.3
+	sub_probe "$1" "$T/sub.txt"
 }
+
+# The broker does not say when a subscription is in place, so a subscriber is ready when a
+# message published after it started has reached its output. Probe lines carry the payload
+# tb-e2e-probe-PID-N; sub_lines (and every sub_* reader) leaves them out.
+PROBE_N=0
+# probe_topic FILTER: a topic FILTER covers (each + and # stands for one level)
+probe_topic() {
+	local out="" seg IFS=/
+	for seg in $1; do
+		case "$seg" in "+" | "#") seg=tb-e2e-probe ;; esac
+		out="$out${out:+/}$seg"
+	done
+	printf '%s\n' "$out"
+}
+# probe_seen TOPIC PAYLOAD FILE: the probe is in FILE; if not, publishes it (again)
+probe_seen() {
+	grep -qxF -- "$1 $2" "$3" && return 0
+	mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t "$1" -m "$2" 2>/dev/null
+	return 1
+}
+# sub_probe FILTER FILE: waits until a probe published on a topic FILTER covers is in FILE
+sub_probe() {
+	local topic
+	PROBE_N=$((PROBE_N + 1))
+	topic=$(probe_topic "$1")
+	WAIT=10 wait_for probe_seen "$topic" "tb-e2e-probe-$$-$PROBE_N" "$2" ||
+		fail "the subscriber on '$1' is not receiving (no probe on '$topic'): $(cat "$T/sub.log")"
+}
+# sub_lines [FILE]: the subscriber's "topic payload" lines without the probes
+sub_lines() { grep -v -- ' tb-e2e-probe-[0-9]*-[0-9]*$' "${1:-$T/sub.txt}" 2>/dev/null; }
 
 # start_bridge CONFIG: runs tether-bridge run in the background, log in $T/bridge.log
 # BRIDGE_WRAPPER (e.g. "valgrind --leak-check=full") runs the bridge under a tool
+# (the lines logged before are skipped by wait_log and log_since: log_mark)
 start_bridge() {
+	log_mark
 	${BRIDGE_WRAPPER:-} "$BRIDGE" run -c "$1" >>"$T/bridge.log" 2>&1 &
 	BRIDGE_PID=$!
 	PIDS="$PIDS $BRIDGE_PID"
@@ -103,6 +148,45 @@ start_bridge() {
 
 # count_lines FILE PATTERN
 count_lines() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+
+# log_mark: later log_since and wait_log look at the bridge log from here on
+log_mark() { LOG_MARK=$(cat "$T/bridge.log" 2>/dev/null | wc -l); }
+LOG_MARK=0
+# log_since: the bridge log lines written since the last log_mark (or start_bridge)
+log_since() { tail -n "+$((LOG_MARK + 1))" "$T/bridge.log" 2>/dev/null; }
+log_has() { log_since | grep -q -- "$1"; }
+# wait_log PATTERN [SECONDS]: waits until the bridge logs a line matching PATTERN (a grep
+# regex) after the last log_mark / start_bridge
+wait_log() { WAIT=${2:-10} wait_for log_has "$1"; }
+
+# ---- the simulator's request log: every /api and /oauth request it answered ----
+
+# sim_reqs: the log, {"requests": [{method, path, query, auth, status, at}, ...]}
+sim_reqs() { sim_get /_sim/requests; }
+sim_curl_reqs() { sim_reqs; }
+# sim_reqs_clear: empties the log (sim_cycles counts from here again)
+sim_reqs_clear() {
+	curl -sf -X DELETE "$SIM_URL/_sim/requests" >/dev/null ||
+		fail "unable to clear the simulator's request log"
+}
+# sim_cycles: poll cycles answered for every zone: the fewest window polls
+# (/api/v3p/events with zone_id and from, answered 200) of any of the simulator's zones
+sim_cycles() {
+	sim_reqs | jq --argjson zs "$(sim_get /_sim/zones | jq -c '[.zones[].id]')" '
+		[.requests[] | select(.path == "/api/v3p/events" and .status == 200 and
+			(.query | test("(^|&)from="))) | .query | capture("zone_id=(?<z>[^&]*)").z] as $q
+		| [$zs[] as $z | [$q[] | select(. == $z)] | length] | min // 0'
+}
+cycles_reached() { [ "$(sim_cycles)" -ge "$1" ]; }
+# wait_cycles N [SECONDS]: waits until every zone has had N more poll cycles answered (fails
+# the scenario otherwise). With N = 2 at least one whole cycle began after the call: what
+# the API held then has been polled, ruled on, and had a cycle's time to be delivered.
+wait_cycles() {
+	local base
+	base=$(sim_cycles) || fail "unable to read the simulator's request log"
+	WAIT=${2:-15} wait_for cycles_reached $((base + $1)) ||
+		fail "the bridge did not poll every zone $1 more time(s) in ${2:-15} s: $(tail -3 "$T/bridge.log")"
+}
 
 # ---- daemon scenario helpers (t_daemon_*) ----
 
@@ -134,14 +218,14 @@ CFG
 }
 
 # sub_count [FILE]: lines received so far by the subscriber
-sub_count() { [ -f "${1:-$T/sub.txt}" ] && wc -l <"${1:-$T/sub.txt}" || echo 0; }
+sub_count() { sub_lines "${1:-$T/sub.txt}" | wc -l; }
 # sub_wait N [SECONDS]: waits until the subscriber has at least N lines
 sub_has() { [ "$(sub_count)" -ge "$1" ]; }
 sub_wait() { WAIT=${2:-15} wait_for sub_has "$1"; }
 # sub_payloads TOPIC: the payloads received on exactly TOPIC, one per line
-sub_payloads() { awk -v t="$1" 'index($0, t " ") == 1 { print substr($0, length(t) + 2) }' "$T/sub.txt"; }
+sub_payloads() { sub_lines | awk -v t="$1" 'index($0, t " ") == 1 { print substr($0, length(t) + 2) }'; }
 # sub_ids: the message id of every payload received (any topic)
-sub_ids() { sed 's/^[^{]*//' "${1:-$T/sub.txt}" | jq -r '.id // empty' 2>/dev/null; }
+sub_ids() { sub_lines "${1:-$T/sub.txt}" | sed 's/^[^{]*//' | jq -r '.id // empty' 2>/dev/null; }
 
 # start_mosquitto_persist [PORT]: a broker keeping durable sessions in $T/mq (for restarts)
 start_mosquitto_persist() {
@@ -168,7 +252,7 @@ start_sub_durable() {
 		>>"${2:-$T/sub.txt}" 2>>"$T/sub.log" &
 	SUB_PID=$!
 	PIDS="$PIDS $SUB_PID"
-	sleep 0.3
+	sub_probe "$1" "${2:-$T/sub.txt}"
 }
 stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; forget_pid "$SUB_PID"; }
 
@@ -176,8 +260,9 @@ stop_sub() { kill "$SUB_PID" 2>/dev/null; wait "$SUB_PID" 2>/dev/null; forget_pi
 # belong to someone else by then)
 forget_pid() { PIDS=$(printf ' %s' $PIDS | sed "s/ $1\b//g"); }
 
-# bridge_alive: the bridge process is still running
+# bridge_alive: the bridge process is still running; bridge_gone: it is not
 bridge_alive() { kill -0 "$BRIDGE_PID" 2>/dev/null; }
+bridge_gone() { ! bridge_alive; }
 # stop_bridge [SIGNAL]: signals the bridge and reaps it
 stop_bridge() {
 	kill "-${1:-TERM}" "$BRIDGE_PID" 2>/dev/null
@@ -225,9 +310,10 @@ zone_n() {
 	curl -sf -H 'Authorization: Bearer sim-static-token' "$SIM_URL/api/v3p/zones" | jq -r ".data[$1].id"
 }
 
-# inject_event ZONE FLAGS_JSON [SEVERITY]: prints the new event's id
+# inject_event ZONE FLAGS_JSON [SEVERITY] [STARTS_AT]: prints the new event's id
 inject_event() {
-	sim_post /_sim/events "{\"zone_id\":\"$1\",\"flags\":$2,\"severity\":\"${3:-high}\"}" | jq -r '.data.id'
+	sim_post /_sim/events "{\"zone_id\":\"$1\",\"flags\":$2,\"severity\":\"${3:-high}\"${4:+,\"starts_at\":\"$4\"}}" |
+		jq -r '.data.id'
 }
 
 # verify_sig SECRET LINE: checks webhook-signature of a logged request with the secret

@@ -19,8 +19,11 @@ stop_mosquitto
 start_bridge "$T/cfg.yaml"
 for i in $(seq 1 10); do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >>"$T/ids"; done
 WAIT=15 wait_for grep -q "outbox full" "$T/bridge.log" || fail "no backpressure warning"
+# the warning is logged where a cycle would start: from here on no window is polled
+sim_reqs_clear
 for i in $(seq 1 10); do sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}" >>"$T/ids"; done
-sleep 3
+quiet_for 3 "three poll intervals: polling stays paused while the broker is down"
+[ "$(sim_cycles)" -eq 0 ] || fail "polled while the outbox was full: $(sim_reqs | jq -c '.requests[-3:]')"
 ok "polling paused: $(grep -m1 'outbox full' "$T/bridge.log" | sed 's/.*warn: //')"
 start_mosquitto_persist "$MQTT_PORT"
 start_sub_durable 'e2e/#'

@@ -35,7 +35,7 @@ E1=$(printf '%s' "$DOC1" | jq -r .data.id); U1=$(printf '%s' "$DOC1" | jq -r .da
 E2=$(printf '%s' "$DOC2" | jq -r .data.id); U2=$(printf '%s' "$DOC2" | jq -r .data.attributes.updated_at)
 
 sub_wait 3 15 || fail "only $(sub_count) of 3 messages arrived; bridge log: $(tail -5 "$T/bridge.log")"
-sleep 2.5 # two more poll cycles: nothing else may come
+wait_cycles 2 # nothing else may come of what was injected
 [ "$(sub_count)" -eq 3 ] || fail "expected exactly 3 messages, got: $(cat "$T/sub.txt")"
 bridge_alive || fail "the bridge exited"
 

@@ -68,8 +68,7 @@ fault() {
 EV="zone '[^']*'.*/api/v3p/events"
 fault "500 x3" '{"status": 500, "count": 3, "path": "/api/v3p/events"}' "$EV.*(server)"
 
-sim_curl_reqs() { sim_get /_sim/requests; }
-curl -sf -X DELETE "$SIM_URL/_sim/requests" || fail "clear request log"
+sim_reqs_clear
 # a slow 429: Retry-After counts from the answer, not from when the request was sent
 fault "429 Retry-After 2" \
 	'{"status": 429, "retry_after": "2", "delay_ms": 1500, "count": 1, "path": "/api/v3p/lpr"}' \
@@ -104,7 +103,7 @@ fault "slow response (5 s, timeout 2 s)" '{"delay_ms": 5000, "count": 1, "path":
 	"$EV.*(timeout)"
 
 # 401: refresh with the refresh_token grant, then the request again
-curl -sf -X DELETE "$SIM_URL/_sim/requests" || fail "clear request log"
+sim_reqs_clear
 fault "401" '{"status": 401, "count": 1, "path": "/api/v3p/events"}' "access token refreshed"
 sim_curl_reqs | jq -e '[.requests[] | select(.path == "/oauth/token" and .method == "POST" and .status == 200)] | length >= 1' >/dev/null ||
 	fail "401: no token request in the sim's log: $(sim_curl_reqs | jq -c '[.requests[] | select(.path | startswith("/oauth"))]')"
@@ -118,14 +117,20 @@ id=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}") || fail "inject"
 WAIT=10 wait_for logged "tether-bridge auth url" ||
 	fail "revoked: no re-authorisation hint in the log: $(since | tail -3)"
 bridge_alive || fail "revoked: the bridge exited"
-sleep 7 # the zones' backoff grows to several seconds
+# five failed polls of the zone in a row: its backoff is then 16 s, so the next try without
+# the reload would come 8 to 16 s after the fifth (jitter), well after the 6 s allowed below
+failed_polls() { sim_reqs | jq --arg z "$Z" '[.requests[] | select(.path == "/api/v3p/events" and
+	(.query | test("(^|&)from=")) and (.query | startswith("zone_id=" + $z + "&")))] |
+	(map(.status == 200) | rindex(true)) as $ok | .[(if $ok == null then 0 else $ok + 1 end):] | length'; }
+five_failed() { [ "$(failed_polls)" -ge 5 ]; }
+WAIT=40 wait_for five_failed || fail "revoked: $(failed_polls) failed polls of the zone in 40 s"
 authorize
 kill -HUP "$BRIDGE_PID"
 # the new configuration (and token) is tried at once, not after the old backoff
 WAIT=6 wait_for received "$id" || fail "revoked: not delivered within 6 s of auth exchange + SIGHUP; log: $(since | tail -4)"
 ok "revoked tokens: refresh failure logged with the hint; exchange + SIGHUP resumes delivery at once"
 
-sleep 1
+wait_cycles 2
 bridge_alive || fail "the bridge exited"
 grep -q 'sim-secret' "$T/bridge.log" && fail "the client secret appears in the log"
 ok "bridge still running after every fault"

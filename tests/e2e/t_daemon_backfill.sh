@@ -27,8 +27,8 @@ finish_bridge
 
 # 8 s down (lookback 2 s): one event a second
 DOWN=""
-for i in 1 2 3 4 5 6 7 8; do DOWN="$DOWN $(inject)"; sleep 1; done
-curl -sf -X DELETE "$SIM_URL/_sim/requests" || fail "clear request log"
+for i in 1 2 3 4 5 6 7 8; do DOWN="$DOWN $(inject)"; quiet_for 1 "the bridge is down: event $i of 8, one a second"; done
+sim_reqs_clear
 start_bridge "$T/cfg.yaml"
 got_all() { for e in $DOWN; do sub_payloads e2e/all | grep -q "\"source_id\":\"$e\"" || return 1; done; }
 WAIT=15 wait_for got_all || fail "not every event of the downtime arrived: $(sub_count) messages"
@@ -43,7 +43,7 @@ done
 want=$(printf '%s\n' $DOWN)
 gotord=$(sub_payloads e2e/all | jq -r .source_id | awk '!seen[$0]++' | grep -v "^$E0\$")
 [ "$gotord" = "$want" ] || fail "catch-up order differs: $gotord"
-wins=$(sim_get /_sim/requests | jq -r '.requests[] | select(.path == "/api/v3p/events") | .query' |
+wins=$(sim_reqs | jq -r '.requests[] | select(.path == "/api/v3p/events") | .query' |
 	grep 'from=' | sed 's/.*from=\([^&]*\)&to=\([^&]*\).*/\1 \2/; s/%20/ /g; s/%3A/:/g' |
 	while read -r fd ft fz td tt tz; do
 		echo "$(date -u -d "$fd $ft" +%s%3N) $(date -u -d "$td $tt" +%s%3N)"

@@ -39,14 +39,16 @@ WAIT=10 wait_for grep -q "mqtt 'home'.*\(lost\|cannot connect\)" "$T/bridge.log"
 WAIT=10 wait_for grep -q 'outbox full' "$T/bridge.log" ||
 	fail "no backpressure logged with 27 messages waiting and max_outbox 10"
 inject_round 15 # while polling is paused
-sleep 1.5
+sim_reqs_clear
+quiet_for 1.5 "polling stays paused while the outbox is full and the broker down"
+[ "$(sim_cycles)" -eq 0 ] || fail "polled while the outbox was full: $(sim_reqs | jq -c '.requests[-3:]')"
 start_mosquitto_persist "$MQTT_PORT"
 start_sub_durable 'e2e/#'
 TOTAL=45
 distinct() { sub_ids | sort -u | wc -l; }
 has_all() { [ "$(distinct)" -ge $TOTAL ]; }
 WAIT=30 wait_for has_all || fail "only $(distinct) of $TOTAL messages after the broker came back; log: $(grep mqtt "$T/bridge.log" | tail -4)"
-sleep 1
+wait_cycles 2 # nothing more may come
 bridge_alive || fail "the bridge exited"
 [ "$(distinct)" -eq $TOTAL ] || fail "$(distinct) distinct messages, want $TOTAL"
 

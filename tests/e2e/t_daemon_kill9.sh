@@ -14,6 +14,7 @@ rules:
 CFG
 start_sub 'e2e/#'
 ROUNDS=${ROUNDS:-6}
+sub_grown() { [ "$(sub_count)" -gt "$1" ]; }
 notes=""
 for r in $(seq 1 $ROUNDS); do
 	before=$(sub_count)
@@ -21,15 +22,13 @@ for r in $(seq 1 $ROUNDS); do
 	if [ $((r % 2)) -eq 1 ]; then
 		# 30-600 ms: before the first commit, during the drain or in between polls
 		ms=$((30 + RANDOM % 570))
-		sleep "$(printf '0.%03d' "$ms")"
+		quiet_for "$(printf '0.%03d' "$ms")" "round $r: the moment of the kill"
 	else
-		# as soon as the drain has visibly started, plus 0-90 ms
-		ms=0
-		while [ "$(sub_count)" -eq "$before" ] && [ $ms -lt 3000 ]; do
-			sleep 0.01
-			ms=$((ms + 10))
-		done
-		sleep "0.0$((RANDOM % 10))"
+		# as soon as the drain has visibly started (or 3 s have passed), plus 0-90 ms
+		t0=$(date +%s%N)
+		STEP_MS=10 WAIT=3 wait_for sub_grown "$before"
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		quiet_for "0.0$((RANDOM % 10))" "round $r: the moment of the kill, once the drain started"
 	fi
 	bridge_alive || fail "round $r: the bridge exited by itself: $(tail -5 "$T/bridge.log")"
 	stop_bridge KILL
@@ -59,7 +58,7 @@ WAIT=40 wait_for has_all || {
 	sub_ids | sort -u | comm -23 "$T/want" - | head -5
 	fail "only $(distinct) of $WANT distinct messages arrived"
 }
-sleep 1
+wait_cycles 2 # nothing more may come
 bridge_alive || fail "the bridge exited"
 sub_ids | sort -u >"$T/got"
 missing=$(comm -23 "$T/want" "$T/got" | wc -l)
@@ -68,7 +67,7 @@ extra=$(comm -13 "$T/want" "$T/got" | wc -l)
 [ "$extra" -eq 0 ] || fail "$extra unexpected ids, e.g. $(comm -13 "$T/want" "$T/got" | head -3)"
 # a repeat carries the same id: every (topic, payload) line is unique per id
 total=$(sub_count)
-lines_per_id=$(sort -u "$T/sub.txt" | sed 's/^[^{]*//' | jq -r .id | sort | uniq -d | wc -l)
+lines_per_id=$(sub_lines | sort -u | sed 's/^[^{]*//' | jq -r .id | sort | uniq -d | wc -l)
 [ "$lines_per_id" -eq 0 ] || fail "$lines_per_id ids were sent with different payloads or topics"
 ok "$WANT distinct messages after $ROUNDS kill -9 rounds, $((total - WANT)) duplicates, all identical repeats"
 finish_bridge

@@ -31,7 +31,7 @@ CFG
 start_sub 'e2e/#'
 start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for grep -q 'zones: polling' "$T/bridge.log" || fail "the bridge did not poll"
-sleep 1.5 # the cursors have moved past the late event's start
+wait_cycles 1 # the cursors have moved past the late event's start
 
 on() { sub_payloads "e2e/$1" | jq -c "select(.source_id == \"$2\")"; }
 n_on() { sub_payloads "e2e/$1" | wc -l; }
@@ -89,7 +89,7 @@ ok "$READING: completing open events (one followed with ?at=) gives complete"
 
 # a new revision changing nothing a consumer cares about, and plain re-polls: nothing more
 sim_patch "/_sim/events/$LATE" '{"items_count":3}' >/dev/null || fail "patch"
-sleep 3
+wait_cycles 2
 [ "$(sub_count)" -eq 7 ] || fail "expected 7 messages in all, got $(sub_count): $(cat "$T/sub.txt")"
 [ "$(n_on new)" -eq 3 ] && [ "$(n_on update)" -eq 2 ] && [ "$(n_on complete)" -eq 2 ] ||
 	fail "per phase: $(n_on new) new, $(n_on update) update, $(n_on complete) complete"

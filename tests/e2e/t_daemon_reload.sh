@@ -40,7 +40,7 @@ grep 'reload rejected' "$T/bridge.log" | grep -q "cfg.yaml:[0-9]*:[0-9]*:.*intru
 bridge_alive || fail "the bridge exited on a broken config"
 inject '["motion","intrusion"]'
 sub_wait 2 10 || fail "the old rule stopped delivering after a rejected reload"
-sleep 2
+wait_cycles 2 # a message from the rejected new rule would have come by now
 [ "$(on old)" -eq 2 ] && [ "$(on new)" -eq 0 ] ||
 	fail "after the rejected reload: $(on old) on old (want 2), $(on new) on new (want 0)"
 ok "broken config rejected with FILE:LINE:COL, old rules still deliver"
@@ -55,7 +55,7 @@ WAIT=10 wait_for swapped || fail "the good config was not taken: $(tail -3 "$T/b
 inject '["intrusion"]'
 inject '["motion"]'
 sub_wait 3 10 || fail "the new rule delivered nothing: $(cat "$T/sub.txt")"
-sleep 2
+wait_cycles 2 # a message from the removed old rule would have come by now
 [ "$(on new)" -eq 1 ] && [ "$(on old)" -eq 2 ] ||
 	fail "after the good reload: $(on new) on new (want 1), $(on old) on old (want 2)"
 [ "$(sub_payloads e2e/new | jq -r .rule)" = new ] || fail "rule name on e2e/new"

@@ -20,8 +20,7 @@ is_status() { [ "$(status)" = "$1" ]; }
 stop_timed() { # [SIGNAL]
 	t0=$(date +%s%N)
 	kill "-${1:-TERM}" "$BRIDGE_PID"
-	n=0
-	while bridge_alive && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+	WAIT=10 wait_for bridge_gone
 	MS=$((($(date +%s%N) - t0) / 1000000))
 	bridge_alive && fail "still running ${MS} ms after SIGTERM"
 	wait "$BRIDGE_PID"
@@ -33,15 +32,19 @@ round() { # NAME
 	start_bridge "$T/cfg.yaml"
 	WAIT=10 wait_for is_status online || fail "$1: 'online' not retained on tb/bridge/status"
 	[ "$1" = hung ] && {
+		# the first request to take a fault takes the one-off fault (the simulator then holds
+		# one fault): from then on the poller is inside a request that takes 7 s
+		sim_fault '{"delay_ms": 7000, "count": 1}'
 		sim_fault '{"delay_ms": 7000, "count": 50}'
-		sleep 1 # the poller is now inside a request that takes 7 s, 6 s after SIGTERM
+		one_fault() { [ "$(sim_get /_sim/stats | jq .faults)" = 1 ]; }
+		wait_for one_fault || fail "$1: no API request took the fault"
 	}
 	[ "$1" = broker-down ] && {
 		stop_mosquitto
 		forget_pid "$MQTT_PID"
 		sim_event "{\"zone_id\":\"$(sim_zone_id 0)\"}" >/dev/null # a delivery waiting
 		WAIT=10 wait_for grep -q "mqtt 'home'.*lost" "$T/bridge.log" || fail "$1: loss not noticed"
-		sleep 1.5
+		wait_cycles 2 # the event is in the outbox
 	}
 	if [ "$1" = sigint ]; then stop_timed INT; else stop_timed; fi
 	[ "$MS" -le 5000 ] || fail "$1: stopped after $MS ms (limit 5000)"

@@ -24,10 +24,10 @@ sub_wait 2 15 || fail "first alerts: $(sub_count)"
 stop_bridge
 ok "before restart: $(sub_count) messages"
 start_bridge "$T/cfg.yaml"
-sleep 2
+wait_log 'zones: polling' || fail "the restarted bridge did not poll: $(tail -3 "$T/bridge.log")"
 sim_event "{\"zone_id\":\"$Z0\",\"flags\":[\"motion\"],\"severity\":\"high\"}" >/dev/null || fail inject
 sim_plate "{\"zone_id\":\"$Z1\",\"plate_number\":\"AB12CDE\"}" >/dev/null || fail inject
-sleep 4
+wait_cycles 2 # both have been polled and ruled on
 stop_bridge
 [ "$(sub_count)" -eq 2 ] || fail "after restart: $(sub_count) messages: $(cut -c1-60 "$T/sub.txt")"
 ok "after restart: still 2 messages (cooldown and visit remembered)"

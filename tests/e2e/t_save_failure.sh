@@ -24,11 +24,14 @@ db "CREATE TABLE e2e_flag (key TEXT PRIMARY KEY, value INTEGER); INSERT INTO e2e
 	BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END;" || fail "unable to add the trigger"
 start_sub 'e2e/#'
 start_bridge "$T/cfg.yaml"
-sleep 1.5
+wait_log 'zones: polling' || fail "the bridge did not start again"
+wait_cycles 1 # polls are being saved before the disk fills
 db "UPDATE e2e_flag SET value = 1 WHERE key = 'e2e_full'" || fail "unable to fill the disk"
 E=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"intrusion\"]}")
 WAIT=10 wait_for grep -q "unable to save this poll" "$T/bridge.log" || fail "the failed save was not logged"
-sleep 1
+# the poll is done again and fails again while the disk stays full
+failed_twice() { [ "$(count_lines "$T/bridge.log" "unable to save this poll")" -ge 2 ]; }
+WAIT=10 wait_for failed_twice || fail "the failed poll was not done again"
 [ "$(sub_count)" -eq 0 ] || fail "a message went out while writes failed"
 db "UPDATE e2e_flag SET value = 0 WHERE key = 'e2e_full'" || fail "unable to free the disk"
 sub_wait 1 20 || fail "event $E never delivered after writes came back: $(grep -c 'unable to save' "$T/bridge.log") failed saves"

@@ -20,7 +20,7 @@ CFG
 	OPEN=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"],\"complete\":false,\"ends_at\":null,\"starts_at\":\"$(iso_ago 30)\"}")
 	DONE=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"intrusion\"],\"starts_at\":\"$(iso_ago 20)\",\"ends_at\":\"$(iso_ago 10)\"}")
 	sub_wait 2 15 || fail "$1/$2: only $(sub_count) of 2 new events: $(tail -3 "$T/bridge.log")"
-	sleep 2 # the open event stays open for a few cycles
+	wait_cycles 2 # the open event stays open for a few cycles
 	sim_patch "/_sim/events/$OPEN" "{\"complete\":true,\"ends_at\":\"$(iso_ago 0)\"}" >/dev/null || fail "patch"
 	sub_wait 3 15 || fail "$1/$2: the open event's completion never came"
 	[ "$(sub_payloads "e2e/$1/$2/complete" | jq -r .source_id)" = "$OPEN" ] || fail "$1/$2: complete for the wrong event"

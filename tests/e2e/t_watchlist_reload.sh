@@ -18,7 +18,7 @@ start_sub 'e2e/#'
 start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for grep -q "zones: polling" "$T/bridge.log" || fail "the bridge did not start"
 sim_plate "{\"zone_id\":\"$Z\",\"plate_number\":\"NEW 1234\",\"country\":\"GBR\"}" >/dev/null
-sleep 3
+wait_cycles 2 # the plate has been polled and ruled on
 [ "$(sub_count)" -eq 0 ] || fail "a plate not on the list alerted: $(cat "$T/sub.txt")"
 
 printf 'AB12CDE,grey van,GBR\nNEW1234,blue car\n' >"$T/stolen.new"

@@ -33,12 +33,12 @@ ok "hanging receiver timed out and retried; other webhook unaffected"
 
 # 2. receiver down: events queue, then all arrive in order per zone once it is back
 stop_receiver
+# distinct start times (seconds apart, inside the lookback) give each zone one order
 for i in 1 2 3 4 5; do
-	inject_event "$Z1" '["motion"]' >>"$T/z1.ids"
-	inject_event "$Z2" '["motion"]' >>"$T/z2.ids"
-	sleep 0.2
+	inject_event "$Z1" '["motion"]' high "$(iso_ago $((10 - i)))" >>"$T/z1.ids"
+	inject_event "$Z2" '["motion"]' high "$(iso_ago $((10 - i)))" >>"$T/z2.ids"
 done
-sleep 3
+wait_cycles 2 # all ten are in the outbox
 : >"$T/recv.jsonl"
 start_receiver
 WAIT=60 wait_for sh -c "for e in \$(cat $T/z1.ids $T/z2.ids); do grep -q \"\$e\" $T/recv.jsonl || exit 1; done" ||

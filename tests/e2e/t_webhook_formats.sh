@@ -30,7 +30,7 @@ Z=$(first_zone)
 ZN=$(curl -sf -H 'Authorization: Bearer sim-static-token' "$SIM_URL/api/v3p/zones" | jq -r '.data[0].attributes.name')
 EV=$(inject_event "$Z" '["intrusion","motion"]' high)
 WAIT=20 wait_for recv_at_least 5 || fail "only $(recv_count) of 5 deliveries arrived"
-sleep 1
+quiet_for 1 "a sixth delivery (a retry of one accepted) would come now"
 [ "$(recv_count)" -eq 5 ] || fail "expected exactly 5 deliveries, got $(recv_count)"
 line() { grep "\"path\":\"/$1" "$T/recv.jsonl" | head -n 1; }
 body() { line "$1" | jq -r '.body'; }

@@ -28,7 +28,7 @@ while read -r body; do sim_post /_sim/events "$body" | jq -r .data.id; done <"$T
 
 for round in 1 2 3 4; do
 	start_bridge "$T/cfg.yaml"
-	sleep "0.$(shuf -i 3-9 -n 1)"
+	quiet_for "0.$(shuf -i 3-9 -n 1)" "round $round: the moment of the kill"
 	kill -9 "$BRIDGE_PID"
 	wait "$BRIDGE_PID" 2>/dev/null
 	echo "round $round: killed after $(recv_count) requests so far"

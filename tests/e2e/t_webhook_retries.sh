@@ -23,7 +23,7 @@ ms() { jq -r 'select(.body | fromjson | .source_id == "'"$1"'") | .at_ms' "$T/re
 recv_script 500,500,500,200
 E1=$(inject_event "$Z" '["motion"]')
 WAIT=30 wait_for recv_at_least 4 || fail "only $(recv_count) attempts for the 500s"
-sleep 1.5
+quiet_for 1.5 "a fifth attempt (a retry after the 200) would come now"
 [ "$(ms "$E1" | wc -l)" -eq 4 ] || fail "expected 4 attempts, got $(ms "$E1" | wc -l)"
 set -- $(ms "$E1")
 g1=$(($2 - $1)) g2=$(($3 - $2)) g3=$(($4 - $3))
@@ -44,7 +44,7 @@ ok "429 retried after Retry-After ($(($2 - $1)) ms)"
 recv_script 400,200
 E3=$(inject_event "$Z" '["motion"]')
 WAIT=20 wait_for recv_at_least 7 || fail "the 400 request did not come"
-sleep 2
+quiet_for 2 "a retry of the 400 would come now (the first backoff is about 0.5 to 1 s)"
 [ "$(ms "$E3" | wc -l)" -eq 1 ] || fail "a 400 was retried"
 "$BRIDGE" dlq list -c "$T/cfg.yaml" >"$T/dlq.txt" || fail "dlq list failed"
 cat "$T/dlq.txt"
@@ -56,7 +56,7 @@ ok "400 became a dead letter"
 recv_script 200
 "$BRIDGE" dlq replay -c "$T/cfg.yaml" --target webhook.hook || fail "dlq replay failed"
 WAIT=20 wait_for recv_at_least 8 || fail "the replayed message did not arrive"
-sleep 1.5
+quiet_for 1.5 "a second delivery of the replayed message would come now"
 [ "$(ms "$E3" | wc -l)" -eq 2 ] || fail "replay delivered $(($(ms "$E3" | wc -l) - 1)) times"
 [ "$(tail -n 1 "$T/recv.jsonl" | jq -r .status)" = 200 ] || fail "replay not accepted"
 [ -z "$("$BRIDGE" dlq list -c "$T/cfg.yaml")" ] || fail "dead letter still listed after replay"
