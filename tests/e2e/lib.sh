@@ -1,6 +1,7 @@
 # Shared helpers for end-to-end scenarios: real binaries and peers on 127.0.0.1 only.
 # Each scenario sources this file, calls the start_* functions it needs and uses
-# `fail` / `ok`. Everything started is stopped by the EXIT trap.
+# `fail` / `ok`. Everything started is stopped by the EXIT trap. A scenario runs in its
+# temp folder $T and reaches the tree through $ROOT, so a stray relative write lands in $T.
 # Scenarios wait for what they need (wait_for, wait_log, wait_cycles, a subscriber's
 # probe) and never sleep: a period in which nothing may happen is quiet_for.
 set -u
@@ -10,7 +11,8 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 BRIDGE=$BUILD/tether-bridge
 SIM=$BUILD/tether-sim
 TOOLS=$BUILD/tools
-T=$(mktemp -d /tmp/tb-e2e.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/tb-e2e.XXXXXX") || { echo "FAIL: unable to create a temp folder"; exit 1; }
+cd "$T" || exit 1
 PIDS=""
 
 cleanup() {

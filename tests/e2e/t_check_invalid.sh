@@ -1,18 +1,18 @@
 # `tether-bridge check` on every broken config and rule file under tests/data: exit 1 and
 # exactly the expected FILE:LINE:COL lines; the valid examples exit 0 with a summary.
 . "$(dirname "$0")/lib.sh"
-cd "$ROOT"
 n=0
 bad=0
-for dir in tests/data/config-invalid/*/ tests/data/rules-invalid/*/; do
+for dir in "$ROOT"/tests/data/config-invalid/*/ "$ROOT"/tests/data/rules-invalid/*/; do
 	[ -f "$dir/config.yaml" ] || continue
 	n=$((n + 1))
 	cfg=${dir}config.yaml
 	out=$("$BRIDGE" check -c "$cfg" 2>/dev/null)
 	rc=$?
 	# errors in the config file itself are printed as cfg:LINE:COL: ...; other files
-	# (watchlists, secrets) keep their own path, written relative to the case in `error`
-	got=$(printf '%s\n' "$out" | sed "s|^$cfg:||; s|^${dir}||")
+	# (watchlists, secrets) keep their own path, written relative to the case in `error`,
+	# or to the tree inside a message
+	got=$(printf '%s\n' "$out" | sed "s|^$cfg:||; s|^${dir}||; s|$ROOT/||g")
 	want=$(cat "$dir/error")
 	if [ $rc -ne 1 ] || [ "$got" != "$want" ]; then
 		bad=$((bad + 1))
@@ -21,7 +21,7 @@ for dir in tests/data/config-invalid/*/ tests/data/rules-invalid/*/; do
 	fi
 done
 [ $n -ge 40 ] || fail "only $n invalid cases found"
-for cfg in config/example.yaml config/demo.yaml; do
+for cfg in "$ROOT"/config/example.yaml "$ROOT"/config/demo.yaml; do
 	[ -f "$cfg" ] || continue
 	out=$(TETHER_BRIDGE_STATE_DIR=$T/state WEBHOOK_SECRET=whsec_ZXhhbXBsZS1zZWNyZXQtMzItYnl0ZXMtbG9uZyEh "$BRIDGE" check -c "$cfg") || fail "$cfg: check failed: $out"
 	case "$out" in *ok*) ;; *) fail "$cfg: no summary: $out" ;; esac

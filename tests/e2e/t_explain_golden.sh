@@ -3,11 +3,10 @@
 # must print exactly expected.jsonl and exit 0 (or 1 when the case has an `exit` file
 # saying 1). UPDATE=1 rewrites expected.jsonl from the current output (review it by hand).
 . "$(dirname "$0")/lib.sh"
-cd "$ROOT"
 NOW_DEFAULT="--now 2020-07-09T09:00:00Z"
 n=0
 bad=0
-for dir in tests/data/explain/*/; do
+for dir in "$ROOT"/tests/data/explain/*/; do
 	dir=${dir%/}
 	[ -f "$dir/config.yaml" ] || continue
 	n=$((n + 1))
@@ -48,7 +47,7 @@ if [ $bad -eq 0 ]; then ok "$n explain cases print the expected lines"; else
 	echo "FAIL: $bad of $n explain cases differ"; fi
 
 # `explain -` reads the document from stdin
-c=tests/data/explain/events-period-doc
+c=$ROOT/tests/data/explain/events-period-doc
 # shellcheck disable=SC2086
 "$BRIDGE" explain -c "$c/config.yaml" --zones "$c/zones.json" $NOW_DEFAULT - \
 	<"$c/input.json" >"$T/stdin.out" 2>"$T/stdin.err" || fail "explain - exited $?: $(cat "$T/stdin.err")"
@@ -78,7 +77,7 @@ out=$("$BRIDGE" explain -c "$c/config.yaml" --zones "$T/missing.json" "$c/input.
 [ $? -eq 1 ] && [ -z "$out" ] || fail "missing zones file: exit $?, output '$out'"
 grep -q 'missing.json: unable to open' "$T/e3" || fail "missing zones file: $(cat "$T/e3")"
 # without --zones and without the API, the zone id stands in and explain says why
-z=tests/data/explain/zone-id-fallback
+z=$ROOT/tests/data/explain/zone-id-fallback
 # shellcheck disable=SC2086
 "$BRIDGE" explain -c "$z/config.yaml" $NOW_DEFAULT "$z/input.json" >/dev/null 2>"$T/e4" ||
 	fail "zone-id-fallback exited $?"
