@@ -2,6 +2,8 @@
 # Runs every unit test binary (cmocka) and every end-to-end scenario, then prints
 # "N passed, N failed" alone on the last line. Usage: tests/run.sh [unit|e2e|all] [NAME...]
 # BUILD selects the build folder (build, build-asan); VALGRIND=1 runs unit tests under valgrind.
+# A test also fails when it writes into the checkout, and a scenario when it leaves a
+# process running or files in its temp folder.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -14,6 +16,27 @@ failed=0
 failures=""
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
+
+# Scenarios get a TMPDIR of their own (lib.sh makes $T in it), so what one leaves is seen
+tmproot=$(mktemp -d "${TMPDIR:-/tmp}/tb-run.XXXXXX") || exit 1
+trap 'rm -rf "$tmproot"' EXIT
+
+# tree_state: the checkout's changed and untracked files, ignored ones (build/) left out;
+# nothing outside a git checkout
+tree_state() { git status --porcelain --untracked-files=all 2>/dev/null | sort; }
+# tree_writes BEFORE: what changed in the checkout since tree_state printed BEFORE
+tree_writes() {
+	printf '%s\n' "$1" >"$tmproot/tree.before"
+	tree_state >"$tmproot/tree.after"
+	comm -13 "$tmproot/tree.before" "$tmproot/tree.after" | sed '/^$/d'
+}
+
+# fail_extra NAME WHAT DETAILS: fails a test that ran for a reason found after it ran
+fail_extra() {
+	echo "FAIL $1: $2"
+	printf '%s\n' "$3" | head -n 20 | sed 's/^/    /'
+	case " $failures " in *" $1 "*) ;; *) failures="$failures $1" ;; esac
+}
 
 selected() {
 	[ -z "$filter" ] && return 0
@@ -32,8 +55,10 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 		else
 			cmd=$t
 		fi
+		before=$(tree_state)
 		CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 $cmd >"$log" 2>&1
 		rc=$?
+		wrote=$(tree_writes "$before")
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
 		p=${p:-0}
@@ -48,6 +73,10 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 		else
 			echo "ok   $name ($p tests)"
 		fi
+		if [ -n "$wrote" ]; then
+			[ $rc -eq 0 ] && { passed=$((passed - 1)); failed=$((failed + 1)); }
+			fail_extra "$name" "wrote into the checkout (tests must write under /tmp)" "$wrote"
+		fi
 	done
 fi
 
@@ -57,8 +86,13 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
 		name=$(basename "$t" .sh)
 		selected "$name" || continue
 		log=$logdir/$name.log
+		tmp=$tmproot/$name
+		mkdir -p "$tmp"
+		before=$(tree_state)
 		start=$(date +%s)
-		timeout 300 bash "$t" >"$log" 2>&1
+		# a session of its own: whatever the scenario started and left running is in it
+		TMPDIR=$tmp setsid -w bash -c 'echo $$ >"$0.sid"; exec timeout 300 bash "$1"' \
+			"$tmp" "$t" >"$log" 2>&1
 		rc=$?
 		secs=$(($(date +%s) - start))
 		if [ $rc -eq 0 ]; then
@@ -70,6 +104,28 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
 			echo "FAIL $name (exit $rc, ${secs}s; log: $log)"
 			tail -n 25 "$log" | sed 's/^/    /'
 		fi
+		extra=0
+		sid=$(cat "$tmp.sid" 2>/dev/null)
+		stray=$([ -n "$sid" ] && ps -o pid=,args= -s "$sid")
+		if [ -n "$stray" ]; then
+			extra=1
+			fail_extra "$name" "left processes running (now killed)" "$stray"
+			for p in $(ps -o pid= -s "$sid"); do kill -9 "$p" 2>/dev/null; done
+			n=20
+			while [ $n -gt 0 ] && [ -n "$(ps -o pid= -s "$sid")" ]; do sleep 0.1; n=$((n - 1)); done
+		fi
+		left=$(cd "$tmp" && find . -mindepth 1 -maxdepth 2 | sed 's|^\./||')
+		if [ -n "$left" ] && [ "${KEEP:-0}" != 1 ]; then
+			extra=1
+			fail_extra "$name" "left files in its temp folder" "$left"
+		fi
+		rm -rf "$tmp" "$tmp.sid"
+		wrote=$(tree_writes "$before")
+		if [ -n "$wrote" ]; then
+			extra=1
+			fail_extra "$name" "wrote into the checkout (scenarios write under \$T)" "$wrote"
+		fi
+		[ $extra = 1 ] && [ $rc -eq 0 ] && { passed=$((passed - 1)); failed=$((failed + 1)); }
 	done
 fi
 

@@ -27,7 +27,8 @@ cleanup() {
 		n=$((n - 1))
 	done
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	# only what the scenario started and knows: a stray child must not hold up the exit
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	# under make test-asan a sanitizer report in any log fails the scenario
 	san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:|are definitely lost|Invalid (read|write)|uninitialised value" "$T"/*.log 2>/dev/null)
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; fi
