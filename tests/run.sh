@@ -2,8 +2,8 @@
 # Runs every unit test binary (cmocka) and every end-to-end scenario, then prints
 # "N passed, N failed" alone on the last line. Usage: tests/run.sh [unit|e2e|all] [NAME...]
 # BUILD selects the build folder (build, build-asan); VALGRIND=1 runs unit tests under valgrind.
-# A test also fails when it writes into the checkout, and a scenario when it leaves a
-# process running or files in its temp folder.
+# A test also fails when it writes into the checkout, and a scenario when it sleeps instead
+# of waiting, leaves a process running or leaves files in its temp folder.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -124,6 +124,12 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
 		if [ -n "$wrote" ]; then
 			extra=1
 			fail_extra "$name" "wrote into the checkout (scenarios write under \$T)" "$wrote"
+		fi
+		# the one way to pause is quiet_for, which says why (lib.sh)
+		slept=$(grep -n '^[^#]*\bsleep\b' "$t")
+		if [ -n "$slept" ]; then
+			extra=1
+			fail_extra "$name" "sleeps: wait for the event (wait_for, wait_log, wait_cycles) or use quiet_for SECONDS WHY" "$slept"
 		fi
 		[ $extra = 1 ] && [ $rc -eq 0 ] && { passed=$((passed - 1)); failed=$((failed + 1)); }
 	done
