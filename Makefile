@@ -1,4 +1,4 @@
-# tether-bridge: make | make test | make test-asan | make bench | make demo | make install | make fmt | make clean
+# tether-bridge: make | make test | make test-asan | make bench | make demo | make install | make fmt | make fmt-check | make clean
 BUILD   ?= build
 PKGS    := libcurl jansson yaml-0.1 libmosquitto sqlite3 libmicrohttpd libcrypto libsystemd
 CC      ?= cc
@@ -132,12 +132,18 @@ uninstall:
 		$(DESTDIR)$(DOCDIR)/example.yaml $(DESTDIR)$(UNITDIR)/tether-bridge.service
 	-rmdir $(DESTDIR)$(DOCDIR)
 
+FMT_SRC := $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
+
 fmt:
-	clang-format -i $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
+	clang-format -i $(FMT_SRC)
+
+# what `make fmt` would change, as errors (exit 1); changes nothing
+fmt-check:
+	clang-format --dry-run -Werror $(FMT_SRC)
 
 clean:
 	rm -rf build build-asan build-* tether-bridge tether-sim
 
-.PHONY: all deps build-tests test test-asan test-valgrind bench demo install uninstall fmt clean
+.PHONY: all deps build-tests test test-asan test-valgrind bench demo install uninstall fmt fmt-check clean
 .PHONY: fuzz
 .SECONDARY:
