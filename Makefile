@@ -138,7 +138,7 @@ fmt:
 	clang-format -i $(FMT_SRC)
 
 # what `make fmt` would change, as errors (exit 1); changes nothing
-fmt-check:
+fmt-check: deps
 	clang-format --dry-run -Werror $(FMT_SRC)
 
 clean:

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages tether-bridge needs to build and test, when any is missing.
+# Installs the Debian packages tether-bridge needs to build and test, when any is missing
+# (procps: ps for the runner's stray-process check; clang-format: make fmt-check).
 # Needs root (or passwordless sudo) only when something is missing.
 set -eu
 pkgs="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev libmosquitto-dev
 mosquitto mosquitto-clients libsqlite3-dev libmicrohttpd-dev libssl-dev libcmocka-dev curl
-tzdata valgrind jq sqlite3 libsystemd-dev systemd man-db groff-base"
+tzdata valgrind jq sqlite3 libsystemd-dev systemd man-db groff-base procps clang-format"
 # `make fuzz` only (scripts/deps.sh fuzz): libFuzzer comes with clang
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang"
 missing=""

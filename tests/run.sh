@@ -18,7 +18,11 @@ logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 
 # Scenarios get a TMPDIR of their own (lib.sh makes $T in it), so what one leaves is seen
-tmproot=$(mktemp -d "${TMPDIR:-/tmp}/tb-run.XXXXXX") || exit 1
+tmproot=$(mktemp -d "${TMPDIR:-/tmp}/tb-run.XXXXXX") || {
+	echo "unable to create a temp folder"
+	echo "0 passed, 1 failed"
+	exit 1
+}
 trap 'rm -rf "$tmproot"' EXIT
 
 # tree_state: the checkout's changed and untracked files, ignored ones (build/) left out;
