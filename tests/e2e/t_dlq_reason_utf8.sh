@@ -2,7 +2,6 @@
 # at a character (never inside one), and `dlq list` prints every dead letter, even one whose
 # reason an older version stored cut inside a character.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 1
 EUROS=$(printf '€%.0s' $(seq 1 150)) # 450 bytes; reasons keep 200 bytes of an answer
 start_receiver --script 400 --answer "$EUROS"

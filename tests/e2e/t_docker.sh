@@ -34,15 +34,14 @@ grep -q 'example.yaml\|demo.yaml' "$D" && fail "the image bakes in a simulator c
 grep -q '^ENTRYPOINT \["docker-entrypoint"\]' "$D" || fail "the image does not use the entry point"
 ok "Dockerfile: every source folder, no simulator config"
 
-cd "$ROOT/contrib"
 if docker compose version >/dev/null 2>&1; then DC="docker compose"
 elif command -v docker-compose >/dev/null 2>&1; then DC=docker-compose
 else DC=""; fi
 if [ -n "$DC" ]; then
-	TETHER_TOKEN=tok $DC -f docker-compose.yml config >"$T/compose.out" 2>&1 ||
+	TETHER_TOKEN=tok $DC -f "$ROOT/contrib/docker-compose.yml" config >"$T/compose.out" 2>&1 ||
 		fail "$DC config: $(cat "$T/compose.out")"
 	grep -q 'MQTT_HOST: mosquitto' "$T/compose.out" || fail "compose: no MQTT_HOST"
-	env -u TETHER_TOKEN $DC -f docker-compose.yml config >"$T/compose.out" 2>&1 &&
+	env -u TETHER_TOKEN $DC -f "$ROOT/contrib/docker-compose.yml" config >"$T/compose.out" 2>&1 &&
 		fail "compose config passed without TETHER_TOKEN"
 	ok "$DC config validates contrib/docker-compose.yml"
 else

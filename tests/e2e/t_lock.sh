@@ -33,7 +33,7 @@ sed "s|^state_dir: .*|state_dir: $T/other|; s|client_id: tb-e2e-$$|client_id: tb
 OTHER=$!
 PIDS="$PIDS $OTHER"
 WAIT=10 wait_for grep -q 'rules loaded' "$T/other.log" || fail "the other state_dir did not start"
-sleep 1
+WAIT=10 wait_for grep -q 'zones: polling' "$T/other.log" || fail "the other state_dir does not poll: $(tail -3 "$T/other.log")"
 kill -0 "$OTHER" 2>/dev/null || fail "a daemon on another state_dir stopped: $(tail -3 "$T/other.log")"
 kill -TERM "$OTHER"
 wait "$OTHER" || fail "the other daemon exited $?"
@@ -45,7 +45,7 @@ finish_bridge
 : >"$T/bridge.log"
 start_bridge "$T/cfg.yaml"
 wait_for started || fail "no restart after a clean stop: $(tail -3 "$T/bridge.log")"
-sleep 1
+wait_log 'zones: polling' || fail "the restarted daemon does not poll: $(tail -3 "$T/bridge.log")"
 bridge_alive || fail "the restarted daemon stopped: $(tail -3 "$T/bridge.log")"
 grep -q "in use" "$T/bridge.log" && fail "the stale lock file blocked a restart"
 ok "restart after a clean stop"
@@ -55,7 +55,7 @@ stop_bridge KILL
 : >"$T/bridge.log"
 start_bridge "$T/cfg.yaml"
 wait_for started || fail "no restart after kill -9: $(tail -3 "$T/bridge.log")"
-sleep 1
+wait_log 'zones: polling' || fail "the daemon after kill -9 does not poll: $(tail -3 "$T/bridge.log")"
 bridge_alive || fail "the daemon after kill -9 stopped: $(tail -3 "$T/bridge.log")"
 wait_for grep -q "^$BRIDGE_PID\$" "$T/state/lock" || fail "the lock file does not name the new daemon"
 finish_bridge

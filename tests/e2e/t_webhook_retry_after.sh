@@ -2,7 +2,6 @@
 # backoff, never shorten it, so the attempts stay at backoff pace (1 s, 2 s, 4 s with
 # jitter: at most 4 in the first 5 s) instead of a retry storm of hundreds a second.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 1
 start_receiver --script 503 --retry-after 0
 cat >"$T/cfg.yaml" <<CFG
@@ -19,7 +18,7 @@ CFG
 start_bridge "$T/cfg.yaml"
 inject_event "$(first_zone)" '["motion"]' >/dev/null
 WAIT=20 wait_for recv_at_least 1 || fail "the message never arrived"
-sleep 5
+quiet_for 5 "the attempts in the first 5 s of 503s are counted"
 n=$(recv_count)
 finish_bridge
 [ "$n" -ge 2 ] || fail "the 503 was not retried ($n attempts)"

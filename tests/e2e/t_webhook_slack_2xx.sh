@@ -1,7 +1,6 @@
 # `format: slack` and a 2xx whose body is not "ok": delivered (a dead letter would be sent
 # twice by a replay), not retried, and the odd answer logged once.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_sim --zones 1
 start_receiver --script 200 --answer "accepted for later"
 cat >"$T/cfg.yaml" <<CFG
@@ -20,7 +19,7 @@ Z=$(first_zone)
 inject_event "$Z" '["motion"]' >/dev/null
 inject_event "$Z" '["intrusion"]' >/dev/null
 WAIT=20 wait_for recv_at_least 2 || fail "only $(recv_count) of 2 messages arrived"
-sleep 2 # Slack pacing is 1 s: a retry or a third request would have come by now
+quiet_for 2 "Slack pacing is 1 s: a retry or a third request would have come by now"
 finish_bridge
 [ "$(recv_count)" -eq 2 ] || fail "expected 2 requests, got $(recv_count)"
 "$BRIDGE" dlq list -c "$T/cfg.yaml" >"$T/dlq.txt" || fail "dlq list failed"
