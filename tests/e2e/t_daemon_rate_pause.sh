@@ -13,9 +13,9 @@ rules:
 CFG
 start_bridge "$T/cfg.yaml"
 WAIT=10 wait_for grep -q 'zones: polling' "$T/bridge.log" || fail "the bridge did not start polling: $(tail -3 "$T/bridge.log")"
-sleep 1.5
+wait_cycles 1 # the fault lands in a cycle of its own
 
-curl -sf -X DELETE "$SIM_URL/_sim/requests" || fail "clear request log"
+sim_reqs_clear
 sim_fault '{"status": 429, "retry_after": "2", "count": 1, "path": "/api/v3p/events"}'
 api_reqs() { sim_get /_sim/requests | jq '[.requests[] | select(.path | startswith("/api/v3p/"))]'; }
 after_429() { api_reqs | jq -e '(map(.status) | index(429)) as $i | $i != null and $i + 1 < length' >/dev/null; }

@@ -27,7 +27,7 @@ mark
 sim_fault '{"body": "many", "resources": 50, "count": 1, "path": "/api/v3p/events"}'
 WAIT=10 wait_for logged "skipped 50 of 50 resources from /api/v3p/events" ||
 	fail "no counted line for 50 bad resources: $(since | tail -3)"
-sleep 1
+wait_cycles 1 # the faulted document is done with
 n=$(since | grep -c "resource")
 [ "$n" -eq 1 ] || fail "$n log lines about the 50 bad resources, want 1: $(since | head -5)"
 ok "50 bad resources: one log line: $(since | grep resource | cut -c26-)"
@@ -48,7 +48,7 @@ WAIT=10 wait_for logged "zone '$AN': skipped 1 of [0-9]* resources from /api/v3p
 	fail "no line for the resource of another zone: $(since | tail -3)"
 m=$(curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "tether_bridge_wrong_zone_resources_total" { print $2 }')
 [ "${m:-0}" -ge 1 ] || fail "wrong zone metric: '$m'"
-sleep 1
+wait_cycles 2 # a message under the wrong zone would have come by now
 wrong=$(sub_payloads e2e/all | jq -s --arg b "$B" --arg an "$AN" '[.[] | select(.zone.id == $b and .zone.name == $an)] | length')
 [ "$wrong" -eq 0 ] ||
 	fail "a resource of zone $B was published under zone '$AN': $(sub_payloads e2e/all | tail -1)"

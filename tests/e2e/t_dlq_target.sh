@@ -2,7 +2,6 @@
 # only one target has it; an ambiguous or unknown name exits 1 naming the known targets,
 # instead of exiting 0 having matched nothing.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
 start_mosquitto
 start_sim --zones 1
 start_receiver

@@ -25,7 +25,16 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	exec {fd}<>"/dev/tcp/::1/$MPORT" || fail "connect $i"
 	fds="$fds $fd"
 done
-sleep 0.5
+# the server closes the six over the limit: wait until it has (a held one stays silent)
+six_closed() {
+	local c=0
+	for fd in $fds; do
+		read -r -t 0.05 -u "$fd" _
+		[ $? -gt 128 ] || c=$((c + 1))
+	done
+	[ $c -ge 6 ]
+}
+WAIT=5 wait_for six_closed
 closed=0 held=0
 for fd in $fds; do
 	read -r -t 0.2 -u "$fd" _
