@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-T=$(mktemp -d /tmp/tether-demo.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/tether-demo.XXXXXX")
 PIDS=""      # the programs of the demo
 VIEWS=""     # the formatters showing their output
 BRIDGE_PID=""

@@ -4,8 +4,6 @@
 # sends it) ends it with the next steps and exit status 0. The receiver's verdict is checked
 # first on requests signed right, wrongly and not at all, so "verified" means something.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_webhook.sh"
-cd "$ROOT"
 
 # the receiver's check: a right signature, a wrong one, none
 SECRET=whsec_$(head -c 32 /dev/urandom | base64 -w0)
@@ -24,7 +22,7 @@ ok "the receiver verifies Standard Webhooks signatures"
 
 # the demo, in its own process group as a terminal's foreground job
 set -m
-scripts/demo.sh >"$T/demo.out" 2>&1 &
+"$ROOT/scripts/demo.sh" >"$T/demo.out" 2>&1 &
 DEMO=$!
 set +m
 PIDS="$PIDS $DEMO"
