@@ -12,20 +12,21 @@
 #    refuses it without the variable and accepts it with one.
 # 4. No doc names a file outside the repository or links to a file that does not exist.
 . "$(dirname "$0")/lib.sh"
-cd "$ROOT"
+# docs: the Markdown files, named relative to the tree (messages say README.md:LINE)
+docs() { (cd "$ROOT" && echo README.md && find docs -name '*.md' | sort); }
 SECRET=whsec_$(head -c 32 /dev/urandom | base64 -w0)
 
 # blocks FILE: writes each checked block of FILE to $T/blocks/N/tether-bridge.yaml and its
 # source (FILE:LINE) to $T/blocks/N/from; counts skipped fragments in $T/skipped
 n=0
 : >"$T/skipped"
-for f in README.md $(find docs -name '*.md' | sort); do
+for f in $(docs); do
 	awk -v F="$f" -v OUT="$T/raw.$(printf '%s' "$f" | tr / _)" '
 		/^```yaml[ \t]*$/ { inb = 1; k++; file = OUT "." k
 			print F ":" NR (prev ~ /<!-- fragment -->/ ? " fragment" : "") > (file ".from"); next }
 		/^```/ { inb = 0 }
 		inb { print > file }
-		NF { prev = $0 }' "$f"
+		NF { prev = $0 }' "$ROOT/$f"
 done
 for from in "$T"/raw.*.from; do
 	[ -e "$from" ] || continue
@@ -87,25 +88,25 @@ done
 [ $bad -eq 0 ] || fail "$bad of $n yaml blocks of the docs do not pass check"
 ok "$n yaml blocks of README.md and docs/ pass check ($(wc -l <"$T/skipped") fragments skipped)"
 
-want=$(grep -o '`tether-bridge.yaml: ok: [^`]*`' docs/configuration.md | tr -d '`')
+want=$(grep -o '`tether-bridge.yaml: ok: [^`]*`' "$ROOT/docs/configuration.md" | tr -d '`')
 [ -n "$want" ] || fail "docs/configuration.md shows no check summary"
 [ "$readme_out" = "$want" ] || fail "documented summary '$want', check prints '$readme_out'"
 ok "the documented check summary is what check prints"
 
-grep -nE 'whsec_[A-Za-z0-9+/=]{8,}' config/example.yaml && fail "config/example.yaml holds a secret"
-out=$(env -u WEBHOOK_SECRET TETHER_BRIDGE_STATE_DIR=$T/state "$BRIDGE" check -c config/example.yaml 2>&1) &&
+grep -nE 'whsec_[A-Za-z0-9+/=]{8,}' "$ROOT/config/example.yaml" && fail "config/example.yaml holds a secret"
+out=$(env -u WEBHOOK_SECRET TETHER_BRIDGE_STATE_DIR=$T/state "$BRIDGE" check -c "$ROOT/config/example.yaml" 2>&1) &&
 	fail "config/example.yaml passes check without WEBHOOK_SECRET: $out"
 case "$out" in *"'WEBHOOK_SECRET' is not set"*) ;; *) fail "no word on WEBHOOK_SECRET: $out" ;; esac
-out=$(WEBHOOK_SECRET=$SECRET TETHER_BRIDGE_STATE_DIR=$T/state "$BRIDGE" check -c config/example.yaml 2>&1) ||
+out=$(WEBHOOK_SECRET=$SECRET TETHER_BRIDGE_STATE_DIR=$T/state "$BRIDGE" check -c "$ROOT/config/example.yaml" 2>&1) ||
 	fail "config/example.yaml with WEBHOOK_SECRET: $out"
 ok "config/example.yaml takes its secret from WEBHOOK_SECRET"
 
 # the docs stand alone: no file outside the repository, no relative link that goes nowhere
-grep -rnE '\.\./shared|tether-api\.md|SPEC\.md|SPEC section|STYLE\.md' README.md docs/ &&
+(cd "$ROOT" && grep -rnE '\.\./shared|tether-api\.md|SPEC\.md|SPEC section|STYLE\.md' README.md docs/) &&
 	fail "the docs name files outside the repository"
-for f in README.md $(find docs -name '*.md'); do
-	for l in $(grep -o '](\([^)#h][^)]*\)' "$f" | sed 's/^](//; s/#.*//'); do
-		[ -e "$(dirname "$f")/$l" ] || fail "$f: link to $l goes nowhere"
+for f in $(docs); do
+	for l in $(grep -o '](\([^)#h][^)]*\)' "$ROOT/$f" | sed 's/^](//; s/#.*//'); do
+		[ -e "$ROOT/$(dirname "$f")/$l" ] || fail "$f: link to $l goes nowhere"
 	done
 done
 ok "the docs link only to files that exist in the repository"
