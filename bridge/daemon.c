@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,6 +162,23 @@ static void stop_requested(void *arg)
 /* One daemon per state_dir: two would poll twice and send every alert twice. The flock on
  * state_dir/lock lasts as long as the returned descriptor (the process's life); the file
  * holds the owner's PID for the message. -1 (logged) when it is taken or cannot be made. */
+/* The daemon's signals: SIGTERM and SIGINT stop, SIGHUP reloads, SIGPIPE is ignored (a peer
+ * closing a socket is an error return, not a death). They are blocked in the calling thread,
+ * before any other starts, so every thread inherits the mask and they arrive only through
+ * the returned signalfd, which the delivery loop watches. The descriptor, or -1. */
+static int signals_open(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
 static int state_dir_lock(const char *dir)
 {
 	char path[4200], pid[32] = "";
@@ -215,7 +234,7 @@ int daemon_main(const char *path)
 	struct metrics_server *ms = NULL;
 	struct daemon d = {.path = path};
 	char err[512], *db = NULL;
-	int rc = 1, lock_fd = -1;
+	int rc = 1, lock_fd = -1, sigfd = -1;
 
 	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
 		cfg_errors_print(&errs, stderr);
@@ -225,9 +244,9 @@ int daemon_main(const char *path)
 	log_init(cfg->log.level, cfg->log.json);
 	log_start(cfg, rules);
 	/* before any thread exists (libmicrohttpd's included): every thread inherits the mask
-	 * and only the delivery loop's signalfd sees SIGTERM, SIGINT and SIGHUP */
-	if (deliver_block_signals() < 0) {
-		log_warn("unable to block signals");
+	 * and only the delivery loop, watching sigfd, sees SIGTERM, SIGINT and SIGHUP */
+	if ((sigfd = signals_open()) < 0) {
+		log_warn("unable to set up signal handling");
 		goto out_free_cfg;
 	}
 	if (util_mkdirs(cfg->state_dir) < 0) {
@@ -254,7 +273,7 @@ int daemon_main(const char *path)
 		log_warnx("unable to initialise libmosquitto");
 		goto out_free_cfg;
 	}
-	dl = deliver_new(db, err, sizeof(err));
+	dl = deliver_new(db, sigfd, err, sizeof(err));
 	if (dl == NULL) {
 		log_errorx("%s", err);
 		goto out_lib;
@@ -341,5 +360,7 @@ out_free_cfg:
 	config_free(cfg);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (sigfd >= 0)
+		close(sigfd);
 	return rc;
 }

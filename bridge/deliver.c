@@ -38,7 +38,7 @@ struct mtarget {
 struct deliver {
 	struct store *store;
 	CURLM *multi;
-	int sigfd;
+	int sigfd; /* the daemon's signalfd, borrowed */
 	volatile int stop;
 	_Atomic bool woken; /* the poller added entries */
 	struct mtarget *mt;
@@ -54,27 +54,14 @@ struct deliver {
 	void *stop_arg;
 };
 
-int deliver_block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
-	return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
-}
-
-struct deliver *deliver_new(const char *db_path, char *err, size_t errsz)
+struct deliver *deliver_new(const char *db_path, int sigfd, char *err, size_t errsz)
 {
 	struct deliver *d = calloc(1, sizeof(*d));
-	sigset_t set;
 
 	if (d == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
-	d->sigfd = -1;
 	d->store = store_open(db_path, err, errsz);
 	if (d->store == NULL)
 		goto fail;
@@ -83,15 +70,7 @@ struct deliver *deliver_new(const char *db_path, char *err, size_t errsz)
 		snprintf(err, errsz, "unable to create a curl multi handle");
 		goto fail;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->sigfd < 0) {
-		snprintf(err, errsz, "signalfd: %s", strerror(errno));
-		goto fail;
-	}
+	d->sigfd = sigfd;
 	return d;
 fail:
 	deliver_free(d);
@@ -116,8 +95,6 @@ void deliver_free(struct deliver *d)
 	free(d->acks);
 	if (d->multi)
 		curl_multi_cleanup(d->multi);
-	if (d->sigfd >= 0)
-		close(d->sigfd);
 	store_close(d->store);
 	free(d);
 }

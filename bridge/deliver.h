@@ -12,8 +12,11 @@
 
 struct deliver;
 
-/* Opens its own connection to the state database at db_path. NULL with err on failure. */
-struct deliver *deliver_new(const char *db_path, char *err, size_t errsz);
+/* Opens its own connection to the state database at db_path. sigfd is the daemon's
+ * signalfd for SIGTERM, SIGINT and SIGHUP (borrowed: the daemon owns the signals, their
+ * mask and the descriptor); the loop watches it and calls the stop or reload callback.
+ * NULL with err on failure. */
+struct deliver *deliver_new(const char *db_path, int sigfd, char *err, size_t errsz);
 void deliver_free(struct deliver *d);
 
 /* Adds a broker under its outbox target name ("mqtt.home"); the options are copied. 0/-1. */
@@ -31,10 +34,6 @@ void deliver_set_reload_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
 /* Called from the loop's thread as soon as SIGTERM or SIGINT arrives (before the loop
  * stops its publishers), so other threads can start stopping too. */
 void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
-
-/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; call before starting other
- * threads so that they inherit the mask and only the loop receives them. 0/-1. */
-int deliver_block_signals(void);
 
 /* Runs until SIGTERM/SIGINT, then stops cleanly: the brokers get their
  * `offline`, entries in flight stay in the outbox. 0, or -1 on a fatal error. */
