@@ -23,7 +23,7 @@ void deliver_free(struct deliver *d);
 int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_options *opt);
 
 struct webhook;
-/* Adds a webhook publisher (its target name is webhook_target(w)); takes ownership. 0/-1. */
+/* Adds a webhook publisher (target "webhook.<name>"); takes ownership. 0/-1. */
 int deliver_add_webhook(struct deliver *d, struct webhook *w);
 
 /* Thread-safe: new entries are in the outbox, look now rather than at the next tick. */

@@ -978,11 +978,6 @@ size_t mqtt_inflight(const struct mqtt *m)
 	return m->inflight;
 }
 
-const char *mqtt_name(const struct mqtt *m)
-{
-	return m->name;
-}
-
 const char *mqtt_last_error(const struct mqtt *m)
 {
 	return m->err;

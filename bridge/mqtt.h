@@ -109,7 +109,6 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 
 bool mqtt_connected(const struct mqtt *m);
 size_t mqtt_inflight(const struct mqtt *m);  /* published, neither acked nor lost yet */
-const char *mqtt_name(const struct mqtt *m); /* borrowed */
 /* The last publish or connection error ("connection refused: not authorized"), or "".
  * Borrowed; valid until the next call on m. */
 const char *mqtt_last_error(const struct mqtt *m);

@@ -87,7 +87,8 @@ void tether_free(struct tether *t);
 int tether_run(struct tether *t, struct tether_req *reqs, size_t n);
 void tether_req_release(struct tether_req *req); /* frees doc */
 
-/* New connections opened so far (0 after a batch that reused every connection). */
+/* New connections opened so far (0 after a batch that reused every connection). Exported
+ * for tests. */
 long tether_connections(const struct tether *t);
 
 /* OAuth2 (tether-api.md "oAuth2 Integration"). */

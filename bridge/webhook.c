@@ -59,11 +59,6 @@ static char *dupstr(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-const char *webhook_target(const struct webhook *w)
-{
-	return w->target;
-}
-
 static void cfg_release(struct cfg_webhook *c)
 {
 	free(c->name);

@@ -28,7 +28,6 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 /* Takes w's transfers still running off multi; their entries stay in the outbox. */
 void webhook_cancel_all(struct webhook *w, CURLM *multi);
 void webhook_free(struct webhook *w);                /* after webhook_cancel_all; NULL is fine */
-const char *webhook_target(const struct webhook *w); /* "webhook.<name>", borrowed */
 
 /* The request for an entry as it would be sent at now_s (Unix seconds): the URL, the body
  * and the headers (a JSON object name -> value, new reference). 0, or -1 with err. */

@@ -117,7 +117,7 @@ int config_dump(const struct config *cfg, struct buf *b);
  * or query (they often carry a token); "***" when it does not parse, "-" for NULL. 0/-1. */
 int config_url_redact(struct buf *b, const char *url);
 
-/* Lookups by name (borrowed; NULL if there is none). */
+/* Lookups by name (borrowed; NULL if there is none). Exported for tests. */
 const struct cfg_mqtt *config_mqtt(const struct config *cfg, const char *name);
 const struct cfg_webhook *config_webhook(const struct config *cfg, const char *name);
 

@@ -64,17 +64,6 @@ void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int col
 	va_end(ap);
 }
 
-void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src)
-{
-	for (size_t i = 0; i < src->n; i++) {
-		cfg_errors_add(dst, src->v[i].file, src->v[i].line, src->v[i].column, "%s",
-		               src->v[i].text);
-	}
-	if (src->nomem)
-		dst->nomem = true;
-	cfg_errors_release(src);
-}
-
 bool cfg_errors_since(const struct cfg_errors *errs, size_t before)
 {
 	return errs->n > before || errs->nomem;

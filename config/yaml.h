@@ -30,8 +30,6 @@ struct cfg_errors {
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int column,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Appends every error of src to dst; src is left empty. */
-void cfg_errors_move(struct cfg_errors *dst, struct cfg_errors *src);
 /* True when errs got an error since it held before errors (or lost one to nomem). */
 bool cfg_errors_since(const struct cfg_errors *errs, size_t before);
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f);
@@ -58,7 +56,7 @@ struct ydoc {
 /* Parses path. Syntax errors, unreadable files, duplicate keys, aliases and unset
  * ${VAR}s are added to errs; returns NULL if nothing usable was read. Caller frees. */
 struct ydoc *ydoc_load(const char *path, struct cfg_errors *errs);
-/* Same, from memory; name stands for the file in errors. */
+/* Same, from memory; name stands for the file in errors. Exported for tests. */
 struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
                               struct cfg_errors *errs);
 void ydoc_free(struct ydoc *doc);

@@ -42,7 +42,8 @@ bool rules_watchlists_changed(const struct rules *r);
 /* Cooldown and visit memory. NULL on ENOMEM. Caller frees. */
 struct rules_state *rules_state_new(void);
 void rules_state_free(struct rules_state *st); /* NULL is fine */
-/* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes). */
+/* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes).
+ * Exported for tests. */
 size_t rules_state_size(const struct rules_state *st);
 /* Calls put for every cooldown/visit entry changed since the last successful call, then clears
  * the dirty marks: key is a stable text key ("C:rule|zone_id", "V:rule|plate|zone_id"),

@@ -76,8 +76,9 @@ int watchlist_build(struct watchlist *wl);
  * nothing or to more than WATCHLIST_PLATE_MAX characters, or the list is not built. */
 bool watchlist_match(const struct watchlist *wl, const char *plate, const char *country,
                      struct watchlist_match *out);
-const char *watchlist_name(const struct watchlist *wl); /* borrowed */
-size_t watchlist_size(const struct watchlist *wl);      /* entries added */
+/* Exported for tests: the name (borrowed) and the number of entries added. */
+const char *watchlist_name(const struct watchlist *wl);
+size_t watchlist_size(const struct watchlist *wl);
 /* True when a file loaded into wl now differs on disk (inode, size, mtime), is gone, or has
  * appeared after failing to open. */
 bool watchlist_file_changed(const struct watchlist *wl);
@@ -99,7 +100,7 @@ void watchlist_set_free(struct watchlist_set *set); /* frees every list in it */
 int watchlist_set_add(struct watchlist_set *set, struct watchlist *wl);
 struct watchlist *watchlist_set_get(const struct watchlist_set *set,
                                     const char *name); /* borrowed */
-size_t watchlist_set_count(const struct watchlist_set *set);
+size_t watchlist_set_count(const struct watchlist_set *set); /* exported for tests */
 bool watchlist_set_changed(const struct watchlist_set *set); /* any list's file changed */
 
 #endif
