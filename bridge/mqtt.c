@@ -14,6 +14,7 @@
 
 #include <mosquitto.h>
 
+#include "config/config.h"
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "lib/util.h"
@@ -587,7 +588,7 @@ struct mqtt *mqtt_new(const struct mqtt_options *opt)
 		goto fail;
 	}
 	prefix = opt->topic_prefix != NULL && opt->topic_prefix[0] != '\0' ? opt->topic_prefix
-	                                                                   : "tether";
+	                                                                   : CFG_MQTT_TOPIC_PREFIX;
 	m->host = strdup(host);
 	m->username = dup_or_null(opt->username, &ok);
 	m->password = dup_or_null(opt->password, &ok); /* "" (an unset ${VAR:-}) is none */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "rules/rules_int.h"
 
 static const char *const default_order[] = {"low", "normal", "medium", "high", "critical"};
@@ -739,7 +740,7 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 			ynode_error(errs, ynode_key_of(m, n),
 			            "'text' applies to webhook targets only");
 		const char *prefix =
-		    def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix : "tether";
+		    def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix : CFG_MQTT_TOPIC_PREFIX;
 		rt->qos = def->qos;
 		rt->retain = def->retain;
 		if (ynode_int(m, "qos", false, 0, 2, &qos, errs) == 1)
