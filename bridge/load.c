@@ -12,7 +12,7 @@ struct targets {
 
 static void targets_from_config(const struct config *cfg, struct targets *t)
 {
-	t->v = calloc(cfg->nmqtt + cfg->nwebhooks + 1, sizeof(*t->v));
+	t->v = calloc(2 * cfg->nmqtt + cfg->nwebhooks + 1, sizeof(*t->v));
 	t->n = 0;
 	if (t->v == NULL)
 		return;
@@ -22,6 +22,12 @@ static void targets_from_config(const struct config *cfg, struct targets *t)
 		                                         .topic_prefix = cfg->mqtt[i].topic_prefix,
 		                                         .qos = cfg->mqtt[i].qos,
 		                                         .retain = cfg->mqtt[i].retain};
+		if (cfg->mqtt[i].ha.enabled)
+			t->v[t->n++] =
+			    (struct rules_target_def){.kind = "homeassistant",
+			                              .name = cfg->mqtt[i].name,
+			                              .topic_prefix = cfg->mqtt[i].topic_prefix,
+			                              .qos = cfg->mqtt[i].qos};
 	}
 	for (size_t i = 0; i < cfg->nwebhooks; i++)
 		t->v[t->n++] =
@@ -38,15 +44,20 @@ static void targets_from_doc(const struct ynode *root, struct targets *t)
 	size_t nm = m && m->type == YNODE_MAP ? m->n : 0;
 	size_t nw = w && w->type == YNODE_MAP ? w->n : 0;
 
-	t->v = calloc(nm + nw + 1, sizeof(*t->v));
+	t->v = calloc(2 * nm + nw + 1, sizeof(*t->v));
 	t->n = 0;
 	if (t->v == NULL)
 		return;
-	for (size_t i = 0; i < nm; i++)
+	for (size_t i = 0; i < nm; i++) {
 		t->v[t->n++] = (struct rules_target_def){.kind = "mqtt",
 		                                         .name = m->keys[i]->value,
 		                                         .topic_prefix = CFG_MQTT_TOPIC_PREFIX,
 		                                         .qos = CFG_MQTT_QOS};
+		t->v[t->n++] = (struct rules_target_def){.kind = "homeassistant",
+		                                         .name = m->keys[i]->value,
+		                                         .topic_prefix = CFG_MQTT_TOPIC_PREFIX,
+		                                         .qos = CFG_MQTT_QOS};
+	}
 	for (size_t i = 0; i < nw; i++)
 		t->v[t->n++] =
 		    (struct rules_target_def){.kind = "webhook", .name = w->keys[i]->value};

@@ -624,7 +624,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	static const char *const keys[] = {"url",       "username",  "password", "password_file",
 	                                   "client_id", "qos",       "retain",   "topic_prefix",
 	                                   "ca_file",   "cert_file", "key_file", "insecure",
-	                                   "keepalive", "protocol",  NULL};
+	                                   "keepalive", "protocol",  "homeassistant", NULL};
 	char what[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;
@@ -720,6 +720,8 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 		ynode_error(errs, cert, "'cert_file': needs 'key_file'");
 	if (m->key_file && !m->cert_file)
 		ynode_error(errs, keyf, "'key_file': needs 'cert_file'");
+	if ((n = ynode_get(v, "homeassistant")) != NULL)
+		config_ha_load(&m->ha, ynode_key_of(v, n), n, errs);
 	if (ynode_bool(v, "insecure", false, &m->insecure, errs) == 1 && m->insecure && url_ok &&
 	    !m->tls)
 		ynode_error(errs, ynode_get(v, "insecure"), "'insecure': only used with mqtts://");
@@ -1100,6 +1102,7 @@ void config_free(struct config *c)
 		free(m->ca_file);
 		free(m->cert_file);
 		free(m->key_file);
+		config_ha_release(&m->ha);
 	}
 	free(c->mqtt);
 	for (size_t i = 0; i < c->nwebhooks; i++) {
@@ -1224,6 +1227,8 @@ int config_dump(const struct config *c, struct buf *b)
 		                 secret_mark(m->password), m->client_id, m->qos,
 		                 m->retain ? "true" : "false", m->topic_prefix, d1,
 		                 m->mqtt311 ? "3.1.1" : "5");
+		if (m->ha.enabled)
+			rc |= buf_printf(b, " homeassistant=%s", m->ha.discovery_prefix);
 		if (m->tls)
 			rc |= buf_printf(b, " ca_file=%s cert_file=%s key_file=%s insecure=%s",
 			                 orempty(m->ca_file), orempty(m->cert_file),

@@ -28,6 +28,30 @@ struct cfg_header {
 #define CFG_MQTT_QOS 1
 #define CFG_MQTT_TOPIC_PREFIX "tether"
 
+/* Home Assistant MQTT discovery on one broker (mqtt.<name>.homeassistant; config/ha.c). */
+#define CFG_HA_PREFIX "homeassistant"
+#define CFG_HA_OFF_DELAY_MS 30000
+struct cfg_ha_sensor {
+	int flag;           /* index into msg_flag_names */
+	char *device_class; /* Home Assistant binary_sensor device class; NULL: none */
+};
+struct cfg_ha {
+	bool enabled;
+	char *discovery_prefix; /* default CFG_HA_PREFIX, no trailing '/' */
+	int64_t off_delay_ms;   /* how long a sensor stays on for an event that came complete */
+	struct cfg_ha_sensor *sensors; /* binary sensors per zone, in flag order */
+	size_t nsensors;
+	int *priority; /* flag indexes, most important first: every flag exactly once */
+	size_t npriority;
+	int line, column; /* of the key, for errors */
+};
+struct ynode;
+/* config/ha.c: fills ha from the value of a broker's `homeassistant` key (true, false or a
+ * map), every problem added to errs. release frees what load allocated. */
+void config_ha_load(struct cfg_ha *ha, const struct ynode *key, const struct ynode *v,
+                    struct cfg_errors *errs);
+void config_ha_release(struct cfg_ha *ha);
+
 /* One named broker (mqtt.<name>). host/port/tls come from url. */
 struct cfg_mqtt {
 	char *name;
@@ -45,6 +69,7 @@ struct cfg_mqtt {
 	bool insecure;                        /* tls without certificate verification */
 	int64_t keepalive_ms;
 	bool mqtt311;     /* protocol: 3.1.1 (default MQTT 5; 3.1.1 cannot see refused publishes) */
+	struct cfg_ha ha; /* homeassistant: off unless asked for */
 	int line, column; /* of the name, for errors */
 };
 

@@ -225,6 +225,8 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 		d->qos = t->qos;
 		d->retain = t->retain;
 		res->nd++;
+		if (t->prefix && (d->topic = strdup(t->prefix)) == NULL)
+			return -1;
 		if (t->mqtt) {
 			const struct tmpl *tp = t->topic               ? t->topic
 			                        : m->kind == MSG_PLATE ? t->topic_plate

@@ -14,9 +14,10 @@
 
 /* A configured publisher the rules may name. Strings are copied by rules_compile. */
 struct rules_target_def {
-	const char *kind; /* "mqtt" | "webhook" */
+	const char *kind; /* "mqtt" | "webhook" | "homeassistant" (a broker with discovery on) */
 	const char *name;
-	const char *topic_prefix; /* mqtt: the default topic is <prefix>/<kind>/{{zone.name}} */
+	const char *topic_prefix; /* mqtt: the default topic is <prefix>/<kind>/{{zone.name}};
+	                           * homeassistant: handed on as the delivery's topic */
 	int qos;                  /* mqtt defaults */
 	bool retain;
 	bool slack;               /* webhook: format slack, so text values are mrkdwn-escaped */
@@ -33,6 +34,10 @@ struct rules *rules_compile(const struct ynode *root, const struct rules_target_
                             size_t ntargets, struct cfg_errors *errs);
 void rules_free(struct rules *r); /* NULL is fine */
 size_t rules_count(const struct rules *r);
+/* The name of rule i (in config order) when one of its targets is kind/target, else NULL
+ * (also past the last rule). Borrowed; valid while r lives. */
+const char *rules_name_with_target(const struct rules *r, size_t i, const char *kind,
+                                   const char *target);
 /* Position of severity in severity_order, or -1 when it is not there (such a message
  * never satisfies min_severity; the daemon counts them). */
 int rules_severity_rank(const struct rules *r, const char *severity);
@@ -66,9 +71,9 @@ int rules_state_load(struct rules_state *st, const char *key, const char *value,
  * rule, target_kind and target are borrowed from the rules and valid while they live. */
 struct rules_delivery {
 	const char *rule;
-	const char *target_kind; /* "mqtt" | "webhook" */
+	const char *target_kind; /* "mqtt" | "webhook" | "homeassistant" */
 	const char *target;      /* the target's name */
-	char *topic;             /* rendered; mqtt only, else NULL */
+	char *topic;             /* rendered for mqtt; homeassistant: the broker's topic_prefix */
 	int qos;
 	bool retain;
 	char *text;         /* rendered text template, or NULL */

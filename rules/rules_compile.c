@@ -699,9 +699,9 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
                            const struct rules_target_def *defs, size_t ndefs,
                            struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"mqtt",   "webhook", "topic", "qos",
-	                                   "retain", "text",    "body",  NULL};
-	const struct ynode *mq, *wh, *n;
+	static const char *const keys[] = {"mqtt", "webhook", "homeassistant", "topic", "qos",
+	                                   "retain", "text",  "body",          NULL};
+	const struct ynode *mq, *wh, *ha, *n;
 	const struct rules_target_def *def;
 	const char *name;
 	int64_t qos;
@@ -711,22 +711,38 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 	ynode_check_keys(m, keys, "to", errs);
 	mq = ynode_get(m, "mqtt");
 	wh = ynode_get(m, "webhook");
-	if ((mq == NULL) == (wh == NULL)) {
-		ynode_error(errs, m, "a target names exactly one of 'mqtt' or 'webhook'");
+	ha = ynode_get(m, "homeassistant");
+	if ((mq != NULL) + (wh != NULL) + (ha != NULL) != 1) {
+		ynode_error(errs, m,
+		            "a target names exactly one of 'mqtt', 'webhook' or 'homeassistant'");
 		return;
 	}
 	rt->mqtt = mq != NULL;
-	rt->kind = rt->mqtt ? "mqtt" : "webhook";
+	rt->kind = rt->mqtt ? "mqtt" : wh ? "webhook" : "homeassistant";
 	if (ynode_str(m, rt->kind, true, &name, errs) != 1)
 		return;
 	def = find_target(defs, ndefs, rt->kind, name);
 	if (def == NULL) {
-		ynode_error(errs, rt->mqtt ? mq : wh, "unknown %s '%s'",
-		            rt->mqtt ? "mqtt broker" : "webhook", name);
+		ynode_error(errs, rt->mqtt ? mq : wh ? wh : ha, "unknown %s '%s'%s",
+		            rt->mqtt ? "mqtt broker" : wh ? "webhook" : "mqtt broker", name,
+		            ha && find_target(defs, ndefs, "mqtt", name)
+		                ? " with homeassistant enabled (add 'homeassistant: true' to it)"
+		                : "");
 		return;
 	}
 	if ((rt->name = strdup(name)) == NULL) {
 		nomem(errs, m);
+		return;
+	}
+	if (ha) {
+		/* the entity's topics are Home Assistant's contract, not the user's */
+		static const char *const none[] = {"topic", "qos", "retain", "text", "body"};
+		for (size_t i = 0; i < 5; i++)
+			if ((n = ynode_get(m, none[i])))
+				ynode_error(errs, ynode_key_of(m, n),
+				            "'%s' does not apply to homeassistant targets", none[i]);
+		rt->qos = def->qos;
+		rt->prefix = def->topic_prefix ? strdup(def->topic_prefix) : NULL;
 		return;
 	}
 	if (!rt->mqtt) {
@@ -862,6 +878,7 @@ static void rule_release(struct rule *ru)
 	for (size_t i = 0; i < ru->nto; i++) {
 		struct rule_target *t = &ru->to[i];
 		free(t->name);
+		free(t->prefix);
 		tmpl_free(t->topic);
 		tmpl_free(t->topic_event);
 		tmpl_free(t->topic_plate);
@@ -923,6 +940,17 @@ out_free:
 size_t rules_count(const struct rules *r)
 {
 	return r ? r->n : 0;
+}
+
+const char *rules_name_with_target(const struct rules *r, size_t i, const char *kind,
+                                   const char *target)
+{
+	if (r == NULL || i >= r->n)
+		return NULL;
+	for (size_t j = 0; j < r->v[i].nto; j++)
+		if (strcmp(r->v[i].to[j].kind, kind) == 0 && strcmp(r->v[i].to[j].name, target) == 0)
+			return r->v[i].name;
+	return NULL;
 }
 
 bool rules_watchlists_changed(const struct rules *r)

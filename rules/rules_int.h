@@ -23,9 +23,10 @@ struct strlist {
 };
 
 struct rule_target {
-	const char *kind; /* static "mqtt" | "webhook" */
+	const char *kind; /* static "mqtt" | "webhook" | "homeassistant" */
 	bool mqtt;
 	char *name;
+	char *prefix; /* homeassistant: the broker's topic_prefix */
 	struct tmpl *topic;                     /* explicit topic, or NULL */
 	struct tmpl *topic_event, *topic_plate; /* the default topics */
 	int qos;
