@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "bridge/homeassistant.h"
 #include "rules/normalize.h"
 
 char *outbox_target(const char *kind, const char *name)
@@ -24,6 +25,8 @@ int outbox_entry_build(const struct rules_delivery *d, struct store_entry *out)
 	json_t *extra = NULL;
 	bool mqtt = strcmp(d->target_kind, "mqtt") == 0;
 
+	if (strcmp(d->target_kind, "homeassistant") == 0)
+		return ha_rule_entry(d, out); /* an entity's event, on the broker's own target */
 	memset(out, 0, sizeof(*out));
 	out->msg_id = strdup(d->msg.id);
 	out->zone_id = strdup(d->msg.zone_id);

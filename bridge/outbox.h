@@ -14,7 +14,8 @@ char *outbox_target(const char *kind, const char *name);
  * message (or the rule's body) as payload and {"qos","retain"} as extra; or target
  * "webhook.<name>" with no URL (it carries tokens: the publisher takes it from the config
  * when it sends), the v1 message as payload and {"text","body"} as extra for the webhook
- * formatter. Strings in out are new (store_entry_release). 0/-1. */
+ * formatter; or, for a "homeassistant" delivery, the rule entity's event on target
+ * "mqtt.<name>" (ha_rule_entry). Strings in out are new (store_entry_release). 0/-1. */
 int outbox_entry_build(const struct rules_delivery *d, struct store_entry *out);
 
 #endif

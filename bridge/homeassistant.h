@@ -1,0 +1,81 @@
+/* Home Assistant MQTT discovery for one broker: the retained discovery configs of the bridge,
+ * each polled zone and each rule with a `homeassistant:` target, and the state those entities
+ * show, all as outbox entries (target "mqtt.<broker>") the poller commits like deliveries.
+ * Functions are ha_*; one struct ha per broker with discovery on, used by one thread. */
+#ifndef TB_HOMEASSISTANT_H
+#define TB_HOMEASSISTANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/store.h"
+#include "config/config.h"
+#include "rules/normalize.h"
+#include "rules/rules.h"
+
+#define HA_SPREAD_MS 3000 /* a full set of configs is spread over this long */
+#define HA_ORIGIN "tether-bridge"
+
+struct ha;
+
+struct ha_zone {
+	const char *id, *name;
+};
+
+/* What the bridge device's diagnostic entities show. */
+struct ha_status {
+	bool api_ok;          /* the last zone refresh or poll reached the API */
+	int64_t outbox;       /* entries waiting */
+	int64_t dead_letters; /* -1: unknown */
+	int64_t last_poll_ms; /* Unix ms of the last successful poll; 0: none yet */
+};
+
+/* Entries to put in the outbox, in order (their strings owned by the list). */
+struct ha_entries {
+	struct store_entry *v;
+	size_t n, cap;
+};
+void ha_entries_release(struct ha_entries *e); /* frees the entries, keeps nothing */
+
+/* A new, empty state for broker (copied), or NULL on ENOMEM. */
+struct ha *ha_new(const char *broker);
+void ha_free(struct ha *h); /* NULL is fine */
+const char *ha_broker(const struct ha *h);
+
+/* Compares the configs cfg, rules and zones call for with those published before, and
+ * appends a retained config for each new or changed one and an empty retained payload for
+ * each one no longer wanted; with force, every wanted config is appended (Home Assistant
+ * restarted, or the connection is new). Configs are due one after the other over at most
+ * HA_SPREAD_MS from now. The zone list is kept for ha_message. A broker without discovery
+ * (cfg's ha.enabled false, or a broker cfg does not have) wants nothing: all is deleted.
+ * 0, or -1 on ENOMEM (out may hold part; h is unchanged). */
+int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
+            const struct ha_zone *zones, size_t nzones, bool force, int64_t now,
+            struct ha_entries *out);
+
+/* One delivered revision (event or plate read) of a zone: appends the zone's Detection
+ * event, its binary sensors' ON/OFF (retained), its plate sensor and Plate event, and, for
+ * the zone's first plate read, the plate entities' configs (as ha_sync with cfg and rules,
+ * the zones of the last ha_sync). A zone the last ha_sync did not have gets nothing.
+ * 0, or -1 on ENOMEM. */
+int ha_message(struct ha *h, const struct config *cfg, const struct rules *rules,
+               const struct message *m, int64_t now, struct ha_entries *out);
+
+/* Time passes: binary sensors whose pulse ended turn OFF. 0, or -1 on ENOMEM. */
+int ha_tick(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out);
+
+/* The bridge device's state (retained), appended when it differs from the last one. */
+int ha_status(struct ha *h, const struct config *cfg, const struct ha_status *st,
+              struct ha_entries *out);
+
+/* The outbox entry of a rule's `homeassistant:` delivery: the rule entity's event
+ * {"event_type":"fired", ...the message} on its topic, not retained. 0/-1. */
+int ha_rule_entry(const struct rules_delivery *d, struct store_entry *out);
+
+/* An id Home Assistant accepts in a topic level and a unique_id: [A-Za-z0-9_-] kept, any
+ * other byte '_', and when anything was replaced a short hash of s appended so that two
+ * names never meet. New string (caller frees), NULL on ENOMEM. */
+char *ha_object_id(const char *s);
+
+#endif
