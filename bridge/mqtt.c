@@ -25,13 +25,15 @@
  * unacknowledged token is reported lost and the caller publishes it again, in outbox order.
  * A persistent session (or reusing the client, which resends its own queue on reconnect)
  * would keep a second copy of the same state in the broker and in libmosquitto, and send
- * each lost message twice more. Clean sessions cost nothing here since the bridge never
- * subscribes.
+ * each lost message twice more. Subscriptions are made again on every connection; a message
+ * published to them while the bridge was away is missed, which suits what they carry
+ * (commands: one sent to a bridge that is down is better refused by silence than run late).
  *
  * MQTT 5 by default, for one reason: its PUBACK and PUBREC carry a reason code, so a publish
  * the broker refuses (ACL, quota, payload format) is told apart from a delivered one. With
  * clean start and no session expiry, an MQTT 5 session lives exactly as long as a 3.1.1
- * clean session; no other MQTT 5 feature is used.
+ * clean session. The only other MQTT 5 features used are a received message's response topic
+ * and correlation data, and correlation data on a reply.
  */
 
 enum mqtt_state {
@@ -52,6 +54,13 @@ struct pending {
 struct settled {
 	uint64_t token;
 	int reason;
+};
+
+/* A topic filter subscribed on every connection; mid is its SUBSCRIBE's on this one, or -1
+ * once the SUBACK came (or before the connection). */
+struct sub_filter {
+	char *filter;
+	int mid;
 };
 
 struct mqtt {
@@ -93,6 +102,11 @@ struct mqtt {
 	void *refused_arg;
 	void (*lost_cb)(void *arg, uint64_t token);
 	void *lost_arg;
+	void (*message_cb)(void *arg, const struct mqtt_message *msg);
+	void *message_arg;
+
+	struct sub_filter *subs;
+	size_t n_subs;
 
 	char reason[256]; /* why the current attempt or connection ended */
 	char logged[256]; /* the last failure logged at warn level, so retries do not repeat it */
@@ -103,6 +117,10 @@ struct mqtt {
 /* MQTT 5 CONNACK reason code (mqtt_protocol.h is not included: its MQTT_MAX_PAYLOAD is not
  * ours) */
 #define RC_UNSUPPORTED_PROTOCOL_VERSION 0x84
+/* MQTT 5 property identifiers (the same header's MQTT_PROP_*) */
+#define PROP_RESPONSE_TOPIC 8
+#define PROP_CORRELATION_DATA 9
+#define SUBSCRIBE_QOS 1
 
 static int lib_refs;
 
@@ -374,6 +392,72 @@ static void lose_all(struct mqtt *m)
 /* libmosquitto callbacks: they only record; mqtt_handle acts once the library call returns
  * (a client cannot be destroyed from inside its own callback). */
 
+/* Sends the SUBSCRIBE for one filter on the current connection; a failure is logged and
+ * left to the next connection (the filter was checked when it was added). */
+static void subscribe_one(struct mqtt *m, struct sub_filter *f)
+{
+	char text[200];
+	int rc;
+
+	f->mid = -1;
+	if (m->mosq == NULL)
+		return;
+	rc = mosquitto_subscribe(m->mosq, &f->mid, f->filter, SUBSCRIBE_QOS);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		f->mid = -1;
+		mosq_text(m, rc, errno, text, sizeof(text));
+		log_warnx("mqtt '%s': unable to subscribe to '%s': %s", m->name, f->filter, text);
+	}
+}
+
+/* A SUBACK: one granted QoS per filter, 0x80 and up a refusal (an ACL). */
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+{
+	struct mqtt *m = obj;
+
+	(void)mosq;
+	for (size_t i = 0; i < m->n_subs; i++) {
+		if (m->subs[i].mid != mid)
+			continue;
+		m->subs[i].mid = -1;
+		if (n > 0 && granted[0] >= 0x80)
+			log_warnx("mqtt '%s': subscription to '%s' refused by the broker (0x%02x)",
+			          m->name, m->subs[i].filter, (unsigned)granted[0]);
+		else
+			log_debug("mqtt '%s': subscribed to '%s'", m->name, m->subs[i].filter);
+	}
+}
+
+/* A message on a subscription: handed to the caller with its MQTT 5 properties read. */
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+	struct mqtt *m = obj;
+	struct mqtt_message out = {0};
+	char *response_topic = NULL;
+	void *corr = NULL;
+	uint16_t corr_len = 0;
+
+	(void)mosq;
+	if (m->message_cb == NULL || msg == NULL || msg->topic == NULL)
+		return;
+	if (props != NULL) {
+		mosquitto_property_read_string(props, PROP_RESPONSE_TOPIC, &response_topic, false);
+		mosquitto_property_read_binary(props, PROP_CORRELATION_DATA, &corr, &corr_len,
+		                               false);
+	}
+	out.topic = msg->topic;
+	out.payload = msg->payload != NULL ? msg->payload : "";
+	out.len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+	out.retain = msg->retain;
+	out.response_topic = response_topic;
+	out.correlation = corr;
+	out.correlation_len = corr != NULL ? corr_len : 0;
+	m->message_cb(m->message_arg, &out);
+	free(response_topic);
+	free(corr);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct mqtt *m = obj;
@@ -404,6 +488,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 		log_warnx("mqtt '%s': cannot publish 'online' to '%s': %s", m->name,
 		          m->status_topic, text);
 	}
+	for (size_t i = 0; i < m->n_subs; i++)
+		subscribe_one(m, &m->subs[i]);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
@@ -524,6 +610,8 @@ static struct mosquitto *make_client(struct mqtt *m, char *err, size_t errlen)
 	mosquitto_connect_callback_set(mosq, on_connect);
 	mosquitto_disconnect_callback_set(mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(mosq, on_publish);
+	mosquitto_subscribe_callback_set(mosq, on_subscribe);
+	mosquitto_message_v5_callback_set(mosq, on_message);
 	mosquitto_log_callback_set(mosq, on_log);
 	return mosq;
 fail:
@@ -650,6 +738,8 @@ static void drop_client(struct mqtt *m)
 	}
 	m->dropped = false;
 	m->online_mid = m->offline_mid = -1;
+	for (size_t i = 0; i < m->n_subs; i++)
+		m->subs[i].mid = -1;
 }
 
 void mqtt_free(struct mqtt *m)
@@ -659,6 +749,9 @@ void mqtt_free(struct mqtt *m)
 	drop_client(m);
 	free(m->q);
 	free(m->deferred);
+	for (size_t i = 0; i < m->n_subs; i++)
+		free(m->subs[i].filter);
+	free(m->subs);
 	free(m->name);
 	free(m->host);
 	free(m->username);
@@ -689,6 +782,59 @@ void mqtt_set_lost_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), voi
 {
 	m->lost_cb = cb;
 	m->lost_arg = arg;
+}
+
+void mqtt_set_message_cb(struct mqtt *m, void (*cb)(void *arg, const struct mqtt_message *msg),
+                         void *arg)
+{
+	m->message_cb = cb;
+	m->message_arg = arg;
+}
+
+int mqtt_subscribe(struct mqtt *m, const char *filter)
+{
+	struct sub_filter *ns;
+	char *copy;
+
+	if (filter == NULL || filter[0] == '\0' ||
+	    mosquitto_sub_topic_check(filter) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_validate_utf8(filter, (int)strlen(filter)) != MOSQ_ERR_SUCCESS) {
+		textf(m->err, sizeof(m->err), "invalid topic filter '%s'",
+		      filter ? filter : "(null)");
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < m->n_subs; i++)
+		if (strcmp(m->subs[i].filter, filter) == 0)
+			return 0;
+	copy = strdup(filter);
+	if (copy == NULL)
+		goto out_of_memory;
+	ns = realloc(m->subs, (m->n_subs + 1) * sizeof(*ns));
+	if (ns == NULL)
+		goto out_free_copy;
+	m->subs = ns;
+	m->subs[m->n_subs] = (struct sub_filter){.filter = copy, .mid = -1};
+	m->n_subs++;
+	if (mqtt_connected(m))
+		subscribe_one(m, &m->subs[m->n_subs - 1]);
+	return 0;
+out_free_copy:
+	free(copy);
+out_of_memory:
+	textf(m->err, sizeof(m->err), "out of memory");
+	errno = ENOMEM;
+	return -1;
+}
+
+bool mqtt_subscribed(const struct mqtt *m)
+{
+	if (!mqtt_connected(m))
+		return false;
+	for (size_t i = 0; i < m->n_subs; i++)
+		if (m->subs[i].mid != -1)
+			return false;
+	return true;
 }
 
 /* The connection attempt or connection has ended: log the state change, hand back the
@@ -894,9 +1040,12 @@ void mqtt_stop(struct mqtt *m)
 	lose_all(m);
 }
 
-int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-                 bool retain, uint64_t token)
+/* mqtt_publish and mqtt_publish_reply: corr_len bytes of correlation data go with the message
+ * under MQTT 5 when corr is not NULL. */
+static int publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                   bool retain, const void *corr, size_t corr_len, uint64_t token)
 {
+	mosquitto_property *props = NULL;
 	int rc, mid = 0, saved;
 	char text[200];
 
@@ -926,7 +1075,19 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 		errno = ENOBUFS;
 		return -1;
 	}
+	if (corr != NULL && corr_len > UINT16_MAX) {
+		textf(m->err, sizeof(m->err), "correlation data of %zu bytes too large", corr_len);
+		errno = EMSGSIZE;
+		return -1;
+	}
 	if (q_reserve(m) < 0) {
+		textf(m->err, sizeof(m->err), "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	if (m->v5 && corr != NULL &&
+	    mosquitto_property_add_binary(&props, PROP_CORRELATION_DATA, corr,
+	                                  (uint16_t)corr_len) != MOSQ_ERR_SUCCESS) {
 		textf(m->err, sizeof(m->err), "out of memory");
 		errno = ENOMEM;
 		return -1;
@@ -936,8 +1097,9 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	m->publish_acked = false;
 	m->publish_reason = 0;
 	errno = 0;
-	rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, payload, qos, retain);
+	rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, payload, qos, retain, props);
 	saved = errno;
+	mosquitto_property_free_all(&props);
 	m->in_publish = false;
 	m->publish_mid = NULL;
 	if (rc != MOSQ_ERR_SUCCESS) {
@@ -967,6 +1129,18 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	else
 		q_push(m, token, mid);
 	return 0;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                 bool retain, uint64_t token)
+{
+	return publish(m, topic, payload, len, qos, retain, NULL, 0, token);
+}
+
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                       const void *corr, size_t corr_len, uint64_t token)
+{
+	return publish(m, topic, payload, len, qos, false, corr, corr_len, token);
 }
 
 bool mqtt_connected(const struct mqtt *m)

@@ -1,6 +1,7 @@
-/* MQTT publisher: one struct mqtt per configured broker, driven by the caller's event loop
- * (no thread), with reconnect backoff, the availability topic and per-message acks. What to
- * publish, in which order, and what to resend after a drop is the caller's (the outbox). */
+/* MQTT client: one struct mqtt per configured broker, driven by the caller's event loop
+ * (no thread), with reconnect backoff, the availability topic, per-message acks and
+ * subscriptions. What to publish, in which order, and what to resend after a drop is the
+ * caller's (the outbox). */
 #ifndef TB_MQTT_H
 #define TB_MQTT_H
 
@@ -78,6 +79,30 @@ void mqtt_set_refused_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token, c
  * or one lost. */
 void mqtt_set_lost_cb(struct mqtt *m, void (*cb)(void *arg, uint64_t token), void *arg);
 
+/* A message received on a subscription; every pointer is borrowed for the callback. */
+struct mqtt_message {
+	const char *topic;
+	const void *payload; /* not NUL-terminated; never NULL ("" when empty) */
+	size_t len;
+	bool retain;                /* the broker kept it: a replay, not news */
+	const char *response_topic; /* MQTT 5 only; NULL when none */
+	const void *correlation;    /* MQTT 5 correlation data; NULL when none */
+	size_t correlation_len;
+};
+
+/* cb(arg, msg) for every message received on a subscription, from mqtt_handle. The callback
+ * may publish (mqtt_publish, mqtt_publish_reply), never mqtt_stop or mqtt_free. */
+void mqtt_set_message_cb(struct mqtt *m, void (*cb)(void *arg, const struct mqtt_message *msg),
+                         void *arg);
+/* Adds a topic filter ("+" and "#" allowed), subscribed with QoS 1 now when connected and
+ * again on every connection after a drop (sessions are clean: what is published while the
+ * connection is down is missed). Adding a filter twice is one subscription. 0, or -1 with
+ * errno EINVAL (invalid filter) or ENOMEM. */
+int mqtt_subscribe(struct mqtt *m, const char *filter);
+/* Connected, and the broker has answered every subscription's SUBSCRIBE on this connection
+ * (granted or refused: a refusal is logged). */
+bool mqtt_subscribed(const struct mqtt *m);
+
 /* Whether an MQTT 5 PUBACK / PUBREC reason code refuses the message (0x80 and up; 0x10 "no
  * matching subscribers" is a success). When it does, why gets "refused by the broker: not
  * authorized (0x87)" (libmosquitto's text for the code). */
@@ -106,6 +131,13 @@ void mqtt_handle(struct mqtt *m, bool readable, bool writable);
  * ENOMEM, EIO; mqtt_last_error then says why. topic and payload are copied. */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                  bool retain, uint64_t token);
+
+/* mqtt_publish of an answer to a request (not retained): under MQTT 5, corr_len bytes of
+ * correlation data (the request's, corr not NULL) go with it; under 3.1.1 they cannot and the
+ * message goes without. Same returns as mqtt_publish, and EMSGSIZE for correlation data over
+ * 65,535 bytes. */
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                       const void *corr, size_t corr_len, uint64_t token);
 
 bool mqtt_connected(const struct mqtt *m);
 size_t mqtt_inflight(const struct mqtt *m);  /* published, neither acked nor lost yet */

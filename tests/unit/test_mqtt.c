@@ -1,7 +1,7 @@
-/* MQTT publisher against a real mosquitto on 127.0.0.1: availability topic, acks per QoS,
+/* MQTT client against a real mosquitto on 127.0.0.1: availability topic, acks per QoS,
  * order, retain, last will, clean stop, reconnect after a broker restart, refusals (bad
- * publishes, and publishes the broker's ACL denies). A second libmosquitto client in the
- * test is the subscriber. */
+ * publishes, and publishes the broker's ACL denies), subscriptions and replies. A second
+ * libmosquitto client in the test is the subscriber (or the requester). */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,7 +58,10 @@ static struct {
 	struct sub *subs[MAX_SUBS];
 	uint64_t acks[MAX_TOKENS], lost[MAX_TOKENS], refused[MAX_TOKENS];
 	size_t n_acks, n_lost, n_refused;
-	char refused_why[256]; /* the reason given with the last refusal */
+	char refused_why[256];       /* the reason given with the last refusal */
+	struct rmsg got[MAX_TOKENS]; /* messages the client under test received */
+	char *got_response[MAX_TOKENS], *got_corr[MAX_TOKENS];
+	size_t n_got;
 } T;
 
 static int free_port(void)
@@ -440,7 +443,7 @@ static int group_teardown(void **state)
 static int test_setup(void **state)
 {
 	(void)state;
-	T.n_acks = T.n_lost = T.n_refused = 0;
+	T.n_acks = T.n_lost = T.n_refused = T.n_got = 0;
 	T.refused_why[0] = '\0';
 	return 0;
 }
@@ -453,6 +456,13 @@ static int test_teardown(void **state)
 			sub_free(T.subs[i]);
 	mqtt_free(T.m);
 	T.m = NULL;
+	for (size_t i = 0; i < T.n_got; i++) {
+		free(T.got[i].topic);
+		free(T.got[i].payload);
+		free(T.got_response[i]);
+		free(T.got_corr[i]);
+	}
+	T.n_got = 0;
 	broker_cleanup(&T.own);
 	if (T.broker.pid > 0)
 		kill(T.broker.pid, SIGCONT); /* in case a test stopped it and then failed */
@@ -988,6 +998,188 @@ static void test_will_and_online_work_under_mqtt5(void **state)
 	assert_true(r->retain);
 }
 
+/* The message callback of the client under test: copies what it was given. */
+static void record_message(void *arg, const struct mqtt_message *msg)
+{
+	struct rmsg *r;
+
+	(void)arg;
+	assert_true(T.n_got < MAX_TOKENS);
+	r = &T.got[T.n_got];
+	r->topic = strdup(msg->topic);
+	r->payload = strndup(msg->payload, msg->len);
+	r->retain = msg->retain;
+	T.got_response[T.n_got] = msg->response_topic ? strdup(msg->response_topic) : NULL;
+	T.got_corr[T.n_got] =
+	    msg->correlation ? strndup(msg->correlation, msg->correlation_len) : NULL;
+	T.n_got++;
+}
+
+/* A plain client publishing on the broker at port, MQTT 5 when v5. */
+static struct mosquitto *requester_new(int port, bool v5)
+{
+	struct mosquitto *q = mosquitto_new(NULL, true, NULL);
+
+	assert_non_null(q);
+	if (v5)
+		mosquitto_int_option(q, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	assert_int_equal(mosquitto_connect(q, "127.0.0.1", port, 30), MOSQ_ERR_SUCCESS);
+	return q;
+}
+
+static void requester_send(struct mosquitto *q, const char *topic, const char *payload, bool retain,
+                           mosquitto_property *props)
+{
+	assert_int_equal(
+	    mosquitto_publish_v5(q, NULL, topic, (int)strlen(payload), payload, 1, retain, props),
+	    MOSQ_ERR_SUCCESS);
+	for (int i = 0; i < 10; i++)
+		mosquitto_loop(q, 10, 1);
+}
+
+static void requester_free(struct mosquitto *q)
+{
+	mosquitto_disconnect(q);
+	mosquitto_destroy(q);
+}
+
+static void test_subscription_delivers_messages_and_the_retain_flag(void **state)
+{
+	struct mosquitto *q;
+
+	(void)state;
+	q = requester_new(T.broker.port, false);
+	/* retained before the subscription: the broker replays it, flagged */
+	requester_send(q, "subs/cmd/old", "replayed", true, NULL);
+	publisher_up("subs");
+	mqtt_set_message_cb(T.m, record_message, NULL);
+	assert_int_equal(mqtt_subscribe(T.m, "subs/cmd/#"), 0);
+	assert_int_equal(mqtt_subscribe(T.m, "subs/cmd/#"), 0); /* one subscription */
+	PUMP_UNTIL(mqtt_subscribed(T.m) && T.n_got == 1, 3000);
+	assert_true(mqtt_subscribed(T.m));
+	requester_send(q, "subs/cmd/new", "fresh", false, NULL);
+	requester_send(q, "subs/other", "not ours", false, NULL);
+	PUMP_UNTIL(T.n_got == 2, 3000);
+	pump_for(100);
+	assert_int_equal(T.n_got, 2);
+	assert_string_equal(T.got[0].topic, "subs/cmd/old");
+	assert_string_equal(T.got[0].payload, "replayed");
+	assert_true(T.got[0].retain);
+	assert_string_equal(T.got[1].topic, "subs/cmd/new");
+	assert_string_equal(T.got[1].payload, "fresh");
+	assert_false(T.got[1].retain);
+	assert_null(T.got_response[1]);
+	assert_null(T.got_corr[1]);
+	/* clear the retained message for the other tests */
+	requester_send(q, "subs/cmd/old", "", true, NULL);
+	requester_free(q);
+}
+
+static void test_invalid_filters_are_refused(void **state)
+{
+	(void)state;
+	T.m = publisher_new(T.broker.port, "badsub");
+	assert_int_equal(mqtt_subscribe(T.m, "a/#/b"), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mqtt_subscribe(T.m, "a/b+"), -1);
+	assert_int_equal(mqtt_subscribe(T.m, ""), -1);
+	assert_int_equal(mqtt_subscribe(T.m, "a/+/b"), 0);
+}
+
+static void test_subscriptions_are_made_again_after_a_reconnect(void **state)
+{
+	struct broker *b = &T.own;
+	struct mosquitto *q;
+
+	(void)state;
+	assert_int_equal(broker_start(b, NULL, NULL), 0);
+	T.m = publisher_new(b->port, "resub");
+	mqtt_set_message_cb(T.m, record_message, NULL);
+	/* added before the first connection */
+	assert_int_equal(mqtt_subscribe(T.m, "resub/cmd/#"), 0);
+	assert_int_equal(mqtt_start(T.m), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 5000);
+	assert_true(mqtt_subscribed(T.m));
+	broker_kill(b, SIGKILL);
+	PUMP_UNTIL(!mqtt_connected(T.m), 5000);
+	assert_false(mqtt_subscribed(T.m));
+	assert_int_equal(broker_start(b, NULL, NULL), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 10000);
+	assert_true(mqtt_subscribed(T.m));
+	q = requester_new(b->port, false);
+	requester_send(q, "resub/cmd/x", "after", false, NULL);
+	PUMP_UNTIL(T.n_got == 1, 3000);
+	assert_int_equal(T.n_got, 1);
+	assert_string_equal(T.got[0].payload, "after");
+	requester_free(q);
+	mqtt_free(T.m);
+	T.m = NULL;
+	broker_cleanup(b);
+}
+
+/* MQTT 5 property identifiers (mqtt_protocol.h's MQTT_MAX_PAYLOAD is not ours) */
+#define PROP_RESPONSE_TOPIC 8
+#define PROP_CORRELATION_DATA 9
+
+/* The requester's view of the reply: its correlation data. */
+static char reply_corr[64];
+static bool reply_seen;
+
+static void on_reply(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                     const mosquitto_property *props)
+{
+	void *corr = NULL;
+	uint16_t len = 0;
+
+	(void)mosq;
+	(void)obj;
+	(void)msg;
+	reply_seen = true;
+	if (mosquitto_property_read_binary(props, PROP_CORRELATION_DATA, &corr, &len, false) !=
+	    NULL) {
+		snprintf(reply_corr, sizeof(reply_corr), "%.*s", (int)len, (char *)corr);
+		free(corr);
+	}
+}
+
+static void test_v5_request_gets_a_reply_with_its_correlation_data(void **state)
+{
+	struct mosquitto *q;
+	mosquitto_property *props = NULL;
+	int64_t end;
+
+	(void)state;
+	reply_seen = false;
+	reply_corr[0] = '\0';
+	publisher_up("req");
+	mqtt_set_message_cb(T.m, record_message, NULL);
+	assert_int_equal(mqtt_subscribe(T.m, "req/cmd/#"), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 3000);
+	q = requester_new(T.broker.port, true);
+	mosquitto_message_v5_callback_set(q, on_reply);
+	assert_int_equal(mosquitto_subscribe(q, NULL, "req/answer", 1), MOSQ_ERR_SUCCESS);
+	for (int i = 0; i < 10; i++)
+		mosquitto_loop(q, 10, 1);
+	mosquitto_property_add_string(&props, PROP_RESPONSE_TOPIC, "req/answer");
+	mosquitto_property_add_binary(&props, PROP_CORRELATION_DATA, "abc-1", 5);
+	requester_send(q, "req/cmd/mode", "away", false, props);
+	mosquitto_property_free_all(&props);
+	PUMP_UNTIL(T.n_got == 1, 3000);
+	assert_int_equal(T.n_got, 1);
+	assert_string_equal(T.got_response[0], "req/answer");
+	assert_string_equal(T.got_corr[0], "abc-1");
+	assert_int_equal(mqtt_publish_reply(T.m, T.got_response[0], "ok", 2, 1, "abc-1", 5, 77), 0);
+	end = util_mono_ms() + 3000;
+	while ((!reply_seen || !acked(77)) && util_mono_ms() < end) {
+		pump(10);
+		mosquitto_loop(q, 10, 1);
+	}
+	assert_true(acked(77));
+	assert_true(reply_seen);
+	assert_string_equal(reply_corr, "abc-1");
+	requester_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1030,6 +1222,14 @@ int main(void)
 	                                    test_teardown),
 	    cmocka_unit_test_setup_teardown(test_will_and_online_work_under_mqtt5, test_setup,
 	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_subscription_delivers_messages_and_the_retain_flag,
+	                                    test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_filters_are_refused, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_subscriptions_are_made_again_after_a_reconnect,
+	                                    test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_v5_request_gets_a_reply_with_its_correlation_data,
+	                                    test_setup, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
