@@ -36,7 +36,81 @@ struct daemon {
 	int64_t stop_at; /* monotonic ms when the stop signal came */
 	char **targets;  /* "mqtt.home", "webhook.slack": what delivery serves */
 	size_t ntargets;
+	struct ha_listen *ha; /* brokers with Home Assistant discovery at start */
+	size_t nha;
 };
+
+/* What one broker with Home Assistant discovery listens to (its strings owned). */
+struct ha_listen {
+	struct daemon *d;
+	char *target;        /* "mqtt.home" */
+	char *birth_topic;   /* <discovery_prefix>/status */
+	char *refresh_topic; /* <topic_prefix>/cmd/refresh, the refresh button */
+	bool connected;      /* once: the first connection gets the start's configs */
+};
+
+/* From the delivery thread: Home Assistant came online (resend every config), or its
+ * refresh button was pressed (re-read the zones). Retained messages are replays: a
+ * retained `online` still means Home Assistant is there, a retained press is ignored. */
+static void ha_message_cb(void *arg, const struct mqtt_message *msg)
+{
+	struct ha_listen *l = arg;
+
+	if (strcmp(msg->topic, l->birth_topic) == 0) {
+		if (msg->len == 6 && memcmp(msg->payload, "online", 6) == 0) {
+			log_info("%s: Home Assistant is online: sending discovery again", l->target);
+			poller_ha_request(l->d->poller, true);
+		}
+	} else if (strcmp(msg->topic, l->refresh_topic) == 0 && !msg->retain) {
+		log_info("%s: refresh requested on '%s'", l->target, l->refresh_topic);
+		poller_ha_request(l->d->poller, false);
+	}
+}
+
+/* A broker with discovery reconnected: its retained configs may be gone (a broker
+ * restarted without persistence), so they are sent again. The first connection needs
+ * nothing more than the configs the start queues anyway. */
+static void ha_connect_cb(void *arg, const char *target)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < d->nha; i++) {
+		if (strcmp(d->ha[i].target, target) != 0)
+			continue;
+		if (d->ha[i].connected && d->poller)
+			poller_ha_request(d->poller, true);
+		d->ha[i].connected = true;
+	}
+}
+
+/* Subscribes every broker with homeassistant on to the birth and refresh topics. 0/-1. */
+static int ha_listen_setup(struct daemon *d, struct deliver *dl, const struct config *cfg)
+{
+	if ((d->ha = calloc(cfg->nmqtt + 1, sizeof(*d->ha))) == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->nmqtt; i++) {
+		const struct cfg_mqtt *m = &cfg->mqtt[i];
+		struct ha_listen *l = &d->ha[d->nha];
+		struct mqtt *mq;
+		if (!m->ha.enabled)
+			continue;
+		l->d = d;
+		l->target = outbox_target("mqtt", m->name);
+		if (asprintf(&l->birth_topic, "%s/status", m->ha.discovery_prefix) < 0)
+			l->birth_topic = NULL;
+		if (asprintf(&l->refresh_topic, "%s/cmd/refresh", m->topic_prefix) < 0)
+			l->refresh_topic = NULL;
+		d->nha++;
+		if (l->target == NULL || l->birth_topic == NULL || l->refresh_topic == NULL)
+			return -1;
+		if ((mq = deliver_mqtt(dl, l->target)) == NULL ||
+		    mqtt_subscribe(mq, l->birth_topic) < 0 || mqtt_subscribe(mq, l->refresh_topic) < 0)
+			return -1;
+		mqtt_set_message_cb(mq, ha_message_cb, l);
+	}
+	deliver_set_connect_cb(dl, ha_connect_cb, d);
+	return 0;
+}
 
 static bool serves(const struct daemon *d, const char *kind, const char *name)
 {
@@ -75,6 +149,12 @@ static void daemon_release(struct daemon *d)
 		free(d->targets[i]);
 	free(d->targets);
 	free(d->started_state_dir);
+	for (size_t i = 0; i < d->nha; i++) {
+		free(d->ha[i].target);
+		free(d->ha[i].birth_topic);
+		free(d->ha[i].refresh_topic);
+	}
+	free(d->ha);
 }
 
 /* Delivery serves the targets it started with: a reload that adds one would queue messages
@@ -313,6 +393,10 @@ int daemon_main(const char *path)
 	}
 	if (record_targets(&d, cfg) < 0) {
 		log_errorx("out of memory");
+		goto out_deliver;
+	}
+	if (ha_listen_setup(&d, dl, cfg) < 0) {
+		log_errorx("homeassistant: unable to subscribe to the birth and refresh topics");
 		goto out_deliver;
 	}
 	d.poller = poller_new(cfg, rules, (void (*)(void *))deliver_wakeup, dl, err, sizeof(err));

@@ -33,6 +33,7 @@ struct mtarget {
 	struct mqtt *m;
 	int64_t last_id;     /* highest entry id handed to the broker */
 	int64_t resend_from; /* lowest lost id since the last turn, or 0 */
+	bool subscribed;     /* mqtt_subscribed at the end of the last turn */
 };
 
 struct deliver {
@@ -52,6 +53,8 @@ struct deliver {
 	void *reload_arg;
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
+	void (*connect_cb)(void *arg, const char *target);
+	void *connect_arg;
 };
 
 struct deliver *deliver_new(const char *db_path, int sigfd, char *err, size_t errsz)
@@ -97,6 +100,21 @@ void deliver_free(struct deliver *d)
 		curl_multi_cleanup(d->multi);
 	store_close(d->store);
 	free(d);
+}
+
+struct mqtt *deliver_mqtt(struct deliver *d, const char *target)
+{
+	for (size_t i = 0; i < d->nmt; i++)
+		if (strcmp(d->mt[i].target, target) == 0)
+			return d->mt[i].m;
+	return NULL;
+}
+
+void deliver_set_connect_cb(struct deliver *d, void (*cb)(void *arg, const char *target),
+                            void *arg)
+{
+	d->connect_cb = cb;
+	d->connect_arg = arg;
 }
 
 static void on_ack(void *arg, uint64_t token)
@@ -414,6 +432,10 @@ int deliver_run(struct deliver *d)
 				}
 			}
 			mqtt_handle(d->mt[i].m, r, w);
+			bool sub = mqtt_subscribed(d->mt[i].m);
+			if (sub && !d->mt[i].subscribed && d->connect_cb)
+				d->connect_cb(d->connect_arg, d->mt[i].target);
+			d->mt[i].subscribed = sub;
 		}
 	}
 	for (size_t i = 0; i < d->nmt; i++)

@@ -26,6 +26,14 @@ struct webhook;
 /* Adds a webhook publisher (target "webhook.<name>"); takes ownership. 0/-1. */
 int deliver_add_webhook(struct deliver *d, struct webhook *w);
 
+/* The broker behind target ("mqtt.home"), for subscriptions and their message callback
+ * (set before deliver_run); borrowed, NULL if there is none. */
+struct mqtt *deliver_mqtt(struct deliver *d, const char *target);
+/* cb(arg, target) from the loop's thread each time target's broker is connected and every
+ * subscription answered: at the first connection and after each reconnect. */
+void deliver_set_connect_cb(struct deliver *d, void (*cb)(void *arg, const char *target),
+                            void *arg);
+
 /* Thread-safe: new entries are in the outbox, look now rather than at the next tick. */
 void deliver_wakeup(struct deliver *d);
 
@@ -38,6 +46,5 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg);
 /* Runs until SIGTERM/SIGINT, then stops cleanly: the brokers get their
  * `offline`, entries in flight stay in the outbox. 0, or -1 on a fatal error. */
 int deliver_run(struct deliver *d);
-
 
 #endif

@@ -74,7 +74,7 @@ void ha_entries_release(struct ha_entries *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static struct store_entry *entry_add(struct ha_entries *e)
+struct store_entry *ha_entries_add(struct ha_entries *e)
 {
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? 2 * e->cap : 16;
@@ -93,7 +93,7 @@ static struct store_entry *entry_add(struct ha_entries *e)
 static int publish(struct ha_entries *e, const char *broker, const char *zone, const char *msg_id,
                    const char *topic, const char *payload, int qos, bool retain, int64_t due)
 {
-	struct store_entry *x = entry_add(e);
+	struct store_entry *x = ha_entries_add(e);
 	if (x == NULL)
 		return -1;
 	if (asprintf(&x->target, "mqtt.%s", broker) < 0)
@@ -638,9 +638,13 @@ static int plate_message(struct ha *h, const struct config *cfg, const struct ru
 		if ((v[h->nplate] = strdup(msg->zone_id)) == NULL)
 			return -1;
 		h->nplate++;
-		/* the zone's plate entities appear with its first read */
+		/* the zone's plate entities appear with its first read, in this commit: two
+		 * configs need no spreading, and an entry due later would not be sent in order */
+		size_t first = out->n;
 		if (ha_sync(h, cfg, rules, h->zones, h->nzones, false, now, out) < 0)
 			return -1;
+		for (size_t i = first; i < out->n; i++)
+			out->v[i].next_attempt_ms = 0;
 	}
 	json_t *st = json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "plate", msg->plate_number,
 	                       "country", msg->country[0] ? msg->country : NULL, "watchlist",

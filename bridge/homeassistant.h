@@ -37,6 +37,8 @@ struct ha_entries {
 	size_t n, cap;
 };
 void ha_entries_release(struct ha_entries *e); /* frees the entries, keeps nothing */
+/* A new zeroed entry at the end of e (filled by the caller), or NULL on ENOMEM. */
+struct store_entry *ha_entries_add(struct ha_entries *e);
 
 /* A new, empty state for broker (copied), or NULL on ENOMEM. */
 struct ha *ha_new(const char *broker);
@@ -47,9 +49,9 @@ const char *ha_broker(const struct ha *h);
  * appends a retained config for each new or changed one and an empty retained payload for
  * each one no longer wanted; with force, every wanted config is appended (Home Assistant
  * restarted, or the connection is new). Configs are due one after the other over at most
- * HA_SPREAD_MS from now. The zone list is kept for ha_message. A broker without discovery
- * (cfg's ha.enabled false, or a broker cfg does not have) wants nothing: all is deleted.
- * 0, or -1 on ENOMEM (out may hold part; h is unchanged). */
+ * HA_SPREAD_MS from now (next_attempt_ms; the caller holds each back until then). The zone list is
+ * kept for ha_message. A broker without discovery (cfg's ha.enabled false, or a broker cfg does not
+ * have) wants nothing: all is deleted. 0, or -1 on ENOMEM (out may hold part; h is unchanged). */
 int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
             const struct ha_zone *zones, size_t nzones, bool force, int64_t now,
             struct ha_entries *out);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "bridge/bridge.h"
+#include "bridge/homeassistant.h"
 #include "bridge/metrics.h"
 #include "bridge/outbox.h"
 #include "bridge/store.h"
@@ -84,7 +86,20 @@ struct poller {
 	struct zplan *plans;
 	struct rules_result res;
 	char *db_path;
+
+	/* Home Assistant discovery: one state per broker that had it on during this run */
+	struct ha **ha;
+	size_t nha;
+	_Atomic int ha_req;   /* HA_REQ_* bits from other threads */
+	bool ha_force;        /* the next sync resends every config */
+	struct ha_entries ha_pending; /* configs not due yet, in due order */
+	int64_t last_poll_ms; /* wall ms of the last committed poll, 0 none */
 };
+
+#define HA_REQ_REFRESH 1
+#define HA_REQ_RESEND 2
+
+static int ha_setup(struct poller *p);
 
 static struct tether *api_new(const struct config *cfg, char *err, size_t errsz)
 {
@@ -146,7 +161,7 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 	if (p->api == NULL)
 		goto fail;
 	p->rstate = rules_state_new();
-	if (p->rstate == NULL) {
+	if (p->rstate == NULL || ha_setup(p) < 0) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
@@ -162,6 +177,149 @@ fail:
 	p->rules = NULL;
 	poller_free(p);
 	return NULL;
+}
+
+/* One ha state per broker with discovery on; a broker that turns it off keeps its state
+ * so that its configs are deleted at the next sync. 0/-1. */
+static int ha_setup(struct poller *p)
+{
+	for (size_t i = 0; i < p->cfg->nmqtt; i++) {
+		const struct cfg_mqtt *m = &p->cfg->mqtt[i];
+		bool have = false;
+		for (size_t j = 0; j < p->nha && !have; j++)
+			have = strcmp(ha_broker(p->ha[j]), m->name) == 0;
+		if (have || !m->ha.enabled)
+			continue;
+		struct ha **v = realloc(p->ha, (p->nha + 1) * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		p->ha = v;
+		if ((v[p->nha] = ha_new(m->name)) == NULL)
+			return -1;
+		p->nha++;
+	}
+	return 0;
+}
+
+/* Puts e's entries in the outbox (inside the caller's transaction); their number, or -1. */
+static int ha_put(struct poller *p, struct ha_entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (store_outbox_put(p->store, &e->v[i]) < 0)
+			return -1;
+	return (int)e->n;
+}
+
+static int dlq_count_cb(void *arg, const struct store_entry *e, int status, const char *reason,
+                        int64_t failed_ms)
+{
+	(void)e, (void)status, (void)reason, (void)failed_ms;
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/* Queues e in one transaction and wakes the delivery; a failure is logged (what is lost is
+ * sent again: configs at the next sync, states at their next change). */
+static void ha_commit(struct poller *p, const char *what, struct ha_entries *e)
+{
+	int n = -1;
+
+	if (e->n == 0)
+		return;
+	if (store_begin(p->store) == 0) {
+		if ((n = ha_put(p, e)) < 0 || store_commit(p->store) < 0) {
+			store_rollback(p->store);
+			n = -1;
+		}
+	}
+	if (n < 0)
+		log_warnx("homeassistant: unable to queue %s: %s", what, store_errmsg(p->store));
+	else if (p->wake)
+		p->wake(p->wake_arg);
+}
+
+/* Queues the pending configs that are due at now. */
+static void ha_flush(struct poller *p, int64_t now)
+{
+	struct ha_entries due = {0};
+	size_t k = 0;
+
+	while (k < p->ha_pending.n && p->ha_pending.v[k].next_attempt_ms <= now)
+		k++;
+	if (k == 0)
+		return;
+	due.v = p->ha_pending.v;
+	due.n = k;
+	for (size_t i = 0; i < k; i++)
+		due.v[i].next_attempt_ms = 0;
+	ha_commit(p, "discovery configs", &due);
+	for (size_t i = 0; i < k; i++)
+		store_entry_release(&due.v[i]);
+	memmove(p->ha_pending.v, p->ha_pending.v + k,
+	        (p->ha_pending.n - k) * sizeof(*p->ha_pending.v));
+	p->ha_pending.n -= k;
+}
+
+/* After a zone refresh: the configs of the zones and rules as they are now. */
+static void ha_refresh(struct poller *p, int64_t now)
+{
+	struct ha_entries e = {0};
+	struct ha_zone *zs;
+	bool ok = true;
+
+	if (p->nha == 0)
+		return;
+	if ((zs = calloc(p->nzones ? p->nzones : 1, sizeof(*zs))) == NULL)
+		return;
+	for (size_t i = 0; i < p->nzones; i++)
+		zs[i] = (struct ha_zone){.id = p->zones[i].id, .name = p->zones[i].name};
+	for (size_t i = 0; i < p->nha && ok; i++)
+		ok = ha_sync(p->ha[i], p->cfg, p->rules, zs, p->nzones, p->ha_force, now, &e) == 0;
+	free(zs);
+	if (!ok)
+		log_warnx("homeassistant: out of memory building discovery configs");
+	else
+		p->ha_force = false;
+	/* Configs wait here, not in the outbox, until they are due: the delivery sends what
+	 * the outbox holds in id order and would not come back for an entry due later. */
+	for (size_t i = 0; i < e.n; i++) {
+		struct store_entry *x = ha_entries_add(&p->ha_pending);
+		if (x == NULL) {
+			store_entry_release(&e.v[i]);
+			continue;
+		}
+		*x = e.v[i];
+	}
+	free(e.v);
+	ha_flush(p, now);
+}
+
+/* Each cycle: pulses that ended, and the bridge's diagnostics. */
+static void ha_cycle(struct poller *p, int64_t now)
+{
+	struct ha_entries e = {0};
+	struct ha_status st = {.api_ok = !p->zones_failing && p->zones_at > 0,
+	                       .dead_letters = 0,
+	                       .last_poll_ms = p->last_poll_ms};
+
+	if (p->nha == 0)
+		return;
+	st.outbox = store_outbox_count(p->store);
+	if (store_dlq_list(p->store, NULL, 0, dlq_count_cb, &st.dead_letters) < 0)
+		st.dead_letters = -1;
+	for (size_t i = 0; i < p->nha; i++)
+		if (ha_tick(p->ha[i], p->cfg, now, &e) < 0 || ha_status(p->ha[i], p->cfg, &st, &e) < 0)
+			log_warnx("homeassistant: out of memory updating states");
+	ha_commit(p, "entity states", &e);
+	ha_entries_release(&e);
+}
+
+void poller_ha_request(struct poller *p, bool resend)
+{
+	atomic_fetch_or(&p->ha_req, HA_REQ_REFRESH | (resend ? HA_REQ_RESEND : 0));
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void zones_release(struct poller *p)
@@ -185,6 +343,10 @@ void poller_free(struct poller *p)
 	free(p->plans);
 	rules_result_release(&p->res);
 	zones_release(p);
+	for (size_t i = 0; i < p->nha; i++)
+		ha_free(p->ha[i]);
+	free(p->ha);
+	ha_entries_release(&p->ha_pending);
 	rules_state_free(p->rstate);
 	tether_free(p->api);
 	store_close(p->store);
@@ -235,6 +397,8 @@ static void take_swap(struct poller *p)
 	p->cfg = cfg;
 	p->rules = rules;
 	p->zones_at = 0; /* zone selection may have changed */
+	if (ha_setup(p) < 0)
+		log_warnx("homeassistant: out of memory setting up discovery");
 	/* new credentials or settings: failing zones are tried at once, not after their old
 	 * backoff (a 429's pause_until stays: the server asked for it) */
 	for (size_t i = 0; i < p->nzones; i++) {
@@ -259,7 +423,7 @@ static bool wait_until(struct poller *p, int64_t until)
 	bool stop;
 
 	pthread_mutex_lock(&p->mu);
-	while (!p->stop && p->next_cfg == NULL) {
+	while (!p->stop && p->next_cfg == NULL && atomic_load(&p->ha_req) == 0) {
 		int64_t now = util_now_ms();
 		struct timespec ts;
 		if (now >= until)
@@ -651,6 +815,18 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 				return -1;
 			added++;
 		}
+		if (p->nha > 0) {
+			struct ha_entries he = {0};
+			int n = 0;
+			for (size_t i = 0; i < p->nha && n >= 0; i++)
+				n = ha_message(p->ha[i], p->cfg, p->rules, &m, now, &he);
+			if (n >= 0)
+				n = ha_put(p, &he);
+			ha_entries_release(&he);
+			if (n < 0)
+				return -1;
+			added += n;
+		}
 		log_debug("zone '%s': %s %s: %zu deliveries", z->name, m.id,
 		          msg_phase_name(m.phase), p->res.nd);
 	} else if (verdict == PHASE_SAME_REVISION && next.complete == prev.complete) {
@@ -734,6 +910,7 @@ static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl,
 		goto fail_tx;
 	if (store_commit(p->store) < 0)
 		goto fail_tx;
+	p->last_poll_ms = now;
 	return added;
 fail_tx:
 	store_rollback(p->store);
@@ -846,7 +1023,10 @@ static bool cycle(struct poller *p)
 	size_t b;
 
 	if (p->zones_at == 0 || now - p->zones_at >= ZONES_REFRESH_MS) {
-		if (refresh_zones(p, now) < 0)
+		int rc = refresh_zones(p, now);
+		if (rc == 0)
+			ha_refresh(p, now);
+		if (rc < 0)
 			return false;
 	}
 	if (outbox_full(p))
@@ -897,7 +1077,13 @@ static void *run(void *arg)
 			/* a rejected file is tried again once a minute, not every cycle */
 			p->watch_reload_ms = p->rules == before ? start : 0;
 		}
+		int req = atomic_exchange(&p->ha_req, 0);
+		if (req & HA_REQ_RESEND)
+			p->ha_force = true;
+		if (req)
+			p->zones_at = 0; /* refresh the zones now */
 		bool behind = cycle(p);
+		ha_cycle(p, util_now_ms());
 		if (start - last_prune > PRUNE_EVERY_MS) {
 			store_seen_prune(p->store, start - SEEN_KEEP_MS);
 			store_rstate_prune(p->store, start);
@@ -909,6 +1095,13 @@ static void *run(void *arg)
 		for (size_t i = 0; i < p->nzones; i++) {
 			if (p->zones[i].next_try_ms > start && p->zones[i].next_try_ms < next)
 				next = p->zones[i].next_try_ms;
+		}
+		/* configs spread over a few seconds go out between polls */
+		while (p->ha_pending.n > 0 && p->ha_pending.v[0].next_attempt_ms < next &&
+		       atomic_load(&p->ha_req) == 0) {
+			if (wait_until(p, p->ha_pending.v[0].next_attempt_ms))
+				break;
+			ha_flush(p, util_now_ms());
 		}
 		if (wait_until(p, next))
 			break;

@@ -26,6 +26,10 @@ void poller_request_stop(struct poller *p);
 void poller_set_reload_cb(struct poller *p, void (*cb)(void *arg), void *arg);
 void poller_free(struct poller *p); /* after poller_stop */
 
+/* Thread-safe: Home Assistant asked (its birth message, the refresh button): refresh the
+ * zones now and, with resend, publish every discovery config again. */
+void poller_ha_request(struct poller *p, bool resend);
+
 /* Thread-safe: the next cycle uses cfg and rules (ownership taken); the old ones are freed
  * by the poller. Cooldown and visit state carry over (keyed by rule name). */
 void poller_swap(struct poller *p, struct config *cfg, struct rules *rules);

@@ -290,6 +290,28 @@ static void zones_admin(struct sim *s, const char *method, const char *id, json_
 		sim_reply_json(r, 201, &b);
 		return;
 	}
+	if (strcmp(method, "PATCH") == 0 && id != NULL) {
+		/* a rename: the bridge must keep the zone's identity under its new name */
+		struct sim_zone *z = sim_zone_find(s, id);
+		json_t *name = json_object_get(o, "name");
+		char *dup;
+		if (z == NULL) {
+			admin_error(r, 404, "unknown zone id");
+			return;
+		}
+		if (!json_is_string(name) || json_string_length(name) == 0) {
+			admin_error(r, 400, "name: a non-empty string");
+			return;
+		}
+		if ((dup = strdup(json_string_value(name))) == NULL) {
+			admin_error(r, 500, "out of memory");
+			return;
+		}
+		free(z->name);
+		z->name = dup;
+		rc |= zone_meta(&b, z);
+		goto out;
+	}
 	if (strcmp(method, "DELETE") == 0 && id != NULL) {
 		struct sim_zone *z = sim_zone_find(s, id);
 		if (z == NULL) {
