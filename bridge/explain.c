@@ -113,7 +113,8 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 
 	if (outbox_entry_build(d, &e) < 0)
 		return NULL;
-	if (strcmp(d->target_kind, "mqtt") == 0) {
+	if (strcmp(d->target_kind, "webhook") != 0) {
+		/* mqtt, and homeassistant: a rule entity's event on the broker's target */
 		out = json_pack("{s:s, s:s, s:s, s:i, s:b, s:s}", "rule", d->rule, "target",
 		                e.target, "topic", e.topic_or_url, "qos", d->qos, "retain",
 		                d->retain, "body", e.payload);
