@@ -1,6 +1,7 @@
 # The man pages are true to the program: they render without groff warnings, tether-bridge(1)
 # names every command and option the binary's --help lists, and tether-bridge.yaml(5) names
-# every key the loaders accept (the key tables of config/config.c and rules/rules_compile.c).
+# every key the loaders accept (the key tables of config/config.c, config/ha.c and
+# rules/rules_compile.c).
 . "$(dirname "$0")/lib.sh"
 M1=$ROOT/man/tether-bridge.1
 M5=$ROOT/man/tether-bridge.yaml.5
@@ -32,7 +33,7 @@ for o in $opts; do
 done
 ok "tether-bridge(1) covers: $(tr '\n' ',' <"$T/cmds") $(echo $opts)"
 
-keys=$(for f in config/config.c rules/rules_compile.c; do
+keys=$(for f in config/config.c config/ha.c rules/rules_compile.c; do
 	awk '/static const char \*const (keys|dkeys|lkeys|top)\[\] = \{/ { on = 1 } on { print } on && /NULL\}/ { on = 0 }' "$ROOT/$f"
 done | grep -o '"[a-z_]*"' | tr -d '"' | sort -u)
 [ "$(echo "$keys" | wc -l)" -ge 60 ] || fail "too few keys found in the loaders: $(echo $keys)"
