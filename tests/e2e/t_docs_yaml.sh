@@ -1,7 +1,8 @@
 # The configurations users copy are real.
 # 1. Every ```yaml block of README.md and docs/ (docs/**) passes `tether-bridge check`, with
 #    the environment variables it names set to plausible values (secrets: whsec_ and 32
-#    random bytes). A block marked `<!-- fragment -->` on the line before is skipped (keep
+#    random bytes). A block fenced ```yaml home-assistant is Home Assistant's configuration,
+#    not the bridge's, and is not read. A block marked `<!-- fragment -->` on the line before is skipped (keep
 #    those few); a block without a `tether:` key gets a small head (tether, state_dir, an
 #    MQTT broker `home`, a webhook `slack`), and one that starts with a list item is read as
 #    items of `rules:`. Real paths are moved into $T: state directories, /etc/tether-bridge/,
