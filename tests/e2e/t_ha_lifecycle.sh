@@ -24,22 +24,22 @@ write_cfg keep-me drop-me
 "$BRIDGE" check -c "$T/cfg.yaml" >/dev/null || fail "config rejected: $("$BRIDGE" check -c "$T/cfg.yaml")"
 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -v -t 'homeassistant/+/+/+/config' >"$T/disc.txt" 2>/dev/null &
 PIDS="$PIDS $!"
-sleep 0.3
+sub_probe 'homeassistant/+/+/+/config' "$T/disc.txt"
 start_bridge "$T/cfg.yaml"
-n_cfg() { wc -l <"$T/disc.txt"; }
+n_cfg() { sub_lines "$T/disc.txt" | wc -l; }
 at_least() { [ "$(n_cfg)" -ge "$1" ]; }
 # retained configs now, as Home Assistant would find them on connecting
 retained() { mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -v -t 'homeassistant/+/+/+/config' -W 1 2>/dev/null; }
 # bridge 5 + 2 zones of 5 + 2 rules
 WAIT=15 wait_for at_least 17 || fail "only $(n_cfg) configs: $(tail -5 "$T/bridge.log")"
-sleep 2
+quiet_for 2 "no config beyond the expected ones"
 [ "$(n_cfg)" -eq 17 ] || fail "expected 17 configs at start, got $(n_cfg)"
 ok "start: 17 configs"
 
 # birth: every config again
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t homeassistant/status -m online
 WAIT=15 wait_for at_least 34 || fail "birth: only $(n_cfg) configs"
-sleep 2
+quiet_for 2 "no config beyond the expected ones"
 [ "$(n_cfg)" -eq 34 ] || fail "birth: expected 34, got $(n_cfg)"
 ok "birth message: all 17 configs sent again"
 
@@ -49,7 +49,7 @@ uid_before=$(grep "^$det " "$T/disc.txt" | tail -1 | sed 's/^[^ ]* //' | jq -r .
 sim_patch "/_sim/zones/$Z0" '{"name":"Front gate"}' >/dev/null || fail "rename"
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t tb/cmd/refresh -m ''
 WAIT=15 wait_for at_least 39 || fail "rename: only $(n_cfg) configs"
-sleep 2
+quiet_for 2 "no config beyond the expected ones"
 [ "$(n_cfg)" -eq 39 ] || fail "rename: expected 5 new configs, got $(($(n_cfg) - 34))"
 grep "^$det " "$T/disc.txt" | tail -1 | sed 's/^[^ ]* //' |
 	jq -e --arg u "$uid_before" '.unique_id == $u and .device.name == "Front gate"' >/dev/null ||
