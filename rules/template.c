@@ -23,6 +23,7 @@ enum tmpl_field {
 	F_MOTION,
 	F_ZONE_ID,
 	F_ZONE_NAME,
+	F_ZONE_SLUG,
 	F_LOCATION_ID,
 	F_TIMELINE_ID,
 	F_PLATE_NUMBER,
@@ -42,10 +43,10 @@ enum tmpl_field {
 /* Indexed by enum tmpl_field. */
 static const char *const field_paths[F_COUNT] = {
 	"schema", "id", "kind", "phase", "source_id", "occurred_at", "ended_at", "duration_s",
-	"complete", "severity", "flags", "motion", "zone.id", "zone.name", "location_id",
-	"timeline_id", "plate.number", "plate.normalized", "plate.country", "plate.watchlist",
-	"plate.label", "plate.distance", "event_id", "links.web", "links.recording_web",
-	"backfill", "rule",
+	"complete", "severity", "flags", "motion", "zone.id", "zone.name", "zone.slug",
+	"location_id", "timeline_id", "plate.number", "plate.normalized", "plate.country",
+	"plate.watchlist", "plate.label", "plate.distance", "event_id", "links.web",
+	"links.recording_web", "backfill", "rule",
 };
 
 #define LITERAL (-1)
@@ -265,6 +266,33 @@ static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
 	return buf_append(out, run, (size_t)(p - run));
 }
 
+void tmpl_slug(const char *s, char *out, size_t outsz)
+{
+	size_t o = 0;
+	bool gap = false;
+
+	if (outsz == 0)
+		return;
+	for (; *s != '\0' && o + 1 < outsz; s++) {
+		char c = *s;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			/* a run of other characters becomes one '_', never at the start */
+			if (gap && o > 0) {
+				if (o + 2 >= outsz)
+					break;
+				out[o++] = '_';
+			}
+			gap = false;
+			out[o++] = c;
+		} else {
+			gap = true;
+		}
+	}
+	out[o] = '\0';
+}
+
 static int put_field(struct buf *out, enum tmpl_ctx ctx, int f, const struct message *m)
 {
 	char num[64];
@@ -333,6 +361,11 @@ static int put_field(struct buf *out, enum tmpl_ctx ctx, int f, const struct mes
 	case F_ZONE_NAME:
 		s = m->zone_name[0] != '\0' ? m->zone_name : m->zone_id;
 		break;
+	case F_ZONE_SLUG: {
+		char slug[MSG_NAME_MAX];
+		tmpl_slug(m->zone_name[0] != '\0' ? m->zone_name : m->zone_id, slug, sizeof(slug));
+		return put_value(out, ctx, slug);
+	}
 	case F_LOCATION_ID:
 		s = m->location_id;
 		break;

@@ -14,7 +14,7 @@ enum tmpl_ctx { TMPL_TEXT, TMPL_TOPIC, TMPL_JSON, TMPL_SLACK };
 struct tmpl;
 
 /* Paths (docs/message.md): schema id kind phase source_id occurred_at ended_at duration_s
- * complete severity flags motion zone.id zone.name location_id timeline_id plate.number
+ * complete severity flags motion zone.id zone.name zone.slug location_id timeline_id plate.number
  * plate.normalized plate.country plate.watchlist plate.label plate.distance event_id
  * links.web links.recording_web backfill rule. Values: flags as "motion,intrusion";
  * booleans "true"/"false"; numbers %lld / %g; a field the message lacks (null in its JSON:
@@ -47,6 +47,11 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
  * appended). Allocates nothing but out's growth. Returns 0, or -1 when out refuses to grow
  * (its cap): out then holds a partial rendering the caller should discard. */
 int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out);
+/* zone.slug: s in lower case with every run of characters other than a-z and 0-9 (ASCII
+ * letters are lowered first; '_', spaces, punctuation and every non-ASCII byte count as
+ * other) made one '_', none at either end: "Back door / Gate 2" -> "back_door_gate_2",
+ * "Café" -> "caf". Cut to outsz - 1 bytes (outsz > 0). Exported for tests. */
+void tmpl_slug(const char *s, char *out, size_t outsz);
 /* The source text as written (borrowed). Exported for tests. */
 const char *tmpl_source(const struct tmpl *t);
 void tmpl_free(struct tmpl *t); /* NULL is fine */

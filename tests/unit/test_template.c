@@ -119,6 +119,7 @@ static void test_each_path_renders(void **state)
 		{"motion", "0.25", ""},
 		{"zone.id", "z1", "z2"},
 		{"zone.name", "Back door", "z2"},
+		{"zone.slug", "back_door", "z2"},
 		{"location_id", "loc1", ""},
 		{"timeline_id", "tl1", ""},
 		{"plate.number", "", "sv05 osl4"},
@@ -155,6 +156,44 @@ static void test_plate_watch_fields_empty_without_match(void **state)
 	pl.watch_matched = false;
 	assert_string_equal(render("[{{plate.watchlist}}|{{plate.label}}|{{plate.distance}}]",
 				   TMPL_TEXT, &pl), "[||]");
+}
+
+static const char *slug(const char *s, size_t outsz)
+{
+	static char out[64];
+	assert_true(outsz <= sizeof(out));
+	tmpl_slug(s, out, outsz);
+	return out;
+}
+
+static void test_zone_slug_is_lower_case_words_joined_by_underscores(void **state)
+{
+	(void)state;
+	assert_string_equal(slug("Back door", 64), "back_door");
+	assert_string_equal(slug("  Back door / Gate #2 ", 64), "back_door_gate_2");
+	assert_string_equal(slug("a__b--c", 64), "a_b_c");
+	assert_string_equal(slug("Café Nord", 64), "caf_nord");
+	assert_string_equal(slug("$SYS/+#", 64), "sys");
+	assert_string_equal(slug("ÄÖ", 64), "");
+	assert_string_equal(slug("", 64), "");
+	/* cut at the buffer, never ending in '_' */
+	assert_string_equal(slug("abc def", 5), "abc");
+	assert_string_equal(slug("abc def", 6), "abc_d");
+	assert_string_equal(slug("abc", 1), "");
+}
+
+static void test_zone_slug_in_a_topic_has_no_spaces(void **state)
+{
+	struct message m;
+	(void)state;
+	event_msg(&m);
+	strcpy(m.zone_name, "Front Gate (north)");
+	assert_string_equal(render("tether/{{zone.slug}}/alert", TMPL_TOPIC, &m),
+	                    "tether/front_gate_north/alert");
+	strcpy(m.zone_name, "");
+	assert_string_equal(render("tether/{{zone.slug}}", TMPL_TOPIC, &m), "tether/z1");
+	strcpy(m.zone_name, "!!!");
+	assert_string_equal(render("tether/{{zone.slug}}", TMPL_TOPIC, &m), "tether/_");
 }
 
 static void test_zone_name_escaped_per_context(void **state)
@@ -543,6 +582,8 @@ int main(void)
 		cmocka_unit_test(test_unterminated_braces_are_an_error),
 		cmocka_unit_test(test_empty_braces_are_an_error),
 		cmocka_unit_test(test_literal_only_templates),
+		cmocka_unit_test(test_zone_slug_is_lower_case_words_joined_by_underscores),
+		cmocka_unit_test(test_zone_slug_in_a_topic_has_no_spaces),
 		cmocka_unit_test(test_render_appends_and_stops_at_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
