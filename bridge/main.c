@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "bridge/bridge.h"
+#include "bridge/lint.h"
 #include "lib/log.h"
 #include "bridge/store.h"
 #include "bridge/tether.h"
@@ -170,13 +171,21 @@ static int cmd_check(const char *path)
 
 	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
 		cfg_errors_print(&errs, stdout);
+		/* the errors before their count, also when both go to one pipe */
+		fflush(stdout);
 		fprintf(stderr, "%s: %zu error%s\n", path, errs.n, errs.n == 1 ? "" : "s");
 		cfg_errors_release(&errs);
 		return 1;
 	}
+	lint_config(cfg, &errs);
+	cfg_errors_print(&errs, stdout);
 	config_summary(cfg, summary, sizeof(summary));
-	printf("%s: %s, %zu rule%s\n", path, summary, rules_count(rules),
+	printf("%s: %s, %zu rule%s", path, summary, rules_count(rules),
 	       rules_count(rules) == 1 ? "" : "s");
+	if (errs.n > 0)
+		printf(", %zu warning%s", errs.n, errs.n == 1 ? "" : "s");
+	printf("\n");
+	cfg_errors_release(&errs);
 	rules_free(rules);
 	config_free(cfg);
 	return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "lib/suggest.h"
 #include "lib/util.h"
 
 #define MAX_DEPTH 64
@@ -69,15 +70,49 @@ bool cfg_errors_since(const struct cfg_errors *errs, size_t before)
 	return errs->n > before || errs->nomem;
 }
 
+/* File-order comparison for cfg_errors_print: the file first seen first, then line, then
+ * column, then the order of discovery (qsort is not stable). */
+static size_t file_rank(const struct cfg_errors *sort_errs, const char *file)
+{
+	for (size_t i = 0; i < sort_errs->n; i++)
+		if (strcmp(sort_errs->v[i].file, file) == 0)
+			return i;
+	return 0;
+}
+
+static int by_position(const void *pa, const void *pb, void *arg)
+{
+	const struct cfg_errors *sort_errs = arg;
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	const struct cfg_error *x = &sort_errs->v[a], *y = &sort_errs->v[b];
+	size_t fx = file_rank(sort_errs, x->file), fy = file_rank(sort_errs, y->file);
+
+	if (fx != fy)
+		return fx < fy ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->column != y->column)
+		return x->column < y->column ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
 {
-	for (size_t i = 0; i < errs->n; i++) {
-		const struct cfg_error *e = &errs->v[i];
+	size_t *order = malloc((errs->n ? errs->n : 1) * sizeof(*order));
+
+	for (size_t i = 0; order != NULL && i < errs->n; i++)
+		order[i] = i;
+	if (order != NULL)
+		qsort_r(order, errs->n, sizeof(*order), by_position, (void *)errs);
+	for (size_t k = 0; k < errs->n; k++) {
+		/* without memory for the order, in the order found */
+		const struct cfg_error *e = &errs->v[order ? order[k] : k];
 		if (e->line > 0)
 			fprintf(f, "%s:%d:%d: %s\n", e->file, e->line, e->column, e->text);
 		else
 			fprintf(f, "%s: %s\n", e->file, e->text);
 	}
+	free(order);
 	if (errs->nomem)
 		fprintf(f, "out of memory (some errors could not be recorded)\n");
 }
@@ -503,9 +538,48 @@ static struct ydoc *parse(yaml_parser_t *p, const char *name, struct cfg_errors 
 	return st.doc;
 }
 
+/* libyaml says "found a tab character that violates indentation" or "found character that
+ * cannot start any token" for a tab in the indentation. When the syntax error added since
+ * `before` sits on a line whose indentation holds a tab, it is replaced by one that says so,
+ * at the tab. f is the document, read again from its start. */
+static void name_indent_tab(struct cfg_errors *errs, size_t before, FILE *f)
+{
+	struct cfg_error *e = NULL;
+	char line[4096];
+	int n = 0;
+
+	for (size_t i = before; i < errs->n; i++)
+		if (strncmp(errs->v[i].text, "invalid YAML: ", 14) == 0)
+			e = &errs->v[i];
+	if (e == NULL || e->line <= 0 || f == NULL || fseek(f, 0, SEEK_SET) != 0)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n')
+			return; /* a line this long is not worth a guess */
+		if (++n < e->line)
+			continue;
+		for (size_t c = 0; line[c] == ' ' || line[c] == '\t'; c++) {
+			char *text;
+			if (line[c] != '\t')
+				continue;
+			text = strdup("tab in indentation (YAML indents with spaces only)");
+			if (text == NULL)
+				return;
+			free(e->text);
+			e->text = text;
+			e->column = (int)c + 1;
+			return;
+		}
+		return;
+	}
+}
+
 struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
                               struct cfg_errors *errs)
 {
+	size_t before = errs->n;
+	FILE *f;
 	yaml_parser_t p;
 	struct ydoc *doc;
 
@@ -516,6 +590,10 @@ struct ydoc *ydoc_load_string(const char *text, size_t len, const char *name,
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	doc = parse(&p, name, errs);
 	yaml_parser_delete(&p);
+	if (errs->n > before && len > 0 && (f = fmemopen((void *)text, len, "r")) != NULL) {
+		name_indent_tab(errs, before, f);
+		fclose(f);
+	}
 	return doc;
 }
 
@@ -523,6 +601,7 @@ struct ydoc *ydoc_load(const char *path, struct cfg_errors *errs)
 {
 	yaml_parser_t p;
 	struct ydoc *doc;
+	size_t before = errs->n;
 	FILE *f = fopen(path, "rb");
 
 	if (f == NULL) {
@@ -539,6 +618,8 @@ struct ydoc *ydoc_load(const char *path, struct cfg_errors *errs)
 	yaml_parser_delete(&p);
 	if (ferror(f))
 		cfg_errors_add(errs, path, 0, 0, "unable to read '%s': %s", path, strerror(errno));
+	else if (errs->n > before)
+		name_indent_tab(errs, before, f);
 	fclose(f);
 	return doc;
 }
@@ -606,7 +687,14 @@ int ynode_check_keys(const struct ynode *map, const char *const *allowed, const 
 			}
 		}
 		if (!ok) {
-			ynode_error(errs, map->keys[i], "unknown key '%s' in '%s'", k, what);
+			const char *near = suggest_pick(k, allowed, SIZE_MAX);
+			if (near != NULL)
+				ynode_error(errs, map->keys[i],
+				            "unknown key '%s' in '%s' (did you mean '%s'?)", k,
+				            what, near);
+			else
+				ynode_error(errs, map->keys[i], "unknown key '%s' in '%s'", k,
+				            what);
 			unknown++;
 		}
 	}

@@ -32,6 +32,9 @@ void cfg_errors_add(struct cfg_errors *errs, const char *file, int line, int col
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* True when errs got an error since it held before errors (or lost one to nomem). */
 bool cfg_errors_since(const struct cfg_errors *errs, size_t before);
+/* Prints every error, one a line, in file order: grouped by file in the order the files
+ * were first reported, by line and column within a file, so a reader fixes them top down
+ * (config and rules sections are compiled one after the other, not in file order). */
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f);
 void cfg_errors_release(struct cfg_errors *errs);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "lib/suggest.h"
 #include "rules/rules_int.h"
 
 static const char *const default_order[] = {"low", "normal", "medium", "high", "critical"};
@@ -36,36 +37,23 @@ static char *join(char *const *v, size_t n)
 	return s ? s : strdup("");
 }
 
-static int edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	int row[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (int)j;
-	for (size_t i = 1; i <= la; i++) {
-		int diag = row[0];
-		row[0] = (int)i;
-		for (size_t j = 1; j <= lb; j++) {
-			int up = row[j];
-			int best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* Column of the template text inside its scalar: quoted scalars start one further. */
 static int text_col(const struct ynode *n)
 {
 	return n->column + (n->plain ? 0 : 1);
+}
+
+struct tmpl_report {
+	const struct ynode *n;
+	const char *key;
+	struct cfg_errors *errs;
+};
+
+static void tmpl_report_one(void *arg, int col, const char *text)
+{
+	struct tmpl_report *rep = arg;
+	cfg_errors_add(rep->errs, rep->n->file, rep->n->line,
+	               text_col(rep->n) + (col > 0 ? col - 1 : 0), "'%s': %s", rep->key, text);
 }
 
 static struct tmpl *compile_tmpl(const struct ynode *n, const char *key, enum tmpl_ctx ctx,
@@ -80,9 +68,13 @@ static struct tmpl *compile_tmpl(const struct ynode *n, const char *key, enum tm
 		return NULL;
 	}
 	t = tmpl_compile(n->value, ctx, err, sizeof(err), &col);
-	if (t == NULL)
-		cfg_errors_add(errs, n->file, n->line, text_col(n) + (col > 0 ? col - 1 : 0),
-		               "'%s': %s", key, err);
+	if (t == NULL) {
+		/* every bad field, not only the one tmpl_compile stopped at */
+		struct tmpl_report rep = {n, key, errs};
+		if (tmpl_check(n->value, ctx, tmpl_report_one, &rep) == 0)
+			cfg_errors_add(errs, n->file, n->line,
+			               text_col(n) + (col > 0 ? col - 1 : 0), "'%s': %s", key, err);
+	}
 	return t;
 }
 
@@ -433,6 +425,20 @@ static void compile_schedule(struct rules *r, struct rule *ru, const struct ynod
 		compile_window(r, &ru->win[i], n->type == YNODE_SEQ ? n->items[i] : n, errs);
 }
 
+/* "motion, intrusion, ...": every flag name, for an error that has no close one. */
+static const char *flag_list(void)
+{
+	static char list[1024];
+	size_t o = 0;
+
+	if (list[0] != '\0')
+		return list;
+	for (size_t i = 0; i < msg_flag_count && o < sizeof(list); i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
+		                      msg_flag_names[i]);
+	return list;
+}
+
 static uint64_t compile_flags(const struct ynode *n, const char *key, char **joined,
                               struct cfg_errors *errs)
 {
@@ -453,20 +459,12 @@ static uint64_t compile_flags(const struct ynode *n, const char *key, char **joi
 			            "unknown flag '%s' (write it without has_: '%s')", f, f + 4);
 			continue;
 		}
-		const char *best = NULL;
-		int bestd = 3;
-		for (size_t j = 0; j < msg_flag_count; j++) {
-			int d = edit_distance(f, msg_flag_names[j]);
-			if (d < bestd) {
-				bestd = d;
-				best = msg_flag_names[j];
-			}
-		}
+		const char *best = suggest_pick(f, msg_flag_names, msg_flag_count);
 		if (best)
 			ynode_error(errs, it.v[i], "unknown flag '%s' (did you mean '%s'?)", f,
 			            best);
 		else
-			ynode_error(errs, it.v[i], "unknown flag '%s'", f);
+			ynode_error(errs, it.v[i], "unknown flag '%s' (flags: %s)", f, flag_list());
 	}
 	if (joined) {
 		struct buf b;
@@ -591,6 +589,28 @@ static void compile_when_flags(struct rules *r, struct rule *ru, const struct yn
 
 /* `countries`, `watchlists` and `plates`: plate reads only, so they make the rule a plate
  * rule. -1 when out of memory (reported). */
+/* "unknown watchlist 'stolne' (did you mean 'stolen'?)", the names the section map
+ * declares being the candidates. */
+static void unknown_name(struct cfg_errors *errs, const struct ynode *at, const char *what,
+                         const struct ynode *sec)
+{
+	const char *near = NULL;
+	int bestd = SUGGEST_FAR;
+
+	for (size_t i = 0; sec != NULL && sec->type == YNODE_MAP && i < sec->n; i++) {
+		int d = suggest_distance(at->value, sec->keys[i]->value, false);
+		if (d < bestd && suggest_close(at->value, d)) {
+			bestd = d;
+			near = sec->keys[i]->value;
+		}
+	}
+	if (near != NULL)
+		ynode_error(errs, at, "unknown %s '%s' (did you mean '%s'?)", what, at->value,
+		            near);
+	else
+		ynode_error(errs, at, "unknown %s '%s'", what, at->value);
+}
+
 static int compile_when_plates(struct rules *r, struct rule *ru, const struct ynode *root,
                                const struct ynode *w, struct cfg_errors *errs)
 {
@@ -627,8 +647,7 @@ static int compile_when_plates(struct rules *r, struct rule *ru, const struct yn
 			if (wl == NULL && ynode_get(sec, it.v[i]->value) != NULL)
 				continue; /* declared but broken: already reported */
 			if (wl == NULL)
-				ynode_error(errs, it.v[i], "unknown watchlist '%s'",
-				            it.v[i]->value);
+				unknown_name(errs, it.v[i], "watchlist", sec);
 			else
 				ru->wls[ru->nwl++] = wl;
 		}
@@ -695,6 +714,36 @@ static const struct rules_target_def *find_target(const struct rules_target_def 
 	return NULL;
 }
 
+/* "unknown webhook 'slak' (did you mean 'slack'?)", or the configured names when none is
+ * close, or that there are none. */
+static void unknown_target(struct cfg_errors *errs, const struct ynode *at, const char *kind,
+                           const char *name, const struct rules_target_def *defs, size_t ndefs)
+{
+	const char *what = strcmp(kind, "mqtt") == 0 ? "mqtt broker" : "webhook";
+	const char *near = NULL;
+	int bestd = SUGGEST_FAR;
+	struct buf list;
+
+	buf_init(&list, 4096);
+	for (size_t i = 0; i < ndefs; i++) {
+		if (strcmp(defs[i].kind, kind) != 0)
+			continue;
+		int d = suggest_distance(name, defs[i].name, false);
+		if (d < bestd && suggest_close(name, d)) {
+			bestd = d;
+			near = defs[i].name;
+		}
+		buf_printf(&list, "%s'%s'", list.len ? ", " : "", defs[i].name);
+	}
+	if (near != NULL)
+		ynode_error(errs, at, "unknown %s '%s' (did you mean '%s'?)", what, name, near);
+	else if (list.len > 0)
+		ynode_error(errs, at, "unknown %s '%s' (configured: %s)", what, name, list.data);
+	else
+		ynode_error(errs, at, "unknown %s '%s' (none is configured)", what, name);
+	buf_release(&list);
+}
+
 static void compile_target(struct rule_target *rt, const struct ynode *m,
                            const struct rules_target_def *defs, size_t ndefs,
                            struct cfg_errors *errs)
@@ -723,11 +772,13 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 		return;
 	def = find_target(defs, ndefs, rt->kind, name);
 	if (def == NULL) {
-		ynode_error(errs, rt->mqtt ? mq : wh ? wh : ha, "unknown %s '%s'%s",
-		            rt->mqtt ? "mqtt broker" : wh ? "webhook" : "mqtt broker", name,
-		            ha && find_target(defs, ndefs, "mqtt", name)
-		                ? " with homeassistant enabled (add 'homeassistant: true' to it)"
-		                : "");
+		if (ha)
+			ynode_error(errs, ha, "unknown mqtt broker '%s'%s", name,
+			            find_target(defs, ndefs, "mqtt", name)
+			                ? " with homeassistant enabled (add 'homeassistant: true' to it)"
+			                : "");
+		else
+			unknown_target(errs, rt->mqtt ? mq : wh, rt->kind, name, defs, ndefs);
 		return;
 	}
 	if ((rt->name = strdup(name)) == NULL) {

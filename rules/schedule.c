@@ -2,12 +2,14 @@
  * transitions; later times follow the POSIX TZ footer (std offset, or a DST rule in the
  * Jn / n / Mm.w.d forms), so 2040 summers are still summer. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "lib/suggest.h"
 #include "rules/schedule.h"
 
 #define TZ_FILE_MAX (1024 * 1024)
@@ -344,6 +346,63 @@ static bool valid_name(const char *name)
 	return true;
 }
 
+struct tz_pick {
+	const char *want;
+	char best[256];
+	int bestd;
+	int files; /* a bound on the walk */
+};
+
+/* Walks dir/prefix for zone files (names start with a capital letter; posix/ and right/
+ * are copies) and keeps the closest to pick->want, ignoring case. */
+static void tz_walk(const char *dir, const char *prefix, int depth, struct tz_pick *pick)
+{
+	char path[768], name[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s%s%s", dir, prefix[0] ? "/" : "", prefix);
+	if (depth > 3 || (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && pick->files < 5000) {
+		if (!isupper((unsigned char)de->d_name[0]) || strchr(de->d_name, '.') != NULL)
+			continue;
+		if ((size_t)snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "/" : "",
+		                     de->d_name) >= sizeof(name))
+			continue;
+		pick->files++;
+		if (de->d_type == DT_DIR) {
+			tz_walk(dir, name, depth + 1, pick);
+			continue;
+		}
+		int dist = suggest_distance(pick->want, name, true);
+		if (dist < pick->bestd && suggest_close(pick->want, dist)) {
+			pick->bestd = dist;
+			snprintf(pick->best, sizeof(pick->best), "%s", name);
+		}
+	}
+	closedir(d);
+}
+
+/* "unknown time zone 'x'", with the closest zone name in dir when one is close. */
+static void tz_unknown(const char *name, const char *dir, char *err, size_t errsz)
+{
+	struct tz_pick pick = {.want = name, .bestd = SUGGEST_FAR};
+
+	if (strcasecmp(name, "UTC") != 0)
+		tz_walk(dir ? dir : "/usr/share/zoneinfo", "", 0, &pick);
+	else
+		snprintf(pick.best, sizeof(pick.best), "UTC");
+	if (pick.best[0] != '\0')
+		snprintf(err, errsz, "unknown time zone '%s' (did you mean '%s'?)", name,
+		         pick.best);
+	else
+		snprintf(err, errsz,
+		         "unknown time zone '%s' (use an IANA name like "
+		         "'Europe/London', or 'UTC')",
+		         name);
+}
+
 struct tz *tz_load(const char *name, const char *dir, char *err, size_t errsz)
 {
 	struct tz *tz = NULL;
@@ -353,7 +412,7 @@ struct tz *tz_load(const char *name, const char *dir, char *err, size_t errsz)
 	size_t len = 0;
 
 	if (name == NULL || !valid_name(name)) {
-		snprintf(err, errsz, "unknown time zone '%s'", name ? name : "");
+		tz_unknown(name ? name : "", dir, err, errsz);
 		return NULL;
 	}
 	tz = calloc(1, sizeof(*tz));
@@ -364,7 +423,7 @@ struct tz *tz_load(const char *name, const char *dir, char *err, size_t errsz)
 	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", name);
 	f = fopen(path, "rb");
 	if (f == NULL) {
-		snprintf(err, errsz, "unknown time zone '%s'", name);
+		tz_unknown(name, dir, err, errsz);
 		goto out_free;
 	}
 	data = malloc(TZ_FILE_MAX);

@@ -3,6 +3,8 @@
  * the text goes (topic, JSON string contents, plain text); literal text is kept as written. */
 #include "rules/template.h"
 
+#include "lib/suggest.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +186,62 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 		}
 	}
 	return t;
+}
+
+int tmpl_check(const char *src, enum tmpl_ctx ctx, tmpl_report_fn report, void *arg)
+{
+	char text[200];
+	int count = 0;
+	const char *p, *q, *lit = src;
+
+	if (ctx == TMPL_TOPIC && src[0] == '\0') {
+		report(arg, 1, "empty topic");
+		return 1;
+	}
+	for (p = src;; p = q + 2) {
+		const char *end = (q = strstr(p, "{{")) != NULL ? q : p + strlen(p);
+		/* the author's wildcards, in the literal text before this "{{" */
+		for (const char *w = lit; ctx == TMPL_TOPIC && w < end; w++) {
+			if (*w == '+' || *w == '#') {
+				snprintf(text, sizeof(text),
+				         "'%c' is an MQTT wildcard, not allowed in a topic", *w);
+				report(arg, column_of(src, (size_t)(w - src)), text);
+				count++;
+			}
+		}
+		if (q == NULL)
+			break;
+		const char *close = strstr(q + 2, "}}"), *b = q + 2, *e;
+		if (close == NULL) {
+			report(arg, column_of(src, (size_t)(q - src)), "unterminated '{{'");
+			return count + 1;
+		}
+		for (e = close; b < e && (*b == ' ' || *b == '\t'); b++)
+			;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (b == e) {
+			report(arg, column_of(src, (size_t)(q - src)), "empty '{{ }}'");
+			count++;
+		} else if (lookup(b, (size_t)(e - b)) < 0) {
+			char name[65];
+			int shown = e - b > 64 ? 64 : (int)(e - b);
+			while (shown < e - b && ((unsigned char)b[shown] & 0xc0) == 0x80)
+				shown--; /* do not cut a character */
+			snprintf(name, sizeof(name), "%.*s", shown, b);
+			const char *near = suggest_pick(name, field_paths, F_COUNT);
+			if (near != NULL)
+				snprintf(text, sizeof(text),
+				         "unknown field '%s' (did you mean '%s'?)", name, near);
+			else
+				snprintf(text, sizeof(text), "unknown field '%s'", name);
+			report(arg, column_of(src, (size_t)(b - src)), text);
+			count++;
+		}
+		q = close;
+		lit = close + 2;
+	}
+	return count;
 }
 
 const char *tmpl_source(const struct tmpl *t)

@@ -43,6 +43,13 @@ struct tmpl;
  * the count. err and err_col may be NULL. Caller frees with tmpl_free. */
 struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t errsz,
 			  int *err_col);
+/* Every problem in src, where tmpl_compile stops at the first: calls report once for each
+ * with the column and text tmpl_compile would give (an unknown field also names the closest
+ * path: "unknown field 'zone.nme' (did you mean 'zone.name'?)"), in the order they occur;
+ * after an unterminated '{{' nothing more is looked at. Returns how many were reported
+ * (0: src compiles). For check, after tmpl_compile failed. */
+typedef void (*tmpl_report_fn)(void *arg, int col, const char *text);
+int tmpl_check(const char *src, enum tmpl_ctx ctx, tmpl_report_fn report, void *arg);
 /* Appends the rendering for m to out (out->data stays NULL if it was and nothing was
  * appended). Allocates nothing but out's growth. Returns 0, or -1 when out refuses to grow
  * (its cap): out then holds a partial rendering the caller should discard. */

@@ -1,9 +1,11 @@
-# `tether-bridge check` on every broken config and rule file under tests/data: exit 1 and
+# `tether-bridge check` on every broken config and rule file under tests/data (check-invalid:
+# cases only the whole program sees, such as errors across sections in file order): exit 1 and
 # exactly the expected FILE:LINE:COL lines; the valid examples exit 0 with a summary.
 . "$(dirname "$0")/lib.sh"
 n=0
 bad=0
-for dir in "$ROOT"/tests/data/config-invalid/*/ "$ROOT"/tests/data/rules-invalid/*/; do
+for dir in "$ROOT"/tests/data/config-invalid/*/ "$ROOT"/tests/data/rules-invalid/*/ \
+	"$ROOT"/tests/data/check-invalid/*/; do
 	[ -f "$dir/config.yaml" ] || continue
 	n=$((n + 1))
 	cfg=${dir}config.yaml

@@ -904,10 +904,20 @@ static void test_compile_errors_have_positions(void **state)
 	               "    to: [{mqtt: hom, topic: \"x/{{zone.nme}}\"}]\n",
 	               out, sizeof(out));
 	assert_string_equal(out, "3:24: unknown flag 'intrusoin' (did you mean 'intrusion'?)\n"
-	                         "4:17: unknown mqtt broker 'hom'\n");
+	                         "4:17: unknown mqtt broker 'hom' (did you mean 'home'?)\n");
 	compile_errors("rules:\n  - name: a\n    to: [{mqtt: home, topic: \"x/{{zone.nme}}\"}]\n",
 	               out, sizeof(out));
-	assert_string_equal(out, "3:35: 'topic': unknown field 'zone.nme'\n");
+	assert_string_equal(
+	    out, "3:35: 'topic': unknown field 'zone.nme' (did you mean 'zone.name'?)\n");
+	/* every bad field of one template, in column order */
+	compile_errors("rules:\n  - name: a\n    to: [{mqtt: home, topic: "
+	               "\"{{zone.nme}}/+/{{}}/{{flgs}}\"}]\n",
+	               out, sizeof(out));
+	assert_string_equal(out,
+	                    "3:33: 'topic': unknown field 'zone.nme' (did you mean 'zone.name'?)\n"
+	                    "3:44: 'topic': '+' is an MQTT wildcard, not allowed in a topic\n"
+	                    "3:46: 'topic': empty '{{ }}'\n"
+	                    "3:53: 'topic': unknown field 'flgs' (did you mean 'flags'?)\n");
 }
 
 static void test_empty_config_has_no_rules(void **state)
@@ -946,14 +956,41 @@ static char *slurp(const char *path)
 	return s ? s : strdup("");
 }
 
+/* The order check prints errors in (cfg_errors_print): file first seen, line, column. */
+static const struct cfg_errors *order_errs;
+
+static int in_file_order(const void *pa, const void *pb)
+{
+	const struct cfg_error *x = &order_errs->v[*(const size_t *)pa];
+	const struct cfg_error *y = &order_errs->v[*(const size_t *)pb];
+	size_t fx = 0, fy = 0;
+	while (strcmp(order_errs->v[fx].file, x->file) != 0)
+		fx++;
+	while (strcmp(order_errs->v[fy].file, y->file) != 0)
+		fy++;
+	if (fx != fy)
+		return fx < fy ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->column != y->column)
+		return x->column < y->column ? -1 : 1;
+	return *(const size_t *)pa < *(const size_t *)pb ? -1 : 1;
+}
+
 /* Config-file errors as "LINE:COL: text"; errors in other files (watchlist files) as
- * "BASENAME:LINE:COL: text", ":COL" left out when 0. */
+ * "BASENAME:LINE:COL: text", ":COL" left out when 0; in the order check prints them. */
 static char *format_errors(const struct cfg_errors *errs, const char *cfg)
 {
 	struct buf b;
+	size_t order[256];
+	assert_true(errs->n <= 256);
+	for (size_t i = 0; i < errs->n; i++)
+		order[i] = i;
+	order_errs = errs;
+	qsort(order, errs->n, sizeof(order[0]), in_file_order);
 	buf_init(&b, 0);
-	for (size_t i = 0; i < errs->n; i++) {
-		const struct cfg_error *e = &errs->v[i];
+	for (size_t k = 0; k < errs->n; k++) {
+		const struct cfg_error *e = &errs->v[order[k]];
 		if (e->file && strcmp(e->file, cfg) != 0) {
 			const char *base = strrchr(e->file, '/');
 			buf_printf(&b, "%s:", base ? base + 1 : e->file);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -114,15 +115,46 @@ static void test_tz_footer_julian_rules(void **state)
 	rmdir(dir);
 }
 
+static void test_tz_unknown_suggests_the_closest_zone(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tb-tz-XXXXXX", path[256], err[200];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Europe", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/Europe/London", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fclose(f);
+	assert_null(tz_load("Europe/Londn", dir, err, sizeof(err)));
+	assert_string_equal(err,
+	                    "unknown time zone 'Europe/Londn' (did you mean 'Europe/London'?)");
+	assert_null(tz_load("europe/london", dir, err, sizeof(err)));
+	assert_string_equal(err,
+	                    "unknown time zone 'europe/london' (did you mean 'Europe/London'?)");
+	assert_null(tz_load("utc", dir, err, sizeof(err)));
+	assert_string_equal(err, "unknown time zone 'utc' (did you mean 'UTC'?)");
+	assert_null(tz_load("Mars/Base", dir, err, sizeof(err)));
+	assert_string_equal(err, "unknown time zone 'Mars/Base' (use an IANA name like "
+	                         "'Europe/London', or 'UTC')");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/Europe", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 static void test_tz_rejects_bad_names_and_files(void **state)
 {
 	(void)state;
 	char dir[] = "/tmp/tb-tz-XXXXXX", path[256], err[200];
 	assert_null(tz_load("../etc/passwd", NULL, err, sizeof(err)));
-	assert_string_equal(err, "unknown time zone '../etc/passwd'");
+	assert_string_equal(err, "unknown time zone '../etc/passwd' (use an IANA name like "
+	                         "'Europe/London', or 'UTC')");
 	assert_null(tz_load("/etc/localtime", NULL, err, sizeof(err)));
 	assert_null(tz_load("Europe/Lundon", NULL, err, sizeof(err)));
-	assert_string_equal(err, "unknown time zone 'Europe/Lundon'");
+	assert_string_equal(err,
+	                    "unknown time zone 'Europe/Lundon' (did you mean 'Europe/London'?)");
 	assert_null(tz_load("Europe London", NULL, err, sizeof(err)));
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/Junk", dir);
@@ -218,6 +250,7 @@ int main(void)
 	    cmocka_unit_test(test_tz_southern_hemisphere),
 	    cmocka_unit_test(test_tz_footer_julian_rules),
 	    cmocka_unit_test(test_tz_rejects_bad_names_and_files),
+	    cmocka_unit_test(test_tz_unknown_suggests_the_closest_zone),
 	    cmocka_unit_test(test_window_same_day),
 	    cmocka_unit_test(test_window_across_midnight_belongs_to_start_day),
 	    cmocka_unit_test(test_window_all_day_and_24h),

@@ -196,6 +196,39 @@ static void test_zone_slug_in_a_topic_has_no_spaces(void **state)
 	assert_string_equal(render("tether/{{zone.slug}}", TMPL_TOPIC, &m), "tether/_");
 }
 
+struct reported {
+	char text[512];
+};
+
+static void collect(void *arg, int col, const char *text)
+{
+	struct reported *r = arg;
+	size_t o = strlen(r->text);
+	snprintf(r->text + o, sizeof(r->text) - o, "%d: %s\n", col, text);
+}
+
+static void test_check_reports_every_bad_field(void **state)
+{
+	struct reported r = {""};
+	(void)state;
+	assert_int_equal(tmpl_check("{{zone.nme}} {{ }} {{flgs}} {{rule}} {{nothing_like_it}}",
+	                            TMPL_TEXT, collect, &r),
+	                 4);
+	assert_string_equal(r.text, "3: unknown field 'zone.nme' (did you mean 'zone.name'?)\n"
+	                            "14: empty '{{ }}'\n"
+	                            "22: unknown field 'flgs' (did you mean 'flags'?)\n"
+	                            "40: unknown field 'nothing_like_it'\n");
+	r.text[0] = '\0';
+	assert_int_equal(tmpl_check("a/+/{{kind}}/#/{{zone.nme", TMPL_TOPIC, collect, &r), 3);
+	assert_string_equal(r.text, "3: '+' is an MQTT wildcard, not allowed in a topic\n"
+	                            "14: '#' is an MQTT wildcard, not allowed in a topic\n"
+	                            "16: unterminated '{{'\n");
+	r.text[0] = '\0';
+	assert_int_equal(tmpl_check("a+#/{{kind}}", TMPL_TEXT, collect, &r), 0);
+	assert_int_equal(tmpl_check("", TMPL_TOPIC, collect, &r), 1);
+	assert_string_equal(r.text, "1: empty topic\n");
+}
+
 static void test_zone_name_escaped_per_context(void **state)
 {
 	(void)state;
@@ -562,29 +595,30 @@ static void test_render_appends_and_stops_at_the_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_each_path_renders),
-		cmocka_unit_test(test_plate_watch_fields_empty_without_match),
-		cmocka_unit_test(test_zone_name_escaped_per_context),
-		cmocka_unit_test(test_slack_text_escapes_values_not_literals),
-		cmocka_unit_test(test_json_escapes_backslash_and_control_chars),
-		cmocka_unit_test(test_literal_text_is_never_escaped),
-		cmocka_unit_test(test_topic_wildcard_or_empty_is_a_compile_error),
-		cmocka_unit_test(test_long_template_compiles_whole),
-		cmocka_unit_test(test_topic_empty_value_is_underscore),
-		cmocka_unit_test(test_bytes_that_are_not_utf8_are_replaced),
-		cmocka_unit_test(test_topic_c1_controls_become_underscore),
-		cmocka_unit_test(test_topic_noncharacters_become_underscore),
-		cmocka_unit_test(test_topic_value_cannot_start_a_system_topic),
-		cmocka_unit_test(test_every_character_renders_a_valid_topic),
-		cmocka_unit_test(test_flags_render_in_doc_order),
-		cmocka_unit_test(test_spaces_inside_braces_are_optional),
-		cmocka_unit_test(test_unknown_path_is_an_error_at_its_column),
-		cmocka_unit_test(test_unterminated_braces_are_an_error),
-		cmocka_unit_test(test_empty_braces_are_an_error),
-		cmocka_unit_test(test_literal_only_templates),
-		cmocka_unit_test(test_zone_slug_is_lower_case_words_joined_by_underscores),
-		cmocka_unit_test(test_zone_slug_in_a_topic_has_no_spaces),
-		cmocka_unit_test(test_render_appends_and_stops_at_the_cap),
+	    cmocka_unit_test(test_each_path_renders),
+	    cmocka_unit_test(test_plate_watch_fields_empty_without_match),
+	    cmocka_unit_test(test_zone_name_escaped_per_context),
+	    cmocka_unit_test(test_slack_text_escapes_values_not_literals),
+	    cmocka_unit_test(test_json_escapes_backslash_and_control_chars),
+	    cmocka_unit_test(test_literal_text_is_never_escaped),
+	    cmocka_unit_test(test_topic_wildcard_or_empty_is_a_compile_error),
+	    cmocka_unit_test(test_long_template_compiles_whole),
+	    cmocka_unit_test(test_topic_empty_value_is_underscore),
+	    cmocka_unit_test(test_bytes_that_are_not_utf8_are_replaced),
+	    cmocka_unit_test(test_topic_c1_controls_become_underscore),
+	    cmocka_unit_test(test_topic_noncharacters_become_underscore),
+	    cmocka_unit_test(test_topic_value_cannot_start_a_system_topic),
+	    cmocka_unit_test(test_every_character_renders_a_valid_topic),
+	    cmocka_unit_test(test_flags_render_in_doc_order),
+	    cmocka_unit_test(test_spaces_inside_braces_are_optional),
+	    cmocka_unit_test(test_unknown_path_is_an_error_at_its_column),
+	    cmocka_unit_test(test_unterminated_braces_are_an_error),
+	    cmocka_unit_test(test_empty_braces_are_an_error),
+	    cmocka_unit_test(test_literal_only_templates),
+	    cmocka_unit_test(test_zone_slug_is_lower_case_words_joined_by_underscores),
+	    cmocka_unit_test(test_zone_slug_in_a_topic_has_no_spaces),
+	    cmocka_unit_test(test_check_reports_every_bad_field),
+	    cmocka_unit_test(test_render_appends_and_stops_at_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

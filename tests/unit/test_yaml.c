@@ -122,8 +122,9 @@ static void test_unknown_keys_all_reported(void **state)
 	struct ydoc *d = load("url: x\nqso: 1\nretian: true\n", &errs);
 	assert_int_equal(ynode_check_keys(d->root, allowed, "mqtt", &errs), 2);
 	assert_int_equal(errs.n, 2);
-	assert_string_equal(errs.v[0].text, "unknown key 'qso' in 'mqtt'");
+	assert_string_equal(errs.v[0].text, "unknown key 'qso' in 'mqtt' (did you mean 'qos'?)");
 	assert_int_equal(errs.v[1].line, 3);
+	assert_string_equal(errs.v[1].text, "unknown key 'retian' in 'mqtt'"); /* none close */
 	ydoc_free(d);
 	cfg_errors_release(&errs);
 }
