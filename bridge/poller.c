@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "bridge/bridge.h"
+#include "bridge/catchup.h"
 #include "bridge/homeassistant.h"
 #include "bridge/metrics.h"
 #include "bridge/outbox.h"
@@ -94,6 +95,8 @@ struct poller {
 	bool ha_force;        /* the next sync resends every config */
 	struct ha_entries ha_pending; /* configs not due yet, in due order */
 	int64_t last_poll_ms; /* wall ms of the last committed poll, 0 none */
+
+	struct catchup cu; /* catch-up progress and poll.catchup_max_age */
 };
 
 #define HA_REQ_REFRESH 1
@@ -342,6 +345,7 @@ void poller_free(struct poller *p)
 	free(p->reqs);
 	free(p->plans);
 	rules_result_release(&p->res);
+	catchup_release(&p->cu);
 	zones_release(p);
 	for (size_t i = 0; i < p->nha; i++)
 		ha_free(p->ha[i]);
@@ -795,7 +799,10 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	m.backfill = backfill;
 	verdict = phase_decide(&m, found == 1 ? &prev : NULL);
 	phase_record(&m, now, &next);
-	if (verdict == PHASE_DELIVER) {
+	if (verdict == PHASE_DELIVER &&
+	    !catchup_take(&p->cu, backfill, m.occurred_ms, now, p->cfg->poll.catchup_max_age_ms)) {
+		/* too old for a catch-up to deliver: recorded below like the rest */
+	} else if (verdict == PHASE_DELIVER) {
 		message_set_id(&m);
 		rules_result_reset(&p->res);
 		if (rules_eval(p->rules, p->rstate, &m, now, false, &p->res) < 0) {
@@ -874,6 +881,14 @@ static int handle_doc(struct poller *p, const struct zone *z, const struct tethe
 	return total;
 }
 
+/* Where the zone's windows of this cycle end: the one further behind. */
+static int64_t zone_to(const struct zplan *pl)
+{
+	if (pl->win_ev >= 0 && (pl->win_lpr < 0 || pl->ev_to < pl->lpr_to))
+		return pl->ev_to;
+	return pl->lpr_to;
+}
+
 /* Commits one zone's cycle: messages, dedup records and both cursors together. */
 static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl, int64_t now)
 {
@@ -911,8 +926,11 @@ static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl,
 	if (store_commit(p->store) < 0)
 		goto fail_tx;
 	p->last_poll_ms = now;
+	catchup_step(&p->cu, z->id, z->name, pl->ev_backfill || pl->lpr_backfill, zone_to(pl), now,
+	             p->cfg->poll.catchup_window_ms, p->cfg->poll.catchup_max_age_ms);
 	return added;
 fail_tx:
+	catchup_drop(&p->cu);
 	store_rollback(p->store);
 	/* the cooldowns and visits this poll started were rolled back with its messages: take
 	 * the committed state again, or the poll done again would find its alerts cooling */

@@ -434,9 +434,9 @@ static void load_zones(struct config *c, const struct ynode *n, struct cfg_error
 
 static void load_poll(struct config *c, const struct ynode *root, struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"interval",    "lookback",       "zones",
-	                                   "location_id", "events",         "plates",
-	                                   "concurrency", "catchup_window", NULL};
+	static const char *const keys[] = {
+	    "interval", "lookback",    "zones",          "location_id",     "events",
+	    "plates",   "concurrency", "catchup_window", "catchup_max_age", NULL};
 	const struct ynode *p = section(root, "poll", keys, errs), *n;
 	bool ev_ok, pl_ok;
 
@@ -459,6 +459,7 @@ static void load_poll(struct config *c, const struct ynode *root, struct cfg_err
 		fmt_duration(c->poll.interval_ms, a, sizeof(a));
 		ynode_error(errs, n, "'catchup_window': must be at least 'interval' (%s)", a);
 	}
+	read_duration(p, "catchup_max_age", 0, 365 * DAY, &c->poll.catchup_max_age_ms, errs);
 }
 
 static void load_misc(struct config *c, const struct ynode *root, struct cfg_errors *errs)
@@ -1035,6 +1036,7 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	c->poll.events = c->poll.plates = true;
 	c->poll.concurrency = 8;
 	c->poll.catchup_window_ms = HOUR;
+	c->poll.catchup_max_age_ms = HOUR;
 	c->file = strdup(path);
 	c->state_dir = strdup("/var/lib/tether-bridge");
 	if (c->file == NULL || c->state_dir == NULL) {
@@ -1205,10 +1207,11 @@ int config_dump(const struct config *c, struct buf *b)
 		rc |= buf_puts(b, "all");
 	for (size_t i = 0; i < c->poll.nzones; i++)
 		rc |= buf_printf(b, "%s%s", i ? "," : "", c->poll.zones[i]);
-	rc |=
-	    buf_printf(b, " location_id=%s events=%s plates=%s concurrency=%d catchup_window=%s\n",
-	               orempty(c->poll.location_id), c->poll.events ? "true" : "false",
-	               c->poll.plates ? "true" : "false", c->poll.concurrency, d3);
+	rc |= buf_printf(b, " location_id=%s events=%s plates=%s concurrency=%d catchup_window=%s",
+	                 orempty(c->poll.location_id), c->poll.events ? "true" : "false",
+	                 c->poll.plates ? "true" : "false", c->poll.concurrency, d3);
+	fmt_duration(c->poll.catchup_max_age_ms, d3, sizeof(d3));
+	rc |= buf_printf(b, " catchup_max_age=%s\n", d3);
 	fmt_duration(c->delivery.max_retry_age_ms, d1, sizeof(d1));
 	rc |= buf_printf(b, "state_dir: %s\n", c->state_dir);
 	rc |= buf_printf(b, "delivery: max_outbox=%lld max_retry_age=%s\n",

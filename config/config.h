@@ -107,6 +107,7 @@ struct config {
 		bool events, plates;
 		int concurrency;
 		int64_t catchup_window_ms;
+		int64_t catchup_max_age_ms; /* 0: a catch-up delivers whatever its age */
 	} poll;
 	char *state_dir;
 	struct {
