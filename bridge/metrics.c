@@ -5,11 +5,15 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/log.h"
 
 #define METRICS_MAX_CONNECTIONS 64
 #define METRICS_MAX_CONNECTIONS_PER_IP 4 /* a scraper and a probe need one each */
@@ -173,6 +177,41 @@ static int split_listen(const char *listen, char *host, size_t hostsz, char *por
 	return 0;
 }
 
+/* libmicrohttpd's own messages ("Server reached connection limit. Closing inbound
+ * connection.") go to our log at warn rather than raw to stderr, one line per
+ * MHD_LOG_EVERY_MS at most with a count of the ones left out: a client opening connections
+ * in a loop must not flood the log. Called from the server's thread. */
+#define MHD_LOG_EVERY_MS 60000
+static void mhd_log(void *arg, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last_ms;
+	static unsigned long skipped;
+	char text[256];
+	int64_t now = util_mono_ms();
+	size_t n;
+
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	if (last_ms != 0 && now - last_ms < MHD_LOG_EVERY_MS) {
+		skipped++;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	vsnprintf(text, sizeof(text), fmt, ap);
+	n = strlen(text);
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (skipped > 0)
+		log_warnx("metrics: libmicrohttpd: %s (and %lu more messages in the last %ds)",
+		          text, skipped, MHD_LOG_EVERY_MS / 1000);
+	else
+		log_warnx("metrics: libmicrohttpd: %s", text);
+	skipped = 0;
+	last_ms = now;
+	pthread_mutex_unlock(&mu);
+}
+
 struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char *err, size_t errsz)
 {
 	struct metrics_server *s;
@@ -208,11 +247,12 @@ struct metrics_server *metrics_start(const char *listen, int64_t stale_ms, char 
 	s->stale_ms = stale_ms;
 	/* One address cannot hold every connection (a slowloris would starve /healthz for the
 	 * probes of other addresses), and a connection that sends nothing is dropped. */
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
-	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
-	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	                        (unsigned)METRICS_MAX_CONNECTIONS_PER_IP, MHD_OPTION_END);
+	s->d =
+	    MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	                     NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
+	                     (unsigned)METRICS_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	                     (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	                     (unsigned)METRICS_MAX_CONNECTIONS_PER_IP, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (s->d == NULL) {
 		snprintf(err, errsz, "metrics: unable to listen on %s", listen);

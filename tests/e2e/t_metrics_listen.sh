@@ -47,6 +47,14 @@ for fd in $fds; do exec {fd}>&-; done
 WAIT=5 wait_for curl -sfg "http://[::1]:$MPORT/healthz" ||
 	fail "/healthz after the idle connections closed: $(curl -sg -o /dev/null -w '%{http_code}' "http://[::1]:$MPORT/healthz")"
 ok "idle connections: 4 held, 6 refused; /healthz answers once they are gone"
+# libmicrohttpd's complaint reaches our log as one warning, never raw on stderr
+grep -q "warn: metrics: libmicrohttpd: Server reached per-IP connection limit\|warn: metrics: libmicrohttpd: .*connection limit" "$T/bridge.log" ||
+	fail "no libmicrohttpd warning in the log: $(grep -i limit "$T/bridge.log")"
+[ "$(grep -c "libmicrohttpd" "$T/bridge.log")" = 1 ] ||
+	fail "libmicrohttpd messages not rate-limited: $(grep -c libmicrohttpd "$T/bridge.log")"
+raw=$(grep -v '^[0-9-]*T[0-9:.]*Z [a-z]*: \|^{' "$T/bridge.log")
+[ -z "$raw" ] || fail "raw library output in the log: $raw"
+ok "libmicrohttpd's messages go through the log, once a minute at most"
 stop_bridge
 
 sed -i "s/listen: \"\[::1\]:$MPORT\"/listen: \"localhost:$MPORT\"/" "$T/cfg.yaml"
