@@ -625,7 +625,8 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 	static const char *const keys[] = {"url",       "username",  "password", "password_file",
 	                                   "client_id", "qos",       "retain",   "topic_prefix",
 	                                   "ca_file",   "cert_file", "key_file", "insecure",
-	                                   "keepalive", "protocol",  "homeassistant", NULL};
+	                                   "keepalive", "protocol",  "homeassistant", "commands",
+	                                   NULL};
 	char what[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;
@@ -712,6 +713,7 @@ static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struc
 			ynode_error(errs, ynode_get(v, "protocol"),
 			            "'protocol': expected 5 or 3.1.1, found '%s'", s);
 	}
+	ynode_bool(v, "commands", false, &m->commands, errs);
 	file_option(v, "ca_file", &m->ca_file, m->tls, url_ok, errs);
 	file_option(v, "cert_file", &m->cert_file, m->tls, url_ok, errs);
 	file_option(v, "key_file", &m->key_file, m->tls, url_ok, errs);
@@ -964,6 +966,57 @@ static void load_targets(struct config *c, const struct ynode *root, struct cfg_
 	}
 }
 
+/* control: the arming modes, the wall's home and how long an operator's switch holds. */
+static void load_control(struct config *c, const struct ynode *root, struct cfg_errors *errs)
+{
+	static const char *const keys[] = {"modes", "home_perspective", "manual_hold", NULL};
+	const struct ynode *ctl = section(root, "control", keys, errs), *n;
+
+	c->control.manual_hold_ms = 5 * MINUTE;
+	if (ctl == NULL)
+		return;
+	c->control.on = true;
+	n = ynode_get(ctl, "modes");
+	if (n != NULL && !ynode_is_null(n)) {
+		if (n->type != YNODE_SEQ || n->n == 0) {
+			ynode_error(errs, n, "'modes': expected a non-empty list of mode names");
+		} else {
+			c->control.modes = xcalloc(n->n, sizeof(*c->control.modes), n, errs);
+			for (size_t i = 0; c->control.modes != NULL && i < n->n; i++) {
+				const struct ynode *z = n->items[i];
+				bool dup = false;
+				if (z->type != YNODE_SCALAR || !name_valid(z->value)) {
+					ynode_error(
+					    errs, z,
+					    "'modes': expected names of letters, digits, '_' "
+					    "and '-'");
+					continue;
+				}
+				for (size_t j = 0; j < c->control.nmodes; j++)
+					dup = dup || strcmp(c->control.modes[j], z->value) == 0;
+				if (dup) {
+					ynode_error(errs, z, "'modes': '%s' is listed twice",
+					            z->value);
+					continue;
+				}
+				if ((c->control.modes[c->control.nmodes] =
+				         xstrdup(z->value, z, errs)) != NULL)
+					c->control.nmodes++;
+			}
+		}
+	}
+	read_opt_str(ctl, "home_perspective", &c->control.home_perspective, NULL, errs);
+	read_duration(ctl, "manual_hold", 0, DAY, &c->control.manual_hold_ms, errs);
+}
+
+bool config_mode_valid(const struct config *c, const char *name)
+{
+	for (size_t i = 0; name != NULL && i < c->control.nmodes; i++)
+		if (strcmp(c->control.modes[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* An error and where it was in the list, so that qsort (not stable) keeps equal
  * positions in the order they were reported. */
 struct placed_error {
@@ -1012,9 +1065,9 @@ static void sort_errors(struct cfg_errors *errs, size_t from)
 
 struct config *config_load(const char *path, struct cfg_errors *errs)
 {
-	static const char *const top[] = {"tether",     "poll",    "state_dir",      "delivery",
-	                                  "log",        "metrics", "mqtt",           "webhooks",
-	                                  "watchlists", "rules",   "severity_order", NULL};
+	static const char *const top[] = {
+	    "tether",   "poll",       "state_dir", "delivery",       "log",     "metrics", "mqtt",
+	    "webhooks", "watchlists", "rules",     "severity_order", "control", NULL};
 	struct cfg_errors local = {0};
 	struct config *c;
 	const struct ynode *root;
@@ -1063,6 +1116,7 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	load_misc(c, root, errs);
 	load_metrics(c, root, errs);
 	load_targets(c, root, errs);
+	load_control(c, root, errs);
 	if (cfg_errors_since(errs, before))
 		goto fail;
 	cfg_errors_release(&local);
@@ -1107,6 +1161,10 @@ void config_free(struct config *c)
 		config_ha_release(&m->ha);
 	}
 	free(c->mqtt);
+	for (size_t i = 0; i < c->control.nmodes; i++)
+		free(c->control.modes[i]);
+	free(c->control.modes);
+	free(c->control.home_perspective);
 	for (size_t i = 0; i < c->nwebhooks; i++) {
 		struct cfg_webhook *w = &c->webhooks[i];
 		free(w->name);

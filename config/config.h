@@ -70,6 +70,7 @@ struct cfg_mqtt {
 	int64_t keepalive_ms;
 	bool mqtt311;     /* protocol: 3.1.1 (default MQTT 5; 3.1.1 cannot see refused publishes) */
 	struct cfg_ha ha; /* homeassistant: off unless asked for */
+	bool commands;    /* subscribes to <prefix>/cmd/# and publishes the control state */
 	int line, column; /* of the name, for errors */
 };
 
@@ -125,6 +126,13 @@ struct config {
 	size_t nmqtt;
 	struct cfg_webhook *webhooks;
 	size_t nwebhooks;
+	struct {
+		bool on;      /* the section is there */
+		char **modes; /* the first is the initial mode */
+		size_t nmodes;
+		char *home_perspective; /* NULL when absent */
+		int64_t manual_hold_ms; /* default 5m */
+	} control;
 	struct ydoc *doc; /* the whole tree, for the rule engine; owned by the config */
 };
 
@@ -146,6 +154,9 @@ int config_url_redact(struct buf *b, const char *url);
 /* Lookups by name (borrowed; NULL if there is none). Exported for tests. */
 const struct cfg_mqtt *config_mqtt(const struct config *cfg, const char *name);
 const struct cfg_webhook *config_webhook(const struct config *cfg, const char *name);
+
+/* Whether name is one of control.modes. */
+bool config_mode_valid(const struct config *cfg, const char *name);
 
 /* "json", "slack", ... */
 const char *config_webhook_format_name(enum webhook_format f);

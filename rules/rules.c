@@ -197,9 +197,20 @@ static char *render(const struct tmpl *t, const struct message *m, struct buf *s
 	return strdup(scratch->data ? scratch->data : "");
 }
 
-static int deliver(const struct rule *ru, struct rules_state *st, const struct message *m,
-                   const struct watchlist_match *wm, bool wmatched, struct rules_result *res)
+/* when.modes against the current arming mode. */
+static bool match_mode(const struct rule *ru, const struct rules_state *st, char *why)
 {
+	if (ru->modes.n && !in_list(&ru->modes, rules_state_mode(st)))
+		FAIL("modes: '%s' not in [%s]", rules_state_mode(st), ru->modes.joined);
+	return true;
+}
+
+static int deliver(const struct rules *r, const struct rule *ru, struct rules_state *st,
+                   const struct message *m, const struct watchlist_match *wm, bool wmatched,
+                   struct rules_result *res)
+{
+	int rank = rules_severity_rank(r, m->severity);
+
 	for (size_t i = 0; i < ru->nto; i++) {
 		const struct rule_target *t = &ru->to[i];
 		struct rules_delivery *d;
@@ -224,6 +235,10 @@ static int deliver(const struct rule *ru, struct rules_state *st, const struct m
 		d->target = t->name;
 		d->qos = t->qos;
 		d->retain = t->retain;
+		d->hold_ms = t->hold;
+		d->max_delay_ms = t->max_delay;
+		d->rank = rank;
+		d->top = rank >= 0 && (size_t)rank == r->nsev - 1;
 		res->nd++;
 		if (t->prefix && (d->topic = strdup(t->prefix)) == NULL)
 			return -1;
@@ -259,7 +274,7 @@ int rules_eval(const struct rules *r, struct rules_state *st, const struct messa
 
 		reason[0] = '\0';
 		bool ok = match_conditions(r, ru, msg, now_ms, rank, &wm, &wmatched, why) &&
-		          rules_state_pass(ru, st, msg, now_ms, rank, why);
+		          match_mode(ru, st, why) && rules_state_pass(ru, st, msg, now_ms, rank, why);
 		if (trace) {
 			void *nt = xgrow(res->t, &res->capt, res->nt + 1, sizeof(*res->t));
 			if (nt == NULL)
@@ -272,7 +287,7 @@ int rules_eval(const struct rules *r, struct rules_state *st, const struct messa
 		}
 		if (!ok)
 			continue;
-		if (deliver(ru, st, msg, &wm, wmatched, res) < 0)
+		if (deliver(r, ru, st, msg, &wm, wmatched, res) < 0)
 			return -1;
 		if (ru->stop)
 			break;

@@ -20,7 +20,7 @@ struct rules_target_def {
 	                           * homeassistant: handed on as the delivery's topic */
 	int qos;                  /* mqtt defaults */
 	bool retain;
-	bool slack;               /* webhook: format slack, so text values are mrkdwn-escaped */
+	bool slack; /* webhook: format slack, so text values are mrkdwn-escaped */
 };
 
 struct rules;
@@ -47,6 +47,10 @@ bool rules_watchlists_changed(const struct rules *r);
 /* Cooldown and visit memory. NULL on ENOMEM. Caller frees. */
 struct rules_state *rules_state_new(void);
 void rules_state_free(struct rules_state *st); /* NULL is fine */
+/* The arming mode `when.modes` matches (copied; NULL or "" is none, which no `modes`
+ * list matches). */
+void rules_state_set_mode(struct rules_state *st, const char *mode);
+#define RULES_MAX_DELAY_DEFAULT_MS 30000
 /* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes).
  * Exported for tests. */
 size_t rules_state_size(const struct rules_state *st);
@@ -71,14 +75,18 @@ int rules_state_load(struct rules_state *st, const char *key, const char *value,
  * rule, target_kind and target are borrowed from the rules and valid while they live. */
 struct rules_delivery {
 	const char *rule;
-	const char *target_kind; /* "mqtt" | "webhook" | "homeassistant" */
-	const char *target;      /* the target's name */
-	char *topic;             /* rendered for mqtt; homeassistant: the broker's topic_prefix */
+	const char *target_kind; /* "mqtt" | "webhook" | "homeassistant" | "perspective" */
+	const char *target;      /* the target's name; perspective: "auto", a name or an id */
+	char *topic; /* rendered for mqtt; homeassistant: the broker's topic_prefix; else NULL */
 	int qos;
 	bool retain;
-	char *text;         /* rendered text template, or NULL */
-	char *body;         /* rendered body template (replaces the JSON body), or NULL */
-	struct message msg; /* as delivered: rule set, watchlist fields of this rule's match */
+	char *text;           /* rendered text template, or NULL */
+	char *body;           /* rendered body template (replaces the JSON body), or NULL */
+	int64_t hold_ms;      /* perspective: how long the call-up holds the wall (0: not) */
+	int64_t max_delay_ms; /* perspective: after this long queued it is stale */
+	int rank;             /* the message's severity in severity_order, -1 when not there */
+	bool top;             /* the severity is the last (highest) of severity_order */
+	struct message msg;   /* as delivered: rule set, watchlist fields of this rule's match */
 };
 
 /* Why a rule did or did not match: reason is "" when it matched and delivered, else the first

@@ -679,6 +679,34 @@ static int compile_when_plates(struct rules *r, struct rule *ru, const struct yn
 	return 0;
 }
 
+/* when.modes: names of control.modes, which must be there. */
+static void compile_when_modes(struct rule *ru, const struct ynode *root, const struct ynode *w,
+                               struct cfg_errors *errs)
+{
+	const struct ynode *n = ynode_get(w, "modes");
+	const struct ynode *known = ynode_get(ynode_get(root, "control"), "modes");
+	struct items it;
+
+	if (n == NULL || !get_items(n, "modes", &it, errs))
+		return;
+	if (known == NULL || known->type != YNODE_SEQ) {
+		ynode_error(errs, ynode_key_of(w, n), "'modes' needs control.modes");
+	} else {
+		for (size_t i = 0; i < it.n; i++) {
+			bool found = false;
+			for (size_t j = 0; j < known->n; j++)
+				found = found || (known->items[j]->type == YNODE_SCALAR &&
+				                  strcmp(known->items[j]->value, it.v[i]->value) == 0);
+			if (!found)
+				ynode_error(errs, it.v[i],
+				            "modes: unknown mode '%s' (not in control.modes)",
+				            it.v[i]->value);
+		}
+	}
+	if (strlist_from(&ru->modes, &it) < 0)
+		nomem(errs, n);
+}
+
 /* A rule's `when`, group by group in the order errors are reported; out of memory stops
  * at the group it happened in. */
 static void compile_when(struct rules *r, struct rule *ru, const struct ynode *root,
@@ -687,12 +715,13 @@ static void compile_when(struct rules *r, struct rule *ru, const struct ynode *r
 	static const char *const keys[] = {"kind",         "phase",     "zones",      "locations",
 	                                   "flags_any",    "flags_all", "flags_none", "severity",
 	                                   "min_severity", "schedule",  "watchlists", "countries",
-	                                   "plates",       "max_age",   NULL};
+	                                   "plates",       "max_age",   "modes",      NULL};
 	const struct ynode *n;
 
 	if (!ynode_expect(w, YNODE_MAP, "when", errs))
 		return;
 	ynode_check_keys(w, keys, "when", errs);
+	compile_when_modes(ru, root, w, errs);
 	compile_when_kind(ru, w, errs);
 	if (compile_when_place(ru, w, errs) < 0)
 		return;
@@ -744,12 +773,48 @@ static void unknown_target(struct cfg_errors *errs, const struct ynode *at, cons
 	buf_release(&list);
 }
 
-static void compile_target(struct rule_target *rt, const struct ynode *m,
-                           const struct rules_target_def *defs, size_t ndefs,
-                           struct cfg_errors *errs)
+#define ONE_KIND                                                                                   \
+	"a target names exactly one of 'mqtt', 'webhook', 'homeassistant' or 'perspective'"
+
+/* `- perspective: auto|NAME|ID` with hold and max_delay: a call-up on the video wall. */
+static void compile_perspective(struct rule_target *rt, const struct ynode *root,
+                                const struct ynode *m, struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"mqtt", "webhook", "homeassistant", "topic", "qos",
-	                                   "retain", "text",  "body",          NULL};
+	static const char *const only[] = {"topic", "qos", "retain", "text", "body"};
+	const struct ynode *n;
+	const char *name;
+
+	rt->kind = "perspective";
+	rt->perspective = true;
+	rt->max_delay = RULES_MAX_DELAY_DEFAULT_MS;
+	if (ynode_get(root, "control") == NULL)
+		ynode_error(errs, ynode_key_of(m, ynode_get(m, "perspective")),
+		            "a perspective target needs a 'control' section");
+	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++)
+		if ((n = ynode_get(m, only[i])))
+			ynode_error(errs, ynode_key_of(m, n),
+			            "'%s' does not apply to perspective targets", only[i]);
+	if (ynode_get(m, "mqtt") || ynode_get(m, "webhook") || ynode_get(m, "homeassistant"))
+		ynode_error(errs, m, ONE_KIND);
+	if (ynode_str(m, "perspective", true, &name, errs) != 1)
+		return;
+	if (name[0] == '\0')
+		ynode_error(errs, ynode_get(m, "perspective"),
+		            "'perspective': expected auto, a perspective name or id");
+	if ((rt->name = strdup(name)) == NULL)
+		nomem(errs, m);
+	read_duration(m, "hold", &rt->hold, errs);
+	if (read_duration(m, "max_delay", &rt->max_delay, errs) == 1 && rt->max_delay <= 0)
+		ynode_error(errs, ynode_get(m, "max_delay"), "'max_delay': must be more than 0s");
+}
+
+static void compile_target(struct rule_target *rt, const struct ynode *root,
+                           const struct ynode *m, const struct rules_target_def *defs,
+                           size_t ndefs, struct cfg_errors *errs)
+{
+	static const char *const keys[] = {"mqtt",        "webhook", "homeassistant", "topic",
+	                                   "qos",         "retain",  "text",          "body",
+	                                   "perspective", "hold",    "max_delay",     NULL};
 	const struct ynode *mq, *wh, *ha, *n;
 	const struct rules_target_def *def;
 	const char *name;
@@ -758,12 +823,21 @@ static void compile_target(struct rule_target *rt, const struct ynode *m,
 	if (!ynode_expect(m, YNODE_MAP, "to", errs))
 		return;
 	ynode_check_keys(m, keys, "to", errs);
+	if (ynode_get(m, "perspective") != NULL) {
+		compile_perspective(rt, root, m, errs);
+		return;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		const char *k = i == 0 ? "hold" : "max_delay";
+		if ((n = ynode_get(m, k)))
+			ynode_error(errs, ynode_key_of(m, n),
+			            "'%s' applies to perspective targets only", k);
+	}
 	mq = ynode_get(m, "mqtt");
 	wh = ynode_get(m, "webhook");
 	ha = ynode_get(m, "homeassistant");
 	if ((mq != NULL) + (wh != NULL) + (ha != NULL) != 1) {
-		ynode_error(errs, m,
-		            "a target names exactly one of 'mqtt', 'webhook' or 'homeassistant'");
+		ynode_error(errs, m, ONE_KIND);
 		return;
 	}
 	rt->mqtt = mq != NULL;
@@ -896,7 +970,7 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 			return;
 		}
 		ru->nto = 1;
-		compile_target(&ru->to[0], n, defs, ndefs, errs);
+		compile_target(&ru->to[0], root, n, defs, ndefs, errs);
 	} else if (n->type != YNODE_SEQ || n->n == 0) {
 		ynode_error(errs, n, "'to': expected a non-empty list of targets");
 	} else {
@@ -907,7 +981,7 @@ static void compile_rule(struct rules *r, struct rule *ru, const struct ynode *r
 		}
 		ru->nto = n->n;
 		for (size_t i = 0; i < n->n; i++)
-			compile_target(&ru->to[i], n->items[i], defs, ndefs, errs);
+			compile_target(&ru->to[i], root, n->items[i], defs, ndefs, errs);
 	}
 }
 
@@ -921,6 +995,7 @@ static void rule_release(struct rule *ru)
 	strlist_release(&ru->locations);
 	strlist_release(&ru->severities);
 	strlist_release(&ru->countries);
+	strlist_release(&ru->modes);
 	free(ru->flags_any_joined);
 	free(ru->win);
 	free(ru->wls);

@@ -23,8 +23,10 @@ struct strlist {
 };
 
 struct rule_target {
-	const char *kind; /* static "mqtt" | "webhook" | "homeassistant" */
+	const char *kind; /* static "mqtt" | "webhook" | "homeassistant" | "perspective" */
 	bool mqtt;
+	bool perspective;        /* name is "auto", a perspective's name or id */
+	int64_t hold, max_delay; /* perspective only */
 	char *name;
 	char *prefix; /* homeassistant: the broker's topic_prefix */
 	struct tmpl *topic;                     /* explicit topic, or NULL */
@@ -39,7 +41,7 @@ struct rule {
 	int kind;        /* -1 any, else enum msg_kind */
 	unsigned phases; /* bit per enum msg_phase */
 	char *phases_joined;
-	struct strlist zones, locations, severities, countries;
+	struct strlist zones, locations, severities, countries, modes;
 	unsigned char *zkind; /* per zone pattern: enum zkind */
 	size_t *zlen;         /* literal part's length */
 	uint64_t flags_any, flags_all, flags_none;
@@ -96,5 +98,7 @@ void rules_state_prune_due(struct rules_state *st, int64_t now_ms);
 /* rules_state.c: a buffer evaluation may render into (kept between calls, so rendering
  * does not allocate per message). */
 struct buf *rules_state_scratch(struct rules_state *st);
+/* rules_state.c: the arming mode when.modes matches ("" when none); borrowed. */
+const char *rules_state_mode(const struct rules_state *st);
 
 #endif

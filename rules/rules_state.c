@@ -34,7 +34,18 @@ struct rules_state {
 	size_t nb, n, prune_at;
 	struct st_entry *dirty;
 	struct buf key, scratch;
+	char mode[64]; /* the arming mode when.modes matches; "" when none */
 };
+
+void rules_state_set_mode(struct rules_state *st, const char *mode)
+{
+	snprintf(st->mode, sizeof(st->mode), "%s", mode ? mode : "");
+}
+
+const char *rules_state_mode(const struct rules_state *st)
+{
+	return st->mode;
+}
 
 struct rules_state *rules_state_new(void)
 {
