@@ -30,12 +30,21 @@ int outbox_entry_build(const struct rules_delivery *d, struct store_entry *out)
 	memset(out, 0, sizeof(*out));
 	out->msg_id = strdup(d->msg.id);
 	out->zone_id = strdup(d->msg.zone_id);
-	out->target = outbox_target(d->target_kind, d->target);
-	if (mqtt) {
+	if (strcmp(d->target_kind, "perspective") == 0) {
+		/* one queue for the whole wall: the control module serves it */
+		out->target = strdup(OUTBOX_WALL);
+		out->payload = message_dump(&d->msg);
+		extra =
+		    json_pack("{s:s, s:s, s:I, s:I, s:i, s:b}", "perspective", d->target, "rule",
+		              d->rule, "hold_ms", (json_int_t)d->hold_ms, "max_delay_ms",
+		              (json_int_t)d->max_delay_ms, "rank", d->rank, "top", d->top);
+	} else if (mqtt) {
+		out->target = outbox_target(d->target_kind, d->target);
 		out->topic_or_url = strdup(d->topic ? d->topic : "");
 		out->payload = d->body ? strdup(d->body) : message_dump(&d->msg);
 		extra = json_pack("{s:i, s:b}", "qos", d->qos, "retain", d->retain);
 	} else {
+		out->target = outbox_target(d->target_kind, d->target);
 		out->payload = message_dump(&d->msg);
 		extra = json_object();
 		if (extra && d->text)

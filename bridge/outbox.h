@@ -7,6 +7,11 @@
 #include "bridge/store.h"
 #include "rules/rules.h"
 
+/* The target of every perspective delivery (call-ups on the video wall): one queue served
+ * by the control module, its extra {"perspective","rule","hold_ms","max_delay_ms","rank",
+ * "top"} and the message as payload. */
+#define OUTBOX_WALL "control.wall"
+
 /* "<kind>.<name>" for kind "mqtt" or "webhook": a new string (caller frees), NULL on ENOMEM. */
 char *outbox_target(const char *kind, const char *name);
 

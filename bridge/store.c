@@ -27,7 +27,8 @@
  * added rule_state, the rule engine's cooldown and visit memory, so a restart keeps it; v4
  * forgets the webhook URLs (they carry tokens) that older versions copied into each entry:
  * topic_or_url is the MQTT topic only, webhooks take their URL from the config; v5 drops kv,
- * a table of deadlines nothing used since rule_state took its place. */
+ * a table of deadlines nothing used since rule_state took its place; v6 added control, the
+ * arming mode and the video wall's hold, so a restart keeps both. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -68,6 +69,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "UPDATE dead SET topic_or_url = NULL WHERE target LIKE 'webhook.%';"),
 
     "DROP TABLE kv;",
+
+    "CREATE TABLE control (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 enum st {
@@ -98,6 +101,8 @@ enum st {
 	ST_DLQ_LIST,
 	ST_DLQ_REPLAY,
 	ST_DLQ_DELETE,
+	ST_CTL_GET,
+	ST_CTL_PUT,
 	ST_COUNT
 };
 
@@ -137,7 +142,7 @@ enum st {
 	          " FROM zones WHERE z IS NOT NULL) WHERE t <= ?2"
 /* The head of each zone of target ?1 that is due at ?2, oldest first, at most ?3. */
 #define HEADS_SQL                                                                                  \
-	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID          \
+	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID           \
 	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
@@ -221,6 +226,8 @@ static const char *const st_sql[ST_COUNT] = {
                       " SELECT target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
                       " created_ms, 0 FROM dead WHERE " DLQ_WHERE " ORDER BY orig_id",
     [ST_DLQ_DELETE] = "DELETE FROM dead WHERE " DLQ_WHERE,
+    [ST_CTL_GET] = "SELECT value FROM control WHERE key = ?1",
+    [ST_CTL_PUT] = "INSERT OR REPLACE INTO control (key, value) VALUES (?1, ?2)",
 };
 
 struct store {
@@ -614,6 +621,40 @@ int store_cursor_set(struct store *s, const char *zone_id, const char *kind, int
 	    sqlite3_bind_int64(st, 3, until_ms) || sqlite3_bind_int64(st, 4, util_now_ms()))
 		return fail_reset(s, st, "cursor set");
 	return run(s, ST_CURSOR_SET, "cursor set") < 0 ? -1 : 0;
+}
+
+int store_control_get(struct store *s, const char *key, char *value, size_t valuesz)
+{
+	sqlite3_stmt *st = s->st[ST_CTL_GET];
+	int rc;
+
+	if (valuesz > 0)
+		value[0] = '\0';
+	if (bind_text(st, 1, key))
+		return fail_reset(s, st, "control get");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		snprintf(value, valuesz, "%s", v != NULL ? (const char *)v : "");
+		sqlite3_reset(st);
+		return 1;
+	}
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	return fail_reset(s, st, "control get");
+}
+
+int store_control_put(struct store *s, const char *key, const char *value)
+{
+	sqlite3_stmt *st = s->st[ST_CTL_PUT];
+
+	if (key == NULL || value == NULL)
+		return failx(s, "control put", "key and value are required");
+	if (bind_text(st, 1, key) || bind_text(st, 2, value))
+		return fail_reset(s, st, "control put");
+	return run(s, ST_CTL_PUT, "control put") < 0 ? -1 : 0;
 }
 
 static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
@@ -1042,7 +1083,8 @@ int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
 		if (e.target == NULL || e.msg_id == NULL || e.payload == NULL)
 			return fail_reset(s, st, "dlq list");
 		stop = cb(arg, &e, sqlite3_column_int(st, COL_DLQ_STATUS),
-		          reason ? (const char *)reason : "", sqlite3_column_int64(st, COL_DLQ_FAILED_MS));
+		          reason ? (const char *)reason : "",
+		          sqlite3_column_int64(st, COL_DLQ_FAILED_MS));
 		if (stop != 0) {
 			sqlite3_reset(st);
 			return stop;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -76,6 +76,12 @@ int store_rstate_put(struct store *s, const char *key, const char *value, int64_
 int store_rstate_each(struct store *s, int64_t now_ms,
                       int (*cb)(void *arg, const char *key, const char *value), void *arg);
 int store_rstate_prune(struct store *s, int64_t now_ms);
+
+/* The control plane's state: key -> value text ("mode" -> "away", "wall" -> JSON of the
+ * wall's hold). get: 1 found (value filled, cut to valuesz), 0 none (value ""), -1 error.
+ * put: insert or replace; 0 or -1. */
+int store_control_get(struct store *s, const char *key, char *value, size_t valuesz);
+int store_control_put(struct store *s, const char *key, const char *value);
 
 /* One outbox entry or dead letter. Strings other than target, zone_id, msg_id and payload
  * may be NULL. From fetch and dlq_list every string is owned by the array (see
