@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bridge/bridge.h"
+#include "bridge/control.h"
 #include "bridge/deliver.h"
 #include "lib/log.h"
 #include "bridge/metrics.h"
@@ -230,6 +231,52 @@ static void reload_notified(void *arg)
 	sd_notify(0, "READY=1");
 }
 
+/* A message on a commands broker's <prefix>/cmd/#, from the delivery loop. */
+static void command_arrived(void *arg, const char *broker, const struct mqtt_message *msg)
+{
+	control_command_push(arg, broker, msg);
+}
+
+/* The control plane, when the config has a control section or a commands broker: its
+ * thread, and every commands broker subscribed to <prefix>/cmd/#. NULL + 0 when there is
+ * none; -1 on failure (logged). */
+static int control_setup(const struct config *cfg, const char *db, struct deliver *dl,
+                         struct control **out)
+{
+	bool any = cfg->control.on;
+	char err[512];
+
+	*out = NULL;
+	for (size_t i = 0; i < cfg->nmqtt; i++)
+		any = any || cfg->mqtt[i].commands;
+	if (!any)
+		return 0;
+	*out = control_new(cfg, db, (void (*)(void *))deliver_wakeup, dl, err, sizeof(err));
+	if (*out == NULL) {
+		log_errorx("control: %s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nmqtt; i++) {
+		char *target, *filter;
+		if (!cfg->mqtt[i].commands)
+			continue;
+		target = outbox_target("mqtt", cfg->mqtt[i].name);
+		if (asprintf(&filter, "%s/cmd/#", cfg->mqtt[i].topic_prefix) < 0)
+			filter = NULL;
+		if (target == NULL || filter == NULL ||
+		    deliver_set_commands(dl, target, filter, command_arrived, *out) < 0) {
+			log_errorx("mqtt '%s': unable to subscribe to commands", cfg->mqtt[i].name);
+			free(target);
+			free(filter);
+			return -1;
+		}
+		log_info("mqtt '%s': taking commands on '%s'", cfg->mqtt[i].name, filter);
+		free(target);
+		free(filter);
+	}
+	return 0;
+}
+
 /* SIGTERM/SIGINT: the poller starts stopping while the delivery loop says goodbye. */
 static void stop_requested(void *arg)
 {
@@ -312,6 +359,7 @@ int daemon_main(const char *path)
 	struct rules *rules;
 	struct deliver *dl = NULL;
 	struct metrics_server *ms = NULL;
+	struct control *ctl = NULL;
 	struct daemon d = {.path = path};
 	char err[512], *db = NULL;
 	int rc = 1, lock_fd = -1, sigfd = -1;
@@ -391,6 +439,8 @@ int daemon_main(const char *path)
 			goto out_deliver;
 		}
 	}
+	if (control_setup(cfg, db, dl, &ctl) < 0)
+		goto out_deliver;
 	if (record_targets(&d, cfg) < 0) {
 		log_errorx("out of memory");
 		goto out_deliver;
@@ -413,11 +463,24 @@ int daemon_main(const char *path)
 		log_errorx("unable to start the poller thread");
 		goto out_poller;
 	}
+	if (ctl != NULL && control_start(ctl) < 0) {
+		log_errorx("unable to start the control thread");
+		poller_stop_timed(d.poller, STOP_GRACE_MS);
+		goto out_poller;
+	}
 	sd_notify(0, "READY=1"); /* the threads run; brokers and webhooks connect as they can */
 	rc = deliver_run(dl) < 0 ? 1 : 0;
 	/* the whole stop fits in STOP_GRACE_MS from the signal: the brokers' `offline` took
 	 * some of it, the poller gets the rest */
 	int64_t left = STOP_GRACE_MS - (util_mono_ms() - d.stop_at);
+	if (control_stop_timed(ctl, left > STOP_JOIN_MIN_MS ? left : STOP_JOIN_MIN_MS) < 0) {
+		/* a switch still running: its outbox entry stays, the next start decides */
+		log_info("stopped (a video wall switch was still running)");
+		metrics_stop(ms);
+		fflush(NULL);
+		_exit(rc);
+	}
+	left = STOP_GRACE_MS - (util_mono_ms() - d.stop_at);
 	if (poller_stop_timed(d.poller, left > STOP_JOIN_MIN_MS ? left : STOP_JOIN_MIN_MS) < 0) {
 		/* a request still running: its cycle has not committed, so leaving now loses
 		 * nothing; the next start asks again. Nothing is freed: the poller thread may
@@ -433,6 +496,7 @@ int daemon_main(const char *path)
 out_poller:
 	poller_free(d.poller);
 out_deliver:
+	control_free(ctl);
 	deliver_free(dl);
 out_lib:
 	mqtt_lib_cleanup();

@@ -26,6 +26,7 @@
 #define TICK_MS 1000
 #define DONE_PER_READ 64 /* finished transfers read from curl before settling them */
 #define POLL_FAIL_PAUSE_US (100 * 1000) /* after a failed curl_multi_poll, not to spin */
+#define CORRELATION_MAX 1024            /* bytes of a command's correlation data echoed */
 
 struct mtarget {
 	struct deliver *d;
@@ -34,6 +35,9 @@ struct mtarget {
 	int64_t last_id;     /* highest entry id handed to the broker */
 	int64_t resend_from; /* lowest lost id since the last turn, or 0 */
 	bool subscribed;     /* mqtt_subscribed at the end of the last turn */
+	char *name;          /* the broker's name, for the command callback */
+	void (*command_cb)(void *arg, const char *broker, const struct mqtt_message *msg);
+	void *command_arg;
 };
 
 struct deliver {
@@ -87,6 +91,7 @@ void deliver_free(struct deliver *d)
 	for (size_t i = 0; i < d->nmt; i++) {
 		mqtt_free(d->mt[i].m);
 		free(d->mt[i].target);
+		free(d->mt[i].name);
 	}
 	free(d->mt);
 	for (size_t i = 0; i < d->nwh; i++) {
@@ -182,6 +187,34 @@ int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_op
 	return 0;
 }
 
+static void on_message(void *arg, const struct mqtt_message *msg)
+{
+	struct mtarget *t = arg;
+
+	if (t->command_cb != NULL)
+		t->command_cb(t->command_arg, t->name, msg);
+}
+
+int deliver_set_commands(struct deliver *d, const char *target, const char *filter,
+                         void (*cb)(void *arg, const char *broker, const struct mqtt_message *msg),
+                         void *arg)
+{
+	for (size_t i = 0; i < d->nmt; i++) {
+		struct mtarget *t = &d->mt[i];
+		if (strcmp(t->target, target) != 0)
+			continue;
+		free(t->name);
+		t->name = strdup(strchr(target, '.') ? strchr(target, '.') + 1 : target);
+		if (t->name == NULL || mqtt_subscribe(t->m, filter) < 0)
+			return -1;
+		t->command_cb = cb;
+		t->command_arg = arg;
+		mqtt_set_message_cb(t->m, on_message, t);
+		return 0;
+	}
+	return -1;
+}
+
 int deliver_add_webhook(struct deliver *d, struct webhook *w)
 {
 	struct webhook **v = realloc(d->wh, (d->nwh + 1) * sizeof(*v));
@@ -232,13 +265,18 @@ fail:
 	log_warnx("outbox: unable to record deliveries, will retry: %s", store_errmsg(d->store));
 }
 
-static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain)
+/* qos, retain and, for a command's answer, its correlation data (hex in extra: corr gets
+ * the bytes, *corr_len their number, 0 when none). */
+static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain,
+                            unsigned char *corr, size_t corrsz, size_t *corr_len)
 {
 	json_error_t jerr;
 	json_t *x;
+	const char *hex;
 
 	*qos = 1;
 	*retain = false;
+	*corr_len = 0;
 	if (e->extra == NULL)
 		return 0;
 	x = json_loads(e->extra, 0, &jerr);
@@ -250,6 +288,14 @@ static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain)
 		*qos = (int)json_integer_value(q);
 	if (json_is_boolean(r))
 		*retain = json_is_true(r);
+	hex = json_string_value(json_object_get(x, "correlation"));
+	for (size_t i = 0; hex != NULL && hex[2 * i] && hex[2 * i + 1] && i < corrsz; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			break;
+		corr[i] = (unsigned char)v;
+		*corr_len = i + 1;
+	}
 	json_decref(x);
 	return 0;
 }
@@ -276,17 +322,26 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 			return;
 		for (size_t i = 0; i < n; i++) {
 			const struct store_entry *e = &v[i];
-			int qos;
+			unsigned char corr[CORRELATION_MAX];
+			size_t corr_len;
+			int qos, rc;
 			bool retain;
 
-			if (entry_qos_retain(e, &qos, &retain) < 0 || e->topic_or_url == NULL) {
+			if (entry_qos_retain(e, &qos, &retain, corr, sizeof(corr), &corr_len) < 0 ||
+			    e->topic_or_url == NULL) {
 				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
 				metrics_add(M_DEAD, 1);
 				t->last_id = e->id;
 				continue;
 			}
-			if (mqtt_publish(t->m, e->topic_or_url, e->payload, e->payload_len, qos,
-			                 retain, (uint64_t)e->id) < 0) {
+			if (corr_len > 0)
+				rc = mqtt_publish_reply(t->m, e->topic_or_url, e->payload,
+				                        e->payload_len, qos, corr, corr_len,
+				                        (uint64_t)e->id);
+			else
+				rc = mqtt_publish(t->m, e->topic_or_url, e->payload, e->payload_len,
+				                  qos, retain, (uint64_t)e->id);
+			if (rc < 0) {
 				if (errno == EINVAL || errno == EMSGSIZE) {
 					/* this entry can never be published: keep it as a dead
 					 * letter */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "bridge/bridge.h"
+#include "bridge/control.h"
 #include "bridge/lint.h"
 #include "lib/log.h"
 #include "bridge/store.h"
@@ -97,6 +98,29 @@ static const struct command commands[] = {
      "  --target NAME       only this target (mqtt.NAME or webhook.NAME)\n"
      "  --since TIME        only those that failed since TIME: ISO 8601\n"
      "                      (2026-11-26T04:00:00Z) or a duration back from now (2h)\n"},
+    {"perspectives", 0,
+     "usage: tether-bridge perspectives [-c FILE]\n"
+     "\n"
+     "List the video wall's perspectives (live-view presets) from the API, one a line:\n"
+     "id, name, layout and zone ids, separated by tabs.\n"
+     "\n"
+     "options:\n" HELP_OPTIONS},
+    {"switch", 0,
+     "usage: tether-bridge switch NAME|ID [-c FILE]\n"
+     "\n"
+     "Switch the video wall to a perspective now, straight through the API (one\n"
+     "live_switch_preset; a running daemon's hold is not changed). An unknown\n"
+     "perspective exits 1.\n"
+     "\n"
+     "options:\n" HELP_OPTIONS},
+    {"mode", 0,
+     "usage: tether-bridge mode [NAME] [-c FILE]\n"
+     "\n"
+     "Print the arming mode, or set it to NAME (one of control.modes) in the state\n"
+     "database; a running daemon picks the change up within a poll interval and\n"
+     "publishes it. An unknown mode exits 1.\n"
+     "\n"
+     "options:\n" HELP_OPTIONS},
     {"version", 0,
      "usage: tether-bridge version\n"
      "       tether-bridge -V|--version\n"
@@ -123,6 +147,9 @@ static const char usage_text[] =
     "  auth refresh        refresh the access token\n"
     "  dlq list            print dead letters as JSON lines\n"
     "  dlq replay          put dead letters back in the outbox\n"
+    "  perspectives        list the video wall's perspectives\n"
+    "  switch NAME|ID      switch the video wall to a perspective now\n"
+    "  mode [NAME]         print or set the arming mode\n"
     "  version             print the version\n"
     "  help [COMMAND]      print this help, or COMMAND's\n"
     "\n"
@@ -813,6 +840,15 @@ int main(int argc, char **argv)
 			rc = explain_main(config, zones, args[0], now, show_secrets);
 	} else if (strcmp(current->name, "auth") == 0) {
 		rc = cmd_auth(config, nargs, args);
+	} else if (strcmp(current->name, "perspectives") == 0) {
+		rc = nargs ? usage("perspectives takes no arguments")
+		           : control_cli(config, "perspectives", 0, args);
+	} else if (strcmp(current->name, "switch") == 0) {
+		rc = nargs != 1 ? usage("switch needs one perspective NAME or ID")
+		                : control_cli(config, "switch", nargs, args);
+	} else if (strcmp(current->name, "mode") == 0) {
+		rc = nargs > 1 ? usage("mode takes at most one NAME")
+		               : control_cli(config, "mode", nargs, args);
 	} else {
 		rc = cmd_dlq(config, nargs, args, target, since);
 	}

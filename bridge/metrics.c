@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,15 @@
 #define METRICS_MAX_CONNECTIONS_PER_IP 4 /* a scraper and a probe need one each */
 #define METRICS_IDLE_TIMEOUT_S 5         /* a connection silent this long is closed */
 
+/* Series of one metric sit next to each other, told apart by their label. */
 struct metric_def {
 	const char *name, *type, *help;
+	const char *label; /* `reason="retained"`, or NULL */
 };
+
+#define CMD_REJ(r)                                                                                 \
+	{"tether_bridge_commands_rejected_total", "counter",                                       \
+	 "Control commands rejected, by reason.", "reason=\"" r "\""}
 
 static const struct metric_def defs[M_COUNT] = {
     [M_POLL_CYCLES] = {"tether_bridge_poll_cycles_total", "counter", "Poll cycles run."},
@@ -51,6 +58,20 @@ static const struct metric_def defs[M_COUNT] = {
     [M_ZONES] = {"tether_bridge_zones", "gauge", "Zones polled."},
     [M_LAST_POLL_MS] = {"tether_bridge_last_poll_timestamp_seconds", "gauge",
                         "When a poll cycle last reached the API (Unix time)."},
+    [M_CMD_ACCEPTED] = {"tether_bridge_commands_accepted_total", "counter",
+                        "Control commands accepted."},
+    [M_CMD_REJ_RETAINED] = CMD_REJ("retained"),
+    [M_CMD_REJ_TOO_LARGE] = CMD_REJ("too_large"),
+    [M_CMD_REJ_UNKNOWN_COMMAND] = CMD_REJ("unknown_command"),
+    [M_CMD_REJ_MALFORMED] = CMD_REJ("malformed"),
+    [M_CMD_REJ_UNKNOWN_PERSPECTIVE] = CMD_REJ("unknown_perspective"),
+    [M_CMD_REJ_UNKNOWN_MODE] = CMD_REJ("unknown_mode"),
+    [M_SWITCHES] = {"tether_bridge_switches_total", "counter",
+                    "Video wall switches (live_switch_preset) that succeeded."},
+    [M_SWITCH_FAILURES] = {"tether_bridge_switch_failures_total", "counter",
+                           "Video wall switches (live_switch_preset) that failed."},
+    [M_CALLUPS_DROPPED] = {"tether_bridge_callups_dropped_total", "counter",
+                           "Call-ups kept off the wall by a hold."},
 };
 
 static _Atomic int64_t values[M_COUNT];
@@ -74,10 +95,15 @@ int metrics_render(struct buf *b)
 {
 	for (int i = 0; i < M_COUNT; i++) {
 		int64_t v = metrics_get((enum metric)i);
-		if (buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", defs[i].name, defs[i].help,
-		               defs[i].name, defs[i].type) < 0)
+		bool first = i == 0 || strcmp(defs[i - 1].name, defs[i].name) != 0;
+		if (first && buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", defs[i].name,
+		                        defs[i].help, defs[i].name, defs[i].type) < 0)
 			return -1;
-		if (i == M_LAST_POLL_MS) {
+		if (defs[i].label != NULL) {
+			if (buf_printf(b, "%s{%s} %lld\n", defs[i].name, defs[i].label,
+			               (long long)v) < 0)
+				return -1;
+		} else if (i == M_LAST_POLL_MS) {
 			if (buf_printf(b, "%s %.3f\n", defs[i].name, (double)v / 1000.0) < 0)
 				return -1;
 		} else if (buf_printf(b, "%s %lld\n", defs[i].name, (long long)v) < 0) {

@@ -25,6 +25,17 @@ enum metric {
 	M_OUTBOX,           /* gauge: entries waiting */
 	M_ZONES,            /* gauge: zones polled */
 	M_LAST_POLL_MS,     /* gauge: wall ms of the last cycle that reached the API */
+	/* control plane: commands by outcome (one series per rejection reason) and switches */
+	M_CMD_ACCEPTED,
+	M_CMD_REJ_RETAINED,
+	M_CMD_REJ_TOO_LARGE,
+	M_CMD_REJ_UNKNOWN_COMMAND,
+	M_CMD_REJ_MALFORMED,
+	M_CMD_REJ_UNKNOWN_PERSPECTIVE,
+	M_CMD_REJ_UNKNOWN_MODE,
+	M_SWITCHES,        /* counter: live_switch_preset calls that succeeded */
+	M_SWITCH_FAILURES, /* counter: live_switch_preset calls that failed */
+	M_CALLUPS_DROPPED, /* counter: call-ups a hold kept off the wall */
 	M_COUNT
 };
 

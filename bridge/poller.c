@@ -4,6 +4,7 @@
  * transaction or, on any failure, leave that zone's cursors alone so the next cycle asks
  * again. A crash can repeat a message (same id), never lose one. */
 #include "bridge/poller.h"
+#include "bridge/control.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -1032,6 +1033,17 @@ static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int6
 		tether_req_release(&p->reqs[k]);
 }
 
+/* when.modes matches the mode in state.db, which commands and `tether-bridge mode` set. */
+static void set_mode(struct poller *p)
+{
+	char mode[64];
+
+	if (control_mode_read(p->store, p->cfg, mode, sizeof(mode)) < 0)
+		log_warnx("poll: unable to read the mode: %s", store_errmsg(p->store));
+	else
+		rules_state_set_mode(p->rstate, mode);
+}
+
 /* One cycle; returns true when some zone is still catching up (poll again at once). */
 static bool cycle(struct poller *p)
 {
@@ -1049,6 +1061,7 @@ static bool cycle(struct poller *p)
 	}
 	if (outbox_full(p))
 		return false;
+	set_mode(p);
 	if (plan_cycle(p, now) < 0) {
 		log_warnx("poll: unable to plan this cycle: %s", store_errmsg(p->store));
 		return false;

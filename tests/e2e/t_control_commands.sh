@@ -1,0 +1,56 @@
+# Operators' MQTT commands on a broker with commands: true: a perspective command switches
+# the wall (the simulator logs the live_switch_preset and its id), a mode command sets the
+# mode, and each gets one result on tb/cmd/result with its request_id; the retained state
+# topics say where the wall and the mode are; /metrics counts commands and switches.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_control.sh"
+start_mosquitto
+start_sim
+METRICS_PORT=$(freeport)
+ctl_cfg "$T/cfg.yaml"
+echo "metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}" >>"$T/cfg.yaml"
+start_sub 'tb/#'
+start_bridge "$T/cfg.yaml"
+WAIT=15 wait_for sh -c "grep -q '^tb/perspectives ' '$T/sub.txt'" || fail "no tb/perspectives: $(tail -3 "$T/bridge.log")"
+[ "$(sub_payloads tb/perspectives | tail -1 | jq -r '[.[].name] | sort | join(",")')" = "Entrances,Overview" ] ||
+	fail "perspectives: $(sub_payloads tb/perspectives)"
+sub_payloads tb/perspectives | tail -1 | jq -e '.[0] | (.id and .layout and (.zone_ids | length > 0) and (.zones | length > 0))' >/dev/null ||
+	fail "perspectives fields: $(sub_payloads tb/perspectives)"
+[ "$(sub_payloads tb/mode | tail -1)" = home ] || fail "mode at start: $(sub_payloads tb/mode)"
+ok "state published at start: perspectives and mode"
+
+WAIT=10 wait_for sh -c "grep -q 'taking commands' '$T/bridge.log'" || fail "no subscription"
+sleep 0.5
+ENT=$(persp_id Entrances)
+OVR=$(persp_id Overview)
+cmd perspective Entrances
+WAIT=10 wait_for results_at_least 1 || fail "no result: $(tail -3 "$T/bridge.log")"
+result_n 1 | jq -e '.command == "perspective" and .ok == true and .error == null and .request_id == null and (.at | test("Z$"))' >/dev/null ||
+	fail "result: $(result_n 1)"
+[ "$(switches | tail -1)" = "$ENT" ] || fail "switches: $(switches)"
+ok "a plain perspective command switches (live_switch_preset $ENT)"
+
+cmd perspective "{\"perspective\": \"$OVR\", \"request_id\": \"r-42\"}"
+WAIT=10 wait_for results_at_least 2 || fail "no second result"
+result_n 2 | jq -e '.ok == true and .request_id == "r-42"' >/dev/null || fail "result: $(result_n 2)"
+[ "$(switches | tail -1)" = "$OVR" ] || fail "switches: $(switches)"
+sub_payloads tb/perspective | tail -1 | jq -e --arg id "$OVR" '.id == $id and .name == "Overview" and .by == "command" and (.hold_until | test("Z$"))' >/dev/null ||
+	fail "tb/perspective: $(sub_payloads tb/perspective)"
+ok "a JSON command by id switches, echoes request_id, and tb/perspective holds it"
+
+cmd mode '{"mode": "away", "request_id": 7}'
+WAIT=10 wait_for results_at_least 3 || fail "no mode result"
+result_n 3 | jq -e '.command == "mode" and .ok == true and .request_id == 7' >/dev/null || fail "result: $(result_n 3)"
+WAIT=5 wait_for retained_is tb/mode away || fail "tb/mode: $(retained tb/mode)"
+ok "a mode command sets the mode and tb/mode says it"
+
+cmd refresh ''
+WAIT=10 wait_for results_at_least 4 || fail "no refresh result"
+result_n 4 | jq -e '.command == "refresh" and .ok == true' >/dev/null || fail "result: $(result_n 4)"
+ok "refresh answers"
+
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$T/metrics.txt" || fail "no metrics"
+grep -q '^tether_bridge_commands_accepted_total 4$' "$T/metrics.txt" || fail "accepted: $(grep commands "$T/metrics.txt")"
+grep -q '^tether_bridge_switches_total 2$' "$T/metrics.txt" || fail "switches: $(grep switches "$T/metrics.txt")"
+ok "/metrics counts 4 accepted commands and 2 switches"
+finish_bridge
