@@ -121,6 +121,7 @@ struct mqtt {
 #define PROP_RESPONSE_TOPIC 8
 #define PROP_CORRELATION_DATA 9
 #define SUBSCRIBE_QOS 1
+#define SUB_OPT_RETAIN_AS_PUBLISHED 0x08 /* MQTT 5 subscription option */
 
 static int lib_refs;
 
@@ -402,7 +403,10 @@ static void subscribe_one(struct mqtt *m, struct sub_filter *f)
 	f->mid = -1;
 	if (m->mosq == NULL)
 		return;
-	rc = mosquitto_subscribe(m->mosq, &f->mid, f->filter, SUBSCRIBE_QOS);
+	/* under MQTT 5 a message published with retain keeps the flag when it is forwarded
+	 * live too, so the caller can refuse a retained command the moment it is sent */
+	rc = mosquitto_subscribe_v5(m->mosq, &f->mid, f->filter, SUBSCRIBE_QOS,
+	                            m->v5 ? SUB_OPT_RETAIN_AS_PUBLISHED : 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		f->mid = -1;
 		mosq_text(m, rc, errno, text, sizeof(text));

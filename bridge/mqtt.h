@@ -84,7 +84,8 @@ struct mqtt_message {
 	const char *topic;
 	const void *payload; /* not NUL-terminated; never NULL ("" when empty) */
 	size_t len;
-	bool retain;                /* the broker kept it: a replay, not news */
+	bool retain; /* published retained: a replay, or (MQTT 5 only) a retained publish
+	                forwarded live; under 3.1.1 only replays carry it */
 	const char *response_topic; /* MQTT 5 only; NULL when none */
 	const void *correlation;    /* MQTT 5 correlation data; NULL when none */
 	size_t correlation_len;

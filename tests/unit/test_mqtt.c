@@ -1075,6 +1075,26 @@ static void test_subscription_delivers_messages_and_the_retain_flag(void **state
 	requester_free(q);
 }
 
+static void test_a_retained_publish_forwarded_live_keeps_its_flag(void **state)
+{
+	struct mosquitto *q;
+
+	(void)state;
+	publisher_up("live"); /* MQTT 5: subscribed with retain-as-published */
+	mqtt_set_message_cb(T.m, record_message, NULL);
+	assert_int_equal(mqtt_subscribe(T.m, "live/cmd/#"), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 3000);
+	q = requester_new(T.broker.port, false);
+	requester_send(q, "live/cmd/mode", "away", true, NULL);
+	requester_send(q, "live/cmd/mode", "home", false, NULL);
+	PUMP_UNTIL(T.n_got == 2, 3000);
+	assert_int_equal(T.n_got, 2);
+	assert_true(T.got[0].retain);
+	assert_false(T.got[1].retain);
+	requester_send(q, "live/cmd/mode", "", true, NULL);
+	requester_free(q);
+}
+
 static void test_invalid_filters_are_refused(void **state)
 {
 	(void)state;
@@ -1223,6 +1243,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_will_and_online_work_under_mqtt5, test_setup,
 	                                    test_teardown),
 	    cmocka_unit_test_setup_teardown(test_subscription_delivers_messages_and_the_retain_flag,
+	                                    test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_retained_publish_forwarded_live_keeps_its_flag,
 	                                    test_setup, test_teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_filters_are_refused, test_setup,
 	                                    test_teardown),
