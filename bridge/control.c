@@ -809,6 +809,8 @@ static void handle_command(struct control *c, struct command *cmd)
 	name = cmd->topic + plen + 5;
 	if (strcmp(name, "result") == 0)
 		return; /* our own answers come back through cmd/# */
+	if (cmd->retain && cmd->len == 0 && !cmd->too_large)
+		return; /* the deletion of a retained message: nothing was asked */
 	r = calloc(1, sizeof(*r));
 	if (r == NULL || (r->command = strdup(name)) == NULL) {
 		free(r);

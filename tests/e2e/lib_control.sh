@@ -32,10 +32,10 @@ switches_at_least() { [ "$(switch_count)" -ge "$1" ]; }
 
 # cmd NAME PAYLOAD [mosquitto_pub ARGS...]: a command on tb/cmd/NAME
 cmd() {
-	n=$1 p=$2
+	local name=$1 payload=$2
 	shift 2
-	mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t "tb/cmd/$n" -m "$p" "$@" ||
-		fail "unable to publish tb/cmd/$n"
+	mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t "tb/cmd/$name" -m "$payload" "$@" ||
+		fail "unable to publish tb/cmd/$name"
 }
 
 # results: the payloads received on tb/cmd/result; result_n N: the Nth (1-based)
