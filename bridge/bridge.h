@@ -25,9 +25,10 @@ void bridge_tether_opts(const struct config *cfg, struct tether_opts *o);
 /* daemon.c: tether-bridge run. Returns the exit code. */
 int daemon_main(const char *config_path);
 
-/* explain.c: tether-bridge explain. Webhook URLs and configured header values are shown
+/* explain.c: tether-bridge explain. perspectives_path (NULL: none) is a saved /perspectives
+ * document that resolves call-ups (`auto`, names). Webhook URLs and configured header values are shown
  * as the config dump shows them unless show_secrets. Returns the exit code. */
-int explain_main(const char *config_path, const char *zones_path, const char *input,
-                 int64_t now_ms, bool show_secrets);
+int explain_main(const char *config_path, const char *zones_path, const char *perspectives_path,
+                 const char *input, int64_t now_ms, bool show_secrets);
 
 #endif

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "bridge/bridge.h"
+#include "bridge/control.h"
 #include "lib/log.h"
 #include "bridge/outbox.h"
 #include "bridge/tether.h"
@@ -105,6 +106,29 @@ static int redact_webhook(const struct cfg_webhook *cfg, json_t *w)
 	return rc;
 }
 
+/* The perspectives `auto` and names resolve against (--perspectives FILE); NULL without one.
+ * One explain per process, so the list is the command's, like its output. */
+static struct control_perspectives *wall;
+
+/* A call-up: {"rule", "target": "control.wall", "perspective" (as the rule says),
+ * "switch_to" ({"id", "name"}, null when nothing fits, absent without --perspectives),
+ * "hold", "max_delay" (ms)}. */
+static json_t *perspective_json(const struct rules_delivery *d, const struct store_entry *e)
+{
+	json_t *out = json_pack("{s:s, s:s, s:s, s:I, s:I}", "rule", d->rule, "target", e->target,
+	                        "perspective", d->target, "hold_ms", (json_int_t)d->hold_ms,
+	                        "max_delay_ms", (json_int_t)d->max_delay_ms);
+	const struct hold_perspective *hp;
+
+	if (out == NULL || wall == NULL)
+		return out;
+	hp = hold_pick(wall->v, wall->n, d->target, d->msg.zone_id);
+	json_object_set_new(out, "switch_to",
+	                    hp ? json_pack("{s:s, s:s}", "id", hp->id, "name", hp->name)
+	                       : json_null());
+	return out;
+}
+
 static json_t *delivery_json(const struct config *cfg, const struct rules_delivery *d,
                              int64_t now_ms, bool show_secrets)
 {
@@ -113,7 +137,9 @@ static json_t *delivery_json(const struct config *cfg, const struct rules_delive
 
 	if (outbox_entry_build(d, &e) < 0)
 		return NULL;
-	if (strcmp(d->target_kind, "webhook") != 0) {
+	if (strcmp(d->target_kind, "perspective") == 0) {
+		out = perspective_json(d, &e);
+	} else if (strcmp(d->target_kind, "webhook") != 0) {
 		/* mqtt, and homeassistant: a rule entity's event on the broker's target */
 		out = json_pack("{s:s, s:s, s:s, s:i, s:b, s:s}", "rule", d->rule, "target",
 		                e.target, "topic", e.topic_or_url, "qos", d->qos, "retain",
@@ -257,9 +283,29 @@ fail:
 	return NULL;
 }
 
-int explain_main(const char *config_path, const char *zones_path, const char *input, int64_t now_ms,
-                 bool show_secrets)
+/* --perspectives FILE: a saved /perspectives document into *out. 0, or -1 (said). */
+static int load_perspectives(const char *path, struct control_perspectives *out)
 {
+	json_error_t jerr;
+	json_t *doc = json_load_file(path, 0, &jerr);
+	char err[256];
+	int rc;
+
+	if (doc == NULL) {
+		fprintf(stderr, "%s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	rc = control_perspectives_parse(doc, out, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "%s: %s\n", path, err);
+	json_decref(doc);
+	return rc;
+}
+
+int explain_main(const char *config_path, const char *zones_path, const char *perspectives_path,
+                 const char *input, int64_t now_ms, bool show_secrets)
+{
+	struct control_perspectives ps = {0};
 	struct cfg_errors errs = {0};
 	struct config *cfg;
 	struct rules *rules;
@@ -289,11 +335,19 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 			        jerr.column, jerr.text);
 		goto out;
 	}
+	if (perspectives_path != NULL) {
+		if (load_perspectives(perspectives_path, &ps) < 0)
+			goto out;
+		wall = &ps;
+	}
 	names = zone_names(cfg, zones_path);
 	st = rules_state_new();
 	seen = json_object();
 	if (names == NULL || st == NULL || seen == NULL)
 		goto out;
+	/* when.modes: the initial mode (explain reads no state) */
+	if (cfg->control.nmodes > 0)
+		rules_state_set_mode(st, cfg->control.modes[0]);
 	/* a JSON:API document, a bare array of resources, or one resource */
 	data = json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
 	                                                           : doc;
@@ -329,6 +383,8 @@ int explain_main(const char *config_path, const char *zones_path, const char *in
 	}
 	rc = bad ? 1 : 0;
 out:
+	wall = NULL;
+	control_perspectives_release(&ps);
 	rules_result_release(&res);
 	rules_state_free(st);
 	json_decref(names);

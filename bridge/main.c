@@ -30,6 +30,7 @@ enum {
 	OPT_TARGET = 1 << 2,
 	OPT_SINCE = 1 << 3,
 	OPT_SHOW_SECRETS = 1 << 4,
+	OPT_PERSPECTIVES = 1 << 5,
 };
 
 #define HELP_OPTIONS                                                                               \
@@ -60,15 +61,17 @@ static const struct command commands[] = {
      "exits 0, or prints every error as FILE:LINE:COL: message and exits 1.\n"
      "\n"
      "options:\n" HELP_OPTIONS},
-    {"explain", OPT_ZONES | OPT_NOW | OPT_SHOW_SECRETS,
+    {"explain", OPT_ZONES | OPT_NOW | OPT_SHOW_SECRETS | OPT_PERSPECTIVES,
      "usage: tether-bridge explain [-c FILE] [--zones ZONES.json] [--now TIME] [--show-secrets]\n"
-     "       INPUT|-\n"
+     "       [--perspectives FILE] INPUT|-\n"
      "\n"
      "Show what each resource of a Tether events or lpr document (INPUT, or - for stdin)\n"
      "would match and send, one JSON line per resource. Sends nothing, writes no state.\n"
      "\n"
      "options:\n" HELP_OPTIONS
      "  --zones ZONES.json  zone names from a /zones document (else from the API)\n"
+     "  --perspectives FILE a saved /perspectives document: call-ups show the\n"
+     "                      perspective they would switch to (auto resolved)\n"
      "  --now TIME          the time used for max_age, schedules and signatures\n"
      "                      (ISO 8601, e.g. 2026-11-26T04:00:00Z)\n"
      "  --show-secrets      print webhook URLs and header values in full (else redacted\n"
@@ -714,6 +717,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"zones", required_argument, NULL, 'z'},
+	    {"perspectives", required_argument, NULL, 'P'},
 	    {"target", required_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
 	    {"now", required_argument, NULL, 'n'},    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},      {"show-secrets", no_argument, NULL, 'S'},
@@ -725,12 +729,14 @@ int main(int argc, char **argv)
 		const char *name;
 	} per_command[] = {
 	    {'z', OPT_ZONES, "--zones"},
+	    {'P', OPT_PERSPECTIVES, "--perspectives"},
 	    {'t', OPT_TARGET, "--target"},
 	    {'s', OPT_SINCE, "--since"},
 	    {'n', OPT_NOW, "--now"},
 	    {'S', OPT_SHOW_SECRETS, "--show-secrets"},
 	};
 	const char *config = "tether-bridge.yaml", *zones = NULL, *target = NULL;
+	const char *perspectives = NULL;
 	const char *since = NULL, *now_arg = NULL;
 	char **args, why[160];
 	int nargs = 0, ch, rc;
@@ -757,6 +763,9 @@ int main(int argc, char **argv)
 			break;
 		case 'z':
 			zones = optarg;
+			break;
+		case 'P':
+			perspectives = optarg;
 			break;
 		case 't':
 			target = optarg;
@@ -837,7 +846,7 @@ int main(int argc, char **argv)
 		else if (now_arg && util_parse_time(now_arg, &now, NULL) < 0)
 			rc = usage("--now: expected an ISO 8601 time");
 		else
-			rc = explain_main(config, zones, args[0], now, show_secrets);
+			rc = explain_main(config, zones, perspectives, args[0], now, show_secrets);
 	} else if (strcmp(current->name, "auth") == 0) {
 		rc = cmd_auth(config, nargs, args);
 	} else if (strcmp(current->name, "perspectives") == 0) {
