@@ -49,8 +49,19 @@ WAIT=10 wait_for results_at_least 4 || fail "no refresh result"
 result_n 4 | jq -e '.command == "refresh" and .ok == true' >/dev/null || fail "result: $(result_n 4)"
 ok "refresh answers"
 
+# MQTT 5: a command with a response topic and correlation data is answered there too
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -V 5 -q 1 -t panel/reply -F '%j' >"$T/reply.txt" 2>/dev/null &
+PIDS="$PIDS $!"
+sleep 0.3
+cmd mode night -V 5 -D publish response-topic panel/reply -D publish correlation-data corr-9
+WAIT=10 wait_for results_at_least 5 || fail "no result for the MQTT 5 command"
+WAIT=5 wait_for test -s "$T/reply.txt" || fail "no answer on the response topic"
+jq -e '.properties["correlation-data"] == "corr-9" and (.payload | fromjson | .command == "mode" and .ok == true)' "$T/reply.txt" >/dev/null ||
+	fail "response: $(cat "$T/reply.txt")"
+ok "an MQTT 5 command is answered on its response topic with its correlation data"
+
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$T/metrics.txt" || fail "no metrics"
-grep -q '^tether_bridge_commands_accepted_total 4$' "$T/metrics.txt" || fail "accepted: $(grep commands "$T/metrics.txt")"
+grep -q '^tether_bridge_commands_accepted_total 5$' "$T/metrics.txt" || fail "accepted: $(grep commands "$T/metrics.txt")"
 grep -q '^tether_bridge_switches_total 2$' "$T/metrics.txt" || fail "switches: $(grep switches "$T/metrics.txt")"
-ok "/metrics counts 4 accepted commands and 2 switches"
+ok "/metrics counts 5 accepted commands and 2 switches"
 finish_bridge
