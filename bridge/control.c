@@ -82,8 +82,10 @@ struct control {
 	atomic_bool finished;
 
 	struct control_perspectives persp;
-	char *persp_state; /* the last published <prefix>/perspectives */
-	int64_t refreshed; /* monotonic ms; 0: never */
+	char *persp_state;             /* the last published <prefix>/perspectives */
+	int64_t refreshed;             /* monotonic ms; 0: never */
+	void (*refresh_cb)(void *arg); /* after a refresh command; see control_set_refresh_cb */
+	void *refresh_arg;
 	char mode[64];
 	struct hold hold;
 	char wall_id[128], wall_name[256], wall_by[160];
@@ -686,6 +688,12 @@ static void command_free(struct command *cmd)
 	free(cmd);
 }
 
+void control_set_refresh_cb(struct control *c, void (*cb)(void *arg), void *arg)
+{
+	c->refresh_cb = cb;
+	c->refresh_arg = arg;
+}
+
 void control_command_push(struct control *c, const char *broker, const struct mqtt_message *msg)
 {
 	struct command *cmd = calloc(1, sizeof(*cmd));
@@ -854,6 +862,8 @@ static void handle_command(struct control *c, struct command *cmd)
 	if (strcmp(name, "refresh") == 0) {
 		metrics_add(M_CMD_ACCEPTED, 1);
 		log_info("command refresh on mqtt '%s'", cmd->broker);
+		if (c->refresh_cb != NULL)
+			c->refresh_cb(c->refresh_arg);
 		if (refresh(c, why, sizeof(why)) < 0)
 			answer(c, r, false, why);
 		else

@@ -49,6 +49,11 @@ int control_start(struct control *c);
 int control_stop_timed(struct control *c, int64_t ms);
 void control_free(struct control *c); /* after a successful stop; NULL is fine */
 
+/* cb(arg) is called from the control thread each time a refresh command is taken (not for
+ * the periodic re-read), so that others that read the API on a refresh (Home Assistant's
+ * zones) do it once per command too. Set before control_start. */
+void control_set_refresh_cb(struct control *c, void (*cb)(void *arg), void *arg);
+
 /* Thread-safe, and quick (called from the delivery loop's message callback): a message that
  * arrived on broker's <prefix>/cmd/#. Copies what it needs. */
 void control_command_push(struct control *c, const char *broker, const struct mqtt_message *msg);

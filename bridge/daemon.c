@@ -24,7 +24,7 @@
 #include "bridge/poller.h"
 #include "bridge/webhook.h"
 
-#define STOP_GRACE_MS 4500 /* from the signal; the SPEC allows 5 s */
+#define STOP_GRACE_MS 4500   /* from the signal; the SPEC allows 5 s */
 #define STOP_JOIN_MIN_MS 100 /* the poller's share when the brokers took the whole grace */
 /* healthy while a poll reached the API within this many intervals, plus a grace */
 #define HEALTHY_INTERVALS 3
@@ -37,35 +37,64 @@ struct daemon {
 	int64_t stop_at; /* monotonic ms when the stop signal came */
 	char **targets;  /* "mqtt.home", "webhook.slack": what delivery serves */
 	size_t ntargets;
-	struct ha_listen *ha; /* brokers with Home Assistant discovery at start */
-	size_t nha;
+	struct control *ctl; /* the control plane, or NULL */
+	struct listen *ls;   /* brokers with Home Assistant discovery or commands, at start */
+	size_t nls;
 };
 
-/* What one broker with Home Assistant discovery listens to (its strings owned). */
-struct ha_listen {
+/* What one broker listens to (its strings owned): Home Assistant's birth and refresh topics
+ * when it has discovery, the control plane's <prefix>/cmd/# when it has commands. The broker
+ * has one message callback (libmosquitto has one), listen_message_cb, which routes by topic. */
+struct listen {
 	struct daemon *d;
 	char *target;        /* "mqtt.home" */
-	char *birth_topic;   /* <discovery_prefix>/status */
+	const char *name;    /* "home", inside target */
+	bool ha;             /* homeassistant on */
+	char *birth_topic;   /* ha: <discovery_prefix>/status */
 	char *refresh_topic; /* <topic_prefix>/cmd/refresh, the refresh button */
-	bool connected;      /* once: the first connection gets the start's configs */
+	char *cmd_prefix;    /* commands on: "<topic_prefix>/cmd/"; NULL when off */
+	bool connected;      /* ha, once: the first connection gets the start's configs */
 };
 
-/* From the delivery thread: Home Assistant came online (resend every config), or its
- * refresh button was pressed (re-read the zones). Retained messages are replays: a
- * retained `online` still means Home Assistant is there, a retained press is ignored. */
-static void ha_message_cb(void *arg, const struct mqtt_message *msg)
+/* From the delivery thread, every message of the broker, routed by topic:
+ * - <discovery_prefix>/status (ha): Home Assistant came online, resend every config; a
+ *   retained `online` is a replay but still means Home Assistant is there;
+ * - <prefix>/cmd/# (commands on): the control plane, refresh included: it answers on
+ *   cmd/result and, once the command is taken, asks the Home Assistant side to re-read the
+ *   zones (control_refresh_requested), so one press is one refresh of each;
+ * - <prefix>/cmd/refresh (ha, commands off): the refresh button re-reads the zones; a
+ *   retained press is ignored. */
+static void listen_message_cb(void *arg, const struct mqtt_message *msg)
 {
-	struct ha_listen *l = arg;
+	struct listen *l = arg;
 
-	if (strcmp(msg->topic, l->birth_topic) == 0) {
+	if (l->ha && strcmp(msg->topic, l->birth_topic) == 0) {
 		if (msg->len == 6 && memcmp(msg->payload, "online", 6) == 0) {
-			log_info("%s: Home Assistant is online: sending discovery again", l->target);
+			log_info("%s: Home Assistant is online: sending discovery again",
+			         l->target);
 			poller_ha_request(l->d->poller, true);
 		}
-	} else if (strcmp(msg->topic, l->refresh_topic) == 0 && !msg->retain) {
+	} else if (l->cmd_prefix != NULL &&
+	           strncmp(msg->topic, l->cmd_prefix, strlen(l->cmd_prefix)) == 0) {
+		control_command_push(l->d->ctl, l->name, msg);
+	} else if (l->ha && strcmp(msg->topic, l->refresh_topic) == 0 && !msg->retain) {
 		log_info("%s: refresh requested on '%s'", l->target, l->refresh_topic);
 		poller_ha_request(l->d->poller, false);
 	}
+}
+
+/* From the control thread: a refresh command was taken. Home Assistant's zones are the
+ * poller's, so it re-reads them itself (the control plane's own read is for the
+ * perspectives' zone names: two threads, two API clients). */
+static void control_refresh_requested(void *arg)
+{
+	struct daemon *d = arg;
+	bool ha = false;
+
+	for (size_t i = 0; i < d->nls; i++)
+		ha = ha || d->ls[i].ha;
+	if (ha && d->poller != NULL)
+		poller_ha_request(d->poller, false);
 }
 
 /* A broker with discovery reconnected: its retained configs may be gone (a broker
@@ -75,42 +104,78 @@ static void ha_connect_cb(void *arg, const char *target)
 {
 	struct daemon *d = arg;
 
-	for (size_t i = 0; i < d->nha; i++) {
-		if (strcmp(d->ha[i].target, target) != 0)
+	for (size_t i = 0; i < d->nls; i++) {
+		if (!d->ls[i].ha || strcmp(d->ls[i].target, target) != 0)
 			continue;
-		if (d->ha[i].connected && d->poller)
+		if (d->ls[i].connected && d->poller)
 			poller_ha_request(d->poller, true);
-		d->ha[i].connected = true;
+		d->ls[i].connected = true;
 	}
 }
 
-/* Subscribes every broker with homeassistant on to the birth and refresh topics. 0/-1. */
-static int ha_listen_setup(struct daemon *d, struct deliver *dl, const struct config *cfg)
+/* Subscribes every broker with homeassistant or commands on to what it listens to (see
+ * listen_message_cb), with the one callback. Call after control_setup. 0/-1 (logged). */
+static int listen_setup(struct daemon *d, struct deliver *dl, const struct config *cfg)
 {
-	if ((d->ha = calloc(cfg->nmqtt + 1, sizeof(*d->ha))) == NULL)
-		return -1;
+	if ((d->ls = calloc(cfg->nmqtt + 1, sizeof(*d->ls))) == NULL)
+		goto out_nomem;
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
 		const struct cfg_mqtt *m = &cfg->mqtt[i];
-		struct ha_listen *l = &d->ha[d->nha];
+		struct listen *l = &d->ls[d->nls];
 		struct mqtt *mq;
-		if (!m->ha.enabled)
+		bool commands = m->commands && d->ctl != NULL;
+		if (!m->ha.enabled && !commands)
 			continue;
+		d->nls++;
 		l->d = d;
-		l->target = outbox_target("mqtt", m->name);
-		if (asprintf(&l->birth_topic, "%s/status", m->ha.discovery_prefix) < 0)
-			l->birth_topic = NULL;
-		if (asprintf(&l->refresh_topic, "%s/cmd/refresh", m->topic_prefix) < 0)
+		l->ha = m->ha.enabled;
+		if ((l->target = outbox_target("mqtt", m->name)) == NULL)
+			goto out_nomem;
+		l->name = l->target + strlen("mqtt.");
+		if (asprintf(&l->refresh_topic, "%s/cmd/refresh", m->topic_prefix) < 0) {
 			l->refresh_topic = NULL;
-		d->nha++;
-		if (l->target == NULL || l->birth_topic == NULL || l->refresh_topic == NULL)
-			return -1;
-		if ((mq = deliver_mqtt(dl, l->target)) == NULL ||
-		    mqtt_subscribe(mq, l->birth_topic) < 0 || mqtt_subscribe(mq, l->refresh_topic) < 0)
-			return -1;
-		mqtt_set_message_cb(mq, ha_message_cb, l);
+			goto out_nomem;
+		}
+		if (l->ha && asprintf(&l->birth_topic, "%s/status", m->ha.discovery_prefix) < 0) {
+			l->birth_topic = NULL;
+			goto out_nomem;
+		}
+		if (commands && asprintf(&l->cmd_prefix, "%s/cmd/", m->topic_prefix) < 0) {
+			l->cmd_prefix = NULL;
+			goto out_nomem;
+		}
+		if ((mq = deliver_mqtt(dl, l->target)) == NULL)
+			goto out_subscribe;
+		if (l->ha && mqtt_subscribe(mq, l->birth_topic) < 0)
+			goto out_subscribe;
+		if (commands) {
+			/* cmd/# covers the refresh button too */
+			char *filter;
+			int rc;
+			if (asprintf(&filter, "%s#", l->cmd_prefix) < 0)
+				goto out_nomem;
+			rc = mqtt_subscribe(mq, filter);
+			if (rc == 0)
+				log_info("mqtt '%s': taking commands on '%s'", m->name, filter);
+			free(filter);
+			if (rc < 0)
+				goto out_subscribe;
+		} else if (mqtt_subscribe(mq, l->refresh_topic) < 0) {
+			goto out_subscribe;
+		}
+		mqtt_set_message_cb(mq, listen_message_cb, l);
 	}
 	deliver_set_connect_cb(dl, ha_connect_cb, d);
+	if (d->ctl != NULL)
+		control_set_refresh_cb(d->ctl, control_refresh_requested, d);
 	return 0;
+out_subscribe:
+	log_errorx("mqtt '%s': unable to subscribe to its commands or Home Assistant topics",
+	           d->ls[d->nls - 1].name);
+	return -1;
+out_nomem:
+	log_errorx("out of memory");
+	return -1;
 }
 
 static bool serves(const struct daemon *d, const char *kind, const char *name)
@@ -150,12 +215,13 @@ static void daemon_release(struct daemon *d)
 		free(d->targets[i]);
 	free(d->targets);
 	free(d->started_state_dir);
-	for (size_t i = 0; i < d->nha; i++) {
-		free(d->ha[i].target);
-		free(d->ha[i].birth_topic);
-		free(d->ha[i].refresh_topic);
+	for (size_t i = 0; i < d->nls; i++) {
+		free(d->ls[i].target);
+		free(d->ls[i].birth_topic);
+		free(d->ls[i].refresh_topic);
+		free(d->ls[i].cmd_prefix);
 	}
-	free(d->ha);
+	free(d->ls);
 }
 
 /* Delivery serves the targets it started with: a reload that adds one would queue messages
@@ -231,15 +297,9 @@ static void reload_notified(void *arg)
 	sd_notify(0, "READY=1");
 }
 
-/* A message on a commands broker's <prefix>/cmd/#, from the delivery loop. */
-static void command_arrived(void *arg, const char *broker, const struct mqtt_message *msg)
-{
-	control_command_push(arg, broker, msg);
-}
-
-/* The control plane, when the config has a control section or a commands broker: its
- * thread, and every commands broker subscribed to <prefix>/cmd/#. NULL + 0 when there is
- * none; -1 on failure (logged). */
+/* The control plane, when the config has a control section or a commands broker (whose
+ * <prefix>/cmd/# listen_setup subscribes). NULL + 0 when there is none; -1 on failure
+ * (logged). */
 static int control_setup(const struct config *cfg, const char *db, struct deliver *dl,
                          struct control **out)
 {
@@ -255,24 +315,6 @@ static int control_setup(const struct config *cfg, const char *db, struct delive
 	if (*out == NULL) {
 		log_errorx("control: %s", err);
 		return -1;
-	}
-	for (size_t i = 0; i < cfg->nmqtt; i++) {
-		char *target, *filter;
-		if (!cfg->mqtt[i].commands)
-			continue;
-		target = outbox_target("mqtt", cfg->mqtt[i].name);
-		if (asprintf(&filter, "%s/cmd/#", cfg->mqtt[i].topic_prefix) < 0)
-			filter = NULL;
-		if (target == NULL || filter == NULL ||
-		    deliver_set_commands(dl, target, filter, command_arrived, *out) < 0) {
-			log_errorx("mqtt '%s': unable to subscribe to commands", cfg->mqtt[i].name);
-			free(target);
-			free(filter);
-			return -1;
-		}
-		log_info("mqtt '%s': taking commands on '%s'", cfg->mqtt[i].name, filter);
-		free(target);
-		free(filter);
 	}
 	return 0;
 }
@@ -389,8 +431,8 @@ int daemon_main(const char *path)
 	}
 	if (cfg->metrics.listen) {
 		ms = metrics_start(cfg->metrics.listen,
-		                   HEALTHY_INTERVALS * cfg->poll.interval_ms + HEALTHY_GRACE_MS, err,
-		                   sizeof(err));
+		                   HEALTHY_INTERVALS * cfg->poll.interval_ms + HEALTHY_GRACE_MS,
+		                   err, sizeof(err));
 		if (ms == NULL) {
 			log_errorx("%s", err);
 			goto out_free_cfg;
@@ -441,14 +483,13 @@ int daemon_main(const char *path)
 	}
 	if (control_setup(cfg, db, dl, &ctl) < 0)
 		goto out_deliver;
+	d.ctl = ctl;
 	if (record_targets(&d, cfg) < 0) {
 		log_errorx("out of memory");
 		goto out_deliver;
 	}
-	if (ha_listen_setup(&d, dl, cfg) < 0) {
-		log_errorx("homeassistant: unable to subscribe to the birth and refresh topics");
+	if (listen_setup(&d, dl, cfg) < 0)
 		goto out_deliver;
-	}
 	d.poller = poller_new(cfg, rules, (void (*)(void *))deliver_wakeup, dl, err, sizeof(err));
 	if (d.poller == NULL) {
 		log_errorx("%s", err);

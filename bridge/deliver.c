@@ -35,9 +35,6 @@ struct mtarget {
 	int64_t last_id;     /* highest entry id handed to the broker */
 	int64_t resend_from; /* lowest lost id since the last turn, or 0 */
 	bool subscribed;     /* mqtt_subscribed at the end of the last turn */
-	char *name;          /* the broker's name, for the command callback */
-	void (*command_cb)(void *arg, const char *broker, const struct mqtt_message *msg);
-	void *command_arg;
 };
 
 struct deliver {
@@ -91,7 +88,6 @@ void deliver_free(struct deliver *d)
 	for (size_t i = 0; i < d->nmt; i++) {
 		mqtt_free(d->mt[i].m);
 		free(d->mt[i].target);
-		free(d->mt[i].name);
 	}
 	free(d->mt);
 	for (size_t i = 0; i < d->nwh; i++) {
@@ -185,34 +181,6 @@ int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_op
 	}
 	d->nmt++;
 	return 0;
-}
-
-static void on_message(void *arg, const struct mqtt_message *msg)
-{
-	struct mtarget *t = arg;
-
-	if (t->command_cb != NULL)
-		t->command_cb(t->command_arg, t->name, msg);
-}
-
-int deliver_set_commands(struct deliver *d, const char *target, const char *filter,
-                         void (*cb)(void *arg, const char *broker, const struct mqtt_message *msg),
-                         void *arg)
-{
-	for (size_t i = 0; i < d->nmt; i++) {
-		struct mtarget *t = &d->mt[i];
-		if (strcmp(t->target, target) != 0)
-			continue;
-		free(t->name);
-		t->name = strdup(strchr(target, '.') ? strchr(target, '.') + 1 : target);
-		if (t->name == NULL || mqtt_subscribe(t->m, filter) < 0)
-			return -1;
-		t->command_cb = cb;
-		t->command_arg = arg;
-		mqtt_set_message_cb(t->m, on_message, t);
-		return 0;
-	}
-	return -1;
 }
 
 int deliver_add_webhook(struct deliver *d, struct webhook *w)

@@ -22,12 +22,6 @@ void deliver_free(struct deliver *d);
 /* Adds a broker under its outbox target name ("mqtt.home"); the options are copied. 0/-1. */
 int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_options *opt);
 
-/* Subscribes the broker of target ("mqtt.home") to filter; cb(arg, broker name, msg) gets
- * each message, from the loop's thread (see mqtt_set_message_cb). 0/-1. */
-int deliver_set_commands(struct deliver *d, const char *target, const char *filter,
-                         void (*cb)(void *arg, const char *broker, const struct mqtt_message *msg),
-                         void *arg);
-
 struct webhook;
 /* Adds a webhook publisher (target "webhook.<name>"); takes ownership. 0/-1. */
 int deliver_add_webhook(struct deliver *d, struct webhook *w);
