@@ -3,7 +3,6 @@
 # an unknown perspective, an unknown mode, a payload over 4,096 bytes, a retained command
 # (never executed: a broker restart would replay it).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 METRICS_PORT=$(freeport)
@@ -11,9 +10,8 @@ ctl_cfg "$T/cfg.yaml"
 echo "metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}" >>"$T/cfg.yaml"
 start_sub 'tb/#'
 start_bridge "$T/cfg.yaml"
-WAIT=15 wait_for sh -c "grep -q 'taking commands' '$T/bridge.log'" || fail "no subscription"
 WAIT=15 wait_for sh -c "grep -q '^tb/perspectives ' '$T/sub.txt'" || fail "no perspectives"
-sleep 0.5
+ctl_wait_commands
 
 nres=0
 # bad NAME PAYLOAD EXPECTED_ERROR_REGEX [mosquitto_pub ARGS]

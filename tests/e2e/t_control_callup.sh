@@ -3,7 +3,6 @@
 # when the hold ends the wall goes back to home_perspective (by: home). tb/perspective
 # says who put the wall where, every step.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 Z=$(sim_zone_id 0)

@@ -4,7 +4,6 @@
 # and perspective targets without a control section at FILE:LINE:COL; explain shows a
 # call-up resolved with --perspectives.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 ctl_cfg "$T/cfg.yaml"

@@ -3,7 +3,6 @@
 # mode, and each gets one result on tb/cmd/result with its request_id; the retained state
 # topics say where the wall and the mode are; /metrics counts commands and switches.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 METRICS_PORT=$(freeport)
@@ -19,8 +18,7 @@ sub_payloads tb/perspectives | tail -1 | jq -e '.[0] | (.id and .layout and (.zo
 [ "$(sub_payloads tb/mode | tail -1)" = home ] || fail "mode at start: $(sub_payloads tb/mode)"
 ok "state published at start: perspectives and mode"
 
-WAIT=10 wait_for sh -c "grep -q 'taking commands' '$T/bridge.log'" || fail "no subscription"
-sleep 0.5
+ctl_wait_commands
 ENT=$(persp_id Entrances)
 OVR=$(persp_id Overview)
 cmd perspective Entrances
@@ -52,12 +50,19 @@ ok "refresh answers"
 # MQTT 5: a command with a response topic and correlation data is answered there too
 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -V 5 -q 1 -t panel/reply -F '%j' >"$T/reply.txt" 2>/dev/null &
 PIDS="$PIDS $!"
-sleep 0.3
+# the subscriber is ready once a probe of ours came through (its lines are left out below)
+reply_probe() {
+	grep -q reply-probe "$T/reply.txt" && return 0
+	mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t panel/reply -m reply-probe
+	return 1
+}
+replies() { grep -v reply-probe "$T/reply.txt"; }
+WAIT=10 wait_for reply_probe || fail "the subscriber on panel/reply is not receiving"
 cmd mode night -V 5 -D publish response-topic panel/reply -D publish correlation-data corr-9
 WAIT=10 wait_for results_at_least 5 || fail "no result for the MQTT 5 command"
-WAIT=5 wait_for test -s "$T/reply.txt" || fail "no answer on the response topic"
-jq -e '.properties["correlation-data"] == "corr-9" and (.payload | fromjson | .command == "mode" and .ok == true)' "$T/reply.txt" >/dev/null ||
-	fail "response: $(cat "$T/reply.txt")"
+WAIT=5 wait_for replies || fail "no answer on the response topic"
+replies | jq -e '.properties["correlation-data"] == "corr-9" and (.payload | fromjson | .command == "mode" and .ok == true)' >/dev/null ||
+	fail "response: $(replies)"
 ok "an MQTT 5 command is answered on its response topic with its correlation data"
 
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$T/metrics.txt" || fail "no metrics"

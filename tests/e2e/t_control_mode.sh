@@ -2,7 +2,6 @@
 # runs (picked up and published), survives a restart, and the retained state topics are
 # right after the restart: tb/mode, tb/perspective (the last switch) and tb/perspectives.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 Z=$(sim_zone_id 0)
@@ -22,13 +21,13 @@ WAIT=15 wait_for retained_is tb/mode home || fail "tb/mode at start: $(retained 
 [ "$("$BRIDGE" mode -c "$T/cfg.yaml")" = home ] || fail "mode prints $("$BRIDGE" mode -c "$T/cfg.yaml")"
 sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"intrusion\"]}" >/dev/null || fail inject
 WAIT=15 wait_for sh -c "grep -q '^e2e/seen ' '$T/sub.txt'" || fail "the event was not polled"
-sleep 1
+quiet_for 1 "an armed match would have come before the seen one"
 grep -q '^e2e/armed ' "$T/sub.txt" && fail "the armed rule matched in mode home"
 ok "mode home: the armed rule does not match"
 
 "$BRIDGE" mode away -c "$T/cfg.yaml" >/dev/null || fail "mode away failed"
 WAIT=10 wait_for retained_is tb/mode away || fail "the daemon did not publish away: $(retained tb/mode)"
-sleep 1.5 # a poll interval: the poller reads the mode at the start of its cycle
+wait_cycles 2 # the poller reads the mode at the start of its cycle
 sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"intrusion\"]}" >/dev/null || fail inject
 WAIT=15 wait_for sh -c "grep -q '^e2e/armed ' '$T/sub.txt'" || fail "the armed rule did not match in mode away"
 ok "mode away (set by the CLI, published by the daemon): the armed rule matches"

@@ -1,7 +1,6 @@
 # An operator's switch holds the wall for manual_hold: a call-up below the top of
 # severity_order does not switch during it, one at the top does.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 Z=$(sim_zone_id 0)
@@ -14,9 +13,8 @@ rules:
 CFG
 start_sub 'tb/#'
 start_bridge "$T/cfg.yaml"
-WAIT=15 wait_for sh -c "grep -q 'taking commands' '$T/bridge.log'" || fail "no subscription"
 WAIT=15 wait_for sh -c "grep -q '^tb/perspectives ' '$T/sub.txt'" || fail "no perspectives"
-sleep 0.5
+ctl_wait_commands
 ENT=$(persp_id Entrances)
 cmd perspective Overview
 WAIT=10 wait_for switches_at_least 1 || fail "the operator's switch did not happen"

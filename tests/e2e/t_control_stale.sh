@@ -2,7 +2,6 @@
 # retried like a poll request) is not sent later: it becomes a dead letter whose reason
 # says stale, and the wall is not switched.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_control.sh"
 start_mosquitto
 start_sim
 Z=$(sim_zone_id 0)
@@ -24,7 +23,7 @@ WAIT=20 wait_for dead || fail "no stale dead letter: $("$BRIDGE" dlq list -c "$T
 	fail "reason: $("$BRIDGE" dlq list -c "$T/cfg.yaml" --target control.wall)"
 ok "the call-up is a dead letter: $("$BRIDGE" dlq list -c "$T/cfg.yaml" --target control.wall | jq -r .reason)"
 curl -sf -X DELETE "$SIM_URL/_sim/faults" || fail "unable to clear the faults"
-sleep 3
+quiet_for 3 "the stale call-up must not be sent once the API answers again"
 n=$(sim_get /_sim/requests | jq '[.requests[] | select((.path | endswith("/live_switch_preset")) and .status == 200)] | length')
 [ "$n" -eq 0 ] || fail "the stale call-up was sent later ($n switches)"
 ok "and it is not sent later"
