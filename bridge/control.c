@@ -86,6 +86,8 @@ struct control {
 	int64_t refreshed;             /* monotonic ms; 0: never */
 	void (*refresh_cb)(void *arg); /* after a refresh command; see control_set_refresh_cb */
 	void *refresh_arg;
+	void (*persp_cb)(void *arg, const char *const *names, size_t n); /* see control.h */
+	void *persp_arg;
 	char mode[64];
 	struct hold hold;
 	char wall_id[128], wall_name[256], wall_by[160];
@@ -610,6 +612,23 @@ static void take_callups(struct control *c)
 
 /* ---- perspectives refresh --------------------------------------------------------- */
 
+/* Hands the perspectives' names to the perspectives callback, if any. */
+static void perspectives_tell(struct control *c)
+{
+	const char **names;
+
+	if (c->persp_cb == NULL)
+		return;
+	if ((names = calloc(c->persp.n + 1, sizeof(*names))) == NULL) {
+		log_warnx("control: out of memory handing on the perspectives");
+		return;
+	}
+	for (size_t i = 0; i < c->persp.n; i++)
+		names[i] = c->persp.v[i].name;
+	c->persp_cb(c->persp_arg, names, c->persp.n);
+	free(names);
+}
+
 /* Re-reads perspectives and zones; publishes <prefix>/perspectives when they changed.
  * 0, or -1 with err (the old list stays). */
 static int refresh(struct control *c, char *err, size_t errsz)
@@ -662,6 +681,7 @@ static int refresh(struct control *c, char *err, size_t errsz)
 	if (c->persp_state == NULL || strcmp(c->persp_state, s) != 0) {
 		log_info("perspectives: %zu", np.n);
 		publish(c, -1, "perspectives", NULL, s, true, NULL, 0);
+		perspectives_tell(c);
 		free(c->persp_state);
 		c->persp_state = s;
 		s = NULL;
@@ -692,6 +712,14 @@ void control_set_refresh_cb(struct control *c, void (*cb)(void *arg), void *arg)
 {
 	c->refresh_cb = cb;
 	c->refresh_arg = arg;
+}
+
+void control_set_perspectives_cb(struct control *c,
+                                 void (*cb)(void *arg, const char *const *names, size_t n),
+                                 void *arg)
+{
+	c->persp_cb = cb;
+	c->persp_arg = arg;
 }
 
 void control_command_push(struct control *c, const char *broker, const struct mqtt_message *msg)

@@ -54,6 +54,13 @@ void control_free(struct control *c); /* after a successful stop; NULL is fine *
  * zones) do it once per command too. Set before control_start. */
 void control_set_refresh_cb(struct control *c, void (*cb)(void *arg), void *arg);
 
+/* cb(arg, names, n) is called from the control thread whenever the perspectives read from
+ * the API changed (the first read included); names are borrowed for the call. Set before
+ * control_start. */
+void control_set_perspectives_cb(struct control *c,
+                                 void (*cb)(void *arg, const char *const *names, size_t n),
+                                 void *arg);
+
 /* Thread-safe, and quick (called from the delivery loop's message callback): a message that
  * arrived on broker's <prefix>/cmd/#. Copies what it needs. */
 void control_command_push(struct control *c, const char *broker, const struct mqtt_message *msg);

@@ -97,6 +97,16 @@ static void control_refresh_requested(void *arg)
 		poller_ha_request(d->poller, false);
 }
 
+/* From the control thread: the perspectives changed; Home Assistant's live-view select
+ * offers them (the poller syncs the configs again). */
+static void control_perspectives_read(void *arg, const char *const *names, size_t n)
+{
+	struct daemon *d = arg;
+
+	if (d->poller != NULL)
+		poller_ha_perspectives(d->poller, names, n);
+}
+
 /* A broker with discovery reconnected: its retained configs may be gone (a broker
  * restarted without persistence), so they are sent again. The first connection needs
  * nothing more than the configs the start queues anyway. */
@@ -166,8 +176,10 @@ static int listen_setup(struct daemon *d, struct deliver *dl, const struct confi
 		mqtt_set_message_cb(mq, listen_message_cb, l);
 	}
 	deliver_set_connect_cb(dl, ha_connect_cb, d);
-	if (d->ctl != NULL)
+	if (d->ctl != NULL) {
 		control_set_refresh_cb(d->ctl, control_refresh_requested, d);
+		control_set_perspectives_cb(d->ctl, control_perspectives_read, d);
+	}
 	return 0;
 out_subscribe:
 	log_errorx("mqtt '%s': unable to subscribe to its commands or Home Assistant topics",

@@ -9,6 +9,8 @@
  *   P/ha/zone/<zone>/plate     the last plate, JSON, retained
  *   P/ha/zone/<zone>/plate_event  the Plate event, not retained
  *   P/ha/rule/<rule>           a rule entity's event, not retained
+ *   P/mode, P/cmd/mode         the arming mode select (control plane, commands on)
+ *   P/perspective, P/cmd/perspective  the live-view perspective select (likewise)
  * Configs: <discovery_prefix>/<platform>/N/<object>/config, unique_id "N_<object>". */
 #include "bridge/homeassistant.h"
 
@@ -45,6 +47,8 @@ struct ha {
 	struct ha_zone *zones; /* the last ha_sync's zones (copies) */
 	size_t nzones;
 	char *status; /* the last bridge state published */
+	char **persp; /* the perspectives' names (ha_set_perspectives), for the select */
+	size_t npersp;
 };
 
 /* One config the caller's settings want. */
@@ -276,6 +280,72 @@ out:
 	return rc;
 }
 
+/* One select on the bridge device: options as given, picked on P/cmd/<object>, shown from
+ * state (with value_template when the state is JSON). */
+static int want_select(struct wants *w, const struct cfg_mqtt *m, const char *node, json_t *dev,
+                       const char *object, const char *name, json_t *options, const char *state,
+                       const char *value_template)
+{
+	char *cmd = NULL, *st = NULL;
+	json_t *c = NULL;
+	int rc = -1;
+
+	if (asprintf(&cmd, "%s/cmd/%s", m->topic_prefix, object) < 0)
+		cmd = NULL;
+	if (asprintf(&st, "%s/%s", m->topic_prefix, state) < 0)
+		st = NULL;
+	if (cmd != NULL && st != NULL && options != NULL) {
+		c = base_config(m, node, object, name, dev);
+		c = merge(c, json_pack("{s:s, s:s, s:O}", "command_topic", cmd, "state_topic", st,
+		                       "options", options));
+		if (c != NULL && value_template != NULL &&
+		    json_object_set_new(c, "value_template", json_string(value_template)) < 0) {
+			json_decref(c);
+			c = NULL;
+		}
+		rc = want_add(w, m, "select", node, object, c);
+	}
+	json_decref(options);
+	free(cmd);
+	free(st);
+	return rc;
+}
+
+/* With the control plane on this broker (commands: true and a control section): a select
+ * for the arming mode (control.modes) and one for the live-view perspective (the names the
+ * control plane last read; none until it has). Their commands are the control plane's own;
+ * its answers go to P/cmd/result, which Home Assistant does not read. */
+static int want_control(struct wants *w, const struct ha *h, const struct config *cfg,
+                        const struct cfg_mqtt *m, const char *node, json_t *dev)
+{
+	json_t *opts;
+
+	if (!m->commands || !cfg->control.on)
+		return 0;
+	if (cfg->control.nmodes > 0) {
+		opts = json_array();
+		for (size_t i = 0; opts != NULL && i < cfg->control.nmodes; i++)
+			if (json_array_append_new(opts, json_string(cfg->control.modes[i])) < 0) {
+				json_decref(opts);
+				opts = NULL;
+			}
+		if (want_select(w, m, node, dev, "mode", "Arming mode", opts, "mode", NULL) < 0)
+			return -1;
+	}
+	if (h->npersp > 0) {
+		opts = json_array();
+		for (size_t i = 0; opts != NULL && i < h->npersp; i++)
+			if (json_array_append_new(opts, json_string(h->persp[i])) < 0) {
+				json_decref(opts);
+				opts = NULL;
+			}
+		if (want_select(w, m, node, dev, "perspective", "Live view", opts, "perspective",
+		                "{{ value_json.name }}") < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *zone_device(const struct config *cfg, const char *node, const char *zid,
                            const struct ha_zone *z)
 {
@@ -398,7 +468,7 @@ static int wants_build(const struct ha *h, const struct config *cfg, const struc
 	if ((node = ha_object_id(m->client_id)) == NULL)
 		return -1;
 	dev = bridge_device(m, node);
-	if (dev == NULL || want_bridge(w, m, node) < 0)
+	if (dev == NULL || want_bridge(w, m, node) < 0 || want_control(w, h, cfg, m, node, dev) < 0)
 		goto out;
 	for (size_t i = 0; i < nzones; i++)
 		if (want_zone(w, cfg, m, node, &zones[i], plate_zone(h, zones[i].id)) < 0)
@@ -814,6 +884,31 @@ void ha_free(struct ha *h)
 	}
 	free(h->zones);
 	free(h->status);
+	for (size_t i = 0; i < h->npersp; i++)
+		free(h->persp[i]);
+	free(h->persp);
 	free(h->broker);
 	free(h);
+}
+
+int ha_set_perspectives(struct ha *h, const char *const *names, size_t n)
+{
+	char **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if ((v[i] = strdup(names[i])) == NULL) {
+			while (i-- > 0)
+				free(v[i]);
+			free(v);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < h->npersp; i++)
+		free(h->persp[i]);
+	free(h->persp);
+	h->persp = v;
+	h->npersp = n;
+	return 0;
 }

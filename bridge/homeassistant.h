@@ -56,6 +56,11 @@ int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
             const struct ha_zone *zones, size_t nzones, bool force, int64_t now,
             struct ha_entries *out);
 
+/* The perspectives' names (copied) for the live-view select, which a broker with commands
+ * and a control section gets at the next ha_sync; n = 0 takes it away. 0, or -1 on ENOMEM
+ * (h unchanged). */
+int ha_set_perspectives(struct ha *h, const char *const *names, size_t n);
+
 /* One delivered revision (event or plate read) of a zone: appends the zone's Detection
  * event, its binary sensors' ON/OFF (retained), its plate sensor and Plate event, and, for
  * the zone's first plate read, the plate entities' configs (as ha_sync with cfg and rules,

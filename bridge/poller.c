@@ -95,6 +95,10 @@ struct poller {
 	_Atomic int ha_req;   /* HA_REQ_* bits from other threads */
 	bool ha_force;        /* the next sync resends every config */
 	struct ha_entries ha_pending; /* configs not due yet, in due order */
+	char **persp;                 /* the perspectives' names for the select (this thread's) */
+	size_t npersp;
+	char **persp_new; /* under mu: handed over by poller_ha_perspectives, or NULL */
+	size_t npersp_new;
 	int64_t last_poll_ms; /* wall ms of the last committed poll, 0 none */
 
 	struct catchup cu; /* catch-up progress and poll.catchup_max_age */
@@ -102,6 +106,7 @@ struct poller {
 
 #define HA_REQ_REFRESH 1
 #define HA_REQ_RESEND 2
+#define HA_REQ_SYNC 4 /* the perspectives changed: sync again, the zones as they are */
 
 static int ha_setup(struct poller *p);
 
@@ -278,7 +283,8 @@ static void ha_refresh(struct poller *p, int64_t now)
 	for (size_t i = 0; i < p->nzones; i++)
 		zs[i] = (struct ha_zone){.id = p->zones[i].id, .name = p->zones[i].name};
 	for (size_t i = 0; i < p->nha && ok; i++)
-		ok = ha_sync(p->ha[i], p->cfg, p->rules, zs, p->nzones, p->ha_force, now, &e) == 0;
+		ok = ha_set_perspectives(p->ha[i], (const char *const *)p->persp, p->npersp) == 0 &&
+		     ha_sync(p->ha[i], p->cfg, p->rules, zs, p->nzones, p->ha_force, now, &e) == 0;
 	free(zs);
 	if (!ok)
 		log_warnx("homeassistant: out of memory building discovery configs");
@@ -318,6 +324,50 @@ static void ha_cycle(struct poller *p, int64_t now)
 	ha_entries_release(&e);
 }
 
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void poller_ha_perspectives(struct poller *p, const char *const *names, size_t n)
+{
+	char **v = calloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		if ((v[i] = strdup(names[i])) == NULL) {
+			strv_free(v, i);
+			v = NULL;
+		}
+	}
+	if (v == NULL) {
+		log_warnx("homeassistant: out of memory taking the perspectives");
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	strv_free(p->persp_new, p->npersp_new);
+	p->persp_new = v;
+	p->npersp_new = n;
+	atomic_fetch_or(&p->ha_req, HA_REQ_SYNC);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Takes the perspectives poller_ha_perspectives handed over. */
+static void take_perspectives(struct poller *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->persp_new != NULL) {
+		strv_free(p->persp, p->npersp);
+		p->persp = p->persp_new;
+		p->npersp = p->npersp_new;
+		p->persp_new = NULL;
+		p->npersp_new = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
 void poller_ha_request(struct poller *p, bool resend)
 {
 	atomic_fetch_or(&p->ha_req, HA_REQ_REFRESH | (resend ? HA_REQ_RESEND : 0));
@@ -352,6 +402,8 @@ void poller_free(struct poller *p)
 		ha_free(p->ha[i]);
 	free(p->ha);
 	ha_entries_release(&p->ha_pending);
+	strv_free(p->persp, p->npersp);
+	strv_free(p->persp_new, p->npersp_new);
 	rules_state_free(p->rstate);
 	tether_free(p->api);
 	store_close(p->store);
@@ -1111,8 +1163,12 @@ static void *run(void *arg)
 		int req = atomic_exchange(&p->ha_req, 0);
 		if (req & HA_REQ_RESEND)
 			p->ha_force = true;
-		if (req)
+		if (req & HA_REQ_SYNC)
+			take_perspectives(p);
+		if (req & (HA_REQ_REFRESH | HA_REQ_RESEND))
 			p->zones_at = 0; /* refresh the zones now */
+		else if ((req & HA_REQ_SYNC) && p->zones_at > 0)
+			ha_refresh(p, util_now_ms()); /* the zones it has: no API read */
 		bool behind = cycle(p);
 		ha_cycle(p, util_now_ms());
 		if (start - last_prune > PRUNE_EVERY_MS) {

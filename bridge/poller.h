@@ -16,8 +16,8 @@ struct poller;
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
                           void *arg, char *err, size_t errsz);
 int poller_start(struct poller *p); /* starts the thread; 0/-1 */
-/* Asks the thread to stop and joins it, waiting at most ms; -1 if the thread is still in an API request (then do not
- * free the poller: leave it to the process exit). */
+/* Asks the thread to stop and joins it, waiting at most ms; -1 if the thread is still in an API
+ * request (then do not free the poller: leave it to the process exit). */
 int poller_stop_timed(struct poller *p, int64_t ms);
 /* Thread-safe: asks the thread to stop after its current step, without waiting. */
 void poller_request_stop(struct poller *p);
@@ -29,6 +29,10 @@ void poller_free(struct poller *p); /* after poller_stop */
 /* Thread-safe: Home Assistant asked (its birth message, the refresh button): refresh the
  * zones now and, with resend, publish every discovery config again. */
 void poller_ha_request(struct poller *p, bool resend);
+/* Thread-safe: the control plane read these perspectives (names copied): Home Assistant's
+ * live-view select offers them from the next sync, which comes at once (without a zone
+ * read) when the zones are known. */
+void poller_ha_perspectives(struct poller *p, const char *const *names, size_t n);
 
 /* Thread-safe: the next cycle uses cfg and rules (ownership taken); the old ones are freed
  * by the poller. Cooldown and visit state carry over (keyed by rule name). */

@@ -21,8 +21,18 @@
 #define BRIDGE_CONFIGS 5
 #define ZONE_CONFIGS 5 /* Detection + 4 default binary sensors */
 
+/* nrules 1 or 2; 3: one rule, and the control plane on the broker (commands, control) */
 static const char *cfg_text(int nrules)
 {
+	if (nrules == 3)
+		return "tether: {base_url: \"http://127.0.0.1:9\", insecure: true, access_token: "
+		       "x}\n"
+		       "state_dir: /tmp/tb-unit-unused\n"
+		       "mqtt:\n  home: {url: \"mqtt://127.0.0.1:9\", topic_prefix: tb, "
+		       "client_id: tb-unit, homeassistant: true, commands: true}\n"
+		       "control: {modes: [home, away]}\n"
+		       "rules:\n"
+		       "  - {name: a rule, to: [{homeassistant: home}]}\n";
 	return nrules == 2
 	           ? "tether: {base_url: \"http://127.0.0.1:9\", insecure: true, access_token: x}\n"
 	             "state_dir: /tmp/tb-unit-unused\n"
@@ -167,6 +177,63 @@ static void test_removed_zone_and_rule_get_empty_configs(void **state)
 		assert_non_null(strstr(f->e.v[i].extra, "\"retain\":true"));
 }
 
+/* The config on topic, or NULL. */
+static const char *config_on(const struct ha_entries *e, const char *topic)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strcmp(e->v[i].topic_or_url, topic) == 0)
+			return e->v[i].payload;
+	return NULL;
+}
+
+static void test_control_plane_brings_mode_and_perspective_selects(void **state)
+{
+	struct fx *f = *state;
+	const char *const persp[] = {"Overview", "Entrances"};
+	const char *c;
+
+	load(f, 3);
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	/* the mode select at once; no perspective select before any perspective is known */
+	assert_int_equal(f->e.n, BRIDGE_CONFIGS + 2 * ZONE_CONFIGS + 1 + 1);
+	c = config_on(&f->e, "homeassistant/select/tb-unit/mode/config");
+	assert_non_null(c);
+	assert_non_null(strstr(c, "\"command_topic\":\"tb/cmd/mode\""));
+	assert_non_null(strstr(c, "\"state_topic\":\"tb/mode\""));
+	assert_non_null(strstr(c, "\"options\":[\"home\",\"away\"]"));
+	assert_null(config_on(&f->e, "homeassistant/select/tb-unit/perspective/config"));
+	ha_entries_release(&f->e);
+
+	assert_int_equal(ha_set_perspectives(f->h, persp, 2), 0);
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0 + 1, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	c = config_on(&f->e, "homeassistant/select/tb-unit/perspective/config");
+	assert_non_null(c);
+	assert_non_null(strstr(c, "\"command_topic\":\"tb/cmd/perspective\""));
+	assert_non_null(strstr(c, "\"state_topic\":\"tb/perspective\""));
+	assert_non_null(strstr(c, "\"value_template\":\"{{ value_json.name }}\""));
+	assert_non_null(strstr(c, "\"options\":[\"Overview\",\"Entrances\"]"));
+	ha_entries_release(&f->e);
+
+	/* no perspectives any more: the select is deleted */
+	assert_int_equal(ha_set_perspectives(f->h, NULL, 0), 0);
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0 + 2, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	assert_string_equal(config_on(&f->e, "homeassistant/select/tb-unit/perspective/config"),
+	                    "");
+}
+
+static void test_no_selects_without_commands(void **state)
+{
+	struct fx *f = *state;
+	const char *const persp[] = {"Overview"};
+
+	assert_int_equal(ha_set_perspectives(f->h, persp, 1), 0);
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	for (size_t i = 0; i < f->e.n; i++)
+		assert_null(strstr(f->e.v[i].topic_or_url, "/select/"));
+}
+
 static void test_object_id_keeps_safe_names_and_hashes_others(void **state)
 {
 	char *a = ha_object_id("tb-e2e_1"), *b = ha_object_id("a rule"),
@@ -239,6 +306,9 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_zone_and_rule_get_empty_configs, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_control_plane_brings_mode_and_perspective_selects,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_selects_without_commands, setup, teardown),
 	    cmocka_unit_test(test_object_id_keeps_safe_names_and_hashes_others),
 	    cmocka_unit_test_setup_teardown(test_bridge_state_is_sent_only_when_it_changes, setup,
 	                                    teardown),
