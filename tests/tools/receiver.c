@@ -1,8 +1,9 @@
 /* A real HTTP webhook receiver for tests and the demo (libmicrohttpd on 127.0.0.1): logs
  * every request as a JSON line {at_ms, method, path, headers, body, status} and answers
  * from a script of statuses ("500,500,200": the last one repeats), optionally with a
- * Retry-After header, a given body (--answer) or after a delay. The script can be changed
- * while it runs:
+ * Retry-After header, a given body (--answer) or after a delay. A 0 in the script hangs:
+ * the request is logged at once with status 0, then answered 503 only after --hang-ms (past
+ * the client's timeout). The script can be changed while it runs:
  *   POST /_recv/script  body "400"   (no logging of /_recv/ calls)
  * With --secret whsec_... it checks each request's Standard Webhooks signature itself
  * (libcrypto, not the bridge's code) and logs "signature": verified|mismatch|unsigned. */
@@ -34,6 +35,7 @@ static size_t nscript, pos;
 static const char *retry_after;
 static const char *answer_text; /* body of every scripted answer; NULL: "ok" or "error" */
 static long delay_ms;
+static long hang_ms = 10000;
 static FILE *log_file;
 static bool print_mode;
 static unsigned char secret_key[256]; /* the decoded --secret */
@@ -185,7 +187,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return answer(c, 200, "ok");
 	}
 	int status = next_status();
-	if (delay_ms > 0)
+	if (delay_ms > 0 && status != 0)
 		usleep((useconds_t)delay_ms * 1000);
 	json_t *headers = json_object();
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, headers);
@@ -219,6 +221,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_unlock(&mu);
 	free(text);
 	json_decref(line);
+	if (status == 0) {
+		usleep((useconds_t)hang_ms * 1000);
+		status = 503;
+	}
 	return answer(c, status, answer_text ? answer_text : status == 200 ? "ok" : "error");
 }
 
@@ -252,6 +258,7 @@ int main(int argc, char **argv)
 	    {"retry-after", required_argument, NULL, 'r'},
 	    {"delay-ms", required_argument, NULL, 'd'},
 	    {"answer", required_argument, NULL, 'a'},
+	    {"hang-ms", required_argument, NULL, 'h'},
 	    {"print", no_argument, NULL, 'P'},
 	    {"secret", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
@@ -282,6 +289,9 @@ int main(int argc, char **argv)
 		case 'd':
 			delay_ms = atol(optarg);
 			break;
+		case 'h':
+			hang_ms = atol(optarg);
+			break;
 		case 'P':
 			print_mode = true;
 			break;
@@ -299,7 +309,7 @@ int main(int argc, char **argv)
 			    stderr,
 			    "usage: receiver [--port N] [--port-file F] [--log F.jsonl] "
 			    "[--script 500,200] [--retry-after S] [--delay-ms N] [--answer TEXT] "
-			    "[--print] [--secret whsec_...]\n");
+			    "[--hang-ms N] [--print] [--secret whsec_...]\n");
 			return 2;
 		}
 	}
