@@ -1,4 +1,4 @@
-# tether-bridge: make | make test | make test-asan | make bench | make demo | make install | make fmt | make fmt-check | make clean
+# tether-bridge: make | make test | make test-asan | make bench | make soak | make demo | make install | make fmt | make fmt-check | make clean
 BUILD   ?= build
 PKGS    := libcurl jansson yaml-0.1 libmosquitto sqlite3 libmicrohttpd libcrypto libsystemd
 CC      ?= cc
@@ -107,6 +107,11 @@ bench: deps
 	@$(MAKE) --no-print-directory build-tests
 	@BUILD=$(BUILD) tests/bench/run.sh
 
+# make soak [SOAK=5m] [SEED=N]: the chaos soak (tests/soak/, docs/reliability.md)
+soak: deps
+	@$(MAKE) --no-print-directory build-tests
+	@BUILD=$(BUILD) SOAK=$(or $(SOAK),5m) $(if $(SEED),SEED=$(SEED)) python3 tests/soak/soak.py
+
 demo: deps
 	@$(MAKE) --no-print-directory all $(TOOL_BIN)
 	@# on a terminal, the demo runs as its own foreground job: Ctrl-C reaches the demo, which
@@ -144,6 +149,6 @@ fmt-check: deps
 clean:
 	rm -rf build build-asan build-* tether-bridge tether-sim
 
-.PHONY: all deps build-tests test test-asan test-valgrind bench demo install uninstall fmt fmt-check clean
+.PHONY: all deps build-tests test test-asan test-valgrind bench soak demo install uninstall fmt fmt-check clean
 .PHONY: fuzz
 .SECONDARY:
