@@ -209,9 +209,16 @@ def check(d, stats):
     def fail(text):
         raise Failed(text)
 
-    # 0. the harness saw nothing wrong (unexpected exits, failed stops)
+    # 0. the harness saw nothing wrong (unexpected exits, failed stops), and under
+    #    make test-asan no process reported a sanitizer error
     if run["violations"]:
         fail(run["violations"][0])
+    for name in ("bridge.log", "sim.log", "recv-a.log", "recv-b.log"):
+        text = tail(os.path.join(d, name), 10 ** 6)
+        for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if pat in text:
+                i = text.index(pat)
+                fail("sanitizer report in %s: %s" % (name, text[i:i + 300]))
 
     # resources by source id: zone, final revision
     final = {}
