@@ -142,7 +142,11 @@ class Soak:
     # ---- broker and subscriber ----
     def start_broker(self):
         conf = os.path.join(self.dir, "mosquitto.conf")
+        # started as root, mosquitto drops to its own user: it must reach and write mq/,
+        # or it saves nothing and a restart forgets the subscriber's session
         os.makedirs(os.path.join(self.dir, "mq"), exist_ok=True)
+        os.chmod(self.dir, 0o711)
+        os.chmod(os.path.join(self.dir, "mq"), 0o777)
         with open(conf, "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
                     "persistence_location %s/mq/\nautosave_interval 1\n"
@@ -158,6 +162,8 @@ class Soak:
                            "1", "-c", "-i", "tb-soak-sub-%d" % os.getpid(), "-F", "%U %t %p",
                            "-t", "soak/#"], out=os.path.join(self.dir, "sub.txt"))
         time.sleep(0.3)
+        if self.procs["sub"].poll() is not None:
+            raise RuntimeError("mosquitto_sub exited: " + tail_of(self.dir, "sub.log"))
 
     # ---- receivers ----
     def start_recv(self, name):
@@ -218,6 +224,14 @@ class Soak:
         return rc, time.time() - t
 
     # ---- lanes: each its own seeded stream, so a seed replays each lane's schedule ----
+    def lane(self, name, fn, *args):
+        """Runs a lane; a harness error stops the run rather than passing silently."""
+        try:
+            fn(random.Random("%s-%s" % (self.seed, name)), *args)
+        except Exception as e:  # noqa: BLE001 - reported as a harness failure
+            self.violation("harness: lane %s failed: %r" % (name, e))
+            self.stop.set()
+
     def sleep(self, secs):
         return self.stop.wait(secs)
 
@@ -361,14 +375,14 @@ class Soak:
         self.authorize()
         self.start_bridge()
         self.sampler_stop = threading.Event()
-        lanes = [threading.Thread(target=self.lane_bridge, args=(random.Random("%s-bridge" % self.seed),)),
-                 threading.Thread(target=self.lane_broker, args=(random.Random("%s-broker" % self.seed),)),
-                 threading.Thread(target=self.lane_api, args=(random.Random("%s-api" % self.seed),)),
-                 threading.Thread(target=self.lane_data, args=(random.Random("%s-data" % self.seed),))]
+        lanes = [threading.Thread(target=self.lane, args=(n, f)) for n, f in (
+            ("bridge", self.lane_bridge), ("broker", self.lane_broker), ("api", self.lane_api),
+            ("data", self.lane_data))]
         for n in self.recv_ports:
-            lanes.append(threading.Thread(target=self.lane_recv,
-                                          args=(random.Random("%s-recv-%s" % (self.seed, n)), n)))
-        sampler = threading.Thread(target=self.sampler)
+            lanes.append(threading.Thread(target=self.lane, args=("recv-" + n, self.lane_recv, n)))
+        for t in lanes:
+            t.daemon = True
+        sampler = threading.Thread(target=self.sampler, daemon=True)
         for t in lanes:
             t.start()
         sampler.start()
@@ -440,6 +454,10 @@ class Soak:
                 p.wait()
 
 
+def tail_of(d, name):
+    return check.tail(os.path.join(d, name))
+
+
 def read_proc(pid):
     """(VmRSS in KiB, open descriptors) of a live process, or None."""
     try:
@@ -453,7 +471,12 @@ def read_proc(pid):
         return None
 
 
+def on_term(sig, frame):
+    raise KeyboardInterrupt  # cleanup below stops every process the soak started
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     duration = parse_duration(os.environ.get("SOAK", "5m"))
     seed = int(os.environ.get("SEED", str(int(time.time()) % 100000)))
     s = Soak(duration, seed)
@@ -462,7 +485,7 @@ def main():
     rc = 1
     try:
         rc = s.run()
-    except Exception as e:  # the harness itself broke: say so, keep the run dir
+    except (Exception, KeyboardInterrupt) as e:  # the harness broke or was stopped
         import traceback
 
         traceback.print_exc()
