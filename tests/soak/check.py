@@ -14,7 +14,11 @@ import sys
 
 SEVERITY = ["low", "normal", "medium", "high", "critical"]
 WATCH = ["SK70ABC", "DE57ABC", "*7"]  # two regular plates and a pattern on random plates
-COOLDOWN_MS = 15000
+COOLDOWN_MS = 60000
+# open defect C1 (docs/reliability.md): the bridge's cooldown clock is the start of the poll
+# cycle that found the message, which a slow cycle puts up to its length before the message
+# even existed; a shortfall up to this much is counted as C1, not failed (SOAK_STRICT=1 fails)
+C1_SLACK_MS = 20000
 VISIT_MS = 20000
 # name -> targets (target, topic template or None); ordered as in the config
 TARGETS = {
@@ -340,7 +344,7 @@ def check(d, stats):
 
     # 6. cooldown: the deliveries of "cool" in a zone fit the 15 s rule. A message was
     #    evaluated after its revision existed and before it first arrived anywhere; the
-    #    earliest feasible evaluation times must leave 15 s between non-escalations
+    #    earliest feasible evaluation times must leave 60 s between non-escalations
     first_at, order = {}, {}
     for x in dels:
         if x.msg.get("rule") != "cool":
@@ -360,15 +364,22 @@ def check(d, stats):
             m = msgs[k]
             lo = ms(k.split(":", 2)[2])
             if prev is None:
-                t = lo
+                base = lo
             else:
                 esc = m["source_id"] == prev["source_id"] and (
                     SEVERITY.index(m["severity"]) > SEVERITY.index(prev["severity"]) or
                     bool(set(m["flags"]) - set(prev["flags"])))
-                t = max(lo, t_prev if esc else t_prev + COOLDOWN_MS)
-            if t > first_at[k] + 50 and prev is not None:
-                fail("cooldown: zone %s: %s delivered %d ms after the previous cool alert %s (cooldown %d ms)" %
-                     (z, k, first_at[k] - t_prev, prev["id"], COOLDOWN_MS))
+                base = t_prev if esc else t_prev + COOLDOWN_MS
+            t = max(lo - C1_SLACK_MS, base)
+            if t > first_at[k] + 50:
+                fail("cooldown: zone %s: %s arrived %d ms after the previous cool alert %s "
+                     "(cooldown %d ms, %d ms allowed for C1)" % (z, k, first_at[k] - t_prev, prev["id"],
+                                                              COOLDOWN_MS, C1_SLACK_MS))
+            if max(lo, base) > first_at[k] + 50:
+                if os.environ.get("SOAK_STRICT", "0") == "1":
+                    fail("cooldown: zone %s: %s arrived %d ms after the previous cool alert %s "
+                         "(cooldown %d ms)" % (z, k, first_at[k] - t_prev, prev["id"], COOLDOWN_MS))
+                stats["cooldown_c1"] = stats.get("cooldown_c1", 0) + 1
             t_prev, prev = t, m
     # 7. visits: one alert per plate, zone and visit (reads less than 20 s apart)
     reads, alerts, arrived = {}, {}, {}
@@ -456,6 +467,7 @@ def summary(d, stats, verdict):
             stats.get("rss_second_half_kb", "-"), stats.get("fds_final", "?")),
         "  visits        %s plate visits, one alert each (%d extra alerts of open defect V1)" % (
             stats.get("visits", "?"), stats.get("visit_v1", 0)),
+        "  cooldown      %d alerts early by at most 20 s (open defect C1)" % stats.get("cooldown_c1", 0),
         "  result        " + verdict,
     ]
     return "\n".join(lines)

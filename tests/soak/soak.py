@@ -131,7 +131,7 @@ class Soak:
         self.spawn("sim", [os.path.join(BUILD, "tether-sim"), "--port", "0", "--port-file", pf,
                            "--quiet", "--zones", str(ZONES), "--locations", "2", "--rate", "2",
                            "--plate-rate", "0.5", "--incomplete", "25", "--late", "10",
-                           "--seed", str(self.seed), "--token-ttl", "20"])
+                           "--seed", str(self.seed), "--token-ttl", "90"])
         for _ in range(100):
             if os.path.exists(pf) and open(pf).read().strip():
                 break
