@@ -31,10 +31,11 @@ TARGETS = {
 PURE = ["all", "serious", "watched"]
 # the bound held: the peak RSS of the second half of the run (samples after 20 s of uptime,
 # and the bridge at rest after the drain) is at most 10% + 4 MiB above the first half's peak;
-# open descriptors at most 4 more
+# open descriptors at most 12 more: the sockets the config lets come and go (API concurrency
+# 4, webhooks 4 + 2, MQTT 1, one spare), which may all have been closed in the first half
 RSS_GROWTH = 0.10
 RSS_SLACK_KB = 4096
-FD_SLACK = 4
+FD_SLACK = 12
 
 
 def config_yaml(s):
@@ -442,7 +443,8 @@ def check(d, stats):
         if r2 > r1 * (1 + RSS_GROWTH) + RSS_SLACK_KB:
             fail("rss: peak %d KiB in the second half against %d KiB in the first (bound +10%% + 4 MiB)" % (r2, r1))
         if f2 > f1 + FD_SLACK:
-            fail("fds: %d open descriptors in the second half against %d in the first" % (f2, f1))
+            fail("fds: %d open descriptors in the second half against %d in the first (bound +%d)" %
+                 (f2, f1, FD_SLACK))
     return stats
 
 
