@@ -29,6 +29,7 @@ TARGETS = {
     "visit": [("mqtt.home", "soak/visit/%s")],
 }
 PURE = ["all", "serious", "watched"]
+SECRET_B = "whsec_c29hay1zZWNyZXQtc29hay1zZWNyZXQtc29hay1rZXk="  # webhook b signs; its receiver verifies
 # the bound held: the peak RSS of the second half of the run (samples after 20 s of uptime,
 # and the bridge at rest after the drain) is at most 10% + 4 MiB above the first half's peak;
 # open descriptors at most 12 more: the sockets the config lets come and go (API concurrency
@@ -54,7 +55,7 @@ mqtt:
 webhooks:
   a: {{url: "http://127.0.0.1:{a}/a", timeout: 2s, concurrency: 4}}
   b: {{url: "http://127.0.0.1:{b}/b", timeout: 2s, concurrency: 2,
-      secret: whsec_c29hay1zZWNyZXQtc29hay1zZWNyZXQ=}}
+      secret: {secret}}}
 watchlists:
   soak: {{plates: [{watch}]}}
 rules:
@@ -77,7 +78,7 @@ rules:
     to: [{{mqtt: home, topic: "soak/visit/{{{{zone.id}}}}"}}]
 """.format(sim=s.sim_port, dir=s.dir, mqtt=s.mqtt_port, a=s.recv_ports["a"], b=s.recv_ports["b"],
            watch=", ".join('"%s"' % w for w in WATCH), cool=COOLDOWN_MS // 1000,
-           visit=VISIT_MS // 1000)
+           visit=VISIT_MS // 1000, secret=SECRET_B)
 
 
 def norm_plate(p):
@@ -115,7 +116,7 @@ def tail(path, n=5):
 class Delivery:
     """One request or MQTT message as it arrived."""
 
-    __slots__ = ("target", "at", "did", "raw", "msg", "ok", "status", "topic")
+    __slots__ = ("target", "at", "did", "raw", "msg", "ok", "status", "topic", "sig")
 
 
 def load_deliveries(d):
@@ -134,7 +135,7 @@ def load_deliveries(d):
                 x.did = r["headers"].get("webhook-id")
                 x.msg = json.loads(r["body"])
                 x.ok = 200 <= r["status"] < 300
-                x.topic = None
+                x.topic, x.sig = None, r.get("signature")
                 out.append(x)
     path = os.path.join(d, "sub.txt")
     if os.path.exists(path):
@@ -148,7 +149,7 @@ def load_deliveries(d):
                 x = Delivery()
                 x.target, x.at, x.raw, x.topic = "mqtt.home", int(float(ts) * 1000), payload, topic
                 x.msg = json.loads(payload)
-                x.did = None
+                x.did, x.sig = None, None
                 x.ok, x.status = True, 200
                 out.append(x)
     return out
@@ -249,6 +250,8 @@ def check(d, stats):
             if by_did.setdefault(key, x.raw) != x.raw:
                 fail("duplicate: %s %s rule %s on %s arrived with two different payloads" %
                      (x.target, key[1], key[2], x.topic))
+        if x.target == "webhook.b" and x.sig != "verified":
+            fail("signature: webhook b request %s was %s" % (x.did, x.sig))
     distinct = {(x.target, x.msg.get("id"), x.msg.get("rule")) for x in dels if x.ok}
     stats["duplicates"] = stats["deliveries"] - len(distinct)
 

@@ -170,7 +170,8 @@ class Soak:
         port = self.recv_ports[name]
         self.spawn("recv-" + name, [os.path.join(BUILD, "tools", "receiver"), "--port",
                                     str(port), "--log", os.path.join(self.dir, "recv-%s.jsonl" % name),
-                                    "--retry-after", "2", "--hang-ms", "5000"])
+                                    "--retry-after", "2", "--hang-ms", "5000"] +
+                   (["--secret", check.SECRET_B] if name == "b" else []))
         if not self.wait_port(port):
             raise RuntimeError("receiver %s did not start" % name)
 
