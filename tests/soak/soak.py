@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # nothing written into the checkout (no __pycache__)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check  # noqa: E402
 
@@ -142,16 +143,15 @@ class Soak:
     # ---- broker and subscriber ----
     def start_broker(self):
         conf = os.path.join(self.dir, "mosquitto.conf")
-        # started as root, mosquitto drops to its own user: it must reach and write mq/,
-        # or it saves nothing and a restart forgets the subscriber's session
+        # started as root, mosquitto drops to its own user, which cannot write a 0700 temp
+        # folder (run.sh's is): it would save nothing, and a restart would forget the
+        # subscriber's session. As root it stays root, and the folder stays private
         os.makedirs(os.path.join(self.dir, "mq"), exist_ok=True)
-        os.chmod(self.dir, 0o711)
-        os.chmod(os.path.join(self.dir, "mq"), 0o777)
         with open(conf, "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
                     "persistence_location %s/mq/\nautosave_interval 1\n"
-                    "max_queued_messages 1000000\nmax_inflight_messages 100\n"
-                    % (self.mqtt_port, self.dir))
+                    "max_queued_messages 1000000\nmax_inflight_messages 100\n%s"
+                    % (self.mqtt_port, self.dir, "user root\n" if os.geteuid() == 0 else ""))
         self.spawn("mosquitto", ["/usr/sbin/mosquitto", "-c", conf])
         if not self.wait_port(self.mqtt_port):
             raise RuntimeError("mosquitto did not start")
