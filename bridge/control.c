@@ -769,17 +769,15 @@ static void reject(struct control *c, struct reply *r, enum metric m, const char
 	answer(c, r, false, why);
 }
 
-/* The argument of a command: a plain string, a JSON string, or field key of a JSON object
- * (whose request_id goes to r). *arg NULL when the payload is empty or the object has no
- * key. -1 with why when it does not parse. */
-static int command_arg(const char *payload, const char *key, struct reply *r, char **arg, char *why,
-                       size_t whysz)
+int control_command_arg(const char *payload, const char *key, json_t **request_id, char **arg,
+                        char *why, size_t whysz)
 {
 	json_error_t jerr;
 	json_t *j, *v;
 	size_t len;
 
 	*arg = NULL;
+	*request_id = NULL;
 	while (*payload == ' ' || *payload == '\t' || *payload == '\n' || *payload == '\r')
 		payload++;
 	len = strlen(payload);
@@ -803,18 +801,19 @@ static int command_arg(const char *payload, const char *key, struct reply *r, ch
 		return -1;
 	}
 	if (json_is_string(j) && key != NULL) {
-		*arg = strdup(json_string_value(j));
+		if ((*arg = strdup(json_string_value(j))) == NULL)
+			goto out_nomem;
 	} else if (json_is_object(j)) {
 		if ((v = json_object_get(j, "request_id")) != NULL && !json_is_null(v))
-			r->request_id = json_incref(v);
+			*request_id = json_incref(v);
 		v = key ? json_object_get(j, key) : NULL;
 		if (v != NULL && !json_is_string(v)) {
 			snprintf(why, whysz, "malformed JSON: '%s' must be a string", key);
 			json_decref(j);
 			return -1;
 		}
-		if (v != NULL)
-			*arg = strdup(json_string_value(v));
+		if (v != NULL && (*arg = strdup(json_string_value(v))) == NULL)
+			goto out_nomem;
 	} else {
 		snprintf(why, whysz, "malformed JSON: expected %s",
 		         key ? "a string or an object" : "an object");
@@ -823,6 +822,12 @@ static int command_arg(const char *payload, const char *key, struct reply *r, ch
 	}
 	json_decref(j);
 	return 0;
+out_nomem:
+	snprintf(why, whysz, "out of memory");
+	json_decref(j);
+	json_decref(*request_id);
+	*request_id = NULL;
+	return -1;
 }
 
 static void handle_command(struct control *c, struct command *cmd)
@@ -882,8 +887,8 @@ static void handle_command(struct control *c, struct command *cmd)
 		reject(c, r, M_CMD_REJ_MALFORMED, cmd->broker, "malformed payload: a NUL byte");
 		return;
 	}
-	if (command_arg(cmd->payload, strcmp(name, "refresh") == 0 ? NULL : name, r, &arg, why,
-	                sizeof(why)) < 0) {
+	if (control_command_arg(cmd->payload, strcmp(name, "refresh") == 0 ? NULL : name,
+	                        &r->request_id, &arg, why, sizeof(why)) < 0) {
 		reject(c, r, M_CMD_REJ_MALFORMED, cmd->broker, why);
 		return;
 	}

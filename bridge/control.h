@@ -65,6 +65,16 @@ void control_set_perspectives_cb(struct control *c,
  * arrived on broker's <prefix>/cmd/#. Copies what it needs. */
 void control_command_push(struct control *c, const char *broker, const struct mqtt_message *msg);
 
+/* The argument of a command payload: a plain string, a JSON string, or the field key of a
+ * JSON object, whose request_id (any JSON value but null) goes to *request_id (a new
+ * reference, or NULL). key NULL: the command takes no argument (refresh), so only nothing or
+ * an object is accepted. *arg (caller frees) is NULL when the payload is empty or the object
+ * has no key. 0, or -1 with why when it does not parse; *request_id may be set then too, so
+ * that the error answer echoes it (the caller releases it either way). The payload is
+ * untrusted: tests/fuzz/fuzz_command.c drives this. */
+int control_command_arg(const char *payload, const char *key, json_t **request_id, char **arg,
+                        char *why, size_t whysz);
+
 /* tether-bridge perspectives | switch NAME|ID | mode [NAME]: the exit code. */
 int control_cli(const char *config_path, const char *command, int argc, char **argv);
 
