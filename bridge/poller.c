@@ -24,6 +24,7 @@
 #include "bridge/homeassistant.h"
 #include "bridge/metrics.h"
 #include "bridge/outbox.h"
+#include "bridge/split.h"
 #include "bridge/store.h"
 #include "bridge/tether.h"
 #include "rules/normalize.h"
@@ -37,6 +38,7 @@
 #define RATE_DEFAULT_MS 30000
 #define WATCH_RELOAD_MIN_MS 60000
 #define TRIM_AFTER 10000 /* outbox entries in one cycle */
+#define TRIM_BATCH ((size_t)8 << 20) /* bodies and documents of one batch, bytes */
 #define PRUNE_EVERY_MS (3600 * 1000LL) /* dedup records and expired rule state */
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
@@ -47,14 +49,18 @@ struct zone {
 	int64_t next_try_ms; /* wall ms before which the zone is not polled */
 	bool failing;        /* for logging state changes once */
 	int fail_status;     /* enum tether_status of the streak's last failure */
+	struct win_split ev_split, lpr_split; /* windows asked in pieces (split.h) */
+	int64_t ev_polled, lpr_polled; /* the cycle that brought a window up to date, 0: behind */
 };
 
 /* What one zone asks in a cycle; indexes into the batch. */
 struct zplan {
 	int win_ev, at_now, win_lpr; /* -1 when not asked */
 	int follow_first, nfollow;
-	int64_t ev_to, lpr_to;
+	int64_t ev_from, ev_to, lpr_from, lpr_to;
 	bool ev_backfill, lpr_backfill;
+	bool ev_cursor, lpr_cursor; /* committing moves the cursor (not a split's middle piece) */
+	size_t ev_count, lpr_count; /* resources the windows held */
 	bool asked;
 };
 
@@ -562,6 +568,8 @@ static int refresh_zones(struct poller *p, int64_t now)
 			nz[k].next_try_ms = old->next_try_ms;
 			nz[k].failing = old->failing;
 			nz[k].fail_status = old->fail_status;
+			nz[k].ev_split = old->ev_split;
+			nz[k].lpr_split = old->lpr_split;
 		}
 		k++;
 	}
@@ -616,6 +624,8 @@ static struct tether_req *add_req(struct poller *p, enum tether_endpoint ep, con
 	r->from_ms = from;
 	r->to_ms = to;
 	r->at_ms = at;
+	/* resources are parsed one at a time at commit (tether_each), never a whole tree */
+	r->raw = ep == TETHER_EVENTS || ep == TETHER_EVENTS_AT || ep == TETHER_LPR;
 	return r;
 }
 
@@ -676,6 +686,23 @@ static int window(const struct poller *p, const char *zone_id, const char *kind,
 	return 0;
 }
 
+/* Whether a kind's window is asked in this cycle. A cycle repeated at once for the zones
+ * still catching up or splitting does not ask again the windows already up to date: they
+ * wait for their interval (each would read its whole lookback again). */
+static bool kind_due(const struct config *c, const struct win_split *s, int64_t polled,
+                     int64_t now)
+{
+	return s->to != 0 || polled == 0 || now - polled >= c->poll.interval_ms / 2;
+}
+
+/* After a commit: the cycle's time when the window reached now, else 0 (behind: a middle
+ * piece of a split, or a catch-up window). */
+static int64_t kind_polled(const struct config *c, bool last_piece, int64_t to, int64_t now)
+{
+	/* the last piece ends where the split window ended, when the split began */
+	return last_piece && to >= now - c->poll.interval_ms ? now : 0;
+}
+
 static int plan_cycle(struct poller *p, int64_t now)
 {
 	const struct config *c = p->cfg;
@@ -690,36 +717,50 @@ static int plan_cycle(struct poller *p, int64_t now)
 	for (size_t i = 0; i < p->nzones; i++) {
 		struct zone *z = &p->zones[i];
 		struct zplan *pl = &plans[i];
+		struct tether_req *r;
 		int64_t from, to;
 
 		memset(pl, 0, sizeof(*pl));
 		pl->win_ev = pl->at_now = pl->win_lpr = -1;
 		if (now < z->next_try_ms)
 			continue;
-		pl->asked = true;
-		if (c->poll.events) {
+		if (c->poll.events && kind_due(c, &z->ev_split, z->ev_polled, now)) {
 			if (window(p, z->id, "event", now, &from, &to, &pl->ev_backfill) < 0)
 				return -1;
+			int64_t wfrom = from;
+			pl->ev_cursor = split_apply(&z->ev_split, &from, &to, &pl->ev_backfill);
+			pl->ev_from = from;
 			pl->ev_to = to;
 			pl->win_ev = (int)p->nreqs;
-			if (add_req(p, TETHER_EVENTS, z->id, from, to, -1) == NULL)
+			if ((r = add_req(p, TETHER_EVENTS, z->id, from, to, -1)) == NULL)
 				return -1;
-			pl->at_now = (int)p->nreqs;
-			if (add_req(p, TETHER_EVENTS_AT, z->id, -1, -1, now) == NULL)
-				return -1;
-			struct follow_ctx fc = {p, z->id, from, now, 0};
+			r->max_body = split_body_cap(c->poll.max_window_events);
 			pl->follow_first = (int)p->nreqs;
-			if (store_open_events(p->store, z->id, follow_cb, &fc) < 0)
-				return -1;
+			/* what is open now and the follow-ups go with the window's last piece:
+			 * asked with every piece, they would be parsed again once per piece */
+			if (pl->ev_cursor) {
+				pl->at_now = (int)p->nreqs;
+				if (add_req(p, TETHER_EVENTS_AT, z->id, -1, -1, now) == NULL)
+					return -1;
+				struct follow_ctx fc = {p, z->id, wfrom, now, 0};
+				pl->follow_first = (int)p->nreqs;
+				if (store_open_events(p->store, z->id, follow_cb, &fc) < 0)
+					return -1;
+			}
 			pl->nfollow = (int)p->nreqs - pl->follow_first;
+			pl->asked = true;
 		}
-		if (c->poll.plates) {
+		if (c->poll.plates && kind_due(c, &z->lpr_split, z->lpr_polled, now)) {
 			if (window(p, z->id, "plate", now, &from, &to, &pl->lpr_backfill) < 0)
 				return -1;
+			pl->lpr_cursor = split_apply(&z->lpr_split, &from, &to, &pl->lpr_backfill);
+			pl->lpr_from = from;
 			pl->lpr_to = to;
 			pl->win_lpr = (int)p->nreqs;
-			if (add_req(p, TETHER_LPR, z->id, from, to, -1) == NULL)
+			if ((r = add_req(p, TETHER_LPR, z->id, from, to, -1)) == NULL)
 				return -1;
+			r->max_body = split_body_cap(c->poll.max_window_events);
+			pl->asked = true;
 		}
 	}
 	return 0;
@@ -903,35 +944,70 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	return added;
 }
 
-static int handle_doc(struct poller *p, const struct zone *z, const struct tether_req *r,
-                      bool backfill, int64_t now)
+struct doc_ctx {
+	struct poller *p;
+	const struct zone *z;
+	bool backfill;
+	int64_t now;
+	struct doc_skips sk;
+	int total;
+};
+
+static int resource_cb(void *arg, const json_t *res)
 {
+	struct doc_ctx *c = arg;
+	int n = handle_resource(c->p, c->z, res, c->backfill, c->now, &c->sk);
+
+	if (n < 0)
+		return -1;
+	c->total += n;
+	return 0;
+}
+
+/* Handles one answer's resources. Returns the outbox entries added; -1 on a store failure;
+ * -2 when the body is not a usable list (r is then failed as TETHER_E_PAYLOAD, and what
+ * was handled before the fault is rolled back with the zone's transaction). *count gets
+ * the resources seen. */
+static int handle_doc(struct poller *p, const struct zone *z, struct tether_req *r, bool backfill,
+                      int64_t now, size_t *count)
+{
+	struct doc_ctx c = {.p = p, .z = z, .backfill = backfill, .now = now};
+	char err[200];
+	long n;
+
+	*count = 0;
+	if (r->body != NULL) {
+		n = tether_each(p->api, r, resource_cb, &c, err, sizeof(err));
+		if (n == -1)
+			return -1;
+		if (n < 0) {
+			r->status = TETHER_E_PAYLOAD;
+			snprintf(r->error, sizeof(r->error), "%s from %s", err, ep_path(r->ep));
+			return -2;
+		}
+		*count = (size_t)n;
+	} else {
 	const json_t *data = r->doc ? json_object_get(r->doc, "data") : NULL;
 	size_t i;
 	const json_t *res;
-	int total = 0;
-
-	struct doc_skips sk = {0};
 
 	if (!json_is_array(data))
 		return 0;
 	json_array_foreach(data, i, res)
 	{
-		int n = handle_resource(p, z, res, backfill, now, &sk);
-		if (n < 0)
+			if (resource_cb(&c, res) < 0)
 			return -1;
-		total += n;
 	}
-	if (sk.bad)
+		*count = json_array_size(data);
+	}
+	if (c.sk.bad)
 		log_warnx("zone '%s': skipped %zu of %zu resources from %s: %s; first starts: %s",
-		          z->name, sk.bad, json_array_size(data), ep_path(r->ep), sk.bad_err,
-		          sk.bad_start);
-	if (sk.foreign)
+		          z->name, c.sk.bad, *count, ep_path(r->ep), c.sk.bad_err, c.sk.bad_start);
+	if (c.sk.foreign)
 		log_warnx("zone '%s': skipped %zu of %zu resources from %s of another zone "
 		          "(zone_id '%s')",
-		          z->name, sk.foreign, json_array_size(data), ep_path(r->ep),
-		          sk.foreign_zone);
-	return total;
+		          z->name, c.sk.foreign, *count, ep_path(r->ep), c.sk.foreign_zone);
+	return c.total;
 }
 
 /* Where the zone's windows of this cycle end: the one further behind. */
@@ -942,37 +1018,46 @@ static int64_t zone_to(const struct zplan *pl)
 	return pl->lpr_to;
 }
 
-/* Commits one zone's cycle: messages, dedup records and both cursors together. */
-static int commit_zone(struct poller *p, struct zone *z, const struct zplan *pl, int64_t now)
+/* Commits one zone's cycle: messages, dedup records and both cursors together. Returns the
+ * entries added, -1 when the store failed, -2 when an answer turned out unusable (that
+ * request is failed; nothing of the zone is kept). */
+static int commit_zone(struct poller *p, struct zone *z, struct zplan *pl, int64_t now)
 {
-	int added = 0, n;
+	int added = 0, n = -1;
+	size_t cnt;
 
 	if (store_begin(p->store) < 0)
 		goto fail;
 	if (pl->win_ev >= 0) {
 		/* the window first, then what is open now, then the follow-ups */
-		if ((n = handle_doc(p, z, &p->reqs[pl->win_ev], pl->ev_backfill, now)) < 0)
+		if ((n = handle_doc(p, z, &p->reqs[pl->win_ev], pl->ev_backfill, now,
+		                    &pl->ev_count)) < 0)
 			goto fail_tx;
 		added += n;
-		if ((n = handle_doc(p, z, &p->reqs[pl->at_now], false, now)) < 0)
+		if (pl->at_now >= 0 &&
+		    (n = handle_doc(p, z, &p->reqs[pl->at_now], false, now, &cnt)) < 0)
 			goto fail_tx;
-		added += n;
+		added += pl->at_now >= 0 ? n : 0;
 		for (int i = 0; i < pl->nfollow; i++) {
 			if ((n = handle_doc(p, z, &p->reqs[pl->follow_first + i], pl->ev_backfill,
-			                    now)) < 0)
+			                    now, &cnt)) < 0)
 				goto fail_tx;
 			added += n;
 		}
-		if (store_cursor_set(p->store, z->id, "event", pl->ev_to) < 0)
+		n = -1;
+		if (pl->ev_cursor && store_cursor_set(p->store, z->id, "event", pl->ev_to) < 0)
 			goto fail_tx;
 	}
 	if (pl->win_lpr >= 0) {
-		if ((n = handle_doc(p, z, &p->reqs[pl->win_lpr], pl->lpr_backfill, now)) < 0)
+		if ((n = handle_doc(p, z, &p->reqs[pl->win_lpr], pl->lpr_backfill, now,
+		                    &pl->lpr_count)) < 0)
 			goto fail_tx;
 		added += n;
-		if (store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
+		n = -1;
+		if (pl->lpr_cursor && store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
 			goto fail_tx;
 	}
+	n = -1;
 	/* cooldowns and visits this poll started commit with its messages */
 	if (rules_state_save(p->rstate, rstate_put_cb, p->store) != 0)
 		goto fail_tx;
@@ -988,6 +1073,8 @@ fail_tx:
 	/* the cooldowns and visits this poll started were rolled back with its messages: take
 	 * the committed state again, or the poll done again would find its alerts cooling */
 	reload_rstate(p);
+	if (n == -2)
+		return -2; /* the caller logs the bad answer as any other */
 fail:
 	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
 	          store_errmsg(p->store));
@@ -1050,10 +1137,38 @@ static void count_answers(const struct poller *p, int lo, int hi, int64_t answer
 	}
 }
 
+/* One window answer: true when it is too big and its piece of time was halved. */
+static bool piece_too_big(const struct poller *p, struct win_split *s, const struct tether_req *r,
+                          int64_t from, int64_t to, bool backfill)
+{
+	int max = p->cfg->poll.max_window_events;
+
+	if (max <= 0 || !r->too_big)
+		return false;
+	return split_narrow(s, from, to, backfill) == 0;
+}
+
+/* True when a window's answer passed its body cap (poll.max_window_events resources of
+ * SPLIT_BYTES_PER_EVENT): nothing of this zone is committed, the window is asked again in
+ * smaller pieces. A piece that cannot be halved any more fails as too big. (A window under
+ * the cap but over the count is handled: split_done narrows the next ones.) */
+static bool window_too_big(struct poller *p, struct zone *z, const struct zplan *pl)
+{
+	bool ev = pl->win_ev >= 0 && piece_too_big(p, &z->ev_split, &p->reqs[pl->win_ev],
+	                                           pl->ev_from, pl->ev_to, pl->ev_backfill);
+	bool lpr = pl->win_lpr >= 0 && piece_too_big(p, &z->lpr_split, &p->reqs[pl->win_lpr],
+	                                             pl->lpr_from, pl->lpr_to, pl->lpr_backfill);
+
+	if (ev || lpr)
+		log_debug("zone '%s': window over %zu bytes, asked again in smaller pieces",
+		          z->name, split_body_cap(p->cfg->poll.max_window_events));
+	return ev || lpr;
+}
+
 /* Runs the requests of zones [a, b) and commits each zone that got usable answers. Adds
  * the entries queued to *added; sets *behind when a zone is still catching up. */
-static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int64_t now,
-                      int *added, bool *behind)
+static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int64_t now, int *added,
+                      bool *behind)
 {
 	if (tether_run(p->api, p->reqs + lo, (size_t)(hi - lo + 1)) < 0)
 		log_warnx("poll: unable to run the API requests");
@@ -1062,27 +1177,54 @@ static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int6
 	count_answers(p, lo, hi, answered);
 	for (size_t i = a; i < b; i++) {
 		struct zone *z = &p->zones[i];
-		const struct zplan *pl = &p->plans[i];
-		if (!pl->asked || !zone_answers_ok(p, z, pl, answered))
+		struct zplan *pl = &p->plans[i];
+		if (!pl->asked)
+			continue;
+		if (window_too_big(p, z, pl)) {
+			*behind = true; /* the smaller piece is asked at once */
+			continue;
+		}
+		if (!zone_answers_ok(p, z, pl, answered))
 			continue;
 		int n = commit_zone(p, z, pl, now);
+		if (n == -2) {
+			zone_answers_ok(p, z, pl, answered); /* logs it, skips this poll */
+			continue;
+		}
 		if (n < 0) {
 			/* not saved: ask again after a pause, not in a tight loop */
 			z->backoff_ms = retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 			z->next_try_ms = answered + retry_jitter_ms(z->backoff_ms, &p->rng);
 			continue;
 		}
+		if (pl->win_ev >= 0)
+			split_done(&z->ev_split, pl->ev_from, pl->ev_to, pl->ev_count,
+			           (size_t)p->cfg->poll.max_window_events);
+		if (pl->win_lpr >= 0)
+			split_done(&z->lpr_split, pl->lpr_from, pl->lpr_to, pl->lpr_count,
+			           (size_t)p->cfg->poll.max_window_events);
 		if (n > 0) {
 			*added += n;
 			metrics_add(M_QUEUED, (uint64_t)n);
 			if (p->wake)
 				p->wake(p->wake_arg); /* deliveries start at once */
 		}
-		if ((pl->win_ev >= 0 && pl->ev_to < now) || (pl->win_lpr >= 0 && pl->lpr_to < now))
+		if (pl->win_ev >= 0 &&
+		    (z->ev_polled = kind_polled(p->cfg, pl->ev_cursor, pl->ev_to, now)) == 0)
+			*behind = true;
+		if (pl->win_lpr >= 0 &&
+		    (z->lpr_polled = kind_polled(p->cfg, pl->lpr_cursor, pl->lpr_to, now)) == 0)
 			*behind = true;
 	}
-	for (int k = lo; k <= hi; k++)
+	size_t docs = 0;
+	for (int k = lo; k <= hi; k++) {
+		docs += p->reqs[k].doc_memory + p->reqs[k].body_len;
 		tether_req_release(&p->reqs[k]);
+	}
+	/* a catch-up asks batch after batch: give the freed memory back now, or the heap of
+	 * this thread keeps the high-water mark of every batch, fragmented */
+	if (docs >= TRIM_BATCH)
+		malloc_trim(0);
 }
 
 /* when.modes matches the mode in state.db, which commands and `tether-bridge mode` set. */

@@ -127,7 +127,7 @@ static void budget_install(void)
 /* Parses a body within limit bytes of memory; *used gets what the tree took, *over whether
  * the limit stopped it. */
 static json_t *budget_loadb(const char *data, size_t len, size_t limit, size_t *used, bool *over,
-                            json_error_t *jerr)
+                            json_error_t *jerr, size_t flags)
 {
 	json_t *doc;
 
@@ -135,7 +135,7 @@ static json_t *budget_loadb(const char *data, size_t len, size_t limit, size_t *
 	budget.over = false;
 	budget.used = 0;
 	budget.limit = limit;
-	doc = json_loadb(data, len, 0, jerr);
+	doc = json_loadb(data, len, flags, jerr);
 	budget.on = false;
 	*used = budget.used;
 	*over = budget.over;
@@ -750,6 +750,9 @@ void tether_req_release(struct tether_req *req)
 		doc_free(req->doc, req->doc_memory);
 	req->doc = NULL;
 	req->doc_memory = 0;
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -757,6 +760,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	struct slot *s = ud;
 	size_t n = size * nmemb;
 
+	if (s->req && s->req->max_body && n > s->req->max_body - s->body.len) {
+		s->too_big = true; /* body.len never passes max_body: see below */
+		return 0;
+	}
 	if (buf_append(&s->body, p, n) < 0) {
 		if (errno == E2BIG)
 			s->too_big = true;
@@ -1092,6 +1099,133 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 	return 0;
 }
 
+/* --- resource by resource --- */
+
+static size_t skip_ws(const char *p, size_t i, size_t n)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Parses the JSON value at p[*i] (jansson does the parsing; this only walks the
+ * punctuation between values) within the document budget, and moves *i past it. */
+static json_t *value_at(const struct tether *t, const char *p, size_t n, size_t *i, bool *over,
+                        json_error_t *jerr)
+{
+	size_t used;
+	json_t *v = budget_loadb(p + *i, n - *i, t->max_doc_memory, &used, over, jerr,
+	                         JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK);
+
+	if (v == NULL)
+		return NULL;
+	*i += (size_t)jerr->position;
+	/* after a number or a literal the lexer has read one character more (jansson
+	 * documents it): a separator, given back here; a value never ends with one */
+	if (!json_is_object(v) && !json_is_array(v) && !json_is_string(v) && *i > 0 &&
+	    strchr(",]} \t\r\n", p[*i - 1]) != NULL)
+		(*i)--;
+	return v;
+}
+
+long tether_each(const struct tether *t, const struct tether_req *r,
+                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
+{
+	const char *p = r->body ? r->body : "";
+	size_t n = r->body ? r->body_len : 0, i;
+	json_error_t jerr;
+	json_t *key, *v;
+	bool over = false, seen = false;
+	long count = 0;
+	int rc;
+
+	i = skip_ws(p, 0, n);
+	if (i >= n || p[i] != '{')
+		goto not_object;
+	i = skip_ws(p, i + 1, n);
+	while (i < n && p[i] != '}') {
+		if ((key = value_at(t, p, n, &i, &over, &jerr)) == NULL)
+			goto bad_json;
+		if (!json_is_string(key)) {
+			json_decref(key);
+			goto bad_json_here;
+		}
+		bool data = strcmp(json_string_value(key), "data") == 0;
+		json_decref(key);
+		i = skip_ws(p, i, n);
+		if (i >= n || p[i] != ':')
+			goto bad_json_here;
+		i = skip_ws(p, i + 1, n);
+		if (data && !seen && i < n && p[i] == '[') {
+			seen = true;
+			i = skip_ws(p, i + 1, n);
+			while (i < n && p[i] != ']') {
+				if ((v = value_at(t, p, n, &i, &over, &jerr)) == NULL)
+					goto bad_json;
+				/* past the limit the rest is only counted, for the message */
+				rc = ++count > TETHER_MAX_RESOURCES ? 0 : cb(arg, v);
+				json_decref(v);
+				if (rc < 0)
+					return -1;
+				i = skip_ws(p, i, n);
+				if (i < n && p[i] == ',') {
+					i = skip_ws(p, i + 1, n);
+					if (i < n && p[i] == ']')
+						goto bad_json_here; /* [x, ] */
+				} else if (i >= n || p[i] != ']') {
+					goto bad_json_here;
+				}
+			}
+			if (i >= n)
+				goto bad_json_here;
+			i++;
+		} else {
+			if (data)
+				goto not_list; /* "data": not an array, or twice */
+			if ((v = value_at(t, p, n, &i, &over, &jerr)) == NULL)
+				goto bad_json;
+			json_decref(v);
+		}
+		i = skip_ws(p, i, n);
+		if (i < n && p[i] == ',') {
+			i = skip_ws(p, i + 1, n);
+			if (i < n && p[i] == '}')
+				goto bad_json_here; /* {"a": 1, } */
+		} else if (i >= n || p[i] != '}') {
+			goto bad_json_here;
+		}
+	}
+	if (i >= n || skip_ws(p, i + 1, n) != n)
+		goto bad_json_here;
+	if (!seen) {
+		snprintf(err, errsz, "data: missing");
+		return -2;
+	}
+	if (count > TETHER_MAX_RESOURCES) {
+		snprintf(err, errsz, "data: %ld resources, more than %d", count,
+		         TETHER_MAX_RESOURCES);
+		return -2;
+	}
+	return count;
+not_object:
+	snprintf(err, errsz, "document: expected an object");
+	return -2;
+not_list:
+	snprintf(err, errsz, "data: expected an array");
+	return -2;
+bad_json:
+	if (over) {
+		snprintf(err, errsz, "a resource needs more than %zu MiB of memory",
+		         t->max_doc_memory >> 20);
+		return -2;
+	}
+	snprintf(err, errsz, "invalid JSON at byte %zu: %s", i, jerr.text);
+	return -2;
+bad_json_here:
+	snprintf(err, errsz, "invalid JSON at byte %zu", i);
+	return -2;
+}
+
 /* --- running a batch --- */
 
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
@@ -1134,8 +1268,10 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 	r->retry_after_ms = s->retry_after_ms;
 
 	if (s->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		fail_req(r, TETHER_E_PAYLOAD, "response larger than %zu bytes from %s", t->max_body,
+		size_t cap = r->max_body && r->max_body < t->max_body ? r->max_body : t->max_body;
+		fail_req(r, TETHER_E_PAYLOAD, "response larger than %zu bytes from %s", cap,
 		         s->path);
+		r->too_big = true;
 	} else if (s->nomem) {
 		fail_req(r, TETHER_E_NOMEM, "out of memory reading %s", s->path);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
@@ -1180,8 +1316,15 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 		fail_req(r, TETHER_E_CLIENT, "HTTP %ld from %s", code, s->path);
 	} else if (r->ep == TETHER_LIVE_SWITCH && s->body.len == 0) {
 		r->status = TETHER_OK;
+	} else if (r->raw) {
+		/* parsed resource by resource by the caller (tether_each) */
+		r->body_len = s->body.len;
+		if ((r->body = buf_steal(&s->body)) == NULL)
+			fail_req(r, TETHER_E_NOMEM, "out of memory reading %s", s->path);
+		else
+			r->status = TETHER_OK;
 	} else if ((doc = budget_loadb(s->body.data ? s->body.data : "", s->body.len, room, &used,
-	                               &over, &jerr)) == NULL) {
+	                               &over, &jerr, 0)) == NULL) {
 		if (over)
 			fail_req(r, TETHER_E_PAYLOAD,
 			         "document from %s needs more than the %zu KiB of memory left "
@@ -1203,7 +1346,8 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 		r->status = TETHER_OK;
 	}
 	log_debug("%s %s: %s, HTTP %ld, %zu bytes", r->ep == TETHER_LIVE_SWITCH ? "POST" : "GET",
-	          s->path, tether_status_name(r->status), code, s->body.len);
+	          s->path, tether_status_name(r->status), code,
+	          r->body ? r->body_len : s->body.len);
 	if (r->status != TETHER_OK && s->body.len)
 		set_excerpt(r->excerpt, sizeof(r->excerpt), s->body.data, s->body.len);
 out:
@@ -1238,6 +1382,7 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 		reqs[i].http_status = 0;
 		reqs[i].retry_after_ms = -1;
 		reqs[i].error[0] = reqs[i].excerpt[0] = '\0';
+		reqs[i].too_big = false;
 	}
 	if (!t->static_token) {
 		if (t->access_token == NULL) {

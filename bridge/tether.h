@@ -57,6 +57,9 @@ struct tether_req {
 	enum tether_endpoint ep;
 	const char *zone_id, *location_id, *id; /* as the endpoint needs */
 	int64_t from_ms, to_ms, at_ms;          /* Unix ms; -1 = omit */
+	size_t max_body; /* this answer's cap, under the client's; 0: the client's. Past it the
+	                    transfer stops: TETHER_E_PAYLOAD with too_big set */
+	bool raw; /* events and plates: keep the body (checked with tether_each), parse nothing */
 	void *user;
 	/* out, set by tether_run */
 	enum tether_status status;
@@ -66,6 +69,9 @@ struct tether_req {
 	char excerpt[128];      /* first bytes of a bad body, printable only; "" if none */
 	json_t *doc;            /* validated document (tether_req_release), NULL on error */
 	size_t doc_memory;      /* bytes doc takes */
+	bool too_big;           /* the answer passed max_body (the caller may ask for less) */
+	char *body;             /* raw: the answer's body, NUL-terminated (tether_req_release) */
+	size_t body_len;
 };
 
 struct tether;
@@ -104,6 +110,17 @@ int tether_auth_refresh(struct tether *t, char *err, size_t errsz);
  * with the first wrong field in err: "data[3].attributes: expected an object". Events and
  * plate reads are checked as a list only: the normaliser checks (and skips) each one. */
 int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size_t errsz);
+
+/* Calls cb with each resource of the "data" array of r's raw body, in order, each parsed on
+ * its own and freed when cb returns: a window's memory is its text and one resource, not a
+ * tree of all of them. Other members are parsed and dropped. cb returns 0 to go on, or
+ * -1 to stop (returned as is). Returns the number of resources, or -2 with err when the
+ * body is not a JSON:API list (not JSON, data missing or not an array, more than
+ * TETHER_MAX_RESOURCES, one resource over the client's document memory); cb may then have
+ * seen the resources before the fault. */
+long tether_each(const struct tether *t, const struct tether_req *r,
+                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err,
+                 size_t errsz);
 
 /* Typed views of validated documents; strings are borrowed from doc. */
 struct tether_zone {

@@ -436,7 +436,8 @@ static void load_poll(struct config *c, const struct ynode *root, struct cfg_err
 {
 	static const char *const keys[] = {
 	    "interval", "lookback",    "zones",          "location_id",     "events",
-	    "plates",   "concurrency", "catchup_window", "catchup_max_age", NULL};
+	    "plates",   "concurrency", "catchup_window", "catchup_max_age", "max_window_events",
+	    NULL};
 	const struct ynode *p = section(root, "poll", keys, errs), *n;
 	bool ev_ok, pl_ok;
 
@@ -452,6 +453,7 @@ static void load_poll(struct config *c, const struct ynode *root, struct cfg_err
 	if (ev_ok && pl_ok && !c->poll.events && !c->poll.plates)
 		ynode_error(errs, p, "'poll': events and plates are both false; nothing to poll");
 	read_int(p, "concurrency", 1, 64, &c->poll.concurrency, errs);
+	read_int(p, "max_window_events", 0, 100000, &c->poll.max_window_events, errs);
 	n = ynode_get(p, "catchup_window");
 	read_duration(p, "catchup_window", SEC, 7 * DAY, &c->poll.catchup_window_ms, errs);
 	if (n != NULL && c->poll.catchup_window_ms < c->poll.interval_ms) {
@@ -1090,6 +1092,7 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
 	c->poll.concurrency = 8;
 	c->poll.catchup_window_ms = HOUR;
 	c->poll.catchup_max_age_ms = HOUR;
+	c->poll.max_window_events = 1000;
 	c->file = strdup(path);
 	c->state_dir = strdup("/var/lib/tether-bridge");
 	if (c->file == NULL || c->state_dir == NULL) {

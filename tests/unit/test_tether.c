@@ -1254,10 +1254,93 @@ static void test_doc_check_names_the_wrong_field(void **state)
 	}
 }
 
+/* --- resource by resource (tether_each) --- */
+
+struct each_seen {
+	char ids[512];
+	int n, stop_at;
+};
+
+static int each_cb(void *arg, const json_t *res)
+{
+	struct each_seen *e = arg;
+	const char *id = json_string_value(json_object_get(res, "id"));
+	size_t l = strlen(e->ids);
+
+	snprintf(e->ids + l, sizeof(e->ids) - l, "%s%s", l ? "," : "",
+	         id ? id : json_is_object(res) ? "{}" : json_is_string(res) ? "str" : "scalar");
+	return ++e->n == e->stop_at ? -1 : 0;
+}
+
+static long each(const char *body, struct each_seen *e, char *err, size_t errsz)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+	long n;
+
+	r.body = strdup(body);
+	r.body_len = strlen(body);
+	n = tether_each(t, &r, each_cb, e, err, errsz);
+	tether_req_release(&r);
+	tether_free(t);
+	return n;
+}
+
+static void test_each_gives_resources_in_order_and_skips_other_members(void **state)
+{
+	struct each_seen e = {.stop_at = -1};
+	char err[200] = "";
+	(void)state;
+
+	assert_int_equal(each(" {\"meta\": {\"n\": [1, 2]}, \"links\": null, \"data\": [{\"id\":\"a\"},"
+	                      "12,true , \"x\",{\"id\":\"b\"}, -0.5e3], \"count\": 7 }\n",
+	                      &e, err, sizeof(err)),
+	                 6);
+	assert_string_equal(e.ids, "a,scalar,scalar,str,b,scalar");
+	memset(&e, 0, sizeof(e));
+	e.stop_at = -1;
+	assert_int_equal(each("{\"data\":[]}", &e, err, sizeof(err)), 0);
+}
+
+static void test_each_refuses_what_is_not_a_list(void **state)
+{
+	static const char *const bad[] = {
+	    "",     "[]",   "{\"data\": {}}", "{\"meta\": 1}", "{\"data\": [{}, ]}",
+	    "{\"data\": [{} {}]}", "{\"data\": [{}]} x", "{\"data\": [{}]",
+	    "{\"data\": [1], \"data\": [2]}", "{\"data\": [1], }", "{\"data\": [{\"id\": tru}]}",
+	};
+	char err[200];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct each_seen e = {.stop_at = -1};
+		err[0] = '\0';
+		if (each(bad[i], &e, err, sizeof(err)) != -2)
+			fail_msg("accepted: %s", bad[i]);
+		assert_true(err[0] != '\0');
+	}
+}
+
+static void test_each_stops_when_the_callback_fails(void **state)
+{
+	struct each_seen e = {.stop_at = 2};
+	char err[200] = "";
+	(void)state;
+
+	assert_int_equal(each("{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}", &e, err,
+	                      sizeof(err)),
+	                 -1);
+	assert_string_equal(e.ids, "a,b");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_names),
+	    cmocka_unit_test(test_each_gives_resources_in_order_and_skips_other_members),
+	    cmocka_unit_test(test_each_refuses_what_is_not_a_list),
+	    cmocka_unit_test(test_each_stops_when_the_callback_fails),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
 	    cmocka_unit_test(test_zones_list_rejects_non_list),
 	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
