@@ -168,6 +168,45 @@ static void test_flag_names_follow_the_api_doc(void **state)
 		assert_int_equal(msg_flag_index(msg_flag_names[i]), (int)i);
 }
 
+static void test_each_has_field_sets_its_own_flag(void **state)
+{
+	(void)state;
+	char key[64];
+	for (size_t i = 0; i < msg_flag_count; i++) {
+		struct message m;
+		json_t *r = example("events-period", 0);
+		for (size_t j = 0; j < msg_flag_count; j++) {
+			snprintf(key, sizeof(key), "has_%s", msg_flag_names[j]);
+			json_object_set_new(attrs(r), key, json_boolean(i == j));
+		}
+		norm_ok(r, NULL, &m);
+		assert_true(m.flags == UINT64_C(1) << i);
+		json_decref(r);
+	}
+}
+
+static void test_dump_of_equal_messages_is_equal_and_of_changed_one_changes(void **state)
+{
+	(void)state;
+	struct message m;
+	json_t *r = example("events-period", 0);
+	norm_ok(r, NULL, &m);
+	message_set_id(&m);
+	char *a = message_dump(&m), *b = message_dump(&m);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b); /* each caller owns its copy */
+	assert_string_equal(a, b);
+	snprintf(m.rule, sizeof(m.rule), "other-rule");
+	char *c = message_dump(&m);
+	assert_non_null(strstr(c, "\"rule\":\"other-rule\""));
+	assert_null(strstr(a, "other-rule"));
+	free(a);
+	free(b);
+	free(c);
+	json_decref(r);
+}
+
 static void test_flags_come_from_true_has_fields(void **state)
 {
 	(void)state;
@@ -735,6 +774,8 @@ int main(void)
 		cmocka_unit_test(test_examples_match_expected_messages),
 		cmocka_unit_test(test_id_is_kind_source_and_revision),
 		cmocka_unit_test(test_flag_names_follow_the_api_doc),
+		cmocka_unit_test(test_each_has_field_sets_its_own_flag),
+		cmocka_unit_test(test_dump_of_equal_messages_is_equal_and_of_changed_one_changes),
 		cmocka_unit_test(test_flags_come_from_true_has_fields),
 		cmocka_unit_test(test_duration_from_field_then_times_then_unknown),
 		cmocka_unit_test(test_times_kept_as_sent_and_parsed),
