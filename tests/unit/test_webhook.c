@@ -407,6 +407,39 @@ static void test_two_rules_send_one_message_under_two_ids(void **state)
 	free(other);
 }
 
+/* format json reads only the rule from the payload's end: the id must be the one the whole
+ * message gives, whatever the rule's name holds (and whatever the zone's name holds) */
+static void test_json_id_comes_from_the_rule_whatever_the_names_hold(void **state)
+{
+	(void)state;
+	/* as JSON text between the quotes */
+	static const char *const rules[] = {"r", "a,\\\"rule\\\":\\\"b", "x\\\\", "q\\\"}",
+	                                    "\\u00e9t\\u00e9"};
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		struct cfg_webhook c = hook(WEBHOOK_JSON);
+		struct store_entry e = entry(NULL);
+		char *url, *raw, err[256], want[WEBHOOK_ID_MAX], payload[1024];
+		json_t *headers, *rule = json_loads(
+		    (snprintf(payload, sizeof(payload), "\"%s\"", rules[i]), payload), JSON_DECODE_ANY,
+		    NULL);
+		assert_non_null(rule);
+		snprintf(payload, sizeof(payload),
+		         "{\"zone\":{\"id\":\"z1\",\"name\":\"n,\\\"rule\\\":\\\"zz\"},\"rule\":\"%s\"}",
+		         rules[i]);
+		e.payload = payload;
+		assert_int_equal(webhook_delivery_id(e.msg_id, json_string_value(rule), e.target, want),
+		                 0);
+		assert_int_equal(
+		    webhook_request(&c, &e, 1700000000, &url, &raw, &headers, err, sizeof(err)), 0);
+		assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")), want);
+		assert_string_equal(raw, payload); /* the body is the payload as is */
+		json_decref(rule);
+		json_decref(headers);
+		free(url);
+		free(raw);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +448,7 @@ int main(void)
 	    cmocka_unit_test(test_signature_rejects_bad_secret),
 	    cmocka_unit_test(test_json_body_is_message_and_headers_follow_standard),
 	    cmocka_unit_test(test_json_body_template_replaces_message),
+	    cmocka_unit_test(test_json_id_comes_from_the_rule_whatever_the_names_hold),
 	    cmocka_unit_test(test_slack_body_has_text_and_blocks),
 	    cmocka_unit_test(test_discord_body_waits_and_mentions_nobody),
 	    cmocka_unit_test(test_discord_truncates_long_text),
