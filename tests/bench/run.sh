@@ -17,6 +17,12 @@ HOOK_TIMEOUT=${BENCH_HOOK_TIMEOUT:-60}  # seconds allowed for the webhook drain
 IDLE_ZONES=${BENCH_IDLE_ZONES:-100}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-25}
 MICRO=${BENCH_MICRO:-1}                 # 0 skips the micro-benchmarks
+PEERS_SECONDS=${BENCH_PEERS_SECONDS:-25} # measure window of the run-peers workload
+# fake_api.py of ../shared/bench-peers (the run-peers.sh workload); not found: skipped
+PEERS=${BENCH_PEERS:-}
+for d in "$ROOT/../shared/bench-peers" "$ROOT/../../shared/bench-peers"; do
+	[ -z "$PEERS" ] && [ -f "$d/fake_api.py" ] && PEERS=$d
+done
 
 T=$(mktemp -d /tmp/tb-bench.XXXXXX)
 PIDS=""
@@ -220,6 +226,99 @@ CFG
 START=$(now_ms)
 drain hook "webhook (json, concurrency $HOOK_CONCURRENCY)" "$T/hook.out" "$HOOK_PID"
 stop "$SIM_PID"
+
+# ---- the run-peers.sh workload ----------------------------------------------------------
+# fake_api.py: 50 zones polled every second, every /events answer 1,000 fresh events of all
+# 47 documented attributes (~1.5 KB each), 323 of them matching; the same two rules and
+# targets as run-peers.sh (webhooks to hook_count instead of nginx). MQTT msg/s and webhook
+# posts/s are counted by the receivers; CPU per 1k deliveries over the open window.
+
+# peers VARIANT: mqtt-only or full
+peers() {
+	local v=$1 api fpid bpid spid hpid=0 c0 c1 rss0 hwm m h mr hr cpu to
+	rm -f "$T/api.port"
+	python3 "$PEERS/fake_api.py" --serve --port 0 --port-file "$T/api.port" >"$T/api-$v.log" 2>&1 &
+	fpid=$!
+	PIDS="$PIDS $fpid"
+	wait_file "$T/api.port" || die "fake_api.py did not start: $(tail -n 3 "$T/api-$v.log")"
+	api=$(cat "$T/api.port")
+	to='      - {mqtt: bench, topic: "tether/events/{{zone.id}}"}'
+	[ "$v" = full ] && to+=$'\n''      - {webhook: sink}'
+	cat >"$T/peers-$v.yaml" <<CFG
+tether: {base_url: "http://127.0.0.1:$api", access_token: bench-static-token, insecure: true}
+poll: {interval: 1s, lookback: 2m, zones: all, events: true, plates: true, concurrency: 8}
+state_dir: $T/state-peers-$v
+log: {level: warn}
+mqtt:
+  bench: {url: "mqtt://127.0.0.1:$MQTT_PORT", client_id: tb-bench-peers-$$, qos: 1}
+CFG
+	rm -f "$T/sub.ready" "$T/hook.port"
+	"$BUILD/bench/sub_count" --port "$MQTT_PORT" --count 100000000 --topic 'tether/events/#' \
+		--ready-file "$T/sub.ready" --timeout $((PEERS_SECONDS + 15)) >"$T/peers-sub-$v.out" 2>&1 &
+	spid=$!
+	PIDS="$PIDS $spid"
+	wait_file "$T/sub.ready" || die "the MQTT subscriber did not start"
+	if [ "$v" = full ]; then
+		"$BUILD/bench/hook_count" --port 0 --port-file "$T/hook.port" --count 100000000 \
+			--timeout $((PEERS_SECONDS + 15)) >"$T/peers-hook-$v.out" 2>&1 &
+		hpid=$!
+		PIDS="$PIDS $hpid"
+		wait_file "$T/hook.port" || die "the webhook receiver did not start"
+		cat >>"$T/peers-$v.yaml" <<CFG
+webhooks:
+  sink: {url: "http://127.0.0.1:$(cat "$T/hook.port")/hook", format: json}
+CFG
+	fi
+	cat >>"$T/peers-$v.yaml" <<CFG
+rules:
+  - name: intrusion-or-tripwire
+    when: {kind: event, flags_any: [intrusion, tripwire]}
+    to:
+$to
+  - name: severity-high
+    when: {kind: event, flags_none: [intrusion, tripwire], severity: [high]}
+    to:
+$to
+CFG
+	"$BUILD/tether-bridge" run -c "$T/peers-$v.yaml" >"$T/bridge-peers-$v.log" 2>&1 &
+	bpid=$!
+	PIDS="$PIDS $bpid"
+	sleep 5 # start-up and a few empty polls: idle
+	rss0=$(status_kb "$bpid" VmRSS)
+	c0=$(cpu_ticks "$bpid")
+	curl -sf "http://127.0.0.1:$api/control/open" >/dev/null || die "fake_api.py: open failed"
+	sleep "$PEERS_SECONDS"
+	curl -sf "http://127.0.0.1:$api/control/close" >/dev/null
+	sleep 3 # what was fetched is delivered
+	c1=$(cpu_ticks "$bpid")
+	hwm=$(status_kb "$bpid" VmHWM)
+	kill -0 "$bpid" 2>/dev/null || echo "bench: the bridge exited early: $(tail -n 5 "$T/bridge-peers-$v.log")"
+	stop "$bpid"
+	stop "$fpid"
+	wait "$spid" 2>/dev/null
+	[ "$hpid" != 0 ] && wait "$hpid" 2>/dev/null
+	m=$(cat "$T/peers-sub-$v.out")
+	h=$([ "$hpid" != 0 ] && cat "$T/peers-hook-$v.out")
+	rate() { awk -v n="$(field count "$1")" -v a="$(field first_ms "$1")" -v b="$(field last_ms "$1")" \
+		'BEGIN { if (n > 1 && b > a) printf "%.0f", (n - 1) * 1000 / (b - a); else print 0 }'; }
+	mr=$(rate "$m")
+	hr=0
+	[ -n "$h" ] && hr=$(rate "$h")
+	cpu=$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$(field count "$m")" -v k="$(field count "${h:-count=0}")" \
+		'BEGIN { if (n + k > 0) printf "%.3f", c / hz * 1000 / (n + k); else print "?" }')
+	note "run-peers workload, $v: MQTT $mr msg/s, webhook $hr posts/s, CPU $cpu s per 1k deliveries," \
+		"peak RSS $(mb "$hwm") MB, idle RSS $(mb "$rss0") MB"
+	grep -v 'stopping' "$T/bridge-peers-$v.log" | head -n 3 | sed 's/^/  bridge log: /'
+}
+
+echo
+if [ -n "$PEERS" ] && command -v python3 >/dev/null; then
+	echo "== the run-peers.sh workload: $PEERS/fake_api.py, 50 zones every 1s, 1,000-event pages, ${PEERS_SECONDS}s"
+	peers mqtt-only
+	peers full
+else
+	echo "== the run-peers.sh workload: skipped (no ../shared/bench-peers/fake_api.py; set BENCH_PEERS)"
+fi
 
 # ---- idle: many zones, no events -----------------------------------------------------
 
