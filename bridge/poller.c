@@ -1,8 +1,8 @@
 /* The poller thread. One cycle: refresh zones when due, build one batch of API requests
  * (per zone: the event window, the events open now, open events older than the window, the
- * plate window), run it, then per zone either commit its messages and cursors in one
- * transaction or, on any failure, leave that zone's cursors alone so the next cycle asks
- * again. A crash can repeat a message (same id), never lose one. */
+ * plate window), run it, then per zone commit its messages with their dedup records a chunk
+ * at a time and then its cursors, or, on any failure, leave that zone's cursors alone so
+ * the next cycle asks again. A crash can repeat a message (same id), never lose one. */
 #include "bridge/poller.h"
 #include "bridge/control.h"
 
@@ -944,30 +944,77 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	return added;
 }
 
+/* Resources parsed before their chunk is handled in one transaction: the write lock the
+ * delivery loop's acknowledgements wait for is held for the handling only, never for the
+ * parsing, and for at most this many resources at a time. */
+#define CHUNK 128
+
 struct doc_ctx {
 	struct poller *p;
 	const struct zone *z;
 	bool backfill;
 	int64_t now;
 	struct doc_skips sk;
-	int total;
+	int total; /* entries committed */
+	json_t *res[CHUNK];
+	size_t n;
 };
+
+static void chunk_drop(struct doc_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		json_decref(c->res[i]);
+	c->n = 0;
+}
+
+/* Handles the chunk in one transaction: its outbox entries, dedup records and rule state
+ * commit together. The cursor moves later, in the zone's last transaction: a crash in
+ * between asks the window again and the dedup records skip what was kept. -1 when the
+ * store failed (the chunk is rolled back). */
+static int chunk_commit(struct doc_ctx *c)
+{
+	struct poller *p = c->p;
+	int added = 0, k;
+
+	if (c->n == 0)
+		return 0;
+	if (store_begin(p->store) < 0)
+		goto fail;
+	for (size_t i = 0; i < c->n; i++) {
+		if ((k = handle_resource(p, c->z, c->res[i], c->backfill, c->now, &c->sk)) < 0)
+			goto fail_tx;
+		added += k;
+	}
+	/* cooldowns and visits these messages started commit with them */
+	if (rules_state_save(p->rstate, rstate_put_cb, p->store) != 0)
+		goto fail_tx;
+	if (store_commit(p->store) < 0)
+		goto fail_tx;
+	chunk_drop(c);
+	c->total += added;
+	return 0;
+fail_tx:
+	store_rollback(p->store);
+	/* the cooldowns and visits of the chunk were rolled back with its messages: take the
+	 * committed state again, or the poll done again would find its alerts cooling */
+	reload_rstate(p);
+fail:
+	chunk_drop(c);
+	return -1;
+}
 
 static int resource_cb(void *arg, const json_t *res)
 {
 	struct doc_ctx *c = arg;
-	int n = handle_resource(c->p, c->z, res, c->backfill, c->now, &c->sk);
 
-	if (n < 0)
-		return -1;
-	c->total += n;
-	return 0;
+	c->res[c->n++] = json_incref((json_t *)res);
+	return c->n == CHUNK ? chunk_commit(c) : 0;
 }
 
-/* Handles one answer's resources. Returns the outbox entries added; -1 on a store failure;
- * -2 when the body is not a usable list (r is then failed as TETHER_E_PAYLOAD, and what
- * was handled before the fault is rolled back with the zone's transaction). *count gets
- * the resources seen. */
+/* Handles one answer's resources, chunk by chunk. Returns the outbox entries added; -1 on
+ * a store failure; -2 when the body is not a usable list (r is then failed as
+ * TETHER_E_PAYLOAD; the chunks before the fault are kept, the cursor does not move).
+ * *count gets the resources seen. */
 static int handle_doc(struct poller *p, const struct zone *z, struct tether_req *r, bool backfill,
                       int64_t now, size_t *count)
 {
@@ -981,25 +1028,28 @@ static int handle_doc(struct poller *p, const struct zone *z, struct tether_req 
 		if (n == -1)
 			return -1;
 		if (n < 0) {
+			chunk_drop(&c);
 			r->status = TETHER_E_PAYLOAD;
 			snprintf(r->error, sizeof(r->error), "%s from %s", err, ep_path(r->ep));
 			return -2;
 		}
 		*count = (size_t)n;
 	} else {
-	const json_t *data = r->doc ? json_object_get(r->doc, "data") : NULL;
-	size_t i;
-	const json_t *res;
+		const json_t *data = r->doc ? json_object_get(r->doc, "data") : NULL;
+		size_t i;
+		const json_t *res;
 
-	if (!json_is_array(data))
-		return 0;
-	json_array_foreach(data, i, res)
-	{
+		if (!json_is_array(data))
+			return 0;
+		json_array_foreach(data, i, res)
+		{
 			if (resource_cb(&c, res) < 0)
-			return -1;
-	}
+				return -1;
+		}
 		*count = json_array_size(data);
 	}
+	if (chunk_commit(&c) < 0)
+		return -1;
 	if (c.sk.bad)
 		log_warnx("zone '%s': skipped %zu of %zu resources from %s: %s; first starts: %s",
 		          z->name, c.sk.bad, *count, ep_path(r->ep), c.sk.bad_err, c.sk.bad_start);
@@ -1018,48 +1068,47 @@ static int64_t zone_to(const struct zplan *pl)
 	return pl->lpr_to;
 }
 
-/* Commits one zone's cycle: messages, dedup records and both cursors together. Returns the
+/* Commits one zone's cycle: its messages and dedup records chunk by chunk, then both cursors
+ * in a last transaction, so a cursor never moves past a message not committed. Returns the
  * entries added, -1 when the store failed, -2 when an answer turned out unusable (that
- * request is failed; nothing of the zone is kept). */
+ * request is failed; the cursors stay). */
 static int commit_zone(struct poller *p, struct zone *z, struct zplan *pl, int64_t now)
 {
-	int added = 0, n = -1;
+	int added = 0, n = 0;
 	size_t cnt;
 
-	if (store_begin(p->store) < 0)
-		goto fail;
 	if (pl->win_ev >= 0) {
 		/* the window first, then what is open now, then the follow-ups */
 		if ((n = handle_doc(p, z, &p->reqs[pl->win_ev], pl->ev_backfill, now,
 		                    &pl->ev_count)) < 0)
-			goto fail_tx;
+			goto fail;
 		added += n;
-		if (pl->at_now >= 0 &&
-		    (n = handle_doc(p, z, &p->reqs[pl->at_now], false, now, &cnt)) < 0)
-			goto fail_tx;
-		added += pl->at_now >= 0 ? n : 0;
+		if (pl->at_now >= 0) {
+			if ((n = handle_doc(p, z, &p->reqs[pl->at_now], false, now, &cnt)) < 0)
+				goto fail;
+			added += n;
+		}
 		for (int i = 0; i < pl->nfollow; i++) {
 			if ((n = handle_doc(p, z, &p->reqs[pl->follow_first + i], pl->ev_backfill,
 			                    now, &cnt)) < 0)
-				goto fail_tx;
+				goto fail;
 			added += n;
 		}
-		n = -1;
-		if (pl->ev_cursor && store_cursor_set(p->store, z->id, "event", pl->ev_to) < 0)
-			goto fail_tx;
 	}
 	if (pl->win_lpr >= 0) {
 		if ((n = handle_doc(p, z, &p->reqs[pl->win_lpr], pl->lpr_backfill, now,
 		                    &pl->lpr_count)) < 0)
-			goto fail_tx;
+			goto fail;
 		added += n;
-		n = -1;
-		if (pl->lpr_cursor && store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
-			goto fail_tx;
 	}
 	n = -1;
-	/* cooldowns and visits this poll started commit with its messages */
-	if (rules_state_save(p->rstate, rstate_put_cb, p->store) != 0)
+	if (store_begin(p->store) < 0)
+		goto fail;
+	if (pl->win_ev >= 0 && pl->ev_cursor &&
+	    store_cursor_set(p->store, z->id, "event", pl->ev_to) < 0)
+		goto fail_tx;
+	if (pl->win_lpr >= 0 && pl->lpr_cursor &&
+	    store_cursor_set(p->store, z->id, "plate", pl->lpr_to) < 0)
 		goto fail_tx;
 	if (store_commit(p->store) < 0)
 		goto fail_tx;
@@ -1068,14 +1117,13 @@ static int commit_zone(struct poller *p, struct zone *z, struct zplan *pl, int64
 	             p->cfg->poll.catchup_window_ms, p->cfg->poll.catchup_max_age_ms);
 	return added;
 fail_tx:
-	catchup_drop(&p->cu);
 	store_rollback(p->store);
-	/* the cooldowns and visits this poll started were rolled back with its messages: take
-	 * the committed state again, or the poll done again would find its alerts cooling */
-	reload_rstate(p);
+fail:
+	catchup_drop(&p->cu); /* this poll is done again: its resources are counted again */
+	if (added > 0)
+		metrics_add(M_QUEUED, (uint64_t)added); /* the chunks committed are queued */
 	if (n == -2)
 		return -2; /* the caller logs the bad answer as any other */
-fail:
 	log_warnx("zone '%s': unable to save this poll, it will be done again: %s", z->name,
 	          store_errmsg(p->store));
 	return -1;
