@@ -117,7 +117,7 @@ static void check_read(const struct watchlist *wl, const struct watchlist *wf,
 		FUZZ_CHECK(!matched, "'%s' normalises to nothing or too much but matched", read);
 		return;
 	}
-	for (size_t i = 0; i < l->nplain; i++) {
+	for (size_t i = 0; i < l->nplain && i < MAX_PLAIN; i++) {
 		int d = brute_distance(nr, l->plain[i].norm);
 		int lib = plate_distance(nr, l->plain[i].norm, WATCHLIST_FUZZY_MAX);
 		FUZZ_CHECK(lib == (d > WATCHLIST_FUZZY_MAX ? WATCHLIST_FUZZY_MAX + 1 : d),
