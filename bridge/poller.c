@@ -1304,6 +1304,8 @@ static bool cycle(struct poller *p)
 	if (outbox_full(p))
 		return false;
 	set_mode(p);
+	/* a read may reach the bridge up to lookback late: visits are remembered that long */
+	rules_state_set_late(p->rstate, p->cfg->poll.lookback_ms);
 	if (plan_cycle(p, now) < 0) {
 		log_warnx("poll: unable to plan this cycle: %s", store_errmsg(p->store));
 		return false;

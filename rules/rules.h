@@ -50,6 +50,11 @@ void rules_state_free(struct rules_state *st); /* NULL is fine */
 /* The arming mode `when.modes` matches (copied; NULL or "" is none, which no `modes`
  * list matches). */
 void rules_state_set_mode(struct rules_state *st, const char *mode);
+/* How long after it occurred a plate read may still be evaluated (the poll lookback): a
+ * visit is remembered until visit plus this after its last read's occurred_at, so a read of
+ * the same visit evaluated late (a restart, a failing API, a catch-up) does not alert
+ * again. 0 (the default) keeps it visit after the later of that read and its evaluation. */
+void rules_state_set_late(struct rules_state *st, int64_t late_ms);
 #define RULES_MAX_DELAY_DEFAULT_MS 30000
 /* Number of remembered cooldown/visit entries (expired ones are dropped as eval goes).
  * Exported for tests. */

@@ -17,7 +17,7 @@ struct st_entry {
 	struct st_entry *dirty_next; /* on rules_state.dirty while dirty */
 	uint64_t hash;
 	int64_t last_ms;    /* cooldown: last delivery (now); visit: last read (occurred) */
-	int64_t expires_ms; /* for pruning only, in now_ms terms */
+	int64_t expires_ms; /* for pruning only, in now_ms terms (visit: see late_ms) */
 	int sev_rank;
 	bool dirty; /* changed since the last rules_state_save */
 	uint64_t flags;
@@ -34,8 +34,14 @@ struct rules_state {
 	size_t nb, n, prune_at;
 	struct st_entry *dirty;
 	struct buf key, scratch;
-	char mode[64]; /* the arming mode when.modes matches; "" when none */
+	char mode[64];   /* the arming mode when.modes matches; "" when none */
+	int64_t late_ms; /* how late a read may be evaluated after it occurred */
 };
+
+void rules_state_set_late(struct rules_state *st, int64_t late_ms)
+{
+	st->late_ms = late_ms > 0 ? late_ms : 0;
+}
 
 void rules_state_set_mode(struct rules_state *st, const char *mode)
 {
@@ -367,7 +373,11 @@ bool rules_state_pass(const struct rule *ru, struct rules_state *st, const struc
 			bool same = e->last_ms != 0 && m->occurred_ms - e->last_ms <= ru->visit;
 			if (e->last_ms == 0 || m->occurred_ms > e->last_ms)
 				e->last_ms = m->occurred_ms;
-			e->expires_ms = now_ms + ru->visit;
+			/* A read of this visit occurs at most visit after the last one and may be
+			 * evaluated up to late_ms after that: keep the entry until then, by the
+			 * reads' clock, and never shorter than visit from now. */
+			int64_t keep = e->last_ms + ru->visit + st->late_ms;
+			e->expires_ms = keep > now_ms + ru->visit ? keep : now_ms + ru->visit;
 			st_touch(st, e);
 			if (same)
 				FAIL("visit: same visit");

@@ -792,6 +792,51 @@ static void test_state_save_load_keeps_visit(void **state)
 	fx_free(&f);
 }
 
+/* Issue 13's soak, V1: reads 12 s and 18 s apart are one visit under `visit: 20s` even when
+ * the third is evaluated 40 s after the second occurred, across a restart. */
+static void test_visit_late_read_of_same_visit_does_not_alert_again(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	size_t alerts = 0;
+	fx_load(&f, "rules:\n  - {name: v, visit: 20s, when: {kind: plate}, " TO "}\n");
+	rules_state_set_late(f.st, 15 * 60000); /* the default poll lookback */
+	int64_t t0 = T(AT);
+	struct message m = plate_msg("SK70ABC", "GBR", AT);
+	alerts += run(&f, &m, 0);
+	m.occurred_ms = t0 + 12000;
+	alerts += run(&f, &m, 0);
+	save(&f, &sv);
+	restart(&f, &sv, t0 + 12000 + 40000); /* the bridge was down, then catches up */
+	rules_state_set_late(f.st, 15 * 60000);
+	m.occurred_ms = t0 + 12000 + 18000;
+	alerts += run(&f, &m, t0 + 12000 + 40000);
+	assert_string_equal(reason(&f, "v"), "visit: same visit");
+	assert_int_equal(alerts, 1);
+	fx_free(&f);
+}
+
+/* The converse: 25 s after the previous read is a new visit, evaluated late or not. */
+static void test_visit_late_read_after_gap_alerts_again(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct saved sv;
+	fx_load(&f, "rules:\n  - {name: v, visit: 20s, when: {kind: plate}, " TO "}\n");
+	rules_state_set_late(f.st, 15 * 60000);
+	int64_t t0 = T(AT);
+	struct message m = plate_msg("SK70ABC", "GBR", AT);
+	assert_int_equal(run(&f, &m, 0), 1);
+	save(&f, &sv);
+	restart(&f, &sv, t0 + 40000);
+	rules_state_set_late(f.st, 15 * 60000);
+	assert_int_equal(rules_state_size(f.st), 1); /* remembered, yet over */
+	m.occurred_ms = t0 + 25000;
+	assert_int_equal(run(&f, &m, t0 + 40000), 1);
+	fx_free(&f);
+}
+
 static void test_state_load_skips_expired_and_unparsable(void **state)
 {
 	(void)state;
@@ -1078,6 +1123,8 @@ int main(void)
 	    cmocka_unit_test(test_state_prunes_expired_entries),
 	    cmocka_unit_test(test_state_save_load_keeps_cooldown_and_escalation),
 	    cmocka_unit_test(test_state_save_load_keeps_visit),
+	    cmocka_unit_test(test_visit_late_read_of_same_visit_does_not_alert_again),
+	    cmocka_unit_test(test_visit_late_read_after_gap_alerts_again),
 	    cmocka_unit_test(test_state_load_skips_expired_and_unparsable),
 	    cmocka_unit_test(test_state_save_puts_only_changed_entries),
 	    cmocka_unit_test(test_state_key_escapes_separator_and_percent),
