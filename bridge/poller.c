@@ -85,6 +85,7 @@ struct poller {
 	size_t nzones;
 	int64_t zones_at;    /* wall ms of the last zones refresh, 0 never */
 	int64_t pause_until; /* a 429 pauses every request until then */
+	int64_t eval_ms;     /* wall ms of the zone commit: the clock of rules_eval */
 	bool backpressure;
 	bool zones_failing;
 	uint64_t rng;
@@ -899,7 +900,7 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	} else if (verdict == PHASE_DELIVER) {
 		message_set_id(&m);
 		rules_result_reset(&p->res);
-		if (rules_eval(p->rules, p->rstate, &m, now, false, &p->res) < 0) {
+		if (rules_eval(p->rules, p->rstate, &m, p->eval_ms, false, &p->res) < 0) {
 			log_warnx("rules: out of memory evaluating '%s'", m.id);
 			return -1;
 		}
@@ -1234,6 +1235,9 @@ static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int6
 		}
 		if (!zone_answers_ok(p, z, pl, answered))
 			continue;
+		/* a cooldown counts from when its alert exists, not from the cycle's start: the
+		 * requests before it may have taken seconds (timeouts, retries) */
+		p->eval_ms = util_now_ms();
 		int n = commit_zone(p, z, pl, now);
 		if (n == -2) {
 			zone_answers_ok(p, z, pl, answered); /* logs it, skips this poll */
