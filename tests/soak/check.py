@@ -15,10 +15,13 @@ import sys
 SEVERITY = ["low", "normal", "medium", "high", "critical"]
 WATCH = ["SK70ABC", "DE57ABC", "*7"]  # two regular plates and a pattern on random plates
 COOLDOWN_MS = 60000
-# open defect C1 (docs/reliability.md): the bridge's cooldown clock is the start of the poll
-# cycle that found the message, which a slow cycle puts up to its length before the message
-# even existed; a shortfall up to this much is counted as C1, not failed (SOAK_STRICT=1 fails)
-C1_SLACK_MS = 20000
+# Defects V1 and C1 (docs/reliability.md) are fixed: every extra visit alert and every early
+# cool alert fails. SOAK_LENIENT=1 counts them instead, as the checker did while they were
+# open, to re-check the runs of a bridge from before the fixes: C1 then allows a cooldown
+# shortfall up to C1_SLACK_MS (the poll cycle's length), V1 a second alert in a visit when
+# the read before it may have been evaluated a full visit earlier.
+LENIENT = os.environ.get("SOAK_LENIENT", "0") == "1"
+C1_SLACK_MS = 20000 if LENIENT else 0
 VISIT_MS = 20000
 # name -> targets (target, topic template or None); ordered as in the config
 TARGETS = {
@@ -380,10 +383,7 @@ def check(d, stats):
                      "(cooldown %d ms, %d ms allowed for C1)" % (z, k, first_at[k] - t_prev, prev["id"],
                                                               COOLDOWN_MS, C1_SLACK_MS))
             if max(lo, base) > first_at[k] + 50:
-                if os.environ.get("SOAK_STRICT", "0") == "1":
-                    fail("cooldown: zone %s: %s arrived %d ms after the previous cool alert %s "
-                         "(cooldown %d ms)" % (z, k, first_at[k] - t_prev, prev["id"], COOLDOWN_MS))
-                stats["cooldown_c1"] = stats.get("cooldown_c1", 0) + 1
+                stats["cooldown_c1"] = stats.get("cooldown_c1", 0) + 1  # LENIENT only
             t_prev, prev = t, m
     # 7. visits: one alert per plate, zone and visit (reads less than 20 s apart)
     reads, alerts, arrived = {}, {}, {}
@@ -414,15 +414,13 @@ def check(d, stats):
         for g in groups:
             n = [i for i in g if i in alerts.get(k, ())]
             if len(n) > 1:
-                # open defect V1 (docs/reliability.md): the visit memory expires `visit` after
-                # the last read was evaluated, not after it occurred, so a read of the same
-                # visit evaluated late (bridge down, API failing) starts a new one. Counted,
-                # not failed, when that explains it: the read before the extra alert may have
-                # been evaluated a full visit before it (SOAK_STRICT=1 fails anyway).
+                # SOAK_LENIENT=1 (runs from before the fix of V1): counted, not failed, when
+                # a late evaluation explains it: the read before the extra alert may have
+                # been evaluated a full visit before it
                 for a in n[1:]:
                     prev = g[g.index(a) - 1]
                     late = arrived[a] - ms(prev.split(":", 2)[2]) >= VISIT_MS
-                    if late and os.environ.get("SOAK_STRICT", "0") != "1":
+                    if late and LENIENT:
                         stats["visit_v1"] = stats.get("visit_v1", 0) + 1
                         continue
                     fail("visit: plate %s zone %s: %d alerts in one visit: %s" % (k[0], k[1], len(n), n))
@@ -470,9 +468,11 @@ def summary(d, stats, verdict):
         "  rss           peak %s KiB, final %s KiB (first half %s, second half %s); fds final %s" % (
             stats.get("rss_peak_kb", "?"), stats.get("rss_final_kb", "?"), stats.get("rss_first_half_kb", "-"),
             stats.get("rss_second_half_kb", "-"), stats.get("fds_final", "?")),
-        "  visits        %s plate visits, one alert each (%d extra alerts of open defect V1)" % (
-            stats.get("visits", "?"), stats.get("visit_v1", 0)),
-        "  cooldown      %d alerts early by at most 20 s (open defect C1)" % stats.get("cooldown_c1", 0),
+        "  visits        %s plate visits, one alert each%s" % (
+            stats.get("visits", "?"),
+            " (%d extra alerts of V1, SOAK_LENIENT)" % stats.get("visit_v1", 0) if LENIENT else ""),
+        "  cooldown      %s" % ("%d alerts early by at most 20 s (C1, SOAK_LENIENT)" % stats.get("cooldown_c1", 0)
+                               if LENIENT else "no alert inside a cooldown"),
         "  result        " + verdict,
     ]
     return "\n".join(lines)
