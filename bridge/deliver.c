@@ -17,6 +17,7 @@
 
 #include "lib/log.h"
 #include "bridge/metrics.h"
+#include "bridge/tmetrics.h"
 #include "bridge/store.h"
 #include "bridge/webhook.h"
 #include "lib/util.h"
@@ -137,6 +138,7 @@ static void on_ack(void *arg, uint64_t token)
 	}
 	d->acks[d->nacks++] = (int64_t)token;
 	metrics_add(M_DELIVERED, 1);
+	tmetrics_add(TM_DELIVERIES, t->target, 1);
 }
 
 /* The broker refused the entry (MQTT 5 reason code): sending it again would be refused
@@ -152,6 +154,8 @@ static void on_refused(void *arg, uint64_t token, const char *reason)
 		log_warnx("%s: unable to record the dead letter: %s", t->target,
 		          store_errmsg(d->store));
 	metrics_add(M_DEAD, 1);
+	tmetrics_add(TM_FAILURES, t->target, 1);
+	tmetrics_add(TM_DEAD, t->target, 1);
 }
 
 static void on_lost(void *arg, uint64_t token)
@@ -180,6 +184,7 @@ int deliver_add_mqtt(struct deliver *d, const char *target, const struct mqtt_op
 		return -1;
 	}
 	d->nmt++;
+	tmetrics_register(target, 1);
 	return 0;
 }
 
@@ -299,6 +304,7 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 			    e->topic_or_url == NULL) {
 				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
 				metrics_add(M_DEAD, 1);
+				tmetrics_add(TM_DEAD, t->target, 1);
 				t->last_id = e->id;
 				continue;
 			}
@@ -318,6 +324,8 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 					store_outbox_to_dlq(d->store, e->id, 0,
 					                    mqtt_last_error(t->m));
 					metrics_add(M_DEAD, 1);
+					tmetrics_add(TM_FAILURES, t->target, 1);
+					tmetrics_add(TM_DEAD, t->target, 1);
 					t->last_id = e->id;
 					continue;
 				}
@@ -455,6 +463,7 @@ int deliver_run(struct deliver *d)
 				}
 			}
 			mqtt_handle(d->mt[i].m, r, w);
+			tmetrics_set(TM_CONNECTED, d->mt[i].target, mqtt_connected(d->mt[i].m));
 			bool sub = mqtt_subscribed(d->mt[i].m);
 			if (sub && !d->mt[i].subscribed && d->connect_cb)
 				d->connect_cb(d->connect_arg, d->mt[i].target);

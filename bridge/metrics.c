@@ -1,6 +1,7 @@
 /* Counters and gauges as atomics, rendered in the Prometheus text format, and the small
  * libmicrohttpd server for /metrics and /healthz. */
 #include "bridge/metrics.h"
+#include "bridge/tmetrics.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
@@ -110,7 +111,7 @@ int metrics_render(struct buf *b)
 			return -1;
 		}
 	}
-	return 0;
+	return tmetrics_render(b);
 }
 
 struct metrics_server {

@@ -27,6 +27,7 @@
 #include "bridge/split.h"
 #include "bridge/store.h"
 #include "bridge/tether.h"
+#include "bridge/tmetrics.h"
 #include "rules/normalize.h"
 #include "rules/phase.h"
 
@@ -538,6 +539,10 @@ static int refresh_zones(struct poller *p, int64_t now)
 			log_warnx("zones: %s (%s)%s%s", req.error, tether_status_name(req.status),
 			          req.excerpt[0] ? ": " : "", req.excerpt);
 		p->zones_failing = true;
+		/* the first request of all: a daemon that never gets past it must show errors */
+		metrics_add(M_API_ERRORS, 1);
+		if (req.status == TETHER_E_RATE)
+			metrics_add(M_API_RATE_LIMITED, 1);
 		if (req.status == TETHER_E_RATE)
 			/* the server's Retry-After when it sent one, else a guess */
 			p->pause_until = util_now_ms() +
@@ -1130,12 +1135,42 @@ fail:
 	return -1;
 }
 
+struct tcounts {
+	const char *targets[64];
+	char *owned[64];
+	int64_t n[64];
+	size_t len;
+};
+
+static int tcount_one(void *arg, const char *target, int64_t n)
+{
+	struct tcounts *c = arg;
+
+	if (c->len == sizeof(c->n) / sizeof(c->n[0]) || (c->owned[c->len] = strdup(target)) == NULL)
+		return 1; /* the rest of the targets read 0 until the next cycle */
+	c->targets[c->len] = c->owned[c->len];
+	c->n[c->len++] = n;
+	return 0;
+}
+
+/* The per-target outbox gauges, from one query. */
+static void count_targets(struct poller *p)
+{
+	struct tcounts c = {.len = 0};
+
+	if (store_outbox_count_each(p->store, tcount_one, &c) >= 0)
+		tmetrics_set_all(TM_OUTBOX, c.targets, c.n, c.len);
+	for (size_t i = 0; i < c.len; i++)
+		free(c.owned[i]);
+}
+
 /* Polling pauses while the outbox holds max_outbox entries or more; true when paused. */
 static bool outbox_full(struct poller *p)
 {
 	int64_t pending = store_outbox_count(p->store);
 
 	metrics_set(M_OUTBOX, pending);
+	count_targets(p);
 	metrics_set(M_ZONES, (int64_t)p->nzones);
 	if (pending >= p->cfg->delivery.max_outbox) {
 		if (!p->backpressure)

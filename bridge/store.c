@@ -95,6 +95,7 @@ enum st {
 	ST_OB_DEFER,
 	ST_OB_TO_DLQ,
 	ST_OB_COUNT,
+	ST_OB_COUNT_EACH,
 	ST_OB_LOW,
 	ST_OB_NEXT_DUE,
 	ST_OB_HEADS,
@@ -217,6 +218,7 @@ static const char *const st_sql[ST_COUNT] = {
                      " CASE first_failed_ms WHEN 0 THEN ?4 ELSE first_failed_ms END"
                      " FROM outbox WHERE id = ?1",
     [ST_OB_COUNT] = "SELECT count(*) FROM outbox",
+    [ST_OB_COUNT_EACH] = "SELECT target, count(*) FROM outbox GROUP BY target",
     [ST_OB_NEXT_DUE] = NEXT_DUE_SQL,
     [ST_DLQ_LIST] = "SELECT id, target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
                     " created_ms, 0, first_failed_ms, attempts, NULL, status, reason, failed_ms"
@@ -1046,6 +1048,31 @@ int64_t store_outbox_count(struct store *s)
 	if (run_int64(s, ST_OB_COUNT, "outbox count", &v) < 0)
 		return -1;
 	return v;
+}
+
+int store_outbox_count_each(struct store *s, int (*cb)(void *arg, const char *target, int64_t n),
+                            void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_OB_COUNT_EACH];
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *target = sqlite3_column_text(st, 0);
+		int stop;
+
+		if (target == NULL)
+			return fail_reset(s, st, "outbox count each");
+		stop = cb(arg, (const char *)target, sqlite3_column_int64(st, 1));
+		if (stop != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "outbox count each");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "outbox count each");
+	return 0;
 }
 
 int64_t store_outbox_next_due(struct store *s, const char *target)

@@ -137,6 +137,10 @@ int store_outbox_defer(struct store *s, int64_t id, int64_t next_attempt_ms, con
 int store_outbox_to_dlq(struct store *s, int64_t id, int status, const char *reason);
 /* Entries waiting, all targets (for max_outbox backpressure); -1 on error. */
 int64_t store_outbox_count(struct store *s);
+/* Entries waiting per target: cb once for each target that has some; a non-zero return
+ * from cb stops and is returned. 0, or -1. */
+int store_outbox_count_each(struct store *s, int (*cb)(void *arg, const char *target, int64_t n),
+                            void *arg);
 /* Earliest time a fetch for target can return something: the smallest next_attempt_ms among
  * the first entries of each zone. May be <= now (then only entries in flight, excluded by
  * fetch_after, may be waiting). -1 when target has no entry, -2 on error. */

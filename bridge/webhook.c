@@ -14,6 +14,7 @@
 #include "lib/retry.h"
 #include "bridge/bridge.h"
 #include "bridge/metrics.h"
+#include "bridge/tmetrics.h"
 #include "bridge/outbox.h"
 #include "lib/util.h"
 
@@ -97,6 +98,7 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 		webhook_free(w);
 		return NULL;
 	}
+	tmetrics_register(w->target, 0);
 	w->max_retry_age_ms = max_retry_age_ms;
 	w->rng = (uint64_t)util_now_ms() ^ (uint64_t)(uintptr_t)w;
 	w->dirty = true;
@@ -676,6 +678,8 @@ static void settle_dead(struct webhook *w, struct store *st, int64_t id, const c
 	if (store_outbox_to_dlq(st, id, status, reason) < 0)
 		log_warnx("%s: unable to record the dead letter: %s", w->target, store_errmsg(st));
 	metrics_add(M_DEAD, 1);
+	tmetrics_add(TM_FAILURES, w->target, 1);
+	tmetrics_add(TM_DEAD, w->target, 1);
 }
 
 static int start(struct webhook *w, struct store *st, CURLM *multi, const struct store_entry *e,
@@ -863,6 +867,7 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
 	metrics_add(M_RETRIED, 1);
+	tmetrics_add(TM_FAILURES, w->target, 1);
 }
 
 bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy, CURLcode result,
@@ -905,6 +910,7 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 			log_info("%s: delivering again", w->target);
 		w->failing = false;
 		metrics_add(M_DELIVERED, 1);
+		tmetrics_add(TM_DELIVERIES, w->target, 1);
 	} else if (status >= 500 || status == 408 || status == 429) {
 		snprintf(why, sizeof(why), "HTTP %ld", status);
 		settle_retry(w, st, x, now_ms, why, (int)status);
