@@ -360,6 +360,10 @@ static int signals_open(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* What to do when the state_dir cannot be written: the daemon cannot run without it. */
+#define STATE_DIR_HINT                                                                             \
+	"give the daemon's user write access to it, or set state_dir to a directory it can write"
+
 static int state_dir_lock(const char *dir)
 {
 	char path[4200], pid[32] = "";
@@ -368,7 +372,7 @@ static int state_dir_lock(const char *dir)
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		log_warn("unable to open '%s'", path);
+		log_errorx("unable to open '%s': %s; " STATE_DIR_HINT, path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -432,7 +436,8 @@ int daemon_main(const char *path)
 		goto out_free_cfg;
 	}
 	if (util_mkdirs(cfg->state_dir) < 0) {
-		log_warn("unable to create state_dir '%s'", cfg->state_dir);
+		log_errorx("unable to create state_dir '%s': %s; " STATE_DIR_HINT, cfg->state_dir,
+		           strerror(errno));
 		goto out_free_cfg;
 	}
 	if ((lock_fd = state_dir_lock(cfg->state_dir)) < 0)

@@ -319,8 +319,12 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 				if (errno == EINVAL || errno == EMSGSIZE) {
 					/* this entry can never be published: keep it as a dead
 					 * letter */
-					log_warnx("%s: message '%s' refused: %s", t->target,
-					          e->msg_id, mqtt_last_error(t->m));
+					log_fields(LOG_LEVEL_WARN,
+					           (struct log_field[]){{"target", t->target},
+					                                {"msg_id", e->msg_id},
+					                                {NULL, NULL}},
+					           "%s: message '%s' refused: %s", t->target,
+					           e->msg_id, mqtt_last_error(t->m));
 					store_outbox_to_dlq(d->store, e->id, 0,
 					                    mqtt_last_error(t->m));
 					metrics_add(M_DEAD, 1);
@@ -332,6 +336,12 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 				store_entries_free(v, n);
 				return; /* not connected or full: try again next turn */
 			}
+			log_fields(LOG_LEVEL_DEBUG,
+			           (struct log_field[]){{"target", t->target},
+			                                {"msg_id", e->msg_id},
+			                                {"zone_id", e->zone_id},
+			                                {NULL, NULL}},
+			           "%s: published %s on %s", t->target, e->msg_id, e->topic_or_url);
 			t->last_id = e->id;
 		}
 		store_entries_free(v, n);

@@ -521,6 +521,21 @@ static const struct zone *zone_find(const struct poller *p, const char *id)
 	return NULL;
 }
 
+/* Credentials the API rejects (401/403 after the refresh, invalid_client, invalid_grant)
+ * stop every poll until a person acts: logged at error, with the way out. */
+static enum log_level api_level(const struct tether_req *r)
+{
+	return r->status == TETHER_E_AUTH ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN;
+}
+
+static const char *api_hint(const struct tether_req *r)
+{
+	if (r->status != TETHER_E_AUTH || strstr(r->error, "auth url") != NULL)
+		return ""; /* a failed refresh already says what to do */
+	return "; the API rejects the credentials: check tether.client_id and client_secret (or "
+	       "access_token), or run 'tether-bridge auth url' to authorise again";
+}
+
 /* Refreshes the zone list; on failure keeps the old one. 0 when a list is usable. */
 static int refresh_zones(struct poller *p, int64_t now)
 {
@@ -536,8 +551,12 @@ static int refresh_zones(struct poller *p, int64_t now)
 
 	if (tether_run(p->api, &req, 1) < 0 || req.status != TETHER_OK) {
 		if (!p->zones_failing)
-			log_warnx("zones: %s (%s)%s%s", req.error, tether_status_name(req.status),
-			          req.excerpt[0] ? ": " : "", req.excerpt);
+			log_fields(api_level(&req),
+			           (struct log_field[]){{"status", tether_status_name(req.status)},
+			                                {NULL, NULL}},
+			           "zones: %s (%s)%s%s%s", req.error,
+			           tether_status_name(req.status), req.excerpt[0] ? ": " : "",
+			           req.excerpt, api_hint(&req));
 		p->zones_failing = true;
 		/* the first request of all: a daemon that never gets past it must show errors */
 		metrics_add(M_API_ERRORS, 1);
@@ -837,9 +856,14 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 			          named ? "" : " from ", named ? "" : path, bad->error,
 			          bad->excerpt[0] ? "; starts: " : "", bad->excerpt);
 		else
-			log_warnx("zone '%s': %s%s%s (%s), retrying in %.1fs", z->name, bad->error,
-			          named ? "" : " from ", named ? "" : path,
-			          tether_status_name(bad->status), (double)wait / 1000.0);
+			log_fields(api_level(bad),
+			           (struct log_field[]){{"zone", z->name},
+			                                {"status", tether_status_name(bad->status)},
+			                                {NULL, NULL}},
+			           "zone '%s': %s%s%s (%s), retrying in %.1fs%s", z->name,
+			           bad->error, named ? "" : " from ", named ? "" : path,
+			           tether_status_name(bad->status), (double)wait / 1000.0,
+			           api_hint(bad));
 	}
 	z->failing = true;
 	z->fail_status = (int)bad->status;
@@ -917,6 +941,14 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			if (outbox_entry_build(&p->res.d[i], &e) < 0)
 				return -1;
 			int rc = store_outbox_put(p->store, &e);
+			if (rc == 0 && log_enabled(LOG_LEVEL_DEBUG))
+				log_fields(LOG_LEVEL_DEBUG,
+				           (struct log_field[]){{"zone", z->name},
+				                                {"rule", p->res.d[i].rule},
+				                                {"target", e.target},
+				                                {"msg_id", e.msg_id},
+				                                {NULL, NULL}},
+				           "queued %s for %s", e.msg_id, e.target);
 			store_entry_release(&e);
 			if (rc < 0)
 				return -1;

@@ -674,7 +674,15 @@ static bool entry_inflight(const struct webhook *w, int64_t id)
 static void settle_dead(struct webhook *w, struct store *st, int64_t id, const char *msg_id,
                         int status, const char *reason)
 {
-	log_warnx("%s: message '%s' is a dead letter: %s", w->target, msg_id, reason);
+	char stxt[16];
+
+	snprintf(stxt, sizeof(stxt), "%d", status);
+	log_fields(LOG_LEVEL_WARN,
+	           (struct log_field[]){{"target", w->target},
+	                                {"msg_id", msg_id},
+	                                {"status", status ? stxt : NULL},
+	                                {NULL, NULL}},
+	           "%s: message '%s' is a dead letter: %s", w->target, msg_id, reason);
 	if (store_outbox_to_dlq(st, id, status, reason) < 0)
 		log_warnx("%s: unable to record the dead letter: %s", w->target, store_errmsg(st));
 	metrics_add(M_DEAD, 1);
@@ -861,8 +869,16 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	/* never wait past the end of the retry age: the attempt then is the last one */
 	if (first + w->max_retry_age_ms - now_ms < delay)
 		delay = first + w->max_retry_age_ms - now_ms;
-	if (!w->failing)
-		log_warnx("%s: %s, retrying in %lldms", w->target, why, (long long)delay);
+	if (!w->failing) {
+		char stxt[16];
+		snprintf(stxt, sizeof(stxt), "%d", status);
+		log_fields(LOG_LEVEL_WARN,
+		           (struct log_field[]){{"target", w->target},
+		                                {"msg_id", x->msg_id},
+		                                {"status", status ? stxt : NULL},
+		                                {NULL, NULL}},
+		           "%s: %s, retrying in %lldms", w->target, why, (long long)delay);
+	}
 	w->failing = true;
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
@@ -908,6 +924,17 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 			          store_errmsg(st));
 		if (w->failing)
 			log_info("%s: delivering again", w->target);
+		if (log_enabled(LOG_LEVEL_DEBUG)) {
+			char stxt[16];
+			snprintf(stxt, sizeof(stxt), "%ld", status);
+			log_fields(LOG_LEVEL_DEBUG,
+			           (struct log_field[]){{"target", w->target},
+			                                {"msg_id", x->msg_id},
+			                                {"zone_id", x->zone_id},
+			                                {"status", stxt},
+			                                {NULL, NULL}},
+			           "%s: delivered %s", w->target, x->msg_id);
+		}
 		w->failing = false;
 		metrics_add(M_DELIVERED, 1);
 		tmetrics_add(TM_DELIVERIES, w->target, 1);

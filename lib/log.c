@@ -109,8 +109,51 @@ static void put_escaped(FILE *f, const char *str, bool json)
 	}
 }
 
+/* A text-mode field value: bare, or quoted when a reader splitting on spaces and '=' would
+ * cut it. */
+static void put_text_value(FILE *f, const char *v)
+{
+	bool quote = v[0] == '\0' || strpbrk(v, " \"=") != NULL;
+
+	if (!quote) {
+		put_escaped(f, v, false);
+		return;
+	}
+	fputc('"', f);
+	for (const char *p = v;;) {
+		const char *q = strchr(p, '"');
+		char *part = q ? strndup(p, (size_t)(q - p)) : NULL;
+
+		put_escaped(f, q ? (part ? part : "?") : p, false);
+		free(part);
+		if (q == NULL)
+			break;
+		fputs("\\\"", f);
+		p = q + 1;
+	}
+	fputc('"', f);
+}
+
+static void put_fields(FILE *f, const struct log_field *fields)
+{
+	for (const struct log_field *x = fields; x && x->key; x++) {
+		if (x->value == NULL)
+			continue;
+		if (cur_json) {
+			fputs(",\"", f);
+			put_escaped(f, x->key, true);
+			fputs("\":\"", f);
+			put_escaped(f, x->value, true);
+			fputc('"', f);
+		} else {
+			fprintf(f, " %s=", x->key);
+			put_text_value(f, x->value);
+		}
+	}
+}
+
 static void put_record(FILE *f, const char *ts, enum log_level level, const char *msg,
-                       const char *suffix)
+                       const char *suffix, const struct log_field *fields)
 {
 	if (cur_json)
 		fprintf(f, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
@@ -121,10 +164,14 @@ static void put_record(FILE *f, const char *ts, enum log_level level, const char
 		fputs(": ", f);
 		put_escaped(f, suffix, cur_json);
 	}
-	fputs(cur_json ? "\"}\n" : "\n", f);
+	if (cur_json)
+		fputc('"', f);
+	put_fields(f, fields);
+	fputs(cur_json ? "}\n" : "\n", f);
 }
 
-static void vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+static void vlog(enum log_level level, const char *suffix, const struct log_field *fields,
+                 const char *fmt, va_list ap)
 {
 	char msg[2048], ts[64];
 	struct timespec now;
@@ -145,11 +192,11 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 	if (mem == NULL) {
 		/* no memory for the line: write it piecewise, holding stderr's lock */
 		flockfile(stderr);
-		put_record(stderr, ts, level, msg, suffix);
+		put_record(stderr, ts, level, msg, suffix, fields);
 		funlockfile(stderr);
 		return;
 	}
-	put_record(mem, ts, level, msg, suffix);
+	put_record(mem, ts, level, msg, suffix, fields);
 	if (fclose(mem) == 0)
 		fputs(line, stderr);
 	free(line);
@@ -161,7 +208,7 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 		int saved = errno;                                                                 \
 		va_list ap;                                                                        \
 		va_start(ap, fmt);                                                                 \
-		vlog(level, with_errno ? strerror(saved) : NULL, fmt, ap);                         \
+		vlog(level, with_errno ? strerror(saved) : NULL, NULL, fmt, ap);                   \
 		va_end(ap);                                                                        \
 		errno = saved;                                                                     \
 	}
@@ -171,3 +218,14 @@ LOGFN(log_warnx, LOG_LEVEL_WARN, 0)
 LOGFN(log_info, LOG_LEVEL_INFO, 0)
 LOGFN(log_debug, LOG_LEVEL_DEBUG, 0)
 LOGFN(log_errorx, LOG_LEVEL_ERROR, 0)
+
+void log_fields(enum log_level level, const struct log_field *fields, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, NULL, fields, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}

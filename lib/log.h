@@ -22,4 +22,16 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A structured field of a record: in JSON mode a key of the object (after ts, level and
+ * msg, which are not to be used as keys), in text mode " key=value" after the message
+ * (the value quoted when empty or holding a space, '"' or '='). A NULL value is left out. */
+struct log_field {
+	const char *key, *value;
+};
+/* Logs at level with the fields fields[0..] up to one whose key is NULL:
+ *   log_fields(LOG_LEVEL_DEBUG, (struct log_field[]){{"msg_id", id}, {"target", t},
+ *              {NULL, NULL}}, "delivered");  */
+void log_fields(enum log_level level, const struct log_field *fields, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -114,7 +114,7 @@ ok "401: the sim saw POST /oauth/token (refresh_token grant) answered 200"
 mark
 sim_fault '{"count": 0, "revoke_tokens": true}'
 id=$(sim_event "{\"zone_id\":\"$Z\",\"flags\":[\"motion\"]}") || fail "inject"
-WAIT=10 wait_for logged "tether-bridge auth url" ||
+WAIT=10 wait_for logged "error: .*tether-bridge auth url" ||
 	fail "revoked: no re-authorisation hint in the log: $(since | tail -3)"
 bridge_alive || fail "revoked: the bridge exited"
 # five failed polls of the zone in a row: its backoff is then 16 s, so the next try without

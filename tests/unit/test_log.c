@@ -15,6 +15,8 @@
 
 #include "lib/log.h"
 
+static const struct log_field *cap_fields; /* capture: log_fields with these, when set */
+
 /* Runs one log_warnx("%s", msg) with stderr sent to a temporary file; returns what was
  * written (caller frees). */
 static char *capture(bool json, const char *msg)
@@ -30,7 +32,10 @@ static char *capture(bool json, const char *msg)
 	assert_true(saved >= 0);
 	assert_true(dup2(fileno(tmp), fileno(stderr)) >= 0);
 	log_init(LOG_LEVEL_INFO, json);
-	log_warnx("zone '%s': skipping", msg);
+	if (cap_fields)
+		log_fields(LOG_LEVEL_WARN, cap_fields, "zone '%s': skipping", msg);
+	else
+		log_warnx("zone '%s': skipping", msg);
 	fflush(stderr);
 	assert_true(dup2(saved, fileno(stderr)) >= 0);
 	close(saved);
@@ -101,12 +106,60 @@ static void test_json_line_parses_with_bad_utf8_replaced(void **state)
 	free(out);
 }
 
+static void test_json_fields_are_keys(void **state)
+{
+	const struct log_field f[] = {{"zone", "Gate \"A\""},      {"rule", "night"},
+	                              {"target", "webhook.slack"}, {"msg_id", NULL},
+	                              {"status", "503"},           {NULL, NULL}};
+	json_error_t jerr;
+	json_t *o;
+	char *out;
+	(void)state;
+
+	cap_fields = f;
+	out = capture(true, "Gate");
+	cap_fields = NULL;
+	assert_int_equal(count_char(out, '\n'), 1);
+	o = json_loads(out, 0, &jerr);
+	if (o == NULL)
+		fail_msg("not JSON (%s): %s", jerr.text, out);
+	assert_string_equal(json_string_value(json_object_get(o, "msg")), "zone 'Gate': skipping");
+	assert_string_equal(json_string_value(json_object_get(o, "zone")), "Gate \"A\"");
+	assert_string_equal(json_string_value(json_object_get(o, "rule")), "night");
+	assert_string_equal(json_string_value(json_object_get(o, "target")), "webhook.slack");
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "503");
+	assert_null(json_object_get(o, "msg_id")); /* a NULL value is left out */
+	json_decref(o);
+	free(out);
+}
+
+static void test_text_fields_follow_the_message(void **state)
+{
+	const struct log_field f[] = {{"zone", "Gate A"},
+	                              {"rule", "night"},
+	                              {"msg_id", "ev-1"},
+	                              {"why", "a\"b\nc"},
+	                              {NULL, NULL}};
+	char *out;
+	(void)state;
+
+	cap_fields = f;
+	out = capture(false, "Gate");
+	cap_fields = NULL;
+	assert_int_equal(count_char(out, '\n'), 1);
+	assert_non_null(strstr(out, "warn: zone 'Gate': skipping zone=\"Gate A\" rule=night "
+	                            "msg_id=ev-1 why=\"a\\\"b\\nc\"\n"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_text_escapes_newline_so_no_line_is_forged),
 	    cmocka_unit_test(test_text_escapes_other_controls_and_bad_utf8_as_hex),
 	    cmocka_unit_test(test_json_line_parses_with_bad_utf8_replaced),
+	    cmocka_unit_test(test_json_fields_are_keys),
+	    cmocka_unit_test(test_text_fields_follow_the_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
