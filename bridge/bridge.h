@@ -26,9 +26,11 @@ void bridge_tether_opts(const struct config *cfg, struct tether_opts *o);
 int daemon_main(const char *config_path);
 
 /* explain.c: tether-bridge explain. perspectives_path (NULL: none) is a saved /perspectives
- * document that resolves call-ups (`auto`, names). Webhook URLs and configured header values are shown
- * as the config dump shows them unless show_secrets. Returns the exit code. */
+ * document that resolves call-ups (`auto`, names). Webhook URLs and configured header values
+ * are shown as the config dump shows them unless show_secrets. input is a Tether document
+ * or v1 messages; json: one JSON line per record, else the readable layout. Returns the
+ * exit code. */
 int explain_main(const char *config_path, const char *zones_path, const char *perspectives_path,
-                 const char *input, int64_t now_ms, bool show_secrets);
+                 const char *input, int64_t now_ms, bool show_secrets, bool json);
 
 #endif

@@ -9,11 +9,13 @@
 
 #include "bridge/bridge.h"
 #include "bridge/control.h"
+#include "bridge/explain_io.h"
 #include "lib/log.h"
 #include "bridge/outbox.h"
 #include "bridge/tether.h"
 #include "bridge/webhook.h"
 #include "config/yaml.h"
+#include "rules/message_parse.h"
 #include "rules/normalize.h"
 #include "rules/phase.h"
 
@@ -211,7 +213,7 @@ static const char *decide_phase(json_t *seen, struct message *m, size_t index, i
 static json_t *explain_one(const struct config *cfg, const struct rules *rules,
                            struct rules_state *st, struct rules_result *res, const json_t *resource,
                            size_t index, const json_t *names, json_t *seen, int64_t now_ms,
-                           bool show_secrets, bool *bad)
+                           bool show_secrets, bool v1, bool *bad)
 {
 	struct message m;
 	char err[256];
@@ -221,8 +223,10 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 	const char *zone_name = zone_id ? json_string_value(json_object_get(names, zone_id)) : NULL;
 	json_t *line, *rl, *dl;
 
-	if (normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err, sizeof(err)) <
-	    0) {
+	/* v1: a message the bridge sent, evaluated again as it is (its phase was decided) */
+	if (v1 ? message_from_json(resource, &m, err, sizeof(err)) < 0
+	       : normalize_resource(resource, zone_name, cfg->tether.base_url, &m, err,
+	                            sizeof(err)) < 0) {
 		*bad = true;
 		const char *id = json_string_value(json_object_get(resource, "id"));
 		/* index: the resource's place in "data" (0-based), as the id may be missing */
@@ -230,7 +234,7 @@ static json_t *explain_one(const struct config *cfg, const struct rules *rules,
 		                 "error", err);
 	}
 	message_set_id(&m);
-	skip = decide_phase(seen, &m, index, now_ms, err, sizeof(err));
+	skip = v1 ? NULL : decide_phase(seen, &m, index, now_ms, err, sizeof(err));
 	rules_result_reset(res);
 	if (skip == NULL && rules_eval(rules, st, &m, now_ms, true, res) < 0)
 		return NULL;
@@ -303,7 +307,7 @@ static int load_perspectives(const char *path, struct control_perspectives *out)
 }
 
 int explain_main(const char *config_path, const char *zones_path, const char *perspectives_path,
-                 const char *input, int64_t now_ms, bool show_secrets)
+                 const char *input, int64_t now_ms, bool show_secrets, bool json)
 {
 	struct control_perspectives ps = {0};
 	struct cfg_errors errs = {0};
@@ -311,8 +315,7 @@ int explain_main(const char *config_path, const char *zones_path, const char *pe
 	struct rules *rules;
 	struct rules_state *st = NULL;
 	struct rules_result res = {0};
-	json_error_t jerr;
-	json_t *doc = NULL, *names = NULL, *seen = NULL, *one = NULL, *data;
+	json_t *doc = NULL, *msgs = NULL, *names = NULL, *seen = NULL, *one = NULL, *data;
 	bool bad = false;
 	int rc = 1;
 
@@ -323,24 +326,15 @@ int explain_main(const char *config_path, const char *zones_path, const char *pe
 		return 1;
 	}
 	const char *input_name = strcmp(input, "-") == 0 ? "<stdin>" : input;
-	if (strcmp(input, "-") == 0)
-		doc = json_loadf(stdin, 0, &jerr);
-	else
-		doc = json_load_file(input, 0, &jerr);
-	if (doc == NULL) {
-		if (jerr.line < 1)
-			fprintf(stderr, "%s: %s\n", input_name, jerr.text);
-		else
-			fprintf(stderr, "%s:%d:%d: invalid JSON: %s\n", input_name, jerr.line,
-			        jerr.column, jerr.text);
+	if (explain_input_read(input, &doc, &msgs) < 0)
 		goto out;
-	}
 	if (perspectives_path != NULL) {
 		if (load_perspectives(perspectives_path, &ps) < 0)
 			goto out;
 		wall = &ps;
 	}
-	names = zone_names(cfg, zones_path);
+	/* v1 messages name their zones: the API is not asked */
+	names = msgs ? json_object() : zone_names(cfg, zones_path);
 	st = rules_state_new();
 	seen = json_object();
 	if (names == NULL || st == NULL || seen == NULL)
@@ -349,8 +343,9 @@ int explain_main(const char *config_path, const char *zones_path, const char *pe
 	if (cfg->control.nmodes > 0)
 		rules_state_set_mode(st, cfg->control.modes[0]);
 	/* a JSON:API document, a bare array of resources, or one resource */
-	data = json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
-	                                                           : doc;
+	data = msgs                                                  ? msgs
+	       : json_is_object(doc) && json_object_get(doc, "data") ? json_object_get(doc, "data")
+	                                                             : doc;
 	if (json_is_object(data)) {
 		/* one resource: a list of one (which holds a reference, freed at out) */
 		one = json_array();
@@ -367,18 +362,24 @@ int explain_main(const char *config_path, const char *zones_path, const char *pe
 	json_t *resource;
 	json_array_foreach(data, i, resource)
 	{
-		json_t *line =
-		    explain_one(cfg, rules, st, &res, resource, i, names, seen, now_ms,
-		                show_secrets, &bad);
+		bool v1 = msgs && !json_object_get(resource, "error");
+		json_t *line = msgs && !v1 ? json_incref(resource)
+		                           : explain_one(cfg, rules, st, &res, resource, i, names,
+		                                         seen, now_ms, show_secrets, v1, &bad);
+		bad = bad || (msgs && !v1);
 		char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		                                         JSON_REAL_PRECISION(15))
 		                  : NULL;
-		json_decref(line);
 		if (text == NULL) {
+			json_decref(line);
 			fprintf(stderr, "explain: out of memory\n");
 			goto out;
 		}
-		puts(text);
+		if (json)
+			puts(text);
+		else
+			explain_print_text(stdout, line);
+		json_decref(line);
 		free(text);
 	}
 	rc = bad ? 1 : 0;
@@ -391,6 +392,7 @@ out:
 	json_decref(seen);
 	json_decref(one);
 	json_decref(doc);
+	json_decref(msgs);
 	rules_free(rules);
 	config_free(cfg);
 	return rc;

@@ -31,6 +31,7 @@ enum {
 	OPT_SINCE = 1 << 3,
 	OPT_SHOW_SECRETS = 1 << 4,
 	OPT_PERSPECTIVES = 1 << 5,
+	OPT_JSON = 1 << 6,
 };
 
 #define HELP_OPTIONS                                                                               \
@@ -61,12 +62,15 @@ static const struct command commands[] = {
      "exits 0, or prints every error as FILE:LINE:COL: message and exits 1.\n"
      "\n"
      "options:\n" HELP_OPTIONS},
-    {"explain", OPT_ZONES | OPT_NOW | OPT_SHOW_SECRETS | OPT_PERSPECTIVES,
+    {"explain", OPT_ZONES | OPT_NOW | OPT_SHOW_SECRETS | OPT_PERSPECTIVES | OPT_JSON,
      "usage: tether-bridge explain [-c FILE] [--zones ZONES.json] [--now TIME] [--show-secrets]\n"
-     "       [--perspectives FILE] INPUT|-\n"
+     "       [--perspectives FILE] [--json] INPUT|-\n"
      "\n"
      "Show what each resource of a Tether events or lpr document (INPUT, or - for stdin)\n"
-     "would match and send, one JSON line per resource. Sends nothing, writes no state.\n"
+     "would match and send. INPUT may also hold the bridge's own v1 messages (one, or\n"
+     "JSON lines from 'dlq list' or as received from MQTT): the rules are evaluated on\n"
+     "them again. Readable text on a terminal, else one JSON line per record. Sends\n"
+     "nothing, writes no state.\n"
      "\n"
      "options:\n" HELP_OPTIONS
      "  --zones ZONES.json  zone names from a /zones document (else from the API)\n"
@@ -75,7 +79,8 @@ static const struct command commands[] = {
      "  --now TIME          the time used for max_age, schedules and signatures\n"
      "                      (ISO 8601, e.g. 2026-11-26T04:00:00Z)\n"
      "  --show-secrets      print webhook URLs and header values in full (else redacted\n"
-     "                      as check shows them)\n"},
+     "                      as check shows them)\n"
+     "  --json              one JSON line per record, also on a terminal\n"},
     {"auth", 0,
      "usage: tether-bridge auth url [-c FILE]\n"
      "       tether-bridge auth exchange CODE|REDIRECT_URL [-c FILE]\n"
@@ -721,7 +726,7 @@ int main(int argc, char **argv)
 	    {"target", required_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
 	    {"now", required_argument, NULL, 'n'},    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},      {"show-secrets", no_argument, NULL, 'S'},
-	    {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'J'},         {NULL, 0, NULL, 0},
 	};
 	static const struct {
 		int ch;
@@ -734,6 +739,7 @@ int main(int argc, char **argv)
 	    {'s', OPT_SINCE, "--since"},
 	    {'n', OPT_NOW, "--now"},
 	    {'S', OPT_SHOW_SECRETS, "--show-secrets"},
+	    {'J', OPT_JSON, "--json"},
 	};
 	const char *config = "tether-bridge.yaml", *zones = NULL, *target = NULL;
 	const char *perspectives = NULL;
@@ -741,7 +747,7 @@ int main(int argc, char **argv)
 	char **args, why[160];
 	int nargs = 0, ch, rc;
 	unsigned given = 0;
-	bool help = false, version = false, show_secrets = false;
+	bool help = false, version = false, show_secrets = false, json = false;
 
 	/* every word that is not an option, in order: the command, then its arguments */
 	args = calloc((size_t)argc + 1, sizeof(*args));
@@ -778,6 +784,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			show_secrets = true;
+			break;
+		case 'J':
+			json = true;
 			break;
 		case 'h':
 			help = true;
@@ -846,7 +855,8 @@ int main(int argc, char **argv)
 		else if (now_arg && util_parse_time(now_arg, &now, NULL) < 0)
 			rc = usage("--now: expected an ISO 8601 time");
 		else
-			rc = explain_main(config, zones, perspectives, args[0], now, show_secrets);
+			rc = explain_main(config, zones, perspectives, args[0], now, show_secrets,
+			                  json || !isatty(STDOUT_FILENO));
 	} else if (strcmp(current->name, "auth") == 0) {
 		rc = cmd_auth(config, nargs, args);
 	} else if (strcmp(current->name, "perspectives") == 0) {
