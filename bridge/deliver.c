@@ -25,7 +25,7 @@
 #define FETCH_BATCH 200
 #define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */
 #define TICK_MS 1000
-#define DONE_PER_READ 64 /* finished transfers read from curl before settling them */
+#define DONE_PER_READ 64                /* finished transfers read from curl before settling them */
 #define POLL_FAIL_PAUSE_US (100 * 1000) /* after a failed curl_multi_poll, not to spin */
 #define CORRELATION_MAX 1024            /* bytes of a command's correlation data echoed */
 
@@ -112,8 +112,7 @@ struct mqtt *deliver_mqtt(struct deliver *d, const char *target)
 	return NULL;
 }
 
-void deliver_set_connect_cb(struct deliver *d, void (*cb)(void *arg, const char *target),
-                            void *arg)
+void deliver_set_connect_cb(struct deliver *d, void (*cb)(void *arg, const char *target), void *arg)
 {
 	d->connect_cb = cb;
 	d->connect_arg = arg;

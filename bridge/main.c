@@ -721,24 +721,26 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"zones", required_argument, NULL, 'z'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"zones", required_argument, NULL, 'z'},
 	    {"perspectives", required_argument, NULL, 'P'},
-	    {"target", required_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
-	    {"now", required_argument, NULL, 'n'},    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {"show-secrets", no_argument, NULL, 'S'},
-	    {"json", no_argument, NULL, 'J'},         {NULL, 0, NULL, 0},
+	    {"target", required_argument, NULL, 't'},
+	    {"since", required_argument, NULL, 's'},
+	    {"now", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"show-secrets", no_argument, NULL, 'S'},
+	    {"json", no_argument, NULL, 'J'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const struct {
 		int ch;
 		unsigned opt;
 		const char *name;
 	} per_command[] = {
-	    {'z', OPT_ZONES, "--zones"},
-	    {'P', OPT_PERSPECTIVES, "--perspectives"},
-	    {'t', OPT_TARGET, "--target"},
-	    {'s', OPT_SINCE, "--since"},
-	    {'n', OPT_NOW, "--now"},
-	    {'S', OPT_SHOW_SECRETS, "--show-secrets"},
+	    {'z', OPT_ZONES, "--zones"},   {'P', OPT_PERSPECTIVES, "--perspectives"},
+	    {'t', OPT_TARGET, "--target"}, {'s', OPT_SINCE, "--since"},
+	    {'n', OPT_NOW, "--now"},       {'S', OPT_SHOW_SECRETS, "--show-secrets"},
 	    {'J', OPT_JSON, "--json"},
 	};
 	const char *config = "tether-bridge.yaml", *zones = NULL, *target = NULL;

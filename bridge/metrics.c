@@ -28,8 +28,10 @@ struct metric_def {
 };
 
 #define CMD_REJ(r)                                                                                 \
-	{"tether_bridge_commands_rejected_total", "counter",                                       \
-	 "Control commands rejected, by reason.", "reason=\"" r "\""}
+	{                                                                                          \
+		"tether_bridge_commands_rejected_total", "counter",                                \
+		    "Control commands rejected, by reason.", "reason=\"" r "\""                    \
+	}
 
 static const struct metric_def defs[M_COUNT] = {
     [M_POLL_CYCLES] = {"tether_bridge_poll_cycles_total", "counter", "Poll cycles run."},

@@ -141,7 +141,7 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
                        const void *corr, size_t corr_len, uint64_t token);
 
 bool mqtt_connected(const struct mqtt *m);
-size_t mqtt_inflight(const struct mqtt *m);  /* published, neither acked nor lost yet */
+size_t mqtt_inflight(const struct mqtt *m); /* published, neither acked nor lost yet */
 /* The last publish or connection error ("connection refused: not authorized"), or "".
  * Borrowed; valid until the next call on m. */
 const char *mqtt_last_error(const struct mqtt *m);

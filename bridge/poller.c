@@ -38,18 +38,18 @@
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define RATE_DEFAULT_MS 30000
 #define WATCH_RELOAD_MIN_MS 60000
-#define TRIM_AFTER 10000 /* outbox entries in one cycle */
-#define TRIM_BATCH ((size_t)8 << 20) /* bodies and documents of one batch, bytes */
+#define TRIM_AFTER 10000               /* outbox entries in one cycle */
+#define TRIM_BATCH ((size_t)8 << 20)   /* bodies and documents of one batch, bytes */
 #define PRUNE_EVERY_MS (3600 * 1000LL) /* dedup records and expired rule state */
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
 
 struct zone {
 	char *id, *name;
-	int64_t backoff_ms;  /* current backoff, 0 when healthy */
-	int64_t next_try_ms; /* wall ms before which the zone is not polled */
-	bool failing;        /* for logging state changes once */
-	int fail_status;     /* enum tether_status of the streak's last failure */
+	int64_t backoff_ms;                   /* current backoff, 0 when healthy */
+	int64_t next_try_ms;                  /* wall ms before which the zone is not polled */
+	bool failing;                         /* for logging state changes once */
+	int fail_status;                      /* enum tether_status of the streak's last failure */
 	struct win_split ev_split, lpr_split; /* windows asked in pieces (split.h) */
 	int64_t ev_polled, lpr_polled; /* the cycle that brought a window up to date, 0: behind */
 };
@@ -100,8 +100,8 @@ struct poller {
 	/* Home Assistant discovery: one state per broker that had it on during this run */
 	struct ha **ha;
 	size_t nha;
-	_Atomic int ha_req;   /* HA_REQ_* bits from other threads */
-	bool ha_force;        /* the next sync resends every config */
+	_Atomic int ha_req;           /* HA_REQ_* bits from other threads */
+	bool ha_force;                /* the next sync resends every config */
 	struct ha_entries ha_pending; /* configs not due yet, in due order */
 	char **persp;                 /* the perspectives' names for the select (this thread's) */
 	size_t npersp;
@@ -326,7 +326,8 @@ static void ha_cycle(struct poller *p, int64_t now)
 	if (store_dlq_list(p->store, NULL, 0, dlq_count_cb, &st.dead_letters) < 0)
 		st.dead_letters = -1;
 	for (size_t i = 0; i < p->nha; i++)
-		if (ha_tick(p->ha[i], p->cfg, now, &e) < 0 || ha_status(p->ha[i], p->cfg, &st, &e) < 0)
+		if (ha_tick(p->ha[i], p->cfg, now, &e) < 0 ||
+		    ha_status(p->ha[i], p->cfg, &st, &e) < 0)
 			log_warnx("homeassistant: out of memory updating states");
 	ha_commit(p, "entity states", &e);
 	ha_entries_release(&e);
@@ -564,8 +565,9 @@ static int refresh_zones(struct poller *p, int64_t now)
 			metrics_add(M_API_RATE_LIMITED, 1);
 		if (req.status == TETHER_E_RATE)
 			/* the server's Retry-After when it sent one, else a guess */
-			p->pause_until = util_now_ms() +
-			                 (req.retry_after_ms >= 0 ? req.retry_after_ms : RATE_DEFAULT_MS);
+			p->pause_until =
+			    util_now_ms() +
+			    (req.retry_after_ms >= 0 ? req.retry_after_ms : RATE_DEFAULT_MS);
 		tether_req_release(&req);
 		return p->nzones > 0 ? 0 : -1;
 	}
@@ -677,15 +679,14 @@ static int follow_cb(void *arg, const char *source_id, int64_t starts_ms)
 	return 0;
 }
 
-void poller_window(const struct config *cfg, int64_t cursor, int64_t now,
-                   struct poller_window *out)
+void poller_window(const struct config *cfg, int64_t cursor, int64_t now, struct poller_window *out)
 {
 	out->from = cursor - cfg->poll.lookback_ms;
 	out->to = cursor + cfg->poll.catchup_window_ms;
 	if (out->to > now)
 		out->to = now;
-	out->backfill =
-	    now - cursor > cfg->poll.lookback_ms + POLLER_BACKFILL_INTERVALS * cfg->poll.interval_ms;
+	out->backfill = now - cursor >
+	                cfg->poll.lookback_ms + POLLER_BACKFILL_INTERVALS * cfg->poll.interval_ms;
 }
 
 size_t poller_zones_per_batch(int concurrency)
@@ -714,8 +715,7 @@ static int window(const struct poller *p, const char *zone_id, const char *kind,
 /* Whether a kind's window is asked in this cycle. A cycle repeated at once for the zones
  * still catching up or splitting does not ask again the windows already up to date: they
  * wait for their interval (each would read its whole lookback again). */
-static bool kind_due(const struct config *c, const struct win_split *s, int64_t polled,
-                     int64_t now)
+static bool kind_due(const struct config *c, const struct win_split *s, int64_t polled, int64_t now)
 {
 	return s->to != 0 || polled == 0 || now - polled >= c->poll.interval_ms / 2;
 }
@@ -914,8 +914,8 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 		return -1;
 	if (found == 1) {
 		memset(&prev, 0, sizeof(prev));
-		snprintf(prev.revision, sizeof(prev.revision), "%.*s", (int)sizeof(prev.revision) - 1,
-		         seen.revision);
+		snprintf(prev.revision, sizeof(prev.revision), "%.*s",
+		         (int)sizeof(prev.revision) - 1, seen.revision);
 		snprintf(prev.severity, sizeof(prev.severity), "%s", seen.severity);
 		prev.flags = seen.flags;
 		prev.complete = seen.complete;
@@ -1312,7 +1312,8 @@ static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int6
 		}
 		if (n < 0) {
 			/* not saved: ask again after a pause, not in a tight loop */
-			z->backoff_ms = retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+			z->backoff_ms =
+			    retry_backoff_next(z->backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 			z->next_try_ms = answered + retry_jitter_ms(z->backoff_ms, &p->rng);
 			continue;
 		}

@@ -143,7 +143,7 @@ enum st {
 	          " FROM zones WHERE z IS NOT NULL) WHERE t <= ?2"
 /* The head of each zone of target ?1 that is due at ?2, oldest first, at most ?3. */
 #define HEADS_SQL                                                                                  \
-	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID          \
+	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID           \
 	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
@@ -1110,7 +1110,8 @@ int store_dlq_list(struct store *s, const char *target, int64_t since_ms,
 		if (e.target == NULL || e.msg_id == NULL || e.payload == NULL)
 			return fail_reset(s, st, "dlq list");
 		stop = cb(arg, &e, sqlite3_column_int(st, COL_DLQ_STATUS),
-		          reason ? (const char *)reason : "", sqlite3_column_int64(st, COL_DLQ_FAILED_MS));
+		          reason ? (const char *)reason : "",
+		          sqlite3_column_int64(st, COL_DLQ_FAILED_MS));
 		if (stop != 0) {
 			sqlite3_reset(st);
 			return stop;

@@ -87,10 +87,10 @@ int store_control_put(struct store *s, const char *key, const char *value);
  * may be NULL. From fetch and dlq_list every string is owned by the array (see
  * store_entries_free); for put the caller keeps ownership. */
 struct store_entry {
-	int64_t id;    /* set by the store; order of insertion, never reused */
-	char *target;  /* "mqtt.home", "webhook.slack" */
-	char *zone_id; /* ordering domain together with target; "" when none */
-	char *msg_id;  /* the message's stable id */
+	int64_t id;         /* set by the store; order of insertion, never reused */
+	char *target;       /* "mqtt.home", "webhook.slack" */
+	char *zone_id;      /* ordering domain together with target; "" when none */
+	char *msg_id;       /* the message's stable id */
 	char *topic_or_url; /* mqtt: the topic; webhook: NULL (the URL is in the config) */
 	char *payload;
 	size_t payload_len; /* put: 0 means strlen(payload) */
@@ -123,7 +123,7 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
  * most max: exactly what a sender that keeps one message per zone in flight can start next
  * (an entry already in flight is its zone's head until acknowledged). 0 or -1. */
 int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
-    struct store_entry **out, size_t *n);
+                       struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
 /* Frees the strings of one entry and zeroes it (for entries a caller built itself). */
 void store_entry_release(struct store_entry *e);

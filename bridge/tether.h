@@ -119,8 +119,7 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
  * TETHER_MAX_RESOURCES, one resource over the client's document memory); cb may then have
  * seen the resources before the fault. */
 long tether_each(const struct tether *t, const struct tether_req *r,
-                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err,
-                 size_t errsz);
+                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz);
 
 /* Typed views of validated documents; strings are borrowed from doc. */
 struct tether_zone {

@@ -27,7 +27,7 @@ struct webhook;
 struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age_ms);
 /* Takes w's transfers still running off multi; their entries stay in the outbox. */
 void webhook_cancel_all(struct webhook *w, CURLM *multi);
-void webhook_free(struct webhook *w);                /* after webhook_cancel_all; NULL is fine */
+void webhook_free(struct webhook *w); /* after webhook_cancel_all; NULL is fine */
 
 /* The request for an entry as it would be sent at now_s (Unix seconds): the URL, the body
  * and the headers (a JSON object name -> value, new reference). 0, or -1 with err. */
@@ -60,6 +60,5 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
                   int64_t now_ms);
 int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms);
 void webhook_mark_dirty(struct webhook *w);
-
 
 #endif

@@ -624,11 +624,10 @@ static void file_option(const struct ynode *map, const char *key, char **out, bo
 static void load_broker(struct cfg_mqtt *m, const struct ynode *key, const struct ynode *v,
                         struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"url",       "username",  "password", "password_file",
-	                                   "client_id", "qos",       "retain",   "topic_prefix",
-	                                   "ca_file",   "cert_file", "key_file", "insecure",
-	                                   "keepalive", "protocol",  "homeassistant", "commands",
-	                                   NULL};
+	static const char *const keys[] = {
+	    "url",       "username",     "password",      "password_file", "client_id", "qos",
+	    "retain",    "topic_prefix", "ca_file",       "cert_file",     "key_file",  "insecure",
+	    "keepalive", "protocol",     "homeassistant", "commands",      NULL};
 	char what[160];
 	const struct ynode *n, *cert, *keyf;
 	bool url_ok = false, bad = false;

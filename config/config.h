@@ -109,7 +109,7 @@ struct config {
 		int concurrency;
 		int64_t catchup_window_ms;
 		int64_t catchup_max_age_ms; /* 0: a catch-up delivers whatever its age */
-		int max_window_events; /* a window answering more is split in time; 0: never */
+		int max_window_events;      /* a window answering more is split in time; 0: never */
 	} poll;
 	char *state_dir;
 	struct {

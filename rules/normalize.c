@@ -16,29 +16,71 @@
 
 /* Order of the events example in tether-api.md; bit i of message.flags is entry i. */
 const char *const msg_flag_names[] = {
-	"pir",		     "lpr",		  "motion",	       "video_loss",
-	"video_blind",	     "video_defocus",	  "abnormal_audio",    "loitering",
-	"people_gathering",  "fast_moving",	  "storage_failure",   "storage_low_space",
-	"temperature",	     "storage_not_exist", "alarm",	       "face",
-	"tripwire",	     "intrusion",	  "parking",	       "car",
-	"object_removal",    "abandoned_object",  "missing_object",    "scene_change",
-	"tma",		     "auto_register",	  "ip_conflict",       "network_change",
+    "pir",
+    "lpr",
+    "motion",
+    "video_loss",
+    "video_blind",
+    "video_defocus",
+    "abnormal_audio",
+    "loitering",
+    "people_gathering",
+    "fast_moving",
+    "storage_failure",
+    "storage_low_space",
+    "temperature",
+    "storage_not_exist",
+    "alarm",
+    "face",
+    "tripwire",
+    "intrusion",
+    "parking",
+    "car",
+    "object_removal",
+    "abandoned_object",
+    "missing_object",
+    "scene_change",
+    "tma",
+    "auto_register",
+    "ip_conflict",
+    "network_change",
 };
 const size_t msg_flag_count = sizeof(msg_flag_names) / sizeof(msg_flag_names[0]);
 
 _Static_assert(sizeof(msg_flag_names) / sizeof(msg_flag_names[0]) <= 64,
-	       "message.flags is a 64-bit mask");
+               "message.flags is a 64-bit mask");
 
 /* The API's keys of msg_flag_names, same order (spelt out: one snprintf per flag and event
  * was 3% of the poller's time). */
 static const char *const flag_keys[] = {
-	"has_pir",		"has_lpr",		 "has_motion",	       "has_video_loss",
-	"has_video_blind",	"has_video_defocus",	 "has_abnormal_audio", "has_loitering",
-	"has_people_gathering", "has_fast_moving",	 "has_storage_failure", "has_storage_low_space",
-	"has_temperature",	"has_storage_not_exist", "has_alarm",	       "has_face",
-	"has_tripwire",		"has_intrusion",	 "has_parking",	       "has_car",
-	"has_object_removal",	"has_abandoned_object",	 "has_missing_object", "has_scene_change",
-	"has_tma",		"has_auto_register",	 "has_ip_conflict",    "has_network_change",
+    "has_pir",
+    "has_lpr",
+    "has_motion",
+    "has_video_loss",
+    "has_video_blind",
+    "has_video_defocus",
+    "has_abnormal_audio",
+    "has_loitering",
+    "has_people_gathering",
+    "has_fast_moving",
+    "has_storage_failure",
+    "has_storage_low_space",
+    "has_temperature",
+    "has_storage_not_exist",
+    "has_alarm",
+    "has_face",
+    "has_tripwire",
+    "has_intrusion",
+    "has_parking",
+    "has_car",
+    "has_object_removal",
+    "has_abandoned_object",
+    "has_missing_object",
+    "has_scene_change",
+    "has_tma",
+    "has_auto_register",
+    "has_ip_conflict",
+    "has_network_change",
 };
 _Static_assert(sizeof(flag_keys) == sizeof(msg_flag_names), "one key per flag");
 
@@ -78,7 +120,7 @@ size_t msg_utf8_seq(const char *s)
 }
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
 {
@@ -120,8 +162,8 @@ static const char *quote(const char *s, char out[48])
 
 /* Copies the string at obj.key into dst. 1 when copied, 0 when absent or null and not
  * required (dst is then ""), -1 with err set otherwise. pfx names the parent in messages. */
-static int get_string(const json_t *obj, const char *pfx, const char *key, bool required,
-		      char *dst, size_t dstsz, char *err, size_t errsz)
+static int get_string(const json_t *obj, const char *pfx, const char *key, bool required, char *dst,
+                      size_t dstsz, char *err, size_t errsz)
 {
 	const json_t *v = json_object_get(obj, key);
 	size_t len;
@@ -131,7 +173,7 @@ static int get_string(const json_t *obj, const char *pfx, const char *key, bool 
 		if (!required)
 			return 0;
 		return fail(err, errsz, "%s%s: %s", pfx, key,
-			    v == NULL ? "missing" : "expected a string");
+		            v == NULL ? "missing" : "expected a string");
 	}
 	if (!json_is_string(v))
 		return fail(err, errsz, "%s%s: expected a string", pfx, key);
@@ -175,7 +217,7 @@ static bool is_rfc3339(const char *s, int64_t ms, int off)
  * consumers (CloudEvents `time`) take nothing else. Same returns as get_string; an empty
  * optional string counts as absent (open events). */
 static int get_time(const json_t *obj, const char *key, bool required, char *dst, size_t dstsz,
-		    int64_t *ms, char *err, size_t errsz)
+                    int64_t *ms, char *err, size_t errsz)
 {
 	char q[48], iso[UTIL_TIME_MAX];
 	int off = 0;
@@ -251,7 +293,7 @@ static void copy_utf8(char *dst, size_t dstsz, const char *s)
 
 /* One link into dst, or -1 when it does not fit. */
 static int build_link(char *dst, size_t dstsz, const char *base_url, const char *page,
-		      const struct message *m)
+                      const struct message *m)
 {
 	struct buf b;
 	int rc;
@@ -270,7 +312,7 @@ static int build_links(struct message *m, const char *base_url, char *err, size_
 		return 0;
 	if (build_link(m->link_web, sizeof(m->link_web), base_url, "/events", m) < 0 ||
 	    build_link(m->link_recording, sizeof(m->link_recording), base_url, "/recordings", m) <
-		0)
+	        0)
 		return fail(err, errsz, "links: base_url too long");
 	return 0;
 }
@@ -280,12 +322,12 @@ static int read_event(const json_t *a, struct message *m, char *err, size_t errs
 	const json_t *v;
 
 	if (get_time(a, "ends_at", false, m->ended_at, sizeof(m->ended_at), &m->ended_ms, err,
-		     errsz) < 0)
+	             errsz) < 0)
 		return -1;
 	if (get_bool(a, "complete", &m->complete, err, errsz) < 0)
 		return -1;
-	if (get_string(a, "attributes.", "severity", false, m->severity, sizeof(m->severity),
-		       err, errsz) < 0)
+	if (get_string(a, "attributes.", "severity", false, m->severity, sizeof(m->severity), err,
+	               errsz) < 0)
 		return -1;
 	v = json_object_get(a, "motion");
 	if (v != NULL && !json_is_null(v)) {
@@ -316,11 +358,11 @@ static int read_plate(const json_t *a, struct message *m, char *err, size_t errs
 	size_t o = 0;
 
 	if (get_string(a, "attributes.", "plate_number", true, m->plate_number,
-		       sizeof(m->plate_number), err, errsz) < 0 ||
+	               sizeof(m->plate_number), err, errsz) < 0 ||
 	    get_string(a, "attributes.", "country", false, m->country, sizeof(m->country), err,
-		       errsz) < 0 ||
+	               errsz) < 0 ||
 	    get_string(a, "attributes.", "event_id", false, m->event_id, sizeof(m->event_id), err,
-		       errsz) < 0)
+	               errsz) < 0)
 		return -1;
 	for (const char *p = m->plate_number; *p != '\0'; p++) {
 		char c = *p;
@@ -335,7 +377,7 @@ static int read_plate(const json_t *a, struct message *m, char *err, size_t errs
 }
 
 int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
-		       struct message *out, char *err, size_t errsz)
+                       struct message *out, char *err, size_t errsz)
 {
 	const json_t *type, *a;
 	char q[48];
@@ -349,7 +391,7 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 	if (!json_is_object(resource))
 		return fail(err, errsz, "resource: expected an object");
 	if (get_string(resource, "", "id", true, out->source_id, sizeof(out->source_id), err,
-		       errsz) < 0)
+	               errsz) < 0)
 		return -1;
 	if (out->source_id[0] == '\0')
 		return fail(err, errsz, "id: empty");
@@ -364,7 +406,7 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 		out->kind = MSG_PLATE;
 	else
 		return fail(err, errsz, "type: unsupported '%s'",
-			    quote(json_string_value(type), q));
+		            quote(json_string_value(type), q));
 	a = json_object_get(resource, "attributes");
 	if (a == NULL)
 		return fail(err, errsz, "attributes: missing");
@@ -372,26 +414,26 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 		return fail(err, errsz, "attributes: expected an object");
 
 	if (get_time(a, "starts_at", true, out->occurred_at, sizeof(out->occurred_at),
-		     &out->occurred_ms, err, errsz) < 0 ||
+	             &out->occurred_ms, err, errsz) < 0 ||
 	    get_string(a, "attributes.", "updated_at", true, out->revision, sizeof(out->revision),
-		       err, errsz) < 0 ||
+	               err, errsz) < 0 ||
 	    get_string(a, "attributes.", "zone_id", true, out->zone_id, sizeof(out->zone_id), err,
-		       errsz) < 0 ||
+	               errsz) < 0 ||
 	    get_string(a, "attributes.", "location_id", false, out->location_id,
-		       sizeof(out->location_id), err, errsz) < 0 ||
+	               sizeof(out->location_id), err, errsz) < 0 ||
 	    get_string(a, "attributes.", "timeline_id", false, out->timeline_id,
-		       sizeof(out->timeline_id), err, errsz) < 0)
+	               sizeof(out->timeline_id), err, errsz) < 0)
 		return -1;
 	if (out->revision[0] == '\0')
 		return fail(err, errsz, "attributes.updated_at: empty");
 	if (out->zone_id[0] == '\0')
 		return fail(err, errsz, "attributes.zone_id: empty");
 	if ((out->kind == MSG_EVENT ? read_event(a, out, err, errsz)
-				    : read_plate(a, out, err, errsz)) < 0)
+	                            : read_plate(a, out, err, errsz)) < 0)
 		return -1;
 
 	copy_utf8(out->zone_name, sizeof(out->zone_name),
-		  zone_name != NULL && zone_name[0] != '\0' ? zone_name : out->zone_id);
+	          zone_name != NULL && zone_name[0] != '\0' ? zone_name : out->zone_id);
 	if (build_links(out, base_url, err, errsz) < 0)
 		return -1;
 	message_set_id(out);
@@ -401,7 +443,7 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 void message_set_id(struct message *m)
 {
 	snprintf(m->id, sizeof(m->id), "%s:%s:%s", msg_kind_name(m->kind), m->source_id,
-		 m->revision);
+	         m->revision);
 }
 
 /* A JSON string, or null for "" when empty_null. Bytes that are not UTF-8 (fields the

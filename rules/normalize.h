@@ -26,17 +26,17 @@ int msg_flag_index(const char *name); /* -1 if unknown */
 struct message {
 	enum msg_kind kind;
 	enum msg_phase phase;
-	char id[MSG_ID_MAX];              /* kind:source_id:revision */
+	char id[MSG_ID_MAX]; /* kind:source_id:revision */
 	char source_id[MSG_SHORT_MAX];
-	char revision[MSG_TIME_MAX];      /* updated_at exactly as sent */
-	char occurred_at[MSG_TIME_MAX];   /* starts_at in RFC 3339 (as sent when it is) */
-	char ended_at[MSG_TIME_MAX];      /* the same for ends_at; "" when the API gave none */
-	int64_t occurred_ms;              /* starts_at as Unix ms */
-	int64_t ended_ms;                 /* -1 when none */
-	int64_t duration_s;               /* -1 when unknown, and for open events */
+	char revision[MSG_TIME_MAX];    /* updated_at exactly as sent */
+	char occurred_at[MSG_TIME_MAX]; /* starts_at in RFC 3339 (as sent when it is) */
+	char ended_at[MSG_TIME_MAX];    /* the same for ends_at; "" when the API gave none */
+	int64_t occurred_ms;            /* starts_at as Unix ms */
+	int64_t ended_ms;               /* -1 when none */
+	int64_t duration_s;             /* -1 when unknown, and for open events */
 	bool complete;
-	char severity[MSG_SHORT_MAX];     /* "" for plates */
-	uint64_t flags;                   /* bitmask over msg_flag_names */
+	char severity[MSG_SHORT_MAX]; /* "" for plates */
+	uint64_t flags;               /* bitmask over msg_flag_names */
 	double motion;
 	char zone_id[MSG_SHORT_MAX];
 	char zone_name[MSG_NAME_MAX];
@@ -57,7 +57,7 @@ struct message {
 	char link_web[512];
 	char link_recording[512];
 	bool backfill;
-	char rule[MSG_NAME_MAX];          /* "" until a rule delivers it */
+	char rule[MSG_NAME_MAX]; /* "" until a rule delivers it */
 };
 
 /* Fills out from one `events` or `lprs` resource (the objects inside "data"); resource is
@@ -71,7 +71,7 @@ struct message {
  * a string", "attributes.has_face: expected true or false", "type: unsupported 'zones'");
  * out's contents are then unspecified. */
 int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
-		       struct message *out, char *err, size_t errsz);
+                       struct message *out, char *err, size_t errsz);
 
 /* Sets id from kind, source_id and revision ("event:<id>:<updated_at>"). */
 void message_set_id(struct message *m);

@@ -274,7 +274,8 @@ int rules_eval(const struct rules *r, struct rules_state *st, const struct messa
 
 		reason[0] = '\0';
 		bool ok = match_conditions(r, ru, msg, now_ms, rank, &wm, &wmatched, why) &&
-		          match_mode(ru, st, why) && rules_state_pass(ru, st, msg, now_ms, rank, why);
+		          match_mode(ru, st, why) &&
+		          rules_state_pass(ru, st, msg, now_ms, rank, why);
 		if (trace) {
 			void *nt = xgrow(res->t, &res->capt, res->nt + 1, sizeof(*res->t));
 			if (nt == NULL)

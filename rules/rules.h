@@ -20,7 +20,7 @@ struct rules_target_def {
 	                           * homeassistant: handed on as the delivery's topic */
 	int qos;                  /* mqtt defaults */
 	bool retain;
-	bool slack;               /* webhook: format slack, so text values are mrkdwn-escaped */
+	bool slack; /* webhook: format slack, so text values are mrkdwn-escaped */
 };
 
 struct rules;

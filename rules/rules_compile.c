@@ -695,8 +695,9 @@ static void compile_when_modes(struct rule *ru, const struct ynode *root, const 
 		for (size_t i = 0; i < it.n; i++) {
 			bool found = false;
 			for (size_t j = 0; j < known->n; j++)
-				found = found || (known->items[j]->type == YNODE_SCALAR &&
-				                  strcmp(known->items[j]->value, it.v[i]->value) == 0);
+				found =
+				    found || (known->items[j]->type == YNODE_SCALAR &&
+				              strcmp(known->items[j]->value, it.v[i]->value) == 0);
 			if (!found)
 				ynode_error(errs, it.v[i],
 				            "modes: unknown mode '%s' (not in control.modes)",
@@ -773,8 +774,7 @@ static void unknown_target(struct cfg_errors *errs, const struct ynode *at, cons
 	buf_release(&list);
 }
 
-#define ONE_KIND                                                                                   \
-	"a target names exactly one of 'mqtt', 'webhook', 'homeassistant' or 'perspective'"
+#define ONE_KIND "a target names exactly one of 'mqtt', 'webhook', 'homeassistant' or 'perspective'"
 
 /* `- perspective: auto|NAME|ID` with hold and max_delay: a call-up on the video wall. */
 static void compile_perspective(struct rule_target *rt, const struct ynode *root,
@@ -808,9 +808,9 @@ static void compile_perspective(struct rule_target *rt, const struct ynode *root
 		ynode_error(errs, ynode_get(m, "max_delay"), "'max_delay': must be more than 0s");
 }
 
-static void compile_target(struct rule_target *rt, const struct ynode *root,
-                           const struct ynode *m, const struct rules_target_def *defs,
-                           size_t ndefs, struct cfg_errors *errs)
+static void compile_target(struct rule_target *rt, const struct ynode *root, const struct ynode *m,
+                           const struct rules_target_def *defs, size_t ndefs,
+                           struct cfg_errors *errs)
 {
 	static const char *const keys[] = {"mqtt",        "webhook", "homeassistant", "topic",
 	                                   "qos",         "retain",  "text",          "body",
@@ -847,10 +847,11 @@ static void compile_target(struct rule_target *rt, const struct ynode *root,
 	def = find_target(defs, ndefs, rt->kind, name);
 	if (def == NULL) {
 		if (ha)
-			ynode_error(errs, ha, "unknown mqtt broker '%s'%s", name,
-			            find_target(defs, ndefs, "mqtt", name)
-			                ? " with homeassistant enabled (add 'homeassistant: true' to it)"
-			                : "");
+			ynode_error(
+			    errs, ha, "unknown mqtt broker '%s'%s", name,
+			    find_target(defs, ndefs, "mqtt", name)
+			        ? " with homeassistant enabled (add 'homeassistant: true' to it)"
+			        : "");
 		else
 			unknown_target(errs, rt->mqtt ? mq : wh, rt->kind, name, defs, ndefs);
 		return;
@@ -865,7 +866,8 @@ static void compile_target(struct rule_target *rt, const struct ynode *root,
 		for (size_t i = 0; i < 5; i++)
 			if ((n = ynode_get(m, none[i])))
 				ynode_error(errs, ynode_key_of(m, n),
-				            "'%s' does not apply to homeassistant targets", none[i]);
+				            "'%s' does not apply to homeassistant targets",
+				            none[i]);
 		rt->qos = def->qos;
 		rt->prefix = def->topic_prefix ? strdup(def->topic_prefix) : NULL;
 		return;
@@ -880,8 +882,9 @@ static void compile_target(struct rule_target *rt, const struct ynode *root,
 		if ((n = ynode_get(m, "text")))
 			ynode_error(errs, ynode_key_of(m, n),
 			            "'text' applies to webhook targets only");
-		const char *prefix =
-		    def->topic_prefix && def->topic_prefix[0] ? def->topic_prefix : CFG_MQTT_TOPIC_PREFIX;
+		const char *prefix = def->topic_prefix && def->topic_prefix[0]
+		                         ? def->topic_prefix
+		                         : CFG_MQTT_TOPIC_PREFIX;
 		rt->qos = def->qos;
 		rt->retain = def->retain;
 		if (ynode_int(m, "qos", false, 0, 2, &qos, errs) == 1)
@@ -1074,7 +1077,8 @@ const char *rules_name_with_target(const struct rules *r, size_t i, const char *
 	if (r == NULL || i >= r->n)
 		return NULL;
 	for (size_t j = 0; j < r->v[i].nto; j++)
-		if (strcmp(r->v[i].to[j].kind, kind) == 0 && strcmp(r->v[i].to[j].name, target) == 0)
+		if (strcmp(r->v[i].to[j].kind, kind) == 0 &&
+		    strcmp(r->v[i].to[j].name, target) == 0)
 			return r->v[i].name;
 	return NULL;
 }

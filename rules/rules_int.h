@@ -28,7 +28,7 @@ struct rule_target {
 	bool perspective;        /* name is "auto", a perspective's name or id */
 	int64_t hold, max_delay; /* perspective only */
 	char *name;
-	char *prefix; /* homeassistant: the broker's topic_prefix */
+	char *prefix;                           /* homeassistant: the broker's topic_prefix */
 	struct tmpl *topic;                     /* explicit topic, or NULL */
 	struct tmpl *topic_event, *topic_plate; /* the default topics */
 	int qos;

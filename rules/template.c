@@ -44,18 +44,41 @@ enum tmpl_field {
 
 /* Indexed by enum tmpl_field. */
 static const char *const field_paths[F_COUNT] = {
-	"schema", "id", "kind", "phase", "source_id", "occurred_at", "ended_at", "duration_s",
-	"complete", "severity", "flags", "motion", "zone.id", "zone.name", "zone.slug",
-	"location_id", "timeline_id", "plate.number", "plate.normalized", "plate.country",
-	"plate.watchlist", "plate.label", "plate.distance", "event_id", "links.web",
-	"links.recording_web", "backfill", "rule",
+    "schema",
+    "id",
+    "kind",
+    "phase",
+    "source_id",
+    "occurred_at",
+    "ended_at",
+    "duration_s",
+    "complete",
+    "severity",
+    "flags",
+    "motion",
+    "zone.id",
+    "zone.name",
+    "zone.slug",
+    "location_id",
+    "timeline_id",
+    "plate.number",
+    "plate.normalized",
+    "plate.country",
+    "plate.watchlist",
+    "plate.label",
+    "plate.distance",
+    "event_id",
+    "links.web",
+    "links.recording_web",
+    "backfill",
+    "rule",
 };
 
 #define LITERAL (-1)
 
 struct piece {
-	int field;	/* enum tmpl_field, or LITERAL */
-	size_t off;	/* literal: bytes of src */
+	int field;  /* enum tmpl_field, or LITERAL */
+	size_t off; /* literal: bytes of src */
 	size_t len;
 };
 
@@ -78,10 +101,10 @@ static int column_of(const char *src, size_t off)
 }
 
 static struct tmpl *compile_fail(struct tmpl *t, char *err, size_t errsz, int *err_col, int col,
-				 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static struct tmpl *compile_fail(struct tmpl *t, char *err, size_t errsz, int *err_col, int col,
-				 const char *fmt, ...)
+                                 const char *fmt, ...)
 {
 	va_list ap;
 
@@ -114,8 +137,7 @@ static void add_literal(struct tmpl *t, size_t off, size_t len)
 	t->n++;
 }
 
-struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t errsz,
-			  int *err_col)
+struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t errsz, int *err_col)
 {
 	struct tmpl *t;
 	size_t opens = 0, lit = 0;
@@ -143,21 +165,22 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 		int f;
 
 		if (close == NULL)
-			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(q - src)),
-			                    "unterminated '{{'");
+			return compile_fail(t, err, errsz, err_col,
+			                    column_of(src, (size_t)(q - src)), "unterminated '{{'");
 		e = close;
 		while (b < e && (*b == ' ' || *b == '\t'))
 			b++;
 		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		if (b == e)
-			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(q - src)),
-			                    "empty '{{ }}'");
+			return compile_fail(t, err, errsz, err_col,
+			                    column_of(src, (size_t)(q - src)), "empty '{{ }}'");
 		if ((f = lookup(b, (size_t)(e - b))) < 0) {
 			int shown = e - b > 64 ? 64 : (int)(e - b);
 			while (shown < e - b && ((unsigned char)b[shown] & 0xc0) == 0x80)
 				shown--; /* do not cut a character */
-			return compile_fail(t, err, errsz, err_col, column_of(src, (size_t)(b - src)),
+			return compile_fail(t, err, errsz, err_col,
+			                    column_of(src, (size_t)(b - src)),
 			                    "unknown field '%.*s'", shown, b);
 		}
 		add_literal(t, lit, (size_t)(q - src) - lit);
@@ -175,14 +198,14 @@ struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t 
 			size_t w;
 			if (pc->field != LITERAL)
 				continue;
-			for (w = 0; w < pc->len && src[pc->off + w] != '+' && src[pc->off + w] != '#';
-			     w++)
+			for (w = 0;
+			     w < pc->len && src[pc->off + w] != '+' && src[pc->off + w] != '#'; w++)
 				;
 			if (w < pc->len)
-				return compile_fail(t, err, errsz, err_col,
-				                    column_of(src, pc->off + w),
-				                    "'%c' is an MQTT wildcard, not allowed in a topic",
-				                    src[pc->off + w]);
+				return compile_fail(
+				    t, err, errsz, err_col, column_of(src, pc->off + w),
+				    "'%c' is an MQTT wildcard, not allowed in a topic",
+				    src[pc->off + w]);
 		}
 	}
 	return t;
@@ -278,9 +301,10 @@ static bool topic_refuses(const char *p, size_t n)
  * elsewhere, so what is rendered is always valid UTF-8. */
 static int put_value(struct buf *out, enum tmpl_ctx ctx, const char *s)
 {
-	static const char *const not_utf8[] = {
-		[TMPL_TEXT] = "\xef\xbf\xbd", [TMPL_TOPIC] = "_", [TMPL_JSON] = "\\ufffd",
-		[TMPL_SLACK] = "\xef\xbf\xbd"};
+	static const char *const not_utf8[] = {[TMPL_TEXT] = "\xef\xbf\xbd",
+	                                       [TMPL_TOPIC] = "_",
+	                                       [TMPL_JSON] = "\\ufffd",
+	                                       [TMPL_SLACK] = "\xef\xbf\xbd"};
 	const char *run = s, *p = s;
 	char tmp[8];
 
@@ -479,7 +503,7 @@ int tmpl_render(const struct tmpl *t, const struct message *m, struct buf *out)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct piece *pc = &t->v[i];
 		int rc = pc->field == LITERAL ? buf_append(out, t->src + pc->off, pc->len)
-					      : put_field(out, t->ctx, pc->field, m);
+		                              : put_field(out, t->ctx, pc->field, m);
 		if (rc < 0)
 			return -1;
 	}

@@ -42,7 +42,7 @@ struct tmpl;
  * (UTF-8 sequences) from the start of src; a newline is one character and does not reset
  * the count. err and err_col may be NULL. Caller frees with tmpl_free. */
 struct tmpl *tmpl_compile(const char *src, enum tmpl_ctx ctx, char *err, size_t errsz,
-			  int *err_col);
+                          int *err_col);
 /* Every problem in src, where tmpl_compile stops at the first: calls report once for each
  * with the column and text tmpl_compile would give (an unknown field also names the closest
  * path: "unknown field 'zone.nme' (did you mean 'zone.name'?)"), in the order they occur;

@@ -99,7 +99,7 @@ void watchlist_set_free(struct watchlist_set *set); /* frees every list in it */
 /* Takes ownership of wl, also on failure. -1 on ENOMEM or a duplicate name (EEXIST). */
 int watchlist_set_add(struct watchlist_set *set, struct watchlist *wl);
 struct watchlist *watchlist_set_get(const struct watchlist_set *set,
-                                    const char *name); /* borrowed */
+                                    const char *name);       /* borrowed */
 size_t watchlist_set_count(const struct watchlist_set *set); /* exported for tests */
 bool watchlist_set_changed(const struct watchlist_set *set); /* any list's file changed */
 

@@ -281,13 +281,13 @@ static void test_links_use_utc_time_and_zone(void **state)
 	char err[128];
 	json_t *r = example("events-period", 0);
 
-	assert_int_equal(normalize_resource(r, NULL, "https://my.timeline.is/", &m, err,
-					    sizeof(err)), 0);
+	assert_int_equal(
+	    normalize_resource(r, NULL, "https://my.timeline.is/", &m, err, sizeof(err)), 0);
 	assert_string_equal(m.link_web, "https://my.timeline.is/events?at=2020-06-12%2015%3A03%3A09"
-					"&zone=5f06c1a541092788f683f3c7");
+	                                "&zone=5f06c1a541092788f683f3c7");
 	assert_string_equal(m.link_recording,
-			    "https://my.timeline.is/recordings?at=2020-06-12%2015%3A03%3A09"
-			    "&zone=5f06c1a541092788f683f3c7");
+	                    "https://my.timeline.is/recordings?at=2020-06-12%2015%3A03%3A09"
+	                    "&zone=5f06c1a541092788f683f3c7");
 	/* no base: no links, and null in JSON */
 	assert_int_equal(normalize_resource(r, NULL, NULL, &m, err, sizeof(err)), 0);
 	assert_string_equal(m.link_web, "");
@@ -360,9 +360,9 @@ static void test_watch_rule_and_phase_in_json(void **state)
 	strcpy(m.rule, "watched-plate");
 	char *text = message_dump(&m);
 	assert_non_null(strstr(text, "\"plate\":{\"number\":\"SV05OSL4\","
-				     "\"normalized\":\"SV05OSL4\","
-				     "\"country\":\"TUR\",\"watchlist\":\"stolen\",\"label\":null,"
-				     "\"distance\":1}"));
+	                             "\"normalized\":\"SV05OSL4\","
+	                             "\"country\":\"TUR\",\"watchlist\":\"stolen\",\"label\":null,"
+	                             "\"distance\":1}"));
 	assert_non_null(strstr(text, "\"backfill\":true,\"rule\":\"watched-plate\"}"));
 	free(text);
 	/* a label read from a file that is not UTF-8 still gives a message */
@@ -424,41 +424,41 @@ static void test_missing_and_mistyped_fields_are_named(void **state)
 
 	attr_err("events-period", "starts_at", NULL, "attributes.starts_at: missing");
 	attr_err("events-period", "starts_at", json_null(),
-		 "attributes.starts_at: expected a string");
+	         "attributes.starts_at: expected a string");
 	attr_err("events-period", "starts_at", json_string("yesterday"),
-		 "attributes.starts_at: bad time 'yesterday'");
+	         "attributes.starts_at: bad time 'yesterday'");
 	attr_err("events-period", "starts_at", json_string("2020-13-12T16:03:09Z"),
-		 "attributes.starts_at: bad time '2020-13-12T16:03:09Z'");
+	         "attributes.starts_at: bad time '2020-13-12T16:03:09Z'");
 	attr_err("events-period", "updated_at", json_integer(5),
-		 "attributes.updated_at: expected a string");
+	         "attributes.updated_at: expected a string");
 	attr_err("events-period", "updated_at", NULL, "attributes.updated_at: missing");
 	attr_err("events-period", "updated_at", json_string(""), "attributes.updated_at: empty");
 	attr_err("events-period", "zone_id", NULL, "attributes.zone_id: missing");
 	attr_err("events-period", "zone_id", json_string(big), "attributes.zone_id: too long");
 	attr_err("events-period", "zone_id", json_stringn("a\0b", 3),
-		 "attributes.zone_id: contains a NUL character");
+	         "attributes.zone_id: contains a NUL character");
 	attr_err("events-period", "has_face", json_string("yes"),
-		 "attributes.has_face: expected true or false");
+	         "attributes.has_face: expected true or false");
 	attr_err("events-period", "has_network_change", json_null(),
-		 "attributes.has_network_change: expected true or false");
+	         "attributes.has_network_change: expected true or false");
 	attr_err("events-period", "complete", json_integer(1),
-		 "attributes.complete: expected true or false");
+	         "attributes.complete: expected true or false");
 	attr_err("events-period", "ends_at", json_string("soon"),
-		 "attributes.ends_at: bad time 'soon'");
+	         "attributes.ends_at: bad time 'soon'");
 	attr_err("events-period", "ends_at", json_false(), "attributes.ends_at: expected a string");
 	attr_err("events-period", "severity", json_array(),
-		 "attributes.severity: expected a string");
+	         "attributes.severity: expected a string");
 	attr_err("events-period", "motion", json_string("0.5"),
-		 "attributes.motion: expected a number");
+	         "attributes.motion: expected a number");
 	attr_err("events-period", "location_id", json_integer(3),
-		 "attributes.location_id: expected a string");
+	         "attributes.location_id: expected a string");
 	attr_err("events-period", "timeline_id", json_string(big),
-		 "attributes.timeline_id: too long");
+	         "attributes.timeline_id: too long");
 	attr_err("lpr", "plate_number", NULL, "attributes.plate_number: missing");
 	attr_err("lpr", "plate_number", json_integer(1234),
-		 "attributes.plate_number: expected a string");
+	         "attributes.plate_number: expected a string");
 	attr_err("lpr", "country", json_string("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-		 "attributes.country: too long");
+	         "attributes.country: too long");
 	attr_err("lpr", "event_id", json_object(), "attributes.event_id: expected a string");
 }
 
@@ -533,10 +533,22 @@ static uint32_t rnd(uint32_t n)
 static json_t *random_value(void)
 {
 	static const char *const strs[] = {
-		"", "x", "events", "lprs", "2020-06-12T16:03:09.019+01:00", "2020-13-01T00:00:00Z",
-		"9999-12-31T23:59:59+23:59", "0000-01-01 00:00", "2020-02-30 25:61:61",
-		"1970-01-01T00:00:00.999999999999Z", "2520", "true", "null", "\xe2\x82\xac/+#",
-		"\t\n\r\x01", "5f06c1a541092788f683f3c7",
+	    "",
+	    "x",
+	    "events",
+	    "lprs",
+	    "2020-06-12T16:03:09.019+01:00",
+	    "2020-13-01T00:00:00Z",
+	    "9999-12-31T23:59:59+23:59",
+	    "0000-01-01 00:00",
+	    "2020-02-30 25:61:61",
+	    "1970-01-01T00:00:00.999999999999Z",
+	    "2520",
+	    "true",
+	    "null",
+	    "\xe2\x82\xac/+#",
+	    "\t\n\r\x01",
+	    "5f06c1a541092788f683f3c7",
 	};
 	char big[5000];
 
@@ -571,9 +583,11 @@ static json_t *random_value(void)
 }
 
 static const char *const keys[] = {
-	"id", "type", "attributes", "starts_at", "ends_at", "updated_at", "zone_id", "complete",
-	"severity", "duration", "motion", "location_id", "timeline_id", "plate_number", "country",
-	"event_id", "has_motion", "has_intrusion", "has_pir", "has_network_change", "has_x",
+    "id",         "type",        "attributes",    "starts_at",    "ends_at",
+    "updated_at", "zone_id",     "complete",      "severity",     "duration",
+    "motion",     "location_id", "timeline_id",   "plate_number", "country",
+    "event_id",   "has_motion",  "has_intrusion", "has_pir",      "has_network_change",
+    "has_x",
 };
 
 static void mutate(json_t *r)
@@ -616,7 +630,7 @@ static void check_one(const json_t *r, struct tmpl *const tpl[3], int *ok)
 	struct message m;
 	char err[256] = "";
 	if (normalize_resource(r, rnd(2) ? "Zone \xff" : NULL, rnd(8) ? BASE : NULL, &m, err,
-			       sizeof(err)) == 0) {
+	                       sizeof(err)) == 0) {
 		exercise(&m, tpl);
 		(*ok)++;
 	} else {
@@ -629,11 +643,11 @@ static void test_random_mutations_never_crash(void **state)
 	(void)state;
 	static const char *const names[] = {"events-period", "lpr", "events-open"};
 	static const char all[] =
-		"{{schema}}{{id}}{{kind}}{{phase}}{{source_id}}{{occurred_at}}{{ended_at}}"
-		"{{duration_s}}{{complete}}{{severity}}{{flags}}{{motion}}{{zone.id}}{{zone.name}}"
-		"{{location_id}}{{timeline_id}}{{plate.number}}{{plate.normalized}}"
-		"{{plate.country}}{{plate.watchlist}}{{plate.label}}{{plate.distance}}{{event_id}}"
-		"{{links.web}}{{links.recording_web}}{{backfill}}{{rule}}";
+	    "{{schema}}{{id}}{{kind}}{{phase}}{{source_id}}{{occurred_at}}{{ended_at}}"
+	    "{{duration_s}}{{complete}}{{severity}}{{flags}}{{motion}}{{zone.id}}{{zone.name}}"
+	    "{{location_id}}{{timeline_id}}{{plate.number}}{{plate.normalized}}"
+	    "{{plate.country}}{{plate.watchlist}}{{plate.label}}{{plate.distance}}{{event_id}}"
+	    "{{links.web}}{{links.recording_web}}{{backfill}}{{rule}}";
 	struct tmpl *tpl[3];
 	int ok = 0;
 	char err[128];
@@ -771,25 +785,25 @@ static void test_motion_out_of_range_is_rejected_and_the_rest_parses_back(void *
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples_match_expected_messages),
-		cmocka_unit_test(test_id_is_kind_source_and_revision),
-		cmocka_unit_test(test_flag_names_follow_the_api_doc),
-		cmocka_unit_test(test_each_has_field_sets_its_own_flag),
-		cmocka_unit_test(test_dump_of_equal_messages_is_equal_and_of_changed_one_changes),
-		cmocka_unit_test(test_flags_come_from_true_has_fields),
-		cmocka_unit_test(test_duration_from_field_then_times_then_unknown),
-		cmocka_unit_test(test_times_kept_as_sent_and_parsed),
-		cmocka_unit_test(test_links_use_utc_time_and_zone),
-		cmocka_unit_test(test_plate_is_normalised),
-		cmocka_unit_test(test_zone_name_stands_in_and_is_cut_at_a_character),
-		cmocka_unit_test(test_watch_rule_and_phase_in_json),
-		cmocka_unit_test(test_motion_real_is_short_in_text),
-		cmocka_unit_test(test_missing_and_mistyped_fields_are_named),
-		cmocka_unit_test(test_odd_resources_are_rejected),
-		cmocka_unit_test(test_random_mutations_never_crash),
-		cmocka_unit_test(test_times_are_written_as_rfc3339),
-		cmocka_unit_test(test_open_event_duration_is_null_whatever_the_api_sends),
-		cmocka_unit_test(test_motion_out_of_range_is_rejected_and_the_rest_parses_back),
+	    cmocka_unit_test(test_examples_match_expected_messages),
+	    cmocka_unit_test(test_id_is_kind_source_and_revision),
+	    cmocka_unit_test(test_flag_names_follow_the_api_doc),
+	    cmocka_unit_test(test_each_has_field_sets_its_own_flag),
+	    cmocka_unit_test(test_dump_of_equal_messages_is_equal_and_of_changed_one_changes),
+	    cmocka_unit_test(test_flags_come_from_true_has_fields),
+	    cmocka_unit_test(test_duration_from_field_then_times_then_unknown),
+	    cmocka_unit_test(test_times_kept_as_sent_and_parsed),
+	    cmocka_unit_test(test_links_use_utc_time_and_zone),
+	    cmocka_unit_test(test_plate_is_normalised),
+	    cmocka_unit_test(test_zone_name_stands_in_and_is_cut_at_a_character),
+	    cmocka_unit_test(test_watch_rule_and_phase_in_json),
+	    cmocka_unit_test(test_motion_real_is_short_in_text),
+	    cmocka_unit_test(test_missing_and_mistyped_fields_are_named),
+	    cmocka_unit_test(test_odd_resources_are_rejected),
+	    cmocka_unit_test(test_random_mutations_never_crash),
+	    cmocka_unit_test(test_times_are_written_as_rfc3339),
+	    cmocka_unit_test(test_open_event_duration_is_null_whatever_the_api_sends),
+	    cmocka_unit_test(test_motion_out_of_range_is_rejected_and_the_rest_parses_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

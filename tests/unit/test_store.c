@@ -1012,13 +1012,14 @@ static void test_migrates_v3_database_forgets_webhook_urls(void **state)
 	                  " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
 	                  "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);"
 	                  "PRAGMA user_version = 3;");
-	raw_exec(f->path,
-	         "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, created_ms)"
-	         " VALUES ('webhook.slack', 'A', 'w1', 'https://hooks.example/T/B/secret', '{}', 5),"
-	         " ('mqtt.home', 'A', 'm1', 'tether/events/a', '{}', 5);"
-	         "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, attempts, failed_ms,"
-	         " created_ms, payload, topic_or_url) VALUES (9, 'webhook.slack', 'A', 'w0', 500,"
-	         " 1, 6, 5, '{}', 'https://hooks.example/T/B/secret');");
+	raw_exec(
+	    f->path,
+	    "INSERT INTO outbox (target, zone_id, msg_id, topic_or_url, payload, created_ms)"
+	    " VALUES ('webhook.slack', 'A', 'w1', 'https://hooks.example/T/B/secret', '{}', 5),"
+	    " ('mqtt.home', 'A', 'm1', 'tether/events/a', '{}', 5);"
+	    "INSERT INTO dead (orig_id, target, zone_id, msg_id, status, attempts, failed_ms,"
+	    " created_ms, payload, topic_or_url) VALUES (9, 'webhook.slack', 'A', 'w0', 500,"
+	    " 1, 6, 5, '{}', 'https://hooks.example/T/B/secret');");
 	s = open_ok(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM outbox WHERE topic_or_url LIKE "
@@ -1248,8 +1249,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_outbox_heads_are_each_zones_oldest_due_entry, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_heads_are_each_zones_oldest_due_entry,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_middle_entry_holds_back_later_ones,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_after_skips_in_flight, setup,

@@ -26,7 +26,7 @@ static void event_msg(struct message *m)
 	m->complete = true;
 	strcpy(m->severity, "high");
 	m->flags = (UINT64_C(1) << msg_flag_index("motion")) |
-		   (UINT64_C(1) << msg_flag_index("intrusion"));
+	           (UINT64_C(1) << msg_flag_index("intrusion"));
 	m->motion = 0.25;
 	strcpy(m->zone_id, "z1");
 	strcpy(m->zone_name, "Back door");
@@ -105,34 +105,34 @@ static void test_each_path_renders(void **state)
 {
 	(void)state;
 	static const struct want cases[] = {
-		{"schema", "tether-bridge/v1", "tether-bridge/v1"},
-		{"id", "event:ev1:2020-07-09T08:05:09.036+01:00", "plate:lp1:r1"},
-		{"kind", "event", "plate"},
-		{"phase", "update", "new"},
-		{"source_id", "ev1", "lp1"},
-		{"occurred_at", "2020-06-12T16:03:09.019+01:00", "2020-03-05T08:51:46.895+00:00"},
-		{"ended_at", "2020-06-12T16:45:09.019+01:00", ""},
-		{"duration_s", "2520", ""},
-		{"complete", "true", "true"},
-		{"severity", "high", ""},
-		{"flags", "motion,intrusion", ""},
-		{"motion", "0.25", ""},
-		{"zone.id", "z1", "z2"},
-		{"zone.name", "Back door", "z2"},
-		{"zone.slug", "back_door", "z2"},
-		{"location_id", "loc1", ""},
-		{"timeline_id", "tl1", ""},
-		{"plate.number", "", "sv05 osl4"},
-		{"plate.normalized", "", "SV05OSL4"},
-		{"plate.country", "", "TUR"},
-		{"plate.watchlist", "", "stolen"},
-		{"plate.label", "", "blue van"},
-		{"plate.distance", "", "1"},
-		{"event_id", "", "ev9"},
-		{"links.web", "https://x/events?at=1&zone=z1", ""},
-		{"links.recording_web", "https://x/recordings?at=1&zone=z1", ""},
-		{"backfill", "false", "true"},
-		{"rule", "night", ""},
+	    {"schema", "tether-bridge/v1", "tether-bridge/v1"},
+	    {"id", "event:ev1:2020-07-09T08:05:09.036+01:00", "plate:lp1:r1"},
+	    {"kind", "event", "plate"},
+	    {"phase", "update", "new"},
+	    {"source_id", "ev1", "lp1"},
+	    {"occurred_at", "2020-06-12T16:03:09.019+01:00", "2020-03-05T08:51:46.895+00:00"},
+	    {"ended_at", "2020-06-12T16:45:09.019+01:00", ""},
+	    {"duration_s", "2520", ""},
+	    {"complete", "true", "true"},
+	    {"severity", "high", ""},
+	    {"flags", "motion,intrusion", ""},
+	    {"motion", "0.25", ""},
+	    {"zone.id", "z1", "z2"},
+	    {"zone.name", "Back door", "z2"},
+	    {"zone.slug", "back_door", "z2"},
+	    {"location_id", "loc1", ""},
+	    {"timeline_id", "tl1", ""},
+	    {"plate.number", "", "sv05 osl4"},
+	    {"plate.normalized", "", "SV05OSL4"},
+	    {"plate.country", "", "TUR"},
+	    {"plate.watchlist", "", "stolen"},
+	    {"plate.label", "", "blue van"},
+	    {"plate.distance", "", "1"},
+	    {"event_id", "", "ev9"},
+	    {"links.web", "https://x/events?at=1&zone=z1", ""},
+	    {"links.recording_web", "https://x/recordings?at=1&zone=z1", ""},
+	    {"backfill", "false", "true"},
+	    {"rule", "night", ""},
 	};
 	struct message ev, pl;
 	char src[64];
@@ -154,8 +154,9 @@ static void test_plate_watch_fields_empty_without_match(void **state)
 	struct message pl;
 	plate_msg(&pl);
 	pl.watch_matched = false;
-	assert_string_equal(render("[{{plate.watchlist}}|{{plate.label}}|{{plate.distance}}]",
-				   TMPL_TEXT, &pl), "[||]");
+	assert_string_equal(
+	    render("[{{plate.watchlist}}|{{plate.label}}|{{plate.distance}}]", TMPL_TEXT, &pl),
+	    "[||]");
 }
 
 static const char *slug(const char *s, size_t outsz)
@@ -237,7 +238,7 @@ static void test_zone_name_escaped_per_context(void **state)
 	strcpy(m.zone_name, "a/b+#\"c");
 	assert_string_equal(render("tether/{{zone.name}}/x", TMPL_TOPIC, &m), "tether/a_b__\"c/x");
 	assert_string_equal(render("{\"z\": \"{{zone.name}}\"}", TMPL_JSON, &m),
-			    "{\"z\": \"a/b+#\\\"c\"}");
+	                    "{\"z\": \"a/b+#\\\"c\"}");
 	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), "a/b+#\"c");
 	json_t *j = json_loads(render("{\"z\": \"{{zone.name}}\"}", TMPL_JSON, &m), 0, NULL);
 	assert_non_null(j);
@@ -252,7 +253,7 @@ static void test_slack_text_escapes_values_not_literals(void **state)
 	event_msg(&m);
 	strcpy(m.zone_name, "<!channel> & co");
 	assert_string_equal(render("<!here> {{zone.name}} >", TMPL_SLACK, &m),
-			    "<!here> &lt;!channel&gt; &amp; co >");
+	                    "<!here> &lt;!channel&gt; &amp; co >");
 	assert_string_equal(render("{{zone.name}}", TMPL_TEXT, &m), "<!channel> & co");
 }
 
@@ -263,7 +264,7 @@ static void test_json_escapes_backslash_and_control_chars(void **state)
 	event_msg(&m);
 	strcpy(m.zone_name, "a\nb\\c\x01\x1f\x7f");
 	assert_string_equal(render("{{zone.name}}", TMPL_JSON, &m),
-			    "a\\u000ab\\\\c\\u0001\\u001f\x7f");
+	                    "a\\u000ab\\\\c\\u0001\\u001f\x7f");
 	assert_string_equal(render("t/{{zone.name}}", TMPL_TOPIC, &m), "t/a_b\\c___");
 }
 
@@ -284,9 +285,9 @@ static void test_topic_wildcard_or_empty_is_a_compile_error(void **state)
 		const char *src, *err;
 		int col;
 	} cases[] = {
-		{"a/+/{{kind}}", "'+' is an MQTT wildcard, not allowed in a topic", 3},
-		{"{{kind}}/é/#", "'#' is an MQTT wildcard, not allowed in a topic", 12},
-		{"", "empty topic", 1},
+	    {"a/+/{{kind}}", "'+' is an MQTT wildcard, not allowed in a topic", 3},
+	    {"{{kind}}/é/#", "'#' is an MQTT wildcard, not allowed in a topic", 12},
+	    {"", "empty topic", 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[128] = "";
@@ -337,7 +338,7 @@ static void test_topic_empty_value_is_underscore(void **state)
 	m.rule[0] = '\0';
 	m.flags = 0;
 	assert_string_equal(render("t/{{rule}}/{{flags}}/{{plate.number}}", TMPL_TOPIC, &m),
-			    "t/_/_/_");
+	                    "t/_/_/_");
 	assert_string_equal(render("t/{{rule}}/{{flags}}", TMPL_TEXT, &m), "t//");
 	assert_string_equal(render("\"{{rule}}\"", TMPL_JSON, &m), "\"\"");
 }
@@ -510,8 +511,8 @@ static void test_flags_render_in_doc_order(void **state)
 	assert_non_null(strstr(all, ",ip_conflict,network_change"));
 	m.flags = UINT64_C(1) << msg_flag_index("tripwire");
 	assert_string_equal(render("{{flags}}", TMPL_TOPIC, &m), "tripwire");
-	m.flags = (UINT64_C(1) << msg_flag_index("intrusion")) |
-		  (UINT64_C(1) << msg_flag_index("pir"));
+	m.flags =
+	    (UINT64_C(1) << msg_flag_index("intrusion")) | (UINT64_C(1) << msg_flag_index("pir"));
 	assert_string_equal(render("{{ flags }}", TMPL_JSON, &m), "pir,intrusion");
 }
 
@@ -521,7 +522,7 @@ static void test_spaces_inside_braces_are_optional(void **state)
 	struct message m;
 	event_msg(&m);
 	assert_string_equal(render("{{zone.id}}|{{ zone.id }}|{{\tzone.id  }}", TMPL_TEXT, &m),
-			    "z1|z1|z1");
+	                    "z1|z1|z1");
 	assert_string_equal(render("{{kind}}{{phase}}", TMPL_TEXT, &m), "eventupdate");
 }
 

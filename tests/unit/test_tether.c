@@ -1268,7 +1268,10 @@ static int each_cb(void *arg, const json_t *res)
 	size_t l = strlen(e->ids);
 
 	snprintf(e->ids + l, sizeof(e->ids) - l, "%s%s", l ? "," : "",
-	         id ? id : json_is_object(res) ? "{}" : json_is_string(res) ? "str" : "scalar");
+	         id                    ? id
+	         : json_is_object(res) ? "{}"
+	         : json_is_string(res) ? "str"
+	                               : "scalar");
 	return ++e->n == e->stop_at ? -1 : 0;
 }
 
@@ -1293,10 +1296,11 @@ static void test_each_gives_resources_in_order_and_skips_other_members(void **st
 	char err[200] = "";
 	(void)state;
 
-	assert_int_equal(each(" {\"meta\": {\"n\": [1, 2]}, \"links\": null, \"data\": [{\"id\":\"a\"},"
-	                      "12,true , \"x\",{\"id\":\"b\"}, -0.5e3], \"count\": 7 }\n",
-	                      &e, err, sizeof(err)),
-	                 6);
+	assert_int_equal(
+	    each(" {\"meta\": {\"n\": [1, 2]}, \"links\": null, \"data\": [{\"id\":\"a\"},"
+	         "12,true , \"x\",{\"id\":\"b\"}, -0.5e3], \"count\": 7 }\n",
+	         &e, err, sizeof(err)),
+	    6);
 	assert_string_equal(e.ids, "a,scalar,scalar,str,b,scalar");
 	memset(&e, 0, sizeof(e));
 	e.stop_at = -1;
@@ -1306,9 +1310,17 @@ static void test_each_gives_resources_in_order_and_skips_other_members(void **st
 static void test_each_refuses_what_is_not_a_list(void **state)
 {
 	static const char *const bad[] = {
-	    "",     "[]",   "{\"data\": {}}", "{\"meta\": 1}", "{\"data\": [{}, ]}",
-	    "{\"data\": [{} {}]}", "{\"data\": [{}]} x", "{\"data\": [{}]",
-	    "{\"data\": [1], \"data\": [2]}", "{\"data\": [1], }", "{\"data\": [{\"id\": tru}]}",
+	    "",
+	    "[]",
+	    "{\"data\": {}}",
+	    "{\"meta\": 1}",
+	    "{\"data\": [{}, ]}",
+	    "{\"data\": [{} {}]}",
+	    "{\"data\": [{}]} x",
+	    "{\"data\": [{}]",
+	    "{\"data\": [1], \"data\": [2]}",
+	    "{\"data\": [1], }",
+	    "{\"data\": [{\"id\": tru}]}",
 	};
 	char err[200];
 	(void)state;
@@ -1328,9 +1340,9 @@ static void test_each_stops_when_the_callback_fails(void **state)
 	char err[200] = "";
 	(void)state;
 
-	assert_int_equal(each("{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}", &e, err,
-	                      sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    each("{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}", &e, err, sizeof(err)),
+	    -1);
 	assert_string_equal(e.ids, "a,b");
 }
 

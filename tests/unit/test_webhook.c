@@ -419,19 +419,22 @@ static void test_json_id_comes_from_the_rule_whatever_the_names_hold(void **stat
 		struct cfg_webhook c = hook(WEBHOOK_JSON);
 		struct store_entry e = entry(NULL);
 		char *url, *raw, err[256], want[WEBHOOK_ID_MAX], payload[1024];
-		json_t *headers, *rule = json_loads(
-		    (snprintf(payload, sizeof(payload), "\"%s\"", rules[i]), payload), JSON_DECODE_ANY,
-		    NULL);
+		json_t *headers,
+		    *rule = json_loads(
+		        (snprintf(payload, sizeof(payload), "\"%s\"", rules[i]), payload),
+		        JSON_DECODE_ANY, NULL);
 		assert_non_null(rule);
-		snprintf(payload, sizeof(payload),
-		         "{\"zone\":{\"id\":\"z1\",\"name\":\"n,\\\"rule\\\":\\\"zz\"},\"rule\":\"%s\"}",
-		         rules[i]);
+		snprintf(
+		    payload, sizeof(payload),
+		    "{\"zone\":{\"id\":\"z1\",\"name\":\"n,\\\"rule\\\":\\\"zz\"},\"rule\":\"%s\"}",
+		    rules[i]);
 		e.payload = payload;
-		assert_int_equal(webhook_delivery_id(e.msg_id, json_string_value(rule), e.target, want),
-		                 0);
+		assert_int_equal(
+		    webhook_delivery_id(e.msg_id, json_string_value(rule), e.target, want), 0);
 		assert_int_equal(
 		    webhook_request(&c, &e, 1700000000, &url, &raw, &headers, err, sizeof(err)), 0);
-		assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")), want);
+		assert_string_equal(json_string_value(json_object_get(headers, "webhook-id")),
+		                    want);
 		assert_string_equal(raw, payload); /* the body is the payload as is */
 		json_decref(rule);
 		json_decref(headers);
