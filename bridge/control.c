@@ -797,7 +797,12 @@ int control_command_arg(const char *payload, const char *key, json_t **request_i
 	}
 	j = json_loadb(payload, len, JSON_DECODE_ANY, &jerr);
 	if (j == NULL) {
-		snprintf(why, whysz, "malformed JSON: %s", jerr.text);
+		/* jansson quotes the payload near the error, bytes and all: the reason goes into
+		 * a JSON answer, so it must be UTF-8, and is not cut inside a character */
+		char *text = util_utf8_clean(jerr.text);
+		snprintf(why, whysz, "malformed JSON: %s", text ? text : "unreadable");
+		free(text);
+		why[util_utf8_cut(why, SIZE_MAX, SIZE_MAX)] = '\0';
 		return -1;
 	}
 	if (json_is_string(j) && key != NULL) {
