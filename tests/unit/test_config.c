@@ -486,6 +486,10 @@ static void sweep_allocation_failures(const char *text, bool valid)
 	char path[64];
 	long k;
 
+	/* valgrind brings its own allocator, which bypasses the replacement: nothing to sweep */
+	const char *preload = getenv("LD_PRELOAD");
+	if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+		skip();
 	write_temp(path, text);
 	unsetenv("TB_TEST_UNSET_TOKEN");
 	unsetenv("TB_TEST_UNSET_OLD");
