@@ -137,10 +137,11 @@ void ynode_error(struct cfg_errors *errs, const struct ynode *n, const char *fmt
 	va_end(ap);
 }
 
-static void node_free(struct ynode *n)
+static void node_free(struct ynode *n);
+
+/* Frees the items and keys of n, leaving it an empty node of its type. */
+static void node_free_children(struct ynode *n)
 {
-	if (n == NULL)
-		return;
 	for (size_t i = 0; i < n->n; i++) {
 		node_free(n->items[i]);
 		if (n->keys)
@@ -148,6 +149,15 @@ static void node_free(struct ynode *n)
 	}
 	free(n->items);
 	free(n->keys);
+	n->items = n->keys = NULL;
+	n->n = 0;
+}
+
+static void node_free(struct ynode *n)
+{
+	if (n == NULL)
+		return;
+	node_free_children(n);
 	free(n->value);
 	free(n);
 }
@@ -376,15 +386,7 @@ static int place(struct pstate *st, struct ynode *n)
 			ynode_error(st->errs, n, "map keys must be plain strings");
 			/* a placeholder key keeps the value that follows in its place */
 			n->type = YNODE_SCALAR;
-			for (size_t i = 0; i < n->n; i++) {
-				node_free(n->items[i]);
-				if (n->keys)
-					node_free(n->keys[i]);
-			}
-			free(n->items);
-			free(n->keys);
-			n->items = n->keys = NULL;
-			n->n = 0;
+			node_free_children(n);
 			if ((n->value = strdup("?")) == NULL) {
 				nomem(st->errs, n->file, n->line, n->column);
 				node_free(n);
