@@ -16,7 +16,7 @@
 #include "bridge/bridge.h"
 #include "bridge/outbox.h"
 #include "bridge/webhook.h"
-#include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_saved.h"
 
 #define NOW_MS INT64_C(1594285200000) /* 2020-07-09T09:00:00Z, next to the seeds */
 #define MAX_RESOURCES 64
@@ -174,46 +174,14 @@ static void check_delivery(const struct rules_delivery *d)
 
 /* ---- state round trip ---- */
 
-struct saved {
-	char **v;
-	size_t n;
-};
-
-static int put(void *arg, const char *key, const char *value, int64_t expires_ms)
-{
-	struct saved *s = arg;
-	char **grown = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-
-	if (grown == NULL)
-		return -1;
-	s->v = grown;
-	if (asprintf(&s->v[s->n], "%s\t%s\t%" PRId64, key, value, expires_ms) < 0)
-		return -1;
-	s->n++;
-	return 0;
-}
-
-static int by_text(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void save_sorted(struct rules_state *st, struct saved *out)
-{
-	rules_state_mark_all(st);
-	FUZZ_CHECK(rules_state_save(st, put, out) == 0, "state save failed");
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), by_text);
-}
-
 static void check_state(struct rules_state *st, int64_t now_ms)
 {
 	struct rules_state *again = rules_state_new();
-	struct saved a = {0}, b = {0};
+	struct fuzz_saved a = {0}, b = {0};
 
 	if (again == NULL)
 		return;
-	save_sorted(st, &a);
+	fuzz_saved_all(st, &a);
 	for (size_t i = 0; i < a.n; i++) {
 		char *copy = strdup(a.v[i]), *v, *x;
 		if (copy == NULL)
@@ -225,7 +193,7 @@ static void check_state(struct rules_state *st, int64_t now_ms)
 		FUZZ_CHECK(rules_state_load(again, copy, v, now_ms) == 0, "state load failed");
 		free(copy);
 	}
-	save_sorted(again, &b);
+	fuzz_saved_all(again, &b);
 	/* entries that expire by now_ms are rightly dropped on load: compare only live ones */
 	size_t j = 0;
 	for (size_t i = 0; i < a.n; i++) {
@@ -237,12 +205,8 @@ static void check_state(struct rules_state *st, int64_t now_ms)
 		j++;
 	}
 	FUZZ_CHECK(j == b.n, "state gained %zu entries on reload", b.n - j);
-	for (size_t i = 0; i < a.n; i++)
-		free(a.v[i]);
-	for (size_t i = 0; i < b.n; i++)
-		free(b.v[i]);
-	free(a.v);
-	free(b.v);
+	fuzz_saved_release(&a);
+	fuzz_saved_release(&b);
 	rules_state_free(again);
 }
 

@@ -5,14 +5,9 @@
 #include <inttypes.h>
 
 #include "rules/rules.h"
-#include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_saved.h"
 
 #define NOW_MS INT64_C(1700000000000)
-
-struct saved {
-	char **v;
-	size_t n;
-};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -21,42 +16,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static int put(void *arg, const char *key, const char *value, int64_t expires_ms)
+/* Saves everything in st into out, sorted; every entry is saved. */
+static void save_all(struct rules_state *st, struct fuzz_saved *out)
 {
-	struct saved *s = arg;
-	char **grown = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-
-	if (grown == NULL)
-		return -1;
-	s->v = grown;
-	/* key and value never hold a tab or a newline: control bytes are %XX, JSON escapes */
-	if (asprintf(&s->v[s->n], "%s\t%s\t%" PRId64, key, value, expires_ms) < 0)
-		return -1;
-	s->n++;
-	return 0;
-}
-
-static int by_text(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void saved_release(struct saved *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-/* Saves everything in st into out, sorted. */
-static void save_all(struct rules_state *st, struct saved *out)
-{
-	rules_state_mark_all(st);
-	FUZZ_CHECK(rules_state_save(st, put, out) == 0, "save failed");
-	if (out->n > 0)
-		qsort(out->v, out->n, sizeof(*out->v), by_text);
+	fuzz_saved_all(st, out);
 	FUZZ_CHECK(out->n == rules_state_size(st), "saved %zu of %zu entries", out->n,
 	           rules_state_size(st));
 }
@@ -65,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_cstr(data, size), *line, *next;
 	struct rules_state *a = rules_state_new(), *b = rules_state_new();
-	struct saved sa = {0}, sb = {0};
+	struct fuzz_saved sa = {0}, sb = {0};
 
 	if (text == NULL || a == NULL || b == NULL)
 		goto out;
@@ -99,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(strcmp(sa.v[i], sb.v[i]) == 0, "saved '%s', after a reload '%s'",
 		           sa.v[i], sb.v[i]);
 out:
-	saved_release(&sa);
-	saved_release(&sb);
+	fuzz_saved_release(&sa);
+	fuzz_saved_release(&sb);
 	rules_state_free(a);
 	rules_state_free(b);
 	free(text);
