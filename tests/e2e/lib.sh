@@ -58,6 +58,20 @@ wait_for() {
 	return 1
 }
 
+# wait_progress COUNT CMD... : like wait_for, but for a drain whose length depends on the
+# machine's load: retries CMD as long as the number COUNT prints keeps growing, and gives
+# up (1) once it has not grown for ${STALL:-20} s.
+wait_progress() {
+	local count=$1 last=-1 now
+	shift
+	while :; do
+		WAIT=${STALL:-20} wait_for "$@" && return 0
+		now=$("$count")
+		[ "$now" -gt "$last" ] || return 1
+		last=$now
+	done
+}
+
 # quiet_for SECONDS WHY: the one deliberate pause: a period in which something must NOT
 # happen (asserted by the caller afterwards) or real time must pass (a downtime, the moment
 # of a kill). Anything that can be waited for is waited for instead; WHY goes in the log.

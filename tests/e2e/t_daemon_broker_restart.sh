@@ -47,7 +47,7 @@ start_sub_durable 'e2e/#'
 TOTAL=45
 distinct() { sub_ids | sort -u | wc -l; }
 has_all() { [ "$(distinct)" -ge $TOTAL ]; }
-WAIT=30 wait_for has_all || fail "only $(distinct) of $TOTAL messages after the broker came back; log: $(grep mqtt "$T/bridge.log" | tail -4)"
+wait_progress distinct has_all || fail "only $(distinct) of $TOTAL messages after the broker came back; log: $(grep mqtt "$T/bridge.log" | tail -4)"
 wait_cycles 2 # nothing more may come
 bridge_alive || fail "the bridge exited"
 [ "$(distinct)" -eq $TOTAL ] || fail "$(distinct) distinct messages, want $TOTAL"

@@ -54,7 +54,7 @@ STATS=$(sim_get /_sim/stats)
 	fail "expected set ($WANT) differs from the simulator's counts: $STATS"
 distinct() { sub_ids | sort -u | wc -l; }
 has_all() { [ "$(distinct)" -ge "$WANT" ]; }
-WAIT=40 wait_for has_all || {
+wait_progress distinct has_all || {
 	sub_ids | sort -u | comm -23 "$T/want" - | head -5
 	fail "only $(distinct) of $WANT distinct messages arrived"
 }
