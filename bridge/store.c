@@ -99,6 +99,8 @@ enum st {
 	ST_OB_LOW,
 	ST_OB_NEXT_DUE,
 	ST_OB_HEADS,
+	ST_OB_DUE_ANY,
+	ST_OB_NEXT_DUE_ANY,
 	ST_DLQ_LIST,
 	ST_DLQ_REPLAY,
 	ST_DLQ_DELETE,
@@ -145,6 +147,13 @@ enum st {
 #define HEADS_SQL                                                                                  \
 	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID           \
 	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
+/* Due entries of target ?1 at ?2 in id order whatever their zone, at most ?3 (a walk of
+ * outbox_walk that steps over the deferred ones), and the earliest next attempt of any. */
+#define DUE_ANY_SQL                                                                                \
+	"SELECT " ENTRY_COLS_O " FROM outbox o INDEXED BY outbox_walk WHERE o.target = ?1"         \
+	" AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
+#define NEXT_DUE_ANY_SQL                                                                           \
+	"SELECT min(next_attempt_ms) FROM outbox INDEXED BY outbox_due WHERE target = ?1"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
 #define DLQ_WHERE "(?1 IS NULL OR target = ?1) AND failed_ms >= ?2"
 
@@ -220,6 +229,8 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_OB_COUNT] = "SELECT count(*) FROM outbox",
     [ST_OB_COUNT_EACH] = "SELECT target, count(*) FROM outbox GROUP BY target",
     [ST_OB_NEXT_DUE] = NEXT_DUE_SQL,
+    [ST_OB_DUE_ANY] = DUE_ANY_SQL,
+    [ST_OB_NEXT_DUE_ANY] = NEXT_DUE_ANY_SQL,
     [ST_DLQ_LIST] = "SELECT id, target, zone_id, msg_id, topic_or_url, payload, headers, extra,"
                     " created_ms, 0, first_failed_ms, attempts, NULL, status, reason, failed_ms"
                     " FROM dead WHERE " DLQ_WHERE " ORDER BY id",
@@ -984,6 +995,23 @@ int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size
 	return read_entries(s, st, max, out, n, "outbox heads");
 }
 
+int store_outbox_due(struct store *s, const char *target, int64_t now_ms, size_t max,
+                     struct store_entry **out, size_t *n)
+{
+	sqlite3_stmt *st = s->st[ST_OB_DUE_ANY];
+
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
+	    sqlite3_bind_int64(st, 3, (int64_t)max))
+		return fail_reset(s, st, "outbox due");
+	return read_entries(s, st, max, out, n, "outbox due");
+}
+
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,
                        struct store_entry **out, size_t *n)
 {
@@ -1086,6 +1114,22 @@ int64_t store_outbox_next_due(struct store *s, const char *target)
 		return -2;
 	}
 	rc = run_int64(s, ST_OB_NEXT_DUE, "outbox next due", &v);
+	if (rc < 0)
+		return -2;
+	return rc == 0 ? -1 : v;
+}
+
+int64_t store_outbox_next_due_any(struct store *s, const char *target)
+{
+	sqlite3_stmt *st = s->st[ST_OB_NEXT_DUE_ANY];
+	int64_t v = 0;
+	int rc;
+
+	if (bind_text(st, 1, target)) {
+		fail_reset(s, st, "outbox next due");
+		return -2;
+	}
+	rc = run_int64(s, ST_OB_NEXT_DUE_ANY, "outbox next due", &v);
 	if (rc < 0)
 		return -2;
 	return rc == 0 ? -1 : v;

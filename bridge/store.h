@@ -124,6 +124,10 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
  * (an entry already in flight is its zone's head until acknowledged). 0 or -1. */
 int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
                        struct store_entry **out, size_t *n);
+/* Up to max due entries of target in id order, whatever their zone (a sender that does not
+ * keep zones in order; entries in flight are among them). 0 or -1. */
+int store_outbox_due(struct store *s, const char *target, int64_t now_ms, size_t max,
+                     struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
 /* Frees the strings of one entry and zeroes it (for entries a caller built itself). */
 void store_entry_release(struct store_entry *e);
@@ -145,6 +149,8 @@ int store_outbox_count_each(struct store *s, int (*cb)(void *arg, const char *ta
  * the first entries of each zone. May be <= now (then only entries in flight, excluded by
  * fetch_after, may be waiting). -1 when target has no entry, -2 on error. */
 int64_t store_outbox_next_due(struct store *s, const char *target);
+/* The same over every entry of target, not only the zones' first ones (for store_outbox_due). */
+int64_t store_outbox_next_due_any(struct store *s, const char *target);
 
 /* Dead letters of target (NULL: all) that failed at or after since_ms, oldest first. cb gets
  * a borrowed entry (id is the dead letter's id), the status, reason and failure time; a

@@ -47,11 +47,12 @@ struct webhook {
 	int64_t max_retry_age_ms;
 	struct xfer *inflight;
 	size_t ninflight;
-	int64_t next_send_ms;   /* Slack pacing */
-	bool dirty;             /* something changed: look at the outbox at the next pump */
-	int64_t due_ms;         /* else look again at this wall time */
-	bool failing;           /* for logging state changes once */
-	bool odd_answer_logged; /* a Slack 2xx that did not say "ok" was logged */
+	int64_t next_send_ms;    /* Slack pacing */
+	int64_t paused_until_ms; /* a 429 or a Retry-After: nothing new starts before */
+	bool dirty;              /* something changed: look at the outbox at the next pump */
+	int64_t due_ms;          /* else look again at this wall time */
+	bool failing;            /* for logging state changes once */
+	bool odd_answer_logged;  /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
 };
 
@@ -771,21 +772,31 @@ void webhook_mark_dirty(struct webhook *w)
 	w->dirty = true;
 }
 
-/* Only the head of each zone can go (one transfer per zone keeps the zone in order), so
- * the candidates are the zones' heads; an in-flight entry is its zone's head until it is
- * settled. The outbox is read only when something changed or a retry falls due. */
+/* order: zone: only the head of each zone can go (one transfer per zone keeps the zone in
+ * order), so the candidates are the zones' heads; an in-flight entry is its zone's head
+ * until it is settled. order: none: any due entry, oldest first; a deferred one is stepped
+ * over. Either way the in-flight entries are among the candidates (at most concurrency
+ * rows hold every free slot's pick). The outbox is read only when something changed or a
+ * retry falls due. */
 void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
 {
 	struct store_entry *v = NULL;
 	size_t n = 0;
+	int rc;
 
 	if (w->ninflight >= (size_t)w->cfg.concurrency)
 		return;
 	if (w->cfg.format == WEBHOOK_SLACK && now_ms < w->next_send_ms)
 		return;
+	if (now_ms < w->paused_until_ms)
+		return;
 	if (!w->dirty && now_ms < w->due_ms)
 		return;
-	if (store_outbox_heads(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n) < 0) {
+	if (w->cfg.order == WEBHOOK_ORDER_NONE)
+		rc = store_outbox_due(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n);
+	else
+		rc = store_outbox_heads(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n);
+	if (rc < 0) {
 		log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
 		w->dirty = false; /* try again in a second, not in a tight loop */
 		w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
@@ -808,7 +819,8 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 	store_entries_free(v, n);
 	/* when to look again without news: the next retry, or a second from now for entries
 	 * put back by another process (dlq replay) and for heads that could not start yet */
-	int64_t due = store_outbox_next_due(st, w->target);
+	int64_t due = w->cfg.order == WEBHOOK_ORDER_NONE ? store_outbox_next_due_any(st, w->target)
+	                                                 : store_outbox_next_due(st, w->target);
 	w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
 	if (due > now_ms && due < w->due_ms)
 		w->due_ms = due;
@@ -824,6 +836,8 @@ int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms)
 	int64_t t = w->dirty ? now_ms : w->due_ms;
 	if (w->cfg.format == WEBHOOK_SLACK && w->next_send_ms > t)
 		t = w->next_send_ms;
+	if (w->paused_until_ms > t)
+		t = w->paused_until_ms;
 	return t;
 }
 
@@ -880,6 +894,11 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 		           "%s: %s, retrying in %lldms", w->target, why, (long long)delay);
 	}
 	w->failing = true;
+	/* a 429 or a Retry-After speaks for the endpoint, not for this entry: nothing new
+	 * starts until this entry's retry, whatever the order (the transfers already running
+	 * finish) */
+	if ((status == 429 || x->retry_after[0] != '\0') && now_ms + delay > w->paused_until_ms)
+		w->paused_until_ms = now_ms + delay;
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
 	metrics_add(M_RETRIED, 1);

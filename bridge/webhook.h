@@ -51,7 +51,9 @@ int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t 
                  const char *body, size_t body_len, char *out, size_t outsz);
 
 /* Delivery loop hooks. pump starts transfers for due entries (up to the webhook's
- * concurrency, one at a time per zone so each zone stays in order); done settles a finished
+ * concurrency; with order zone one at a time per zone so each zone stays in order, with
+ * order none any due entry; after a 429 or a Retry-After none until that entry's retry,
+ * the endpoint's limit); done settles a finished
  * transfer that belongs to w (returns false if easy is not w's). next_due_ms: wall ms when
  * pump wants to run again (-1: only after a transfer ends). mark_dirty: new entries may be
  * in the outbox (the delivery loop calls it when the poller wakes it). */

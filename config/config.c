@@ -13,12 +13,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "lib/suggest.h"
+
 #define SEC 1000LL
 #define MINUTE (60 * SEC)
 #define HOUR (60 * MINUTE)
 #define DAY (24 * HOUR)
 
 static const char *const format_names[] = {"json", "slack", "discord", "teams", "cloudevents"};
+static const char *const order_names[] = {"zone", "none"}; /* enum webhook_order */
 
 /* Allocation failures are load errors like any other, reported at `at` (NULL: unknown), so
  * a reload on SIGHUP that runs short of memory fails and the running config stays. */
@@ -891,9 +894,9 @@ static void load_secrets(struct cfg_webhook *w, const struct ynode *v, struct cf
 static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const struct ynode *v,
                          struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"url",     "format",      "headers",
-	                                   "secret",  "secret_file", "secrets",
-	                                   "timeout", "concurrency", NULL};
+	static const char *const keys[] = {"url",         "format",  "headers", "secret",
+	                                   "secret_file", "secrets", "timeout", "concurrency",
+	                                   "order",       NULL};
 	char what[160];
 	const struct ynode *n;
 	const char *s;
@@ -905,6 +908,7 @@ static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const s
 	w->format = WEBHOOK_JSON;
 	w->timeout_ms = 10 * SEC;
 	w->concurrency = 4;
+	w->order = WEBHOOK_ORDER_ZONE;
 	if (!name_valid(key->value))
 		ynode_error(
 		    errs, key,
@@ -948,6 +952,22 @@ static void load_webhook(struct cfg_webhook *w, const struct ynode *key, const s
 	load_secrets(w, v, errs);
 	read_duration(v, "timeout", SEC, 5 * MINUTE, &w->timeout_ms, errs);
 	read_int(v, "concurrency", 1, 64, &w->concurrency, errs);
+	if (ynode_str(v, "order", false, &s, errs) == 1) {
+		size_t i = 0, norders = sizeof(order_names) / sizeof(order_names[0]);
+		while (i < norders && strcmp(s, order_names[i]) != 0)
+			i++;
+		const char *near = i < norders ? NULL : suggest_pick(s, order_names, norders);
+		if (i < norders)
+			w->order = (enum webhook_order)i;
+		else if (near != NULL)
+			ynode_error(
+			    errs, ynode_get(v, "order"),
+			    "'order': expected zone or none, found '%s' (did you mean '%s'?)", s,
+			    near);
+		else
+			ynode_error(errs, ynode_get(v, "order"),
+			            "'order': expected zone or none, found '%s'", s);
+	}
 }
 
 static void load_targets(struct config *c, const struct ynode *root, struct cfg_errors *errs)
@@ -1192,6 +1212,13 @@ const char *config_webhook_format_name(enum webhook_format f)
 	return format_names[f];
 }
 
+const char *config_webhook_order_name(enum webhook_order o)
+{
+	if ((size_t)o >= sizeof(order_names) / sizeof(order_names[0]))
+		return "?";
+	return order_names[o];
+}
+
 void config_summary(const struct config *c, char *out, size_t outsz)
 {
 	char iv[32], zones[64];
@@ -1310,7 +1337,8 @@ int config_dump(const struct config *c, struct buf *b)
 		rc |= buf_printf(b, " secrets=%s", w->nsecrets ? "***" : "-");
 		if (w->nsecrets > 1)
 			rc |= buf_printf(b, "(%zu)", w->nsecrets);
-		rc |= buf_printf(b, " timeout=%s concurrency=%d", d1, w->concurrency);
+		rc |= buf_printf(b, " timeout=%s concurrency=%d order=%s", d1, w->concurrency,
+		                 config_webhook_order_name(w->order));
 	}
 	return rc ? -1 : 0;
 }

@@ -20,6 +20,12 @@ enum webhook_format {
 	WEBHOOK_CLOUDEVENTS
 };
 
+/* Which deliveries of one webhook may overtake each other. */
+enum webhook_order {
+	WEBHOOK_ORDER_ZONE, /* one in flight per zone: each zone's entries arrive in order */
+	WEBHOOK_ORDER_NONE  /* any due entry, up to concurrency: a retry holds back nothing */
+};
+
 struct cfg_header {
 	char *name, *value;
 };
@@ -85,6 +91,7 @@ struct cfg_webhook {
 	size_t nsecrets;
 	int64_t timeout_ms;
 	int concurrency;
+	enum webhook_order order;
 	int line, column;
 };
 
@@ -161,5 +168,7 @@ bool config_mode_valid(const struct config *cfg, const char *name);
 
 /* "json", "slack", ... */
 const char *config_webhook_format_name(enum webhook_format f);
+/* "zone" or "none" */
+const char *config_webhook_order_name(enum webhook_order o);
 
 #endif

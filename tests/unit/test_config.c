@@ -191,6 +191,32 @@ static void test_defaults_fill_absent_keys(void **state)
 	config_free(c);
 }
 
+/* order: zone unless asked otherwise; none is kept per webhook, and the dump shows it. */
+static void test_webhook_order_defaults_to_zone(void **state)
+{
+	(void)state;
+	struct cfg_errors errs = {0};
+	struct buf dump;
+	struct config *c = load_text("tether:\n  base_url: https://my.timeline.is/\n"
+	                             "  access_token: t\n"
+	                             "webhooks:\n  a:\n    url: https://example.com/a\n"
+	                             "  b: {url: https://example.com/b, order: none}\n"
+	                             "  c: {url: https://example.com/c, order: zone}\n",
+	                             &errs);
+	assert_non_null(c);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(config_webhook(c, "a")->order, WEBHOOK_ORDER_ZONE);
+	assert_int_equal(config_webhook(c, "b")->order, WEBHOOK_ORDER_NONE);
+	assert_int_equal(config_webhook(c, "c")->order, WEBHOOK_ORDER_ZONE);
+	buf_init(&dump, 0);
+	assert_int_equal(config_dump(c, &dump), 0);
+	assert_non_null(strstr(dump.data, "webhook.b: "));
+	assert_non_null(strstr(strstr(dump.data, "webhook.b: "), " order=none"));
+	assert_non_null(strstr(strstr(dump.data, "webhook.a: "), " order=zone"));
+	buf_release(&dump);
+	config_free(c);
+}
+
 static void test_oauth_and_zone_list(void **state)
 {
 	(void)state;
@@ -639,6 +665,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_example_loads_with_values),
 	    cmocka_unit_test(test_defaults_fill_absent_keys),
+	    cmocka_unit_test(test_webhook_order_defaults_to_zone),
 	    cmocka_unit_test(test_oauth_and_zone_list),
 	    cmocka_unit_test(test_spec_example_loads),
 	    cmocka_unit_test(test_env_expands_into_fields),

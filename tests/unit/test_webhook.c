@@ -3,13 +3,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
 
 #include "bridge/webhook.h"
+#include "lib/util.h"
 
 static const char *msg_json =
     "{\"schema\":\"tether-bridge/v1\",\"id\":\"event:abc:2020-07-09T08:05:09.036+01:00\","
@@ -443,6 +446,133 @@ static void test_json_id_comes_from_the_rule_whatever_the_names_hold(void **stat
 	}
 }
 
+/* ---- scheduling: which entries a pump starts, against a real outbox ---- */
+
+struct sched {
+	char dir[64], path[96];
+	struct store *st;
+	CURLM *multi;
+	struct webhook *w;
+};
+
+/* A webhook "h" with the given order and concurrency 4 to a port where nothing listens
+ * (127.0.0.1:1: refused at once), over a fresh outbox. */
+static void sched_open(struct sched *f, enum webhook_order order)
+{
+	struct cfg_webhook c = hook(WEBHOOK_JSON);
+	char err[256];
+
+	c.url = "http://127.0.0.1:1/hook";
+	c.nsecrets = 0;
+	c.concurrency = 4;
+	c.order = order;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/tb-test-webhook.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	f->st = store_open(f->path, err, sizeof(err));
+	assert_non_null(f->st);
+	f->multi = curl_multi_init();
+	assert_non_null(f->multi);
+	f->w = webhook_new(&c, 3600 * 1000);
+	assert_non_null(f->w);
+}
+
+static void sched_close(struct sched *f)
+{
+	webhook_cancel_all(f->w, f->multi);
+	webhook_free(f->w);
+	curl_multi_cleanup(f->multi);
+	store_close(f->st);
+	unlink(f->path);
+	char wal[128];
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	unlink(wal);
+	snprintf(wal, sizeof(wal), "%s-shm", f->path);
+	unlink(wal);
+	rmdir(f->dir);
+}
+
+static void sched_put(struct sched *f, const char *zone, const char *msg_id)
+{
+	struct store_entry e = {.target = "webhook.h",
+	                        .zone_id = (char *)zone,
+	                        .msg_id = (char *)msg_id,
+	                        .payload = (char *)msg_json,
+	                        .payload_len = strlen(msg_json),
+	                        .created_ms = 1};
+	assert_int_equal(store_outbox_put(f->st, &e), 0);
+}
+
+/* Pumps once at now_ms, runs the transfers it started to their end (connection refused)
+ * and settles them: returns how many started. Each one is deferred (a retry). */
+static int sched_round(struct sched *f, int64_t now_ms)
+{
+	int running = 1, started = 0, left;
+	CURLMsg *m;
+
+	webhook_mark_dirty(f->w);
+	webhook_pump(f->w, f->st, f->multi, now_ms);
+	while (running > 0) {
+		assert_int_equal(curl_multi_perform(f->multi, &running), CURLM_OK);
+		if (running > 0)
+			curl_multi_poll(f->multi, NULL, 0, 100, NULL);
+	}
+	while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		assert_true(
+		    webhook_done(f->w, f->st, f->multi, m->easy_handle, m->data.result, now_ms));
+		started++;
+	}
+	return started;
+}
+
+/* order: zone starts one entry per zone, and a zone whose head is being retried waits. */
+static void test_order_zone_keeps_one_per_zone_and_waits_for_retries(void **state)
+{
+	(void)state;
+	struct sched f;
+	int64_t now = util_now_ms();
+
+	sched_open(&f, WEBHOOK_ORDER_ZONE);
+	sched_put(&f, "za", "a1");
+	sched_put(&f, "za", "a2");
+	sched_put(&f, "zb", "b1");
+	assert_int_equal(sched_round(&f, now), 2); /* a1 and b1 */
+	sched_put(&f, "za", "a3");
+	sched_put(&f, "zc", "c1");
+	/* a1 and b1 are deferred: their zones wait, zc goes */
+	assert_int_equal(sched_round(&f, now), 1);
+	sched_close(&f);
+}
+
+/* order: none starts every due entry up to concurrency, and entries being retried hold
+ * back nothing, not even their own zone. */
+static void test_order_none_runs_a_zone_in_parallel_past_its_retries(void **state)
+{
+	(void)state;
+	struct sched f;
+	int64_t now = util_now_ms();
+
+	sched_open(&f, WEBHOOK_ORDER_NONE);
+	sched_put(&f, "za", "a1");
+	sched_put(&f, "za", "a2");
+	sched_put(&f, "zb", "b1");
+	assert_int_equal(sched_round(&f, now), 3);
+	sched_put(&f, "za", "a3");
+	sched_put(&f, "za", "a4");
+	sched_put(&f, "zc", "c1");
+	/* a1, a2 and b1 are deferred; a3, a4 (behind them in za) and c1 go */
+	assert_int_equal(sched_round(&f, now), 3);
+	/* at most concurrency (4) at once */
+	for (int i = 0; i < 6; i++)
+		sched_put(&f, "za", "more");
+	assert_int_equal(sched_round(&f, now), 4);
+	/* the retries fall due: the oldest go first */
+	assert_int_equal(sched_round(&f, now + 24 * 3600 * 1000LL), 4);
+	sched_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +591,8 @@ int main(void)
 	    cmocka_unit_test(test_empty_rule_text_gives_the_default_text),
 	    cmocka_unit_test(test_delivery_id_differs_per_rule_and_target_only),
 	    cmocka_unit_test(test_two_rules_send_one_message_under_two_ids),
+	    cmocka_unit_test(test_order_zone_keeps_one_per_zone_and_waits_for_retries),
+	    cmocka_unit_test(test_order_none_runs_a_zone_in_parallel_past_its_retries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
