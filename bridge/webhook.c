@@ -817,6 +817,10 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 		}
 	}
 	store_entries_free(v, n);
+	/* full: the next answer marks w dirty and nothing starts before it, so the next-due
+	 * query (as costly as the fetch) would be wasted */
+	if (w->ninflight >= (size_t)w->cfg.concurrency)
+		return;
 	/* when to look again without news: the next retry, or a second from now for entries
 	 * put back by another process (dlq replay) and for heads that could not start yet */
 	int64_t due = w->cfg.order == WEBHOOK_ORDER_NONE ? store_outbox_next_due_any(st, w->target)
