@@ -48,6 +48,8 @@ struct webhook {
 	int64_t max_retry_age_ms;
 	struct xfer *inflight;
 	size_t ninflight;
+	CURL **spare; /* easy handles of finished transfers, for the next ones (concurrency) */
+	size_t nspare;
 	int64_t next_send_ms;    /* Slack pacing */
 	int64_t paused_until_ms; /* a 429 or a Retry-After: nothing new starts before */
 	bool dirty;              /* something changed: look at the outbox at the next pump */
@@ -88,7 +90,8 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 	w->cfg.url = dupstr(cfg->url);
 	w->cfg.headers = calloc(cfg->nheaders + 1, sizeof(*w->cfg.headers));
 	w->cfg.secrets = calloc(cfg->nsecrets + 1, sizeof(*w->cfg.secrets));
-	ok = w->cfg.name && w->cfg.url && w->cfg.headers && w->cfg.secrets;
+	w->spare = calloc((size_t)(cfg->concurrency > 0 ? cfg->concurrency : 1), sizeof(*w->spare));
+	ok = w->cfg.name && w->cfg.url && w->cfg.headers && w->cfg.secrets && w->spare;
 	for (size_t i = 0; ok && i < cfg->nheaders; i++) {
 		w->cfg.headers[i].name = dupstr(cfg->headers[i].name);
 		w->cfg.headers[i].value = dupstr(cfg->headers[i].value);
@@ -107,14 +110,24 @@ struct webhook *webhook_new(const struct cfg_webhook *cfg, int64_t max_retry_age
 	return w;
 }
 
-static void xfer_free(struct xfer *x, CURLM *multi)
+/* keep: the transfer ended normally and its easy handle may serve the next one (setting
+ * up a handle cost about as much as the request's own headers: callgrind) */
+static void xfer_free(struct xfer *x, CURLM *multi, bool keep)
 {
 	if (x == NULL)
 		return;
 	if (x->easy) {
 		if (multi)
 			curl_multi_remove_handle(multi, x->easy);
-		curl_easy_cleanup(x->easy);
+		struct webhook *w = x->w;
+		if (keep && multi && w->nspare < (size_t)w->cfg.concurrency) {
+			/* nothing may point at what is freed below */
+			curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+			curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
+			w->spare[w->nspare++] = x->easy;
+		} else {
+			curl_easy_cleanup(x->easy);
+		}
 	}
 	curl_slist_free_all(x->hdrs);
 	free(x->body);
@@ -129,7 +142,7 @@ void webhook_cancel_all(struct webhook *w, CURLM *multi)
 	while (w->inflight) {
 		struct xfer *x = w->inflight;
 		w->inflight = x->next;
-		xfer_free(x, multi);
+		xfer_free(x, multi, false);
 	}
 	w->ninflight = 0;
 }
@@ -139,6 +152,9 @@ void webhook_free(struct webhook *w)
 	if (w == NULL)
 		return;
 	webhook_cancel_all(w, NULL);
+	for (size_t i = 0; i < w->nspare; i++)
+		curl_easy_cleanup(w->spare[i]);
+	free(w->spare);
 	cfg_release(&w->cfg);
 	free(w->target);
 	free(w);
@@ -532,17 +548,52 @@ static json_t *payload_rule(const char *payload)
 	return v;
 }
 
-int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
-                    char **urlp, char **bodyp, json_t **headersp, char *err, size_t errsz)
+/* One request as built for an entry: the sender turns hdrs into curl's list, explain into
+ * JSON, so both show the same headers in the same order. The header names and values point
+ * into the request itself and into the config (which outlives it). */
+struct request {
+	char *url, *body;
+	char id[WEBHOOK_ID_MAX], ts[32], sig[1024];
+	struct request_header {
+		const char *name, *value;
+	} * hdrs;
+	size_t nhdrs;
+};
+
+static void request_release(struct request *r)
+{
+	free(r->url);
+	free(r->body);
+	free(r->hdrs);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Appends a header, or replaces the value of one of the same name (a configured header
+ * given again under the exact name of one of ours takes its place). hdrs has room. */
+static void request_header(struct request *r, const char *name, const char *value)
+{
+	for (size_t i = 0; i < r->nhdrs; i++) {
+		if (strcmp(r->hdrs[i].name, name) == 0) {
+			r->hdrs[i].value = value;
+			return;
+		}
+	}
+	r->hdrs[r->nhdrs].name = name;
+	r->hdrs[r->nhdrs++].value = value;
+}
+
+#define REQUEST_OWN_HEADERS 6 /* Content-Type ... webhook-signature, below */
+
+static int request_build(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
+                         struct request *r, char *err, size_t errsz)
 {
 	json_error_t jerr = {.text = "out of memory"};
-	json_t *msg = NULL, *extra = NULL, *body = NULL, *headers = NULL;
+	json_t *msg = NULL, *extra = NULL, *body = NULL;
 	const char *text = NULL, *tmpl_body = NULL, *ctype = "application/json";
 	char *default_t = NULL, *out = NULL, *url = NULL;
-	char ts[32], sig[1024], id[WEBHOOK_ID_MAX];
+	char *const id = r->id;
 
-	*urlp = *bodyp = NULL;
-	*headersp = NULL;
+	memset(r, 0, sizeof(*r));
 	json_t *rule = cfg->format == WEBHOOK_JSON ? payload_rule(e->payload) : NULL;
 	if (rule != NULL) {
 		/* the body is the payload as is: only the rule is needed, for the id */
@@ -601,45 +652,75 @@ int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, 
 		          : (asprintf(&url, "%s?wait=true", cfg->url) < 0 ? NULL : url);
 	else
 		url = strdup(cfg->url);
-	headers = json_object();
-	if (url == NULL || headers == NULL) {
+	r->hdrs = calloc(REQUEST_OWN_HEADERS + cfg->nheaders, sizeof(*r->hdrs));
+	if (url == NULL || r->hdrs == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
-	snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
-	json_object_set_new(headers, "Content-Type", json_string(ctype));
-	json_object_set_new(headers, "User-Agent", json_string(TB_USER_AGENT));
-	json_object_set_new(headers, "webhook-id", json_string(id));
-	json_object_set_new(headers, "webhook-timestamp", json_string(ts));
-	json_object_set_new(headers, "Idempotency-Key", json_string(id));
+	snprintf(r->ts, sizeof(r->ts), "%lld", (long long)now_s);
+	/* ctype and TB_USER_AGENT are literals: they outlive the request */
+	request_header(r, "Content-Type", ctype);
+	request_header(r, "User-Agent", TB_USER_AGENT);
+	request_header(r, "webhook-id", id);
+	request_header(r, "webhook-timestamp", r->ts);
+	request_header(r, "Idempotency-Key", id);
 	if (cfg->nsecrets > 0) {
-		if (webhook_sign(cfg->secrets, cfg->nsecrets, id, now_s, out, strlen(out), sig,
-		                 sizeof(sig)) < 0) {
+		if (webhook_sign(cfg->secrets, cfg->nsecrets, id, now_s, out, strlen(out), r->sig,
+		                 sizeof(r->sig)) < 0) {
 			snprintf(err, errsz, "unable to sign: bad secret");
 			goto fail;
 		}
-		json_object_set_new(headers, "webhook-signature", json_string(sig));
+		request_header(r, "webhook-signature", r->sig);
 	}
 	for (size_t i = 0; i < cfg->nheaders; i++)
-		json_object_set_new(headers, cfg->headers[i].name,
-		                    json_string(cfg->headers[i].value));
+		request_header(r, cfg->headers[i].name, cfg->headers[i].value);
 	json_decref(msg);
 	json_decref(extra);
 	json_decref(body);
 	free(default_t);
-	*urlp = url;
-	*bodyp = out;
-	*headersp = headers;
+	r->url = url;
+	r->body = out;
 	return 0;
 fail:
 	json_decref(msg);
 	json_decref(extra);
 	json_decref(body);
-	json_decref(headers);
 	free(default_t);
 	free(out);
 	free(url);
+	free(r->hdrs);
+	r->hdrs = NULL;
 	return -1;
+}
+
+int webhook_request(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_s,
+                    char **urlp, char **bodyp, json_t **headersp, char *err, size_t errsz)
+{
+	struct request r;
+	json_t *headers;
+
+	*urlp = *bodyp = NULL;
+	*headersp = NULL;
+	if (request_build(cfg, e, now_s, &r, err, errsz) < 0)
+		return -1;
+	headers = json_object();
+	for (size_t i = 0; headers != NULL && i < r.nhdrs; i++) {
+		if (json_object_set_new(headers, r.hdrs[i].name, json_string(r.hdrs[i].value)) <
+		    0) {
+			json_decref(headers);
+			headers = NULL;
+		}
+	}
+	if (headers == NULL) {
+		snprintf(err, errsz, "out of memory");
+		request_release(&r);
+		return -1;
+	}
+	*urlp = r.url;
+	*bodyp = r.body;
+	*headersp = headers;
+	free(r.hdrs);
+	return 0;
 }
 
 json_t *webhook_explain(const struct cfg_webhook *cfg, const struct store_entry *e, int64_t now_ms)
@@ -713,17 +794,38 @@ static void settle_dead(struct webhook *w, struct store *st, int64_t id, const c
 	tmetrics_add(TM_DEAD, w->target, 1);
 }
 
+/* An easy handle with the options every transfer of w shares: a spare one, or a new one. */
+static CURL *easy_get(struct webhook *w)
+{
+	CURL *easy;
+
+	if (w->nspare > 0)
+		return w->spare[--w->nspare];
+	easy = curl_easy_init();
+	if (easy == NULL)
+		return NULL;
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)w->cfg.timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg.timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	return easy;
+}
+
 static int start(struct webhook *w, struct store *st, CURLM *multi, const struct store_entry *e,
                  int64_t now_ms)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
-	char *url = NULL, err[256];
-	json_t *headers = NULL;
-	const char *k;
-	json_t *v;
+	struct request r = {0};
+	struct buf line;
+	char err[256];
 
 	if (x == NULL)
 		return -1;
+	buf_init(&line, 0);
 	x->w = w;
 	x->id = e->id;
 	x->attempts = e->attempts;
@@ -734,19 +836,17 @@ static int start(struct webhook *w, struct store *st, CURLM *multi, const struct
 	buf_init(&x->resp, MAX_RESPONSE);
 	if (x->zone_id == NULL || x->msg_id == NULL)
 		goto fail;
-	if (webhook_request(&w->cfg, e, now_ms / 1000, &url, &x->body, &headers, err, sizeof(err)) <
-	    0) {
+	if (request_build(&w->cfg, e, now_ms / 1000, &r, err, sizeof(err)) < 0) {
 		settle_dead(w, st, e->id, e->msg_id, 0, err);
-		xfer_free(x, NULL);
+		xfer_free(x, NULL, false);
 		return 0;
 	}
-	json_object_foreach(headers, k, v)
-	{
-		char *line;
-		if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)
+	for (size_t i = 0; i < r.nhdrs; i++) {
+		buf_reset(&line);
+		if (buf_puts(&line, r.hdrs[i].name) < 0 || buf_puts(&line, ": ") < 0 ||
+		    buf_puts(&line, r.hdrs[i].value) < 0)
 			goto fail;
-		struct curl_slist *n = curl_slist_append(x->hdrs, line);
-		free(line);
+		struct curl_slist *n = curl_slist_append(x->hdrs, line.data);
 		if (n == NULL)
 			goto fail;
 		x->hdrs = n;
@@ -756,36 +856,30 @@ static int start(struct webhook *w, struct store *st, CURLM *multi, const struct
 	if (n == NULL)
 		goto fail;
 	x->hdrs = n;
-	x->easy = curl_easy_init();
+	x->body = r.body;
+	r.body = NULL;
+	x->easy = easy_get(w);
 	if (x->easy == NULL)
 		goto fail;
-	curl_easy_setopt(x->easy, CURLOPT_URL, url);
-	curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_URL, r.url);
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
 	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(x->body));
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
-	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)w->cfg.timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->cfg.timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
 		goto fail;
 	x->next = w->inflight;
 	w->inflight = x;
 	w->ninflight++;
-	free(url);
-	json_decref(headers);
+	request_release(&r);
+	buf_release(&line);
 	return 0;
 fail:
-	free(url);
-	json_decref(headers);
-	xfer_free(x, NULL);
+	request_release(&r);
+	buf_release(&line);
+	xfer_free(x, NULL, false);
 	return -1;
 }
 
@@ -992,6 +1086,6 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 		snprintf(why, sizeof(why), "HTTP %ld%s%s", status, excerpt[0] ? ": " : "", excerpt);
 		settle_dead(w, st, x->id, x->msg_id, (int)status, why);
 	}
-	xfer_free(x, multi);
+	xfer_free(x, multi, true);
 	return true;
 }
