@@ -12,6 +12,7 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 EVENTS=${BENCH_EVENTS:-100000}          # backlog size
 ZONES=${BENCH_ZONES:-10}                # zones the backlog is spread over
 HOOK_CONCURRENCY=${BENCH_HOOK_CONCURRENCY:-8}
+HOOK_ORDERS=${BENCH_HOOK_ORDERS:-zone none} # one webhook drain per order
 MQTT_TIMEOUT=${BENCH_MQTT_TIMEOUT:-90}  # seconds allowed for the MQTT drain
 HOOK_TIMEOUT=${BENCH_HOOK_TIMEOUT:-60}  # seconds allowed for the webhook drain
 IDLE_ZONES=${BENCH_IDLE_ZONES:-100}
@@ -208,23 +209,27 @@ wait_file "$T/sub.ready" || die "the MQTT subscriber did not start: $(cat "$T/su
 START=$(now_ms)
 drain mqtt "mqtt qos1" "$T/sub.out" "$SUB_PID"
 
-# 2. every event to a webhook
-"$BUILD/bench/hook_count" --port 0 --port-file "$T/hook.port" --count "$EVENTS" \
-	--timeout "$HOOK_TIMEOUT" >"$T/hook.out" 2>"$T/hook.log" &
-HOOK_PID=$!
-PIDS="$PIDS $HOOK_PID"
-wait_file "$T/hook.port" || die "the webhook receiver did not start: $(cat "$T/hook.log")"
-cfg_head "$T/hook.yaml" hook "$SIM_PORT" 60s
-cat >>"$T/hook.yaml" <<CFG
+# 2. every event to a webhook, once per webhook order (order: zone keeps one delivery per
+# zone in flight; order: none fills every slot)
+for ORDER in $HOOK_ORDERS; do
+	"$BUILD/bench/hook_count" --port 0 --port-file "$T/hook.port" --count "$EVENTS" \
+		--timeout "$HOOK_TIMEOUT" >"$T/hook-$ORDER.out" 2>"$T/hook-$ORDER.log" &
+	HOOK_PID=$!
+	PIDS="$PIDS $HOOK_PID"
+	wait_file "$T/hook.port" || die "the webhook receiver did not start: $(cat "$T/hook-$ORDER.log")"
+	cfg_head "$T/hook-$ORDER.yaml" "hook-$ORDER" "$SIM_PORT" 60s
+	cat >>"$T/hook-$ORDER.yaml" <<CFG
 webhooks:
-  receiver: {url: "http://127.0.0.1:$(cat "$T/hook.port")/hook", format: json, concurrency: $HOOK_CONCURRENCY}
+  receiver: {url: "http://127.0.0.1:$(cat "$T/hook.port")/hook", format: json, concurrency: $HOOK_CONCURRENCY, order: $ORDER}
 rules:
   - name: every-event
     when: {kind: event}
     to: [{webhook: receiver}]
 CFG
-START=$(now_ms)
-drain hook "webhook (json, concurrency $HOOK_CONCURRENCY)" "$T/hook.out" "$HOOK_PID"
+	rm -f "$T/hook.port"
+	START=$(now_ms)
+	drain "hook-$ORDER" "webhook (json, concurrency $HOOK_CONCURRENCY, order $ORDER)" "$T/hook-$ORDER.out" "$HOOK_PID"
+done
 stop "$SIM_PID"
 
 # ---- the run-peers.sh workload ----------------------------------------------------------
