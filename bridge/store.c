@@ -399,16 +399,22 @@ fail:
 	return -1;
 }
 
-/* Checks that path holds our database (or nothing yet) without writing to it. */
+/* Checks that path holds our database (or nothing yet) without writing to it. The three
+ * figures are read in one transaction: another process creating the schema between two of
+ * them would otherwise show version 0 next to its tables, a "foreign" database. */
 static int check_header(struct store *s, const char *path, char *err, size_t errsz)
 {
 	int64_t version, app_id, tables;
 
-	if (exec_int(s->db, "PRAGMA user_version", &version) != SQLITE_OK ||
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    exec_int(s->db, "PRAGMA user_version", &version) != SQLITE_OK ||
 	    exec_int(s->db, "PRAGMA application_id", &app_id) != SQLITE_OK ||
-	    exec_int(s->db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK) {
+	    exec_int(s->db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errsz, "unable to read state database '%s': %s", path,
 		        sqlite3_errmsg(s->db));
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
 	if (app_id != 0 && app_id != STORE_APP_ID) {

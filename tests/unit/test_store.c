@@ -883,6 +883,59 @@ static void test_concurrent_writers_wait_instead_of_failing(void **state)
 	store_close(s);
 }
 
+struct opener {
+	const char *path;
+	pthread_barrier_t *go;
+	char err[512];
+	bool failed;
+};
+
+static void *opener_run(void *arg)
+{
+	struct opener *o = arg;
+	struct store *s;
+
+	pthread_barrier_wait(o->go);
+	s = store_open(o->path, o->err, sizeof(o->err));
+	o->failed = s == NULL;
+	store_close(s);
+	return NULL;
+}
+
+/* Connections that open a new file at the same moment (a daemon's two threads, `explain`
+ * next to a starting daemon) each see either no schema or the whole of it, never a
+ * half-made one taken for a foreign database. */
+static void test_simultaneous_first_opens_all_succeed(void **state)
+{
+	struct fixture *f = *state;
+	enum { OPENERS = 4, ROUNDS = 40 };
+	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+
+	for (int r = 0; r < ROUNDS; r++) {
+		struct opener o[OPENERS];
+		pthread_t t[OPENERS];
+		pthread_barrier_t go;
+		char p[160];
+
+		for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+			snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+			unlink(p);
+		}
+		assert_int_equal(pthread_barrier_init(&go, NULL, OPENERS), 0);
+		for (int i = 0; i < OPENERS; i++) {
+			o[i] = (struct opener){.path = f->path, .go = &go};
+			assert_int_equal(pthread_create(&t[i], NULL, opener_run, &o[i]), 0);
+		}
+		for (int i = 0; i < OPENERS; i++)
+			assert_int_equal(pthread_join(t[i], NULL), 0);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < OPENERS; i++) {
+			if (o[i].failed)
+				fail_msg("round %d, opener %d: %s", r, i, o[i].err);
+		}
+	}
+}
+
 /* The layout of schema version 1, as a v1 tether-bridge wrote it. */
 static const char v1_schema[] =
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
@@ -1267,6 +1320,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_connections_see_commits_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers_wait_instead_of_failing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_simultaneous_first_opens_all_succeed, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v2_database, setup, teardown),
