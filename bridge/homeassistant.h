@@ -16,6 +16,8 @@
 
 #define HA_SPREAD_MS 3000 /* a full set of configs is spread over this long */
 #define HA_ORIGIN "tether-bridge"
+/* The outbox ordering domain (zone_id) of every discovery config entry. */
+#define HA_ZONE_DISCOVERY "ha:discovery"
 
 struct ha;
 
@@ -55,6 +57,15 @@ const char *ha_broker(const struct ha *h);
 int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
             const struct ha_zone *zones, size_t nzones, bool force, int64_t now,
             struct ha_entries *out);
+
+/* One config the broker holds from an earlier run (topic and payload copied, as the store
+ * keeps them: see store_ha_config_each), before the first ha_sync: that sync then deletes
+ * the restored configs no longer wanted and sends only those new or changed (all with
+ * force). A restored Last plate config keeps its zone's plate entities. 0, or -1 on ENOMEM
+ * (h unchanged). */
+int ha_restore(struct ha *h, const char *topic, const char *payload);
+/* How many configs h holds published (restored or sent). */
+size_t ha_published_count(const struct ha *h);
 
 /* The perspectives' names (copied) for the live-view select, which a broker with commands
  * and a control section gets at the next ha_sync; n = 0 takes it away. 0, or -1 on ENOMEM
