@@ -34,6 +34,7 @@ struct sensor {
 	char *zone_id, *zone_name;
 	int flag;
 	struct ha_sensor s;
+	bool published; /* a state of it was sent: the broker holds one retained */
 };
 
 struct ha {
@@ -664,18 +665,22 @@ static struct sensor *sensor_get(struct ha *h, const struct message *m, int flag
 	return s;
 }
 
-static int sensor_publish(struct ha *h, const struct cfg_mqtt *m, const struct sensor *s, bool on,
+static int sensor_publish(struct ha *h, const struct cfg_mqtt *m, struct sensor *s, bool on,
                           int64_t now, struct ha_entries *out)
 {
 	char *zid = ha_object_id(s->zone_id), *topic = NULL, *dom = NULL, id[96];
 	int rc = -1;
 
 	snprintf(id, sizeof(id), "ha:%s:%lld", msg_flag_names[s->flag], (long long)now);
-	if (zid &&
-	    asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, msg_flag_names[s->flag]) >=
-	        0 &&
-	    asprintf(&dom, "ha:%s", s->zone_id) >= 0)
+	if (zid != NULL &&
+	    asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, msg_flag_names[s->flag]) < 0)
+		topic = NULL;
+	if (asprintf(&dom, "ha:%s", s->zone_id) < 0)
+		dom = NULL;
+	if (topic != NULL && dom != NULL)
 		rc = publish(out, h->broker, dom, id, topic, on ? "ON" : "OFF", m->qos, true, 0);
+	if (rc == 0)
+		s->published = true;
 	free(zid);
 	free(topic);
 	free(dom);
@@ -795,6 +800,19 @@ int ha_message(struct ha *h, const struct config *cfg, const struct rules *rules
 		    sensor_publish(h, m, s, ch == HA_SENSOR_ON, now, out) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int ha_states(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out)
+{
+	const struct cfg_mqtt *m = broker_cfg(cfg, h->broker);
+
+	if (m == NULL)
+		return 0;
+	for (size_t i = 0; i < h->nsens; i++)
+		if (h->sens[i].published &&
+		    sensor_publish(h, m, &h->sens[i], h->sens[i].s.on, now, out) < 0)
+			return -1;
 	return 0;
 }
 

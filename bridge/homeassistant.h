@@ -80,6 +80,13 @@ int ha_set_perspectives(struct ha *h, const char *const *names, size_t n);
 int ha_message(struct ha *h, const struct config *cfg, const struct rules *rules,
                const struct message *m, int64_t now, struct ha_entries *out);
 
+/* Every binary sensor state sent before, again as it is now (retained): after a
+ * reconnection or Home Assistant's birth, since a broker that restarted without persistence
+ * has lost them, and a state that did not change during the outage would not be sent
+ * otherwise. Due at once: a state held back could overwrite a later change. 0, or -1 on
+ * ENOMEM. */
+int ha_states(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out);
+
 /* Time passes: binary sensors whose pulse ended turn OFF. 0, or -1 on ENOMEM. */
 int ha_tick(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out);
 

@@ -326,6 +326,15 @@ static void ha_refresh(struct poller *p, int64_t now)
 		ok = ha_set_perspectives(p->ha[i], (const char *const *)p->persp, p->npersp) == 0 &&
 		     ha_sync(p->ha[i], p->cfg, p->rules, zs, p->nzones, p->ha_force, now, &e) == 0;
 	free(zs);
+	if (ok && p->ha_force) {
+		/* the broker may have lost the retained states too: they go now, in order with
+		 * the state changes (configs are spread, states are not) */
+		struct ha_entries st = {0};
+		for (size_t i = 0; i < p->nha && ok; i++)
+			ok = ha_states(p->ha[i], p->cfg, now, &st) == 0;
+		ha_commit(p, "entity states", &st);
+		ha_entries_release(&st);
+	}
 	if (!ok)
 		log_warnx("homeassistant: out of memory building discovery configs");
 	else

@@ -1,7 +1,9 @@
 # Binary sensors after a broker outage: with zone A's motion sensor ON for an open event,
 # the broker stops; meanwhile that event completes and one opens in zone B. Once the broker
 # is back (same port, its retained messages kept), a fresh subscriber reads A's sensor OFF,
-# B's ON and the bridge's availability online, all retained.
+# B's ON and the bridge's availability online, all retained. Then a broker that comes back
+# without its retained messages (no persistence) while nothing changed: the bridge sends
+# the states again on reconnecting, so they still read right.
 . "$(dirname "$0")/lib.sh"
 start_mosquitto_persist
 start_sim --zones 2
@@ -42,4 +44,13 @@ WAIT=20 wait_for states_right ||
 wait_cycles 2
 states_right || fail "the states changed again: A '$(retained "tb/ha/zone/$A/motion")', B '$(retained "tb/ha/zone/$B/motion")', '$(retained tb/bridge/status)'"
 ok "after the outage: A OFF, B ON, availability online (retained, fresh subscriber)"
+
+log_mark
+stop_mosquitto
+forget_pid "$MQTT_PID"
+wait_log "mqtt 'home'.*\(lost\|cannot connect\)" 10 || fail "the bridge did not notice the broker going away"
+start_mosquitto "$MQTT_PORT" # persistence false: every retained message is gone
+WAIT=20 wait_for states_right ||
+	fail "after a broker that lost its retained messages: A '$(retained "tb/ha/zone/$A/motion")' (want OFF), B '$(retained "tb/ha/zone/$B/motion")' (want ON), availability '$(retained tb/bridge/status)'"
+ok "after a broker restart without persistence: the unchanged states are sent again"
 finish_bridge

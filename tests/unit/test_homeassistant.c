@@ -318,6 +318,50 @@ static void test_bridge_state_is_sent_only_when_it_changes(void **state)
 	assert_int_equal(f->e.n, 2);
 }
 
+/* An open event with motion in zone z1. */
+static void motion_event(struct message *m, bool complete)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = MSG_EVENT;
+	snprintf(m->id, sizeof(m->id), "event:e1:%d", complete);
+	snprintf(m->source_id, sizeof(m->source_id), "e1");
+	snprintf(m->zone_id, sizeof(m->zone_id), "z1");
+	snprintf(m->zone_name, sizeof(m->zone_name), "Front");
+	m->flags = 1ULL << msg_flag_index("motion");
+	m->complete = complete;
+}
+
+/* After a reconnection a broker may have lost the retained states: ha_states gives each
+ * sensor that was ever sent its state as it is now, retained and due at once, and nothing
+ * for the sensors never sent. */
+static void test_states_again_are_the_sent_sensors_as_they_are_now(void **state)
+{
+	struct fx *f = *state;
+	struct message m;
+
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0, &f->e), 0);
+	assert_int_equal(f->e.n, 0);
+	motion_event(&m, false);
+	assert_int_equal(ha_message(f->h, f->cfg, f->rules, &m, T0, &f->e), 0);
+	assert_non_null(config_on(&f->e, "tb/ha/zone/z1/motion"));
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0 + 1, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	assert_string_equal(f->e.v[0].topic_or_url, "tb/ha/zone/z1/motion");
+	assert_string_equal(f->e.v[0].payload, "ON");
+	assert_non_null(strstr(f->e.v[0].extra, "\"retain\":true"));
+	assert_int_equal(f->e.v[0].next_attempt_ms, 0);
+	ha_entries_release(&f->e);
+	motion_event(&m, true);
+	assert_int_equal(ha_message(f->h, f->cfg, f->rules, &m, T0 + 2, &f->e), 0);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0 + 3, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	assert_string_equal(f->e.v[0].payload, "OFF");
+}
+
 static void test_rule_delivery_is_a_fired_event_not_retained(void **state)
 {
 	struct fx *f = *state;
@@ -371,6 +415,8 @@ int main(void)
 	    cmocka_unit_test(test_object_id_keeps_safe_names_and_hashes_others),
 	    cmocka_unit_test_setup_teardown(test_bridge_state_is_sent_only_when_it_changes, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_states_again_are_the_sent_sensors_as_they_are_now,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rule_delivery_is_a_fired_event_not_retained, setup,
 	                                    teardown),
 	};
