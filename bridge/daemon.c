@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,22 +39,28 @@ struct daemon {
 	char **targets;  /* "mqtt.home", "webhook.slack": what delivery serves */
 	size_t ntargets;
 	struct control *ctl; /* the control plane, or NULL */
-	struct listen *ls;   /* brokers with Home Assistant discovery or commands, at start */
+	struct listen *ls;   /* every broker, in the config's order (reloads add none) */
 	size_t nls;
+	_Atomic bool ha_any; /* some broker has discovery on (read by the control thread) */
+	pthread_t loop;      /* the delivery loop's thread, the brokers' */
+	struct deliver *dl;  /* for the brokers, from the loop's thread only */
 };
 
 /* What one broker listens to (its strings owned): Home Assistant's birth and refresh topics
- * when it has discovery, the control plane's <prefix>/cmd/# when it has commands. The broker
- * has one message callback (libmosquitto has one), listen_message_cb, which routes by topic. */
+ * when it has discovery (as the last config applied says: start or reload), the control
+ * plane's <prefix>/cmd/# when it has commands (at start). The broker has one message callback
+ * (libmosquitto has one), listen_message_cb, which routes by topic. */
 struct listen {
 	struct daemon *d;
 	char *target;        /* "mqtt.home" */
 	const char *name;    /* "home", inside target */
 	bool ha;             /* homeassistant on */
 	char *birth_topic;   /* ha: <discovery_prefix>/status */
-	char *refresh_topic; /* <topic_prefix>/cmd/refresh, the refresh button */
+	char *refresh_topic; /* ha: <topic_prefix>/cmd/refresh, the refresh button */
 	char *cmd_prefix;    /* commands on: "<topic_prefix>/cmd/"; NULL when off */
-	bool connected;      /* ha, once: the first connection gets the start's configs */
+	bool connected;      /* once: the first connection gets the start's configs */
+	bool resubscribed;   /* a reload subscribed on the live connection: the next connect
+	                        callback is its SUBACK, not a reconnection */
 };
 
 /* From the delivery thread, every message of the broker, routed by topic:
@@ -89,11 +96,8 @@ static void listen_message_cb(void *arg, const struct mqtt_message *msg)
 static void control_refresh_requested(void *arg)
 {
 	struct daemon *d = arg;
-	bool ha = false;
 
-	for (size_t i = 0; i < d->nls; i++)
-		ha = ha || d->ls[i].ha;
-	if (ha && d->poller != NULL)
+	if (atomic_load(&d->ha_any) && d->poller != NULL)
 		poller_ha_request(d->poller, false);
 }
 
@@ -109,54 +113,127 @@ static void control_perspectives_read(void *arg, const char *const *names, size_
 
 /* A broker with discovery reconnected: its retained configs may be gone (a broker
  * restarted without persistence), so they are sent again. The first connection needs
- * nothing more than the configs the start queues anyway. */
+ * nothing more than the configs the start queues anyway, and the answer to a reload's new
+ * subscription nothing more than the configs the reload queues. */
 static void ha_connect_cb(void *arg, const char *target)
 {
 	struct daemon *d = arg;
 
 	for (size_t i = 0; i < d->nls; i++) {
-		if (!d->ls[i].ha || strcmp(d->ls[i].target, target) != 0)
+		struct listen *l = &d->ls[i];
+		if (strcmp(l->target, target) != 0)
 			continue;
-		if (d->ls[i].connected && d->poller)
+		if (l->ha && l->connected && !l->resubscribed && d->poller)
 			poller_ha_request(d->poller, true);
-		d->ls[i].connected = true;
+		l->connected = true;
+		l->resubscribed = false;
 	}
 }
 
-/* Subscribes every broker with homeassistant or commands on to what it listens to (see
- * listen_message_cb), with the one callback. Call after control_setup. 0/-1 (logged). */
+/* Whether s is one of the (possibly NULL) strings a and b. */
+static bool one_of(const char *s, const char *a, const char *b)
+{
+	return (a != NULL && strcmp(s, a) == 0) || (b != NULL && strcmp(s, b) == 0);
+}
+
+/* Brings l's Home Assistant subscriptions to what m asks for: Home Assistant's birth topic
+ * <discovery_prefix>/status when m has discovery, and its refresh button's
+ * <topic_prefix>/cmd/refresh unless the control plane's cmd/# covers it; what is no longer
+ * wanted is unsubscribed. From the loop's thread (or before it runs). 0, or -1 (logged; l
+ * as it was). */
+static int listen_apply(struct listen *l, struct mqtt *mq, const struct cfg_mqtt *m)
+{
+	char *birth = NULL, *refresh = NULL;
+	const char *old_birth = l->ha ? l->birth_topic : NULL;
+	const char *old_refresh = l->ha && l->cmd_prefix == NULL ? l->refresh_topic : NULL;
+	bool added = false;
+
+	if (m->ha.enabled) {
+		if (asprintf(&birth, "%s/status", m->ha.discovery_prefix) < 0)
+			birth = NULL;
+		if (asprintf(&refresh, "%s/cmd/refresh", m->topic_prefix) < 0)
+			refresh = NULL;
+		if (birth == NULL || refresh == NULL) {
+			log_errorx("out of memory");
+			goto out_free;
+		}
+	}
+	const char *new_refresh = l->cmd_prefix == NULL ? refresh : NULL;
+	/* new filters first: a failure leaves the old ones in place */
+	if (birth != NULL && !one_of(birth, old_birth, old_refresh)) {
+		if (mqtt_subscribe(mq, birth) < 0)
+			goto out_subscribe;
+		added = true;
+	}
+	if (new_refresh != NULL && !one_of(new_refresh, old_birth, old_refresh)) {
+		if (mqtt_subscribe(mq, new_refresh) < 0)
+			goto out_subscribe;
+		added = true;
+	}
+	if (old_birth != NULL && !one_of(old_birth, birth, new_refresh))
+		mqtt_unsubscribe(mq, old_birth);
+	if (old_refresh != NULL && !one_of(old_refresh, birth, new_refresh))
+		mqtt_unsubscribe(mq, old_refresh);
+	if (added && mqtt_connected(mq))
+		l->resubscribed = true;
+	if (m->ha.enabled != l->ha || (birth && l->birth_topic && strcmp(birth, l->birth_topic)))
+		log_info("mqtt '%s': Home Assistant discovery %s%s%s", m->name,
+		         m->ha.enabled ? "on, its birth message on '" : "off",
+		         m->ha.enabled ? birth : "", m->ha.enabled ? "'" : "");
+	l->ha = m->ha.enabled;
+	free(l->birth_topic);
+	free(l->refresh_topic);
+	l->birth_topic = birth;
+	l->refresh_topic = refresh;
+	return 0;
+out_subscribe:
+	log_errorx("mqtt '%s': unable to subscribe to its Home Assistant topics", m->name);
+out_free:
+	free(birth);
+	free(refresh);
+	return -1;
+}
+
+/* The config being put in force: every broker's Home Assistant subscriptions follow it. */
+static void listen_reload(struct daemon *d, const struct config *cfg)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < d->nls; i++) {
+		const struct cfg_mqtt *m = config_mqtt(cfg, d->ls[i].name);
+		struct mqtt *mq = deliver_mqtt(d->dl, d->ls[i].target);
+		if (m == NULL || mq == NULL)
+			continue; /* a broker the reload removed: nothing sends to it any more */
+		listen_apply(&d->ls[i], mq, m);
+		any = any || d->ls[i].ha;
+	}
+	atomic_store(&d->ha_any, any);
+}
+
+/* Subscribes every broker to what it listens to (see listen_message_cb), with the one
+ * callback: the control plane's commands for those with commands on, and Home Assistant's
+ * topics (listen_apply, again at each reload) for those with discovery. Call after
+ * control_setup. 0/-1 (logged). */
 static int listen_setup(struct daemon *d, struct deliver *dl, const struct config *cfg)
 {
+	d->dl = dl;
+	d->loop = pthread_self();
 	if ((d->ls = calloc(cfg->nmqtt + 1, sizeof(*d->ls))) == NULL)
 		goto out_nomem;
 	for (size_t i = 0; i < cfg->nmqtt; i++) {
 		const struct cfg_mqtt *m = &cfg->mqtt[i];
-		struct listen *l = &d->ls[d->nls];
+		struct listen *l = &d->ls[d->nls++];
 		struct mqtt *mq;
 		bool commands = m->commands && d->ctl != NULL;
-		if (!m->ha.enabled && !commands)
-			continue;
-		d->nls++;
 		l->d = d;
-		l->ha = m->ha.enabled;
 		if ((l->target = outbox_target("mqtt", m->name)) == NULL)
 			goto out_nomem;
 		l->name = l->target + strlen("mqtt.");
-		if (asprintf(&l->refresh_topic, "%s/cmd/refresh", m->topic_prefix) < 0) {
-			l->refresh_topic = NULL;
-			goto out_nomem;
-		}
-		if (l->ha && asprintf(&l->birth_topic, "%s/status", m->ha.discovery_prefix) < 0) {
-			l->birth_topic = NULL;
-			goto out_nomem;
-		}
 		if (commands && asprintf(&l->cmd_prefix, "%s/cmd/", m->topic_prefix) < 0) {
 			l->cmd_prefix = NULL;
 			goto out_nomem;
 		}
 		if ((mq = deliver_mqtt(dl, l->target)) == NULL)
-			goto out_subscribe;
-		if (l->ha && mqtt_subscribe(mq, l->birth_topic) < 0)
 			goto out_subscribe;
 		if (commands) {
 			/* cmd/# covers the refresh button too */
@@ -170,9 +247,11 @@ static int listen_setup(struct daemon *d, struct deliver *dl, const struct confi
 			free(filter);
 			if (rc < 0)
 				goto out_subscribe;
-		} else if (mqtt_subscribe(mq, l->refresh_topic) < 0) {
-			goto out_subscribe;
 		}
+		if (listen_apply(l, mq, m) < 0)
+			return -1;
+		if (l->ha)
+			atomic_store(&d->ha_any, true);
 		mqtt_set_message_cb(mq, listen_message_cb, l);
 	}
 	deliver_set_connect_cb(dl, ha_connect_cb, d);
@@ -298,6 +377,11 @@ static void reload(void *arg)
 	log_info("reload: new configuration accepted (%zu rules); changed settings of existing "
 	         "mqtt brokers and webhooks take effect at the next restart",
 	         rules_count(rules));
+	/* Home Assistant's subscriptions follow at once: the brokers are the loop's, so only
+	 * there (SIGHUP); a watchlist reload, from the poller's thread, leaves them to the next
+	 * SIGHUP. Before the swap: cfg is the poller's afterwards. */
+	if (pthread_equal(pthread_self(), d->loop))
+		listen_reload(d, cfg);
 	poller_swap(d->poller, cfg, rules);
 }
 

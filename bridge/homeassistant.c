@@ -34,6 +34,7 @@ struct sensor {
 	char *zone_id, *zone_name;
 	int flag;
 	struct ha_sensor s;
+	bool published; /* a state of it was sent: the broker holds one retained */
 };
 
 struct ha {
@@ -454,6 +455,32 @@ static bool plate_zone(const struct ha *h, const char *zone_id)
 	return false;
 }
 
+/* Whether zone_id gets the plate entities: it had a plate read in this run, or its Last
+ * plate config is in the published set (restored from the last run, under whatever prefix
+ * and node id it had then). 1 yes, 0 no, -1 ENOMEM. */
+static int plate_wanted(const struct ha *h, const char *zone_id)
+{
+	char *zid, *suffix = NULL;
+	int found = 0;
+
+	if (plate_zone(h, zone_id))
+		return 1;
+	if ((zid = ha_object_id(zone_id)) == NULL)
+		return -1;
+	if (asprintf(&suffix, "/zone_%s_last_plate/config", zid) < 0) {
+		free(zid);
+		return -1;
+	}
+	size_t n = strlen(suffix);
+	for (size_t i = 0; i < h->npub && !found; i++) {
+		size_t len = strlen(h->pub[i].topic);
+		found = len >= n && strcmp(h->pub[i].topic + len - n, suffix) == 0;
+	}
+	free(zid);
+	free(suffix);
+	return found;
+}
+
 /* Every config cfg wants for h's broker. */
 static int wants_build(const struct ha *h, const struct config *cfg, const struct rules *rules,
                        const struct ha_zone *zones, size_t nzones, struct wants *w)
@@ -470,9 +497,11 @@ static int wants_build(const struct ha *h, const struct config *cfg, const struc
 	dev = bridge_device(m, node);
 	if (dev == NULL || want_bridge(w, m, node) < 0 || want_control(w, h, cfg, m, node, dev) < 0)
 		goto out;
-	for (size_t i = 0; i < nzones; i++)
-		if (want_zone(w, cfg, m, node, &zones[i], plate_zone(h, zones[i].id)) < 0)
+	for (size_t i = 0; i < nzones; i++) {
+		int plate = plate_wanted(h, zones[i].id);
+		if (plate < 0 || want_zone(w, cfg, m, node, &zones[i], plate) < 0)
 			goto out;
+	}
 	for (size_t i = 0; i < rules_count(rules); i++) {
 		const char *name = rules_name_with_target(rules, i, "homeassistant", h->broker);
 		if (name && want_rule(w, m, node, dev, name) < 0)
@@ -574,13 +603,14 @@ int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
 		step = 200;
 	for (size_t j = 0; j < h->npub; j++) {
 		if (!h->pub[j].wanted &&
-		    publish(out, h->broker, "ha:discovery", h->pub[j].topic, h->pub[j].topic, "", 1,
-		            true, now + step * (int64_t)k++) < 0)
+		    publish(out, h->broker, HA_ZONE_DISCOVERY, h->pub[j].topic, h->pub[j].topic, "",
+		            1, true, now + step * (int64_t)k++) < 0)
 			goto fail_send;
 	}
 	for (size_t i = 0; i < w.n; i++) {
-		if (send[i] && publish(out, h->broker, "ha:discovery", w.v[i].topic, w.v[i].topic,
-		                       w.v[i].payload, 1, true, now + step * (int64_t)k++) < 0)
+		if (send[i] &&
+		    publish(out, h->broker, HA_ZONE_DISCOVERY, w.v[i].topic, w.v[i].topic,
+		            w.v[i].payload, 1, true, now + step * (int64_t)k++) < 0)
 			goto fail_send;
 	}
 	np = calloc(w.n ? w.n : 1, sizeof(*np));
@@ -635,18 +665,22 @@ static struct sensor *sensor_get(struct ha *h, const struct message *m, int flag
 	return s;
 }
 
-static int sensor_publish(struct ha *h, const struct cfg_mqtt *m, const struct sensor *s, bool on,
+static int sensor_publish(struct ha *h, const struct cfg_mqtt *m, struct sensor *s, bool on,
                           int64_t now, struct ha_entries *out)
 {
 	char *zid = ha_object_id(s->zone_id), *topic = NULL, *dom = NULL, id[96];
 	int rc = -1;
 
 	snprintf(id, sizeof(id), "ha:%s:%lld", msg_flag_names[s->flag], (long long)now);
-	if (zid &&
-	    asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, msg_flag_names[s->flag]) >=
-	        0 &&
-	    asprintf(&dom, "ha:%s", s->zone_id) >= 0)
+	if (zid != NULL &&
+	    asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, msg_flag_names[s->flag]) < 0)
+		topic = NULL;
+	if (asprintf(&dom, "ha:%s", s->zone_id) < 0)
+		dom = NULL;
+	if (topic != NULL && dom != NULL)
 		rc = publish(out, h->broker, dom, id, topic, on ? "ON" : "OFF", m->qos, true, 0);
+	if (rc == 0)
+		s->published = true;
 	free(zid);
 	free(topic);
 	free(dom);
@@ -766,6 +800,19 @@ int ha_message(struct ha *h, const struct config *cfg, const struct rules *rules
 		    sensor_publish(h, m, s, ch == HA_SENSOR_ON, now, out) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int ha_states(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out)
+{
+	const struct cfg_mqtt *m = broker_cfg(cfg, h->broker);
+
+	if (m == NULL)
+		return 0;
+	for (size_t i = 0; i < h->nsens; i++)
+		if (h->sens[i].published &&
+		    sensor_publish(h, m, &h->sens[i], h->sens[i].s.on, now, out) < 0)
+			return -1;
 	return 0;
 }
 
@@ -889,6 +936,30 @@ void ha_free(struct ha *h)
 	free(h->persp);
 	free(h->broker);
 	free(h);
+}
+
+int ha_restore(struct ha *h, const char *topic, const char *payload)
+{
+	struct published *v = realloc(h->pub, (h->npub + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	h->pub = v;
+	v[h->npub].topic = strdup(topic);
+	v[h->npub].payload = strdup(payload);
+	v[h->npub].wanted = false;
+	if (v[h->npub].topic == NULL || v[h->npub].payload == NULL) {
+		free(v[h->npub].topic);
+		free(v[h->npub].payload);
+		return -1;
+	}
+	h->npub++;
+	return 0;
+}
+
+size_t ha_published_count(const struct ha *h)
+{
+	return h->npub;
 }
 
 int ha_set_perspectives(struct ha *h, const char *const *names, size_t n)

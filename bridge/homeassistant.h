@@ -16,6 +16,8 @@
 
 #define HA_SPREAD_MS 3000 /* a full set of configs is spread over this long */
 #define HA_ORIGIN "tether-bridge"
+/* The outbox ordering domain (zone_id) of every discovery config entry. */
+#define HA_ZONE_DISCOVERY "ha:discovery"
 
 struct ha;
 
@@ -56,6 +58,15 @@ int ha_sync(struct ha *h, const struct config *cfg, const struct rules *rules,
             const struct ha_zone *zones, size_t nzones, bool force, int64_t now,
             struct ha_entries *out);
 
+/* One config the broker holds from an earlier run (topic and payload copied, as the store
+ * keeps them: see store_ha_config_each), before the first ha_sync: that sync then deletes
+ * the restored configs no longer wanted and sends only those new or changed (all with
+ * force). A restored Last plate config keeps its zone's plate entities. 0, or -1 on ENOMEM
+ * (h unchanged). */
+int ha_restore(struct ha *h, const char *topic, const char *payload);
+/* How many configs h holds published (restored or sent). */
+size_t ha_published_count(const struct ha *h);
+
 /* The perspectives' names (copied) for the live-view select, which a broker with commands
  * and a control section gets at the next ha_sync; n = 0 takes it away. 0, or -1 on ENOMEM
  * (h unchanged). */
@@ -68,6 +79,13 @@ int ha_set_perspectives(struct ha *h, const char *const *names, size_t n);
  * 0, or -1 on ENOMEM. */
 int ha_message(struct ha *h, const struct config *cfg, const struct rules *rules,
                const struct message *m, int64_t now, struct ha_entries *out);
+
+/* Every binary sensor state sent before, again as it is now (retained): after a
+ * reconnection or Home Assistant's birth, since a broker that restarted without persistence
+ * has lost them, and a state that did not change during the outage would not be sent
+ * otherwise. Due at once: a state held back could overwrite a later change. 0, or -1 on
+ * ENOMEM. */
+int ha_states(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out);
 
 /* Time passes: binary sensors whose pulse ended turn OFF. 0, or -1 on ENOMEM. */
 int ha_tick(struct ha *h, const struct config *cfg, int64_t now, struct ha_entries *out);

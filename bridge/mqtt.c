@@ -831,6 +831,31 @@ out_of_memory:
 	return -1;
 }
 
+int mqtt_unsubscribe(struct mqtt *m, const char *filter)
+{
+	char text[200];
+	int rc;
+
+	for (size_t i = 0; i < m->n_subs; i++) {
+		if (strcmp(m->subs[i].filter, filter) != 0)
+			continue;
+		if (mqtt_connected(m)) {
+			rc = mosquitto_unsubscribe(m->mosq, NULL, filter);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				/* gone at the next connection anyway: it is not made again */
+				mosq_text(m, rc, errno, text, sizeof(text));
+				log_warnx("mqtt '%s': unable to unsubscribe from '%s': %s", m->name,
+				          filter, text);
+			}
+		}
+		free(m->subs[i].filter);
+		memmove(&m->subs[i], &m->subs[i + 1], (m->n_subs - i - 1) * sizeof(*m->subs));
+		m->n_subs--;
+		return 0;
+	}
+	return 0;
+}
+
 bool mqtt_subscribed(const struct mqtt *m)
 {
 	if (!mqtt_connected(m))

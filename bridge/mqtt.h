@@ -100,6 +100,11 @@ void mqtt_set_message_cb(struct mqtt *m, void (*cb)(void *arg, const struct mqtt
  * connection is down is missed). Adding a filter twice is one subscription. 0, or -1 with
  * errno EINVAL (invalid filter) or ENOMEM. */
 int mqtt_subscribe(struct mqtt *m, const char *filter);
+/* Removes a filter mqtt_subscribe added: unsubscribed now when connected (a failure is
+ * logged), and not made again on later connections. Messages the broker sent before it
+ * took the UNSUBSCRIBE may still reach the callback. A filter not subscribed is fine.
+ * Always 0. */
+int mqtt_unsubscribe(struct mqtt *m, const char *filter);
 /* Connected, and the broker has answered every subscription's SUBSCRIBE on this connection
  * (granted or refused: a refusal is logged). */
 bool mqtt_subscribed(const struct mqtt *m);

@@ -196,34 +196,66 @@ fail:
 	return NULL;
 }
 
-/* One ha state per broker with discovery on; a broker that turns it off keeps its state
- * so that its configs are deleted at the next sync. 0/-1. */
+static int ha_restore_cb(void *arg, const char *topic, const char *payload)
+{
+	return ha_restore(arg, topic, payload) < 0 ? 1 : 0; /* 1: out of memory */
+}
+
+/* One ha state per broker with discovery on, or with configs an earlier run published
+ * (restored from the store: the first sync deletes those no longer wanted, discovery turned
+ * off included); a broker that turns it off keeps its state so that its configs are deleted
+ * at the next sync. 0/-1. */
 static int ha_setup(struct poller *p)
 {
 	for (size_t i = 0; i < p->cfg->nmqtt; i++) {
 		const struct cfg_mqtt *m = &p->cfg->mqtt[i];
 		bool have = false;
+		char *target;
+		struct ha *h;
+		int rc;
 		for (size_t j = 0; j < p->nha && !have; j++)
 			have = strcmp(ha_broker(p->ha[j]), m->name) == 0;
-		if (have || !m->ha.enabled)
+		if (have)
 			continue;
+		if ((h = ha_new(m->name)) == NULL ||
+		    (target = outbox_target("mqtt", m->name)) == NULL) {
+			ha_free(h);
+			return -1;
+		}
+		rc = store_ha_config_each(p->store, target, ha_restore_cb, h);
+		free(target);
+		if (rc != 0)
+			log_warnx("homeassistant: unable to read the configs published before for "
+			          "'%s': %s",
+			          m->name, rc < 0 ? store_errmsg(p->store) : "out of memory");
+		if (!m->ha.enabled && ha_published_count(h) == 0) {
+			ha_free(h);
+			continue;
+		}
 		struct ha **v = realloc(p->ha, (p->nha + 1) * sizeof(*v));
-		if (v == NULL)
+		if (v == NULL) {
+			ha_free(h);
 			return -1;
+		}
 		p->ha = v;
-		if ((v[p->nha] = ha_new(m->name)) == NULL)
-			return -1;
-		p->nha++;
+		v[p->nha++] = h;
 	}
 	return 0;
 }
 
-/* Puts e's entries in the outbox (inside the caller's transaction); their number, or -1. */
+/* Puts e's entries in the outbox (inside the caller's transaction), and records each
+ * discovery config in the store's published set, so a restart knows what the broker holds;
+ * their number, or -1. */
 static int ha_put(struct poller *p, struct ha_entries *e)
 {
-	for (size_t i = 0; i < e->n; i++)
-		if (store_outbox_put(p->store, &e->v[i]) < 0)
+	for (size_t i = 0; i < e->n; i++) {
+		const struct store_entry *x = &e->v[i];
+		if (store_outbox_put(p->store, x) < 0)
 			return -1;
+		if (strcmp(x->zone_id, HA_ZONE_DISCOVERY) == 0 &&
+		    store_ha_config_put(p->store, x->target, x->topic_or_url, x->payload) < 0)
+			return -1;
+	}
 	return (int)e->n;
 }
 
@@ -294,6 +326,15 @@ static void ha_refresh(struct poller *p, int64_t now)
 		ok = ha_set_perspectives(p->ha[i], (const char *const *)p->persp, p->npersp) == 0 &&
 		     ha_sync(p->ha[i], p->cfg, p->rules, zs, p->nzones, p->ha_force, now, &e) == 0;
 	free(zs);
+	if (ok && p->ha_force) {
+		/* the broker may have lost the retained states too: they go now, in order with
+		 * the state changes (configs are spread, states are not) */
+		struct ha_entries st = {0};
+		for (size_t i = 0; i < p->nha && ok; i++)
+			ok = ha_states(p->ha[i], p->cfg, now, &st) == 0;
+		ha_commit(p, "entity states", &st);
+		ha_entries_release(&st);
+	}
 	if (!ok)
 		log_warnx("homeassistant: out of memory building discovery configs");
 	else

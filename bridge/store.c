@@ -28,7 +28,9 @@
  * forgets the webhook URLs (they carry tokens) that older versions copied into each entry:
  * topic_or_url is the MQTT topic only, webhooks take their URL from the config; v5 drops kv,
  * a table of deadlines nothing used since rule_state took its place; v6 added control, the
- * arming mode and the video wall's hold, so a restart keeps both. */
+ * arming mode and the video wall's hold, so a restart keeps both; v7 added ha_config, the
+ * Home Assistant discovery configs handed to the outbox, so a restart can delete those of
+ * zones and rules that went away while it was stopped. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -71,6 +73,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "DROP TABLE kv;",
 
     "CREATE TABLE control (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+
+    "CREATE TABLE ha_config (target TEXT NOT NULL, topic TEXT NOT NULL,"
+    " payload TEXT NOT NULL, PRIMARY KEY (target, topic)) WITHOUT ROWID;",
 };
 
 enum st {
@@ -106,6 +111,9 @@ enum st {
 	ST_DLQ_DELETE,
 	ST_CTL_GET,
 	ST_CTL_PUT,
+	ST_HA_PUT,
+	ST_HA_DELETE,
+	ST_HA_EACH,
 	ST_COUNT
 };
 
@@ -241,6 +249,9 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_DLQ_DELETE] = "DELETE FROM dead WHERE " DLQ_WHERE,
     [ST_CTL_GET] = "SELECT value FROM control WHERE key = ?1",
     [ST_CTL_PUT] = "INSERT OR REPLACE INTO control (key, value) VALUES (?1, ?2)",
+    [ST_HA_PUT] = "INSERT OR REPLACE INTO ha_config (target, topic, payload) VALUES (?1, ?2, ?3)",
+    [ST_HA_DELETE] = "DELETE FROM ha_config WHERE target = ?1 AND topic = ?2",
+    [ST_HA_EACH] = "SELECT topic, payload FROM ha_config WHERE target = ?1 ORDER BY topic",
 };
 
 struct store {
@@ -674,6 +685,47 @@ int store_control_put(struct store *s, const char *key, const char *value)
 	if (bind_text(st, 1, key) || bind_text(st, 2, value))
 		return fail_reset(s, st, "control put");
 	return run(s, ST_CTL_PUT, "control put") < 0 ? -1 : 0;
+}
+
+int store_ha_config_put(struct store *s, const char *target, const char *topic, const char *payload)
+{
+	bool del = payload != NULL && payload[0] == '\0';
+	sqlite3_stmt *st = s->st[del ? ST_HA_DELETE : ST_HA_PUT];
+
+	if (target == NULL || topic == NULL || payload == NULL)
+		return failx(s, "ha config put", "target, topic and payload are required");
+	if (bind_text(st, 1, target) || bind_text(st, 2, topic) ||
+	    (!del && bind_text(st, 3, payload)))
+		return fail_reset(s, st, "ha config put");
+	return run(s, del ? ST_HA_DELETE : ST_HA_PUT, "ha config put") < 0 ? -1 : 0;
+}
+
+int store_ha_config_each(struct store *s, const char *target,
+                         int (*cb)(void *arg, const char *topic, const char *payload), void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_HA_EACH];
+	int rc;
+
+	if (bind_text(st, 1, target))
+		return fail_reset(s, st, "ha config each");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *topic = sqlite3_column_text(st, 0);
+		const unsigned char *payload = sqlite3_column_text(st, 1);
+		int stop;
+
+		if (topic == NULL || payload == NULL)
+			return fail_reset(s, st, "ha config each");
+		stop = cb(arg, (const char *)topic, (const char *)payload);
+		if (stop != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "ha config each");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "ha config each");
+	return 0;
 }
 
 static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -82,6 +82,17 @@ int store_rstate_prune(struct store *s, int64_t now_ms);
  * put: insert or replace; 0 or -1. */
 int store_control_get(struct store *s, const char *key, char *value, size_t valuesz);
 int store_control_put(struct store *s, const char *key, const char *value);
+
+/* Home Assistant's discovery configs as handed to the outbox, per broker target
+ * ("mqtt.home"): topic -> payload, so that a restart knows what the broker holds retained and
+ * can delete what is no longer wanted. put: insert or replace, and payload "" (the deletion
+ * of a retained config) removes the row; 0 or -1. each: calls cb for every row of target in
+ * topic order (topic and payload borrowed for the call); a non-zero return from cb stops the
+ * walk and is returned, otherwise 0, or -1 on error. Do not write to s from cb. */
+int store_ha_config_put(struct store *s, const char *target, const char *topic,
+                        const char *payload);
+int store_ha_config_each(struct store *s, const char *target,
+                         int (*cb)(void *arg, const char *topic, const char *payload), void *arg);
 
 /* One outbox entry or dead letter. Strings other than target, zone_id, msg_id and payload
  * may be NULL. From fetch and dlq_list every string is owned by the array (see

@@ -186,6 +186,60 @@ static const char *config_on(const struct ha_entries *e, const char *topic)
 	return NULL;
 }
 
+/* A new state for "home" that holds e's configs as a restart restores them. */
+static struct ha *restored(const struct ha_entries *e)
+{
+	struct ha *h = ha_new("home");
+	assert_non_null(h);
+	for (size_t i = 0; i < e->n; i++)
+		assert_int_equal(ha_restore(h, e->v[i].topic_or_url, e->v[i].payload), 0);
+	assert_int_equal(ha_published_count(h), e->n);
+	return h;
+}
+
+/* A restart: what the last run published comes back from the store; the first sync deletes
+ * the zone and rule that went while the bridge was stopped and sends nothing else. */
+static void test_restored_configs_of_gone_zone_and_rule_are_deleted_nothing_else(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	struct ha *h = restored(&f->e);
+	ha_entries_release(&f->e);
+	load(f, 1);
+	assert_int_equal(ha_sync(h, f->cfg, f->rules, zones2, 1, false, T0 + 1, &f->e), 0);
+	assert_int_equal(f->e.n, ZONE_CONFIGS + 1);
+	assert_int_equal(count_empty(&f->e), ZONE_CONFIGS + 1);
+	for (size_t i = 0; i < f->e.n; i++)
+		assert_true(strstr(f->e.v[i].topic_or_url, "zone_z2_") != NULL ||
+		            strstr(f->e.v[i].topic_or_url, "rule_other") != NULL);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_sync(h, f->cfg, f->rules, zones2, 1, false, T0 + 2, &f->e), 0);
+	assert_int_equal(f->e.n, 0);
+	ha_free(h);
+}
+
+/* Plate entities come with a zone's first plate read, which a restart does not repeat: a
+ * restored Last plate config keeps them (updated, not deleted). */
+static void test_restored_plate_config_keeps_the_zone_plate_entities(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	struct ha *h = restored(&f->e);
+	assert_int_equal(
+	    ha_restore(h, "homeassistant/sensor/tb-unit/zone_z1_last_plate/config", "{\"old\":1}"),
+	    0);
+	assert_int_equal(
+	    ha_restore(h, "homeassistant/event/tb-unit/zone_z1_plate/config", "{\"old\":1}"), 0);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_sync(h, f->cfg, f->rules, zones2, 2, false, T0 + 1, &f->e), 0);
+	assert_int_equal(f->e.n, 2);
+	assert_int_equal(count_empty(&f->e), 0);
+	const char *c = config_on(&f->e, "homeassistant/sensor/tb-unit/zone_z1_last_plate/config");
+	assert_non_null(c);
+	assert_non_null(strstr(c, "\"unique_id\":\"tb-unit_zone_z1_last_plate\""));
+	ha_free(h);
+}
+
 static void test_control_plane_brings_mode_and_perspective_selects(void **state)
 {
 	struct fx *f = *state;
@@ -264,6 +318,50 @@ static void test_bridge_state_is_sent_only_when_it_changes(void **state)
 	assert_int_equal(f->e.n, 2);
 }
 
+/* An open event with motion in zone z1. */
+static void motion_event(struct message *m, bool complete)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = MSG_EVENT;
+	snprintf(m->id, sizeof(m->id), "event:e1:%d", complete);
+	snprintf(m->source_id, sizeof(m->source_id), "e1");
+	snprintf(m->zone_id, sizeof(m->zone_id), "z1");
+	snprintf(m->zone_name, sizeof(m->zone_name), "Front");
+	m->flags = 1ULL << msg_flag_index("motion");
+	m->complete = complete;
+}
+
+/* After a reconnection a broker may have lost the retained states: ha_states gives each
+ * sensor that was ever sent its state as it is now, retained and due at once, and nothing
+ * for the sensors never sent. */
+static void test_states_again_are_the_sent_sensors_as_they_are_now(void **state)
+{
+	struct fx *f = *state;
+	struct message m;
+
+	assert_int_equal(ha_sync(f->h, f->cfg, f->rules, zones2, 2, false, T0, &f->e), 0);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0, &f->e), 0);
+	assert_int_equal(f->e.n, 0);
+	motion_event(&m, false);
+	assert_int_equal(ha_message(f->h, f->cfg, f->rules, &m, T0, &f->e), 0);
+	assert_non_null(config_on(&f->e, "tb/ha/zone/z1/motion"));
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0 + 1, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	assert_string_equal(f->e.v[0].topic_or_url, "tb/ha/zone/z1/motion");
+	assert_string_equal(f->e.v[0].payload, "ON");
+	assert_non_null(strstr(f->e.v[0].extra, "\"retain\":true"));
+	assert_int_equal(f->e.v[0].next_attempt_ms, 0);
+	ha_entries_release(&f->e);
+	motion_event(&m, true);
+	assert_int_equal(ha_message(f->h, f->cfg, f->rules, &m, T0 + 2, &f->e), 0);
+	ha_entries_release(&f->e);
+	assert_int_equal(ha_states(f->h, f->cfg, T0 + 3, &f->e), 0);
+	assert_int_equal(f->e.n, 1);
+	assert_string_equal(f->e.v[0].payload, "OFF");
+}
+
 static void test_rule_delivery_is_a_fired_event_not_retained(void **state)
 {
 	struct fx *f = *state;
@@ -306,12 +404,19 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_zone_and_rule_get_empty_configs, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restored_configs_of_gone_zone_and_rule_are_deleted_nothing_else, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restored_plate_config_keeps_the_zone_plate_entities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_control_plane_brings_mode_and_perspective_selects,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_selects_without_commands, setup, teardown),
 	    cmocka_unit_test(test_object_id_keeps_safe_names_and_hashes_others),
 	    cmocka_unit_test_setup_teardown(test_bridge_state_is_sent_only_when_it_changes, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_states_again_are_the_sent_sensors_as_they_are_now,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rule_delivery_is_a_fired_event_not_retained, setup,
 	                                    teardown),
 	};

@@ -1097,6 +1097,32 @@ static void test_a_retained_publish_forwarded_live_keeps_its_flag(void **state)
 	requester_free(q);
 }
 
+/* After an unsubscribe nothing more comes on that filter; the other subscriptions stay.
+ * The SUBACK of a later filter says the broker has taken the UNSUBSCRIBE (in order). */
+static void test_unsubscribe_stops_that_filter_only(void **state)
+{
+	struct mosquitto *q;
+
+	(void)state;
+	publisher_up("unsub");
+	mqtt_set_message_cb(T.m, record_message, NULL);
+	assert_int_equal(mqtt_subscribe(T.m, "unsub/a/#"), 0);
+	assert_int_equal(mqtt_subscribe(T.m, "unsub/b"), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 3000);
+	assert_int_equal(mqtt_unsubscribe(T.m, "unsub/a/#"), 0);
+	assert_int_equal(mqtt_unsubscribe(T.m, "unsub/never"), 0);
+	assert_int_equal(mqtt_subscribe(T.m, "unsub/c"), 0);
+	PUMP_UNTIL(mqtt_subscribed(T.m), 3000);
+	assert_true(mqtt_subscribed(T.m));
+	q = requester_new(T.broker.port, false);
+	requester_send(q, "unsub/a/x", "gone", false, NULL);
+	requester_send(q, "unsub/b", "kept", false, NULL);
+	PUMP_UNTIL(T.n_got == 1, 3000);
+	assert_int_equal(T.n_got, 1);
+	assert_string_equal(T.got[0].topic, "unsub/b");
+	requester_free(q);
+}
+
 static void test_invalid_filters_are_refused(void **state)
 {
 	(void)state;
@@ -1249,6 +1275,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_retained_publish_forwarded_live_keeps_its_flag,
 	                                    test_setup, test_teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_filters_are_refused, test_setup,
+	                                    test_teardown),
+	    cmocka_unit_test_setup_teardown(test_unsubscribe_stops_that_filter_only, test_setup,
 	                                    test_teardown),
 	    cmocka_unit_test_setup_teardown(test_subscriptions_are_made_again_after_a_reconnect,
 	                                    test_setup, test_teardown),

@@ -412,6 +412,37 @@ static void test_rstate_survives_reopen_and_rollback_undoes_put(void **state)
 	store_close(s);
 }
 
+static void test_ha_config_put_replaces_deletes_and_each_is_per_target(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct rs_walk w = {.max = 0};
+
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/b/config", "{\"v\":1}"), 0);
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/b/config", "{\"v\":2}"), 0);
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/a/config", "{}"), 0);
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/c/config", "{}"), 0);
+	assert_int_equal(store_ha_config_put(s, "mqtt.other", "ha/a/config", "{}"), 0);
+	/* an empty payload is the deletion of the retained config: the row goes */
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/c/config", ""), 0);
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "ha/none/config", ""), 0);
+	assert_int_equal(store_ha_config_each(s, "mqtt.home", rs_collect, &w), 0);
+	assert_string_equal(w.out, "ha/a/config={}\nha/b/config={\"v\":2}\n");
+	memset(&w, 0, sizeof(w));
+	w.max = 1;
+	assert_int_equal(store_ha_config_each(s, "mqtt.home", rs_collect, &w), 7);
+	assert_string_equal(w.out, "ha/a/config={}\n");
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", NULL, "{}"), -1);
+	assert_non_null(strstr(store_errmsg(s), "ha config put"));
+	store_close(s);
+	/* it survives a reopen */
+	s = open_ok(f->path);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_ha_config_each(s, "mqtt.other", rs_collect, &w), 0);
+	assert_string_equal(w.out, "ha/a/config={}\n");
+	store_close(s);
+}
+
 static void test_outbox_roundtrips_every_field(void **state)
 {
 	struct fixture *f = *state;
@@ -1093,6 +1124,32 @@ static void test_migrates_v3_database_forgets_webhook_urls(void **state)
 	store_close(s);
 }
 
+/* Version 6 (control) gains ha_config: what it held is kept and the new table works. */
+static void test_migrates_v6_database_adds_ha_config(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s;
+	char mode[32];
+
+	raw_exec(f->path, v1_schema);
+	raw_exec(f->path, v2_steps);
+	raw_exec(f->path, "CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+	                  " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	                  "CREATE INDEX rule_state_expiry ON rule_state (expires_ms);"
+	                  "DROP TABLE kv;"
+	                  "CREATE TABLE control (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+	                  " WITHOUT ROWID;"
+	                  "INSERT INTO control VALUES ('mode', 'away');"
+	                  "PRAGMA user_version = 6;");
+	s = open_ok(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_control_get(s, "mode", mode, sizeof(mode)), 1);
+	assert_string_equal(mode, "away");
+	assert_int_equal(store_ha_config_put(s, "mqtt.home", "homeassistant/x/config", "{}"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ha_config"), 1);
+	store_close(s);
+}
+
 static void test_newer_version_rejected(void **state)
 {
 	struct fixture *f = *state;
@@ -1298,6 +1355,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_rstate_survives_reopen_and_rollback_undoes_put,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_ha_config_put_replaces_deletes_and_each_is_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
@@ -1326,6 +1385,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v2_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v3_database_forgets_webhook_urls, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v6_database_adds_ha_config, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
