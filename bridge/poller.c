@@ -182,6 +182,10 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
+	/* A start is a connection: every config goes again (Home Assistant takes an unchanged
+	 * one as a no-op; a broker that lost its retained messages while the bridge was
+	 * stopped gets them back), and what the store remembers is deleted if gone. */
+	p->ha_force = true;
 	if (store_rstate_each(p->store, util_now_ms(), rstate_load_cb, p->rstate) != 0) {
 		const char *why = store_errmsg(p->store);
 		snprintf(err, errsz, "unable to load rule state from '%s': %s", p->db_path,

@@ -1,7 +1,9 @@
 # Home Assistant discovery across a restart: what was published is remembered in state.db,
 # so a zone no longer polled and a rule removed while the bridge was stopped get their
-# configs deleted (empty retained payloads) at the next start, and nothing else is sent;
-# discovery turned off while stopped deletes every config the bridge had published.
+# configs deleted (empty retained payloads) at the next start, and every other config is
+# sent again unchanged (a start is a connection: a broker that lost its retained messages
+# gets them back); discovery turned off while stopped deletes every config the bridge had
+# published.
 . "$(dirname "$0")/lib.sh"
 start_mosquitto
 start_sim --zones 2
@@ -45,27 +47,38 @@ PIDS="$PIDS $!"
 sub_probe 'homeassistant/#' "$T/live.txt"
 start_bridge "$T/cfg.yaml"
 WAIT=15 wait_for n_is 11 || fail "restart: $(n_retained) retained configs, want 11: $(retained_cfgs | grep -c "zone_$Z1") of the removed zone's, $(retained_cfgs | grep -c rule_drop-me) of the removed rule's"
+live_n() { sub_lines "$T/live.txt" | wc -l; }
+live_has() { [ "$(live_n)" -ge "$1" ]; }
+WAIT=15 wait_for live_has 17 || fail "restart sent $(live_n) configs, want 6 deletions and 11 kept"
 wait_cycles 2
-quiet_for 2 "nothing more than the deletions may come"
+quiet_for 2 "nothing more than the deletions and the kept configs may come"
 sub_lines "$T/live.txt" >"$T/live-only.txt"
-[ "$(wc -l <"$T/live-only.txt")" -eq 6 ] || fail "restart sent $(wc -l <"$T/live-only.txt") configs, want the 6 deletions: $(cat "$T/live-only.txt")"
-grep -v "zone_$Z1\|rule_drop-me" "$T/live-only.txt" && fail "restart sent configs of what did not change"
+[ "$(wc -l <"$T/live-only.txt")" -eq 17 ] || fail "restart sent $(wc -l <"$T/live-only.txt") configs, want 17: $(cat "$T/live-only.txt")"
 # an empty payload: mosquitto_sub -v prints the topic alone, or "(null)" after it
-grep -v '^[^ ]*\( (null)\)\?$' "$T/live-only.txt" && fail "a deletion with a payload"
+grep "zone_$Z1\|rule_drop-me" "$T/live-only.txt" | grep -v '^[^ ]*\( (null)\)\?$' && fail "a deletion with a payload"
+[ "$(grep -c "zone_$Z1\|rule_drop-me" "$T/live-only.txt")" -eq 6 ] || fail "want 6 deletions: $(cat "$T/live-only.txt")"
+# the kept ones are sent again byte for byte as they were
+grep -v "zone_$Z1\|rule_drop-me" "$T/live-only.txt" | sort | cmp -s - <(grep -v "zone_$Z1\|rule_drop-me" "$T/before.txt") ||
+	fail "the kept configs were sent changed: $(grep -v "zone_$Z1\|rule_drop-me" "$T/live-only.txt" | sort | diff - <(grep -v "zone_$Z1\|rule_drop-me" "$T/before.txt") | head -5)"
 retained_cfgs | sort >"$T/after.txt"
 grep -v "zone_$Z1\|rule_drop-me" "$T/before.txt" | cmp -s - "$T/after.txt" ||
 	fail "the kept configs changed: $(diff <(grep -v "zone_$Z1\|rule_drop-me" "$T/before.txt") "$T/after.txt" | head -5)"
-ok "restart: the removed zone's 5 and the removed rule's configs deleted, the other 11 untouched"
+ok "restart: the removed zone's 5 and the removed rule's configs deleted, the other 11 sent again unchanged"
 
-# the deletions were remembered too: a further restart sends nothing
+# the deletions were remembered too: a further restart sends the 11 again, deletes nothing
 finish_bridge
-: >"$T/live.txt"
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -R -v -t 'homeassistant/#' >"$T/live2.txt" 2>/dev/null &
+PIDS="$PIDS $!"
+sub_probe 'homeassistant/#' "$T/live2.txt"
+live_n() { sub_lines "$T/live2.txt" | wc -l; }
 start_bridge "$T/cfg.yaml"
+WAIT=15 wait_for live_has 11 || fail "restart without change sent $(live_n) configs, want 11"
 wait_cycles 3
-quiet_for 2 "a restart without change sends no config"
-[ "$(sub_lines "$T/live.txt" | wc -l)" -eq 0 ] || fail "a restart without change sent: $(sub_lines "$T/live.txt" | head -3)"
+quiet_for 2 "a restart without change sends the kept configs once, no deletion"
+[ "$(live_n)" -eq 11 ] || fail "a restart without change sent $(live_n) configs, want 11: $(sub_lines "$T/live2.txt" | head -3)"
+sub_lines "$T/live2.txt" | grep '^[^ ]*\( (null)\)\?$' && fail "a restart without change deleted a config"
 n_is 11 || fail "$(n_retained) retained configs, want 11"
-ok "restart without change: no config sent"
+ok "restart without change: the 11 configs sent again, none deleted"
 
 # discovery turned off while stopped: the bridge's entities go away
 finish_bridge
