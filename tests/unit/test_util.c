@@ -1,5 +1,5 @@
 /* Unit tests for lib/util: cutting UTF-8 text by bytes or characters at character
- * boundaries, and cleaning text from peers before it goes into JSON. */
+ * boundaries, cleaning text from peers before it goes into JSON, and the time formats. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +52,34 @@ static void test_utf8_clean_replaces_bytes_that_are_not_utf8(void **state)
 	free(s);
 }
 
+static void test_format_iso_writes_the_offset_given(void **state)
+{
+	char out[UTIL_TIME_MAX];
+
+	(void)state;
+	util_format_iso(1591977789019LL, 60, out); /* 2020-06-12 16:03:09.019 UTC */
+	assert_string_equal(out, "2020-06-12T17:03:09.019+01:00");
+	util_format_iso(1591977789019LL, -330, out);
+	assert_string_equal(out, "2020-06-12T10:33:09.019-05:30");
+	util_format_iso(0, 0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000+00:00");
+	util_format_iso(-1, 0, out); /* before 1970: the milliseconds count forwards */
+	assert_string_equal(out, "1969-12-31T23:59:59.999+00:00");
+	util_format_iso(253402300800000LL, 0, out); /* year 10000: wider, as snprintf wrote it */
+	assert_string_equal(out, "10000-01-01T00:00:00.000+00:00");
+}
+
+static void test_format_api_writes_utc(void **state)
+{
+	char out[UTIL_TIME_MAX];
+
+	(void)state;
+	util_format_api(1591977789019LL, out);
+	assert_string_equal(out, "2020-06-12 16:03:09.019 UTC");
+	util_format_api(946684799000LL, out);
+	assert_string_equal(out, "1999-12-31 23:59:59.000 UTC");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -59,6 +87,8 @@ int main(void)
 	    cmocka_unit_test(test_utf8_cut_by_characters),
 	    cmocka_unit_test(test_utf8_cut_drops_a_character_cut_short),
 	    cmocka_unit_test(test_utf8_clean_replaces_bytes_that_are_not_utf8),
+	    cmocka_unit_test(test_format_iso_writes_the_offset_given),
+	    cmocka_unit_test(test_format_api_writes_utc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
