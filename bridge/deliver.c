@@ -36,6 +36,9 @@ struct mtarget {
 	int64_t last_id;     /* highest entry id handed to the broker */
 	int64_t resend_from; /* lowest lost id since the last turn, or 0 */
 	bool subscribed;     /* mqtt_subscribed at the end of the last turn */
+	char *extra;         /* the last entry extra read without correlation data, and what */
+	int extra_qos;       /* it says: the entries of a rule share one, so it is parsed */
+	bool extra_retain;   /* once, not once per publish */
 };
 
 struct deliver {
@@ -89,6 +92,7 @@ void deliver_free(struct deliver *d)
 	for (size_t i = 0; i < d->nmt; i++) {
 		mqtt_free(d->mt[i].m);
 		free(d->mt[i].target);
+		free(d->mt[i].extra);
 	}
 	free(d->mt);
 	for (size_t i = 0; i < d->nwh; i++) {
@@ -238,8 +242,9 @@ fail:
 }
 
 /* qos, retain and, for a command's answer, its correlation data (hex in extra: corr gets
- * the bytes, *corr_len their number, 0 when none). */
-static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain,
+ * the bytes, *corr_len their number, 0 when none). An extra equal to t's last one without
+ * correlation data is not parsed again. */
+static int entry_qos_retain(struct mtarget *t, const struct store_entry *e, int *qos, bool *retain,
                             unsigned char *corr, size_t corrsz, size_t *corr_len)
 {
 	json_error_t jerr;
@@ -251,6 +256,11 @@ static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain,
 	*corr_len = 0;
 	if (e->extra == NULL)
 		return 0;
+	if (t->extra != NULL && strcmp(t->extra, e->extra) == 0) {
+		*qos = t->extra_qos;
+		*retain = t->extra_retain;
+		return 0;
+	}
 	x = json_loads(e->extra, 0, &jerr);
 	if (x == NULL)
 		return -1;
@@ -267,6 +277,13 @@ static int entry_qos_retain(const struct store_entry *e, int *qos, bool *retain,
 			break;
 		corr[i] = (unsigned char)v;
 		*corr_len = i + 1;
+	}
+	if (hex == NULL) {
+		/* a failed strdup only means the next one is parsed too */
+		free(t->extra);
+		t->extra = strdup(e->extra);
+		t->extra_qos = *qos;
+		t->extra_retain = *retain;
 	}
 	json_decref(x);
 	return 0;
@@ -299,7 +316,8 @@ static void pump_mqtt(struct deliver *d, struct mtarget *t, int64_t now)
 			int qos, rc;
 			bool retain;
 
-			if (entry_qos_retain(e, &qos, &retain, corr, sizeof(corr), &corr_len) < 0 ||
+			if (entry_qos_retain(t, e, &qos, &retain, corr, sizeof(corr), &corr_len) <
+			        0 ||
 			    e->topic_or_url == NULL) {
 				store_outbox_to_dlq(d->store, e->id, 0, "bad outbox entry");
 				metrics_add(M_DEAD, 1);
