@@ -4,7 +4,7 @@
 # account is /usr/local/share/doc/tether-bridge/service.yaml.
 FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev \
+        build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyajl-dev libyaml-dev \
         libmosquitto-dev libsqlite3-dev libmicrohttpd-dev libssl-dev libsystemd-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -19,7 +19,7 @@ RUN make BUILD=build build/tether-bridge && make BUILD=build DESTDIR=/out instal
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        libcurl4 libjansson4 libyaml-0-2 libmosquitto1 libsqlite3-0 libmicrohttpd12 \
+        libcurl4 libjansson4 libyajl2 libyaml-0-2 libmosquitto1 libsqlite3-0 libmicrohttpd12 \
         libssl3 libsystemd0 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/lib/tether-bridge --shell /usr/sbin/nologin tether \

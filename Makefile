@@ -1,6 +1,6 @@
 # tether-bridge: make | make test | make test-asan | make bench | make soak | make demo | make install | make fmt | make fmt-check | make clean
 BUILD   ?= build
-PKGS    := libcurl jansson yaml-0.1 libmosquitto sqlite3 libmicrohttpd libcrypto libsystemd
+PKGS    := libcurl jansson yaml-0.1 libmosquitto sqlite3 libmicrohttpd libcrypto libsystemd yajl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "lib/log.h"
 #include "lib/retry.h"
 #include "bridge/bridge.h"
@@ -1099,131 +1101,322 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 	return 0;
 }
 
-/* --- resource by resource --- */
+/* --- resource by resource ---
+ * The body is lexed once by yajl, a streaming parser (jansson's lexer spends ~140
+ * instructions a byte: on a busy site two thirds of the bridge's work; see
+ * docs/internals/performance.md), and only the resources of "data" are built, as the
+ * jansson trees json_loadb would give: one at a time, within the document budget, each handed
+ * to the callback and freed. Other members are checked and dropped. */
 
-static size_t skip_ws(const char *p, size_t i, size_t n)
+#define EACH_MAX_DEPTH 2048 /* jansson's own nesting limit */
+#define FAULT_OVER "over"   /* e->fault: the resource went past the document budget */
+
+struct each {
+	const struct tether *t;
+	int (*cb)(void *arg, const json_t *resource);
+	void *arg;
+	int depth;      /* containers open in the document; 1: inside the top object */
+	bool want_data; /* the member name just read at depth 1 was "data" */
+	bool open_data; /* the container opening now is the "data" array */
+	bool in_data;   /* inside the "data" array: a value at depth 2 is a resource */
+	bool seen;      /* "data" met */
+	long count;
+	int cb_rc;         /* what the callback returned when it stopped the walk */
+	const char *fault; /* why the walk was cancelled, for err */
+	struct buf key;    /* the member name of the object being built, for its next value */
+	int top;           /* containers of the resource being built, outermost first */
+	json_t *stack[EACH_MAX_DEPTH];
+};
+
+enum { SKIP, BUILD };
+
+/* What to do with the value starting now: SKIP (a member other than data, the top object,
+ * the data array itself, a resource past the limit), BUILD, or -1 with e->fault. */
+static int each_start(struct each *e, bool container, bool array)
 {
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
-		i++;
-	return i;
+	if (e->top > 0)
+		return BUILD;
+	if (e->depth == 0) {
+		if (container && !array)
+			return SKIP;
+		e->fault = "document: expected an object";
+		return -1;
+	}
+	if (e->depth == 1 && e->want_data) {
+		e->want_data = false;
+		if (!array) {
+			e->fault = "data: expected an array";
+			return -1;
+		}
+		e->open_data = true;
+		return SKIP;
+	}
+	if (e->depth == 2 && e->in_data) {
+		/* past the limit the rest is only counted, for the message */
+		if (++e->count > TETHER_MAX_RESOURCES)
+			return SKIP;
+		budget.on = true; /* each resource has the whole budget */
+		budget.over = false;
+		budget.used = 0;
+		budget.limit = e->t->max_doc_memory;
+		return BUILD;
+	}
+	return SKIP;
 }
 
-/* Parses the JSON value at p[*i] (jansson does the parsing; this only walks the
- * punctuation between values) within the document budget, and moves *i past it. */
-static json_t *value_at(const struct tether *t, const char *p, size_t n, size_t *i, bool *over,
-                        json_error_t *jerr)
+/* Whether a value starting now would be built (no side effect: each_start decides). */
+static bool each_would_build(const struct each *e)
 {
-	size_t used;
-	json_t *v = budget_loadb(p + *i, n - *i, t->max_doc_memory, &used, over, jerr,
-	                         JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK);
-
-	if (v == NULL)
-		return NULL;
-	*i += (size_t)jerr->position;
-	/* after a number or a literal the lexer has read one character more (jansson
-	 * documents it): a separator, given back here; a value never ends with one */
-	if (!json_is_object(v) && !json_is_array(v) && !json_is_string(v) && *i > 0 &&
-	    strchr(",]} \t\r\n", p[*i - 1]) != NULL)
-		(*i)--;
-	return v;
+	return e->top > 0 || (e->depth == 2 && e->in_data && e->count < TETHER_MAX_RESOURCES);
 }
+
+/* A whole resource: handed to the callback, then freed. 1 to go on, 0 to stop. */
+static int each_resource(struct each *e, json_t *v)
+{
+	int rc;
+
+	budget.on = false;
+	rc = e->cb(e->arg, v);
+	json_decref(v);
+	if (rc < 0) {
+		e->cb_rc = rc;
+		return 0;
+	}
+	return 1;
+}
+
+/* v (NULL: not made; reference stolen) goes into the container being built, or is a whole
+ * resource. 1 to go on, 0 to stop the walk (e->fault or e->cb_rc set). */
+static int each_put(struct each *e, json_t *v)
+{
+	json_t *in;
+	int rc;
+
+	if (v == NULL) {
+		e->fault = budget.over ? FAULT_OVER : "out of memory";
+		return 0;
+	}
+	if (e->top == 0)
+		return each_resource(e, v);
+	in = e->stack[e->top - 1];
+	if (json_is_object(in))
+		rc = json_object_setn_new(in, e->key.data ? e->key.data : "", e->key.len, v);
+	else
+		rc = json_array_append_new(in, v);
+	if (rc < 0) {
+		e->fault = budget.over ? FAULT_OVER : "a member name is not valid UTF-8";
+		return 0;
+	}
+	return 1;
+}
+
+/* A scalar made by the caller when each_would_build, else NULL. */
+static int each_scalar(struct each *e, json_t *v)
+{
+	int what = each_start(e, false, false);
+
+	if (what != BUILD) {
+		json_decref(v);
+		return what == SKIP;
+	}
+	return each_put(e, v);
+}
+
+static int on_null(void *ctx)
+{
+	return each_scalar(ctx, json_null());
+}
+
+static int on_boolean(void *ctx, int b)
+{
+	return each_scalar(ctx, json_boolean(b));
+}
+
+static int on_integer(void *ctx, long long i)
+{
+	struct each *e = ctx;
+	return each_scalar(e, each_would_build(e) ? json_integer(i) : NULL);
+}
+
+static int on_double(void *ctx, double d)
+{
+	struct each *e = ctx;
+	return each_scalar(e, each_would_build(e) ? json_real(d) : NULL);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t n)
+{
+	struct each *e = ctx;
+	json_t *v;
+
+	if (!each_would_build(e))
+		return each_scalar(e, NULL);
+	/* as json_loadb: no NUL (yajl lets \u0000 through), valid UTF-8 (checked again by
+	 * jansson, which is stricter: overlong forms, surrogates) */
+	if (memchr(s, '\0', n) != NULL) {
+		e->fault = "a string holds a NUL character";
+		return 0;
+	}
+	if ((v = json_stringn((const char *)s, n)) == NULL && !budget.over) {
+		e->fault = "a string is not valid UTF-8";
+		return 0;
+	}
+	return each_scalar(e, v);
+}
+
+static int on_key(void *ctx, const unsigned char *s, size_t n)
+{
+	struct each *e = ctx;
+
+	if (e->depth == 1 && e->top == 0) {
+		e->want_data = n == 4 && memcmp(s, "data", 4) == 0;
+		if (e->want_data && e->seen) {
+			e->fault = "data: expected an array"; /* twice */
+			return 0;
+		}
+		e->seen = e->seen || e->want_data;
+		return 1;
+	}
+	if (e->top == 0)
+		return 1;
+	if (memchr(s, '\0', n) != NULL) {
+		e->fault = "a member name holds a NUL character";
+		return 0;
+	}
+	e->key.len = 0;
+	if (buf_append(&e->key, s, n) < 0) {
+		e->fault = "out of memory";
+		return 0;
+	}
+	return 1;
+}
+
+static int on_open(struct each *e, bool array)
+{
+	int what = each_start(e, true, array);
+	json_t *c;
+
+	if (what < 0)
+		return 0;
+	if (e->depth >= EACH_MAX_DEPTH) {
+		e->fault = "too deeply nested";
+		return 0;
+	}
+	e->depth++;
+	if (e->open_data) {
+		e->open_data = false;
+		e->in_data = true;
+	}
+	if (what == SKIP)
+		return 1;
+	c = array ? json_array() : json_object();
+	if (c == NULL) {
+		e->fault = budget.over ? FAULT_OVER : "out of memory";
+		return 0;
+	}
+	/* linked into its parent now (the parent owns it, the stack borrows it); only the
+	 * resource itself, stack[0], is owned by the stack */
+	if (e->top > 0 && !each_put(e, c))
+		return 0; /* c freed with the failed link */
+	e->stack[e->top++] = c;
+	return 1;
+}
+
+static int on_close(void *ctx)
+{
+	struct each *e = ctx;
+
+	e->depth--;
+	if (e->top > 0) {
+		json_t *c = e->stack[--e->top];
+		return e->top == 0 ? each_resource(e, c) : 1;
+	}
+	if (e->depth == 1 && e->in_data)
+		e->in_data = false; /* the data array closed */
+	return 1;
+}
+
+static int on_open_map(void *ctx)
+{
+	return on_open(ctx, false);
+}
+
+static int on_open_array(void *ctx)
+{
+	return on_open(ctx, true);
+}
+
+static const yajl_callbacks each_callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_integer = on_integer,
+    .yajl_double = on_double,
+    .yajl_string = on_string,
+    .yajl_start_map = on_open_map,
+    .yajl_map_key = on_key,
+    .yajl_end_map = on_close,
+    .yajl_start_array = on_open_array,
+    .yajl_end_array = on_close,
+};
 
 long tether_each(const struct tether *t, const struct tether_req *r,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
 {
-	const char *p = r->body ? r->body : "";
-	size_t n = r->body ? r->body_len : 0, i;
-	json_error_t jerr;
-	json_t *key, *v;
-	bool over = false, seen = false;
-	long count = 0;
-	int rc;
+	const unsigned char *p = (const unsigned char *)(r->body ? r->body : "");
+	size_t n = r->body ? r->body_len : 0;
+	struct each *e = calloc(1, sizeof(*e));
+	yajl_handle h = NULL;
+	yajl_status st = yajl_status_error;
+	long rc = -2;
 
-	i = skip_ws(p, 0, n);
-	if (i >= n || p[i] != '{')
-		goto not_object;
-	i = skip_ws(p, i + 1, n);
-	while (i < n && p[i] != '}') {
-		if ((key = value_at(t, p, n, &i, &over, &jerr)) == NULL)
-			goto bad_json;
-		if (!json_is_string(key)) {
-			json_decref(key);
-			goto bad_json_here;
-		}
-		bool data = strcmp(json_string_value(key), "data") == 0;
-		json_decref(key);
-		i = skip_ws(p, i, n);
-		if (i >= n || p[i] != ':')
-			goto bad_json_here;
-		i = skip_ws(p, i + 1, n);
-		if (data && !seen && i < n && p[i] == '[') {
-			seen = true;
-			i = skip_ws(p, i + 1, n);
-			while (i < n && p[i] != ']') {
-				if ((v = value_at(t, p, n, &i, &over, &jerr)) == NULL)
-					goto bad_json;
-				/* past the limit the rest is only counted, for the message */
-				rc = ++count > TETHER_MAX_RESOURCES ? 0 : cb(arg, v);
-				json_decref(v);
-				if (rc < 0)
-					return -1;
-				i = skip_ws(p, i, n);
-				if (i < n && p[i] == ',') {
-					i = skip_ws(p, i + 1, n);
-					if (i < n && p[i] == ']')
-						goto bad_json_here; /* [x, ] */
-				} else if (i >= n || p[i] != ']') {
-					goto bad_json_here;
-				}
-			}
-			if (i >= n)
-				goto bad_json_here;
-			i++;
-		} else {
-			if (data)
-				goto not_list; /* "data": not an array, or twice */
-			if ((v = value_at(t, p, n, &i, &over, &jerr)) == NULL)
-				goto bad_json;
-			json_decref(v);
-		}
-		i = skip_ws(p, i, n);
-		if (i < n && p[i] == ',') {
-			i = skip_ws(p, i + 1, n);
-			if (i < n && p[i] == '}')
-				goto bad_json_here; /* {"a": 1, } */
-		} else if (i >= n || p[i] != '}') {
-			goto bad_json_here;
-		}
+	if (e == NULL || (h = yajl_alloc(&each_callbacks, NULL, e)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto out_free;
 	}
-	if (i >= n || skip_ws(p, i + 1, n) != n)
-		goto bad_json_here;
-	if (!seen) {
+	e->t = t;
+	e->cb = cb;
+	e->arg = arg;
+	buf_init(&e->key, 0);
+	st = yajl_parse(h, p, n);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	budget.on = false;
+	if (st == yajl_status_client_canceled && e->cb_rc < 0) {
+		rc = e->cb_rc;
+	} else if (st == yajl_status_client_canceled) {
+		if (strcmp(e->fault, FAULT_OVER) == 0)
+			snprintf(err, errsz, "a resource needs more than %zu MiB of memory",
+			         t->max_doc_memory >> 20);
+		else
+			snprintf(err, errsz, "%s", e->fault);
+	} else if (st != yajl_status_ok) {
+		unsigned char *msg = yajl_get_error(h, 0, p, n);
+		size_t at = yajl_get_bytes_consumed(h);
+		/* "lexical error: invalid string in json text." and the like */
+		snprintf(err, errsz, "invalid JSON at byte %zu: %s", at,
+		         msg ? (const char *)msg : "?");
+		if (msg)
+			yajl_free_error(h, msg);
+	} else if (e->depth != 0 || n == 0) {
+		snprintf(err, errsz, "document: expected an object");
+	} else if (!e->seen) {
 		snprintf(err, errsz, "data: missing");
-		return -2;
-	}
-	if (count > TETHER_MAX_RESOURCES) {
-		snprintf(err, errsz, "data: %ld resources, more than %d", count,
+	} else if (e->count > TETHER_MAX_RESOURCES) {
+		snprintf(err, errsz, "data: %ld resources, more than %d", e->count,
 		         TETHER_MAX_RESOURCES);
-		return -2;
+	} else {
+		rc = e->count;
 	}
-	return count;
-not_object:
-	snprintf(err, errsz, "document: expected an object");
-	return -2;
-not_list:
-	snprintf(err, errsz, "data: expected an array");
-	return -2;
-bad_json:
-	if (over) {
-		snprintf(err, errsz, "a resource needs more than %zu MiB of memory",
-		         t->max_doc_memory >> 20);
-		return -2;
+out_free:
+	if (h != NULL)
+		yajl_free(h);
+	if (e != NULL) {
+		if (e->top > 0)
+			json_decref(e->stack[0]); /* a resource cut short: holds the others */
+		buf_release(&e->key);
 	}
-	snprintf(err, errsz, "invalid JSON at byte %zu: %s", i, jerr.text);
-	return -2;
-bad_json_here:
-	snprintf(err, errsz, "invalid JSON at byte %zu", i);
-	return -2;
+	free(e);
+	return rc;
 }
 
 /* --- running a batch --- */

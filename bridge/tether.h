@@ -113,7 +113,7 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
 
 /* Calls cb with each resource of the "data" array of r's raw body, in order, each parsed on
  * its own and freed when cb returns: a window's memory is its text and one resource, not a
- * tree of all of them. Other members are parsed and dropped. cb returns 0 to go on, or
+ * tree of all of them. Other members are checked and dropped. cb returns 0 to go on, or
  * -1 to stop (returned as is). Returns the number of resources, or -2 with err when the
  * body is not a JSON:API list (not JSON, data missing or not an array, more than
  * TETHER_MAX_RESOURCES, one resource over the client's document memory); cb may then have

@@ -3,7 +3,7 @@
 # (procps: ps for the runner's stray-process check; clang-format: make fmt-check).
 # Needs root (or passwordless sudo) only when something is missing.
 set -eu
-pkgs="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev libmosquitto-dev
+pkgs="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyajl-dev libyaml-dev libmosquitto-dev
 mosquitto mosquitto-clients libsqlite3-dev libmicrohttpd-dev libssl-dev libcmocka-dev curl
 tzdata valgrind jq sqlite3 libsystemd-dev systemd man-db groff-base procps clang-format"
 # `make fuzz` only (scripts/deps.sh fuzz): libFuzzer comes with clang

@@ -1346,6 +1346,124 @@ static void test_each_stops_when_the_callback_fails(void **state)
 	assert_string_equal(e.ids, "a,b");
 }
 
+/* The resource json_loadb gives for text, compared with what tether_each handed over. */
+struct each_same {
+	const char *text;
+	int same, n;
+};
+
+static int same_cb(void *arg, const json_t *res)
+{
+	struct each_same *e = arg;
+	json_error_t jerr;
+	json_t *want = json_loads(e->text, 0, &jerr);
+
+	assert_non_null(want);
+	e->same += json_equal(want, res);
+	e->n++;
+	json_decref(want);
+	return 0;
+}
+
+static void test_each_builds_the_tree_json_loadb_gives(void **state)
+{
+	static const char *const res[] = {
+	    "{\"id\":\"a\",\"attributes\":{\"n\":-12,\"r\":0.25,\"e\":1e-3,\"big\":"
+	    "9007199254740993,\"t\":true,\"f\":false,\"z\":null,\"\":\"empty key\","
+	    "\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\n\",\"utf8\":\"\xE2\x82\xAC\","
+	    "\"deep\":{\"a\":[[],{},[1,[2,{\"b\":[3]}]]]},\"dup\":1,\"dup\":2}}",
+	};
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	char body[1024], err[200] = "";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
+		struct tether_req r = req(TETHER_EVENTS, "z1");
+		struct each_same e = {.text = res[i]};
+
+		snprintf(body, sizeof(body), "{\"meta\":{\"x\":[1,{\"data\":2}]},\"data\":[%s,%s]}",
+		         res[i], res[i]);
+		r.body = strdup(body);
+		r.body_len = strlen(body);
+		assert_int_equal(tether_each(t, &r, same_cb, &e, err, sizeof(err)), 2);
+		assert_int_equal(e.same, 2);
+		tether_req_release(&r);
+	}
+	tether_free(t);
+}
+
+static void test_each_refuses_what_json_loadb_refuses_in_a_resource(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"data\": [{\"s\": \"a\\u0000b\"}]}",    /* NUL in a string */
+	    "{\"data\": [{\"a\\u0000b\": 1}]}",        /* NUL in a member name */
+	    "{\"data\": [{\"s\": \"\xC0\xAF\"}]}",     /* overlong UTF-8 */
+	    "{\"data\": [{\"s\": \"\xED\xA0\x80\"}]}", /* a surrogate in UTF-8 */
+	    "{\"data\": [{\"n\": 1e400}]}",            /* real overflow */
+	    "{\"data\": [{\"n\": 99999999999999999999}]}",
+	};
+	char err[200];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct each_seen e = {.stop_at = -1};
+		err[0] = '\0';
+		assert_int_equal(each(bad[i], &e, err, sizeof(err)), -2);
+		assert_string_not_equal(err, "");
+		assert_int_equal(e.n, 0);
+	}
+}
+
+static void test_each_refuses_nesting_deeper_than_jansson(void **state)
+{
+	size_t depth = 3000, n = 0;
+	char *body = malloc(2 * depth + 32), err[200] = "";
+	struct each_seen e = {.stop_at = -1};
+	(void)state;
+
+	assert_non_null(body);
+	n += (size_t)sprintf(body, "{\"data\":[");
+	for (size_t i = 0; i < depth; i++)
+		body[n++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		body[n++] = ']';
+	strcpy(body + n, "]}");
+	assert_int_equal(each(body, &e, err, sizeof(err)), -2);
+	assert_string_equal(err, "too deeply nested");
+	free(body);
+}
+
+static void test_each_gives_one_resource_the_document_budget(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t;
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+	struct each_seen e = {.stop_at = -1};
+	struct buf b;
+	char err[200] = "";
+	(void)state;
+
+	o.max_doc_memory = 1024 * 1024;
+	t = client(&o);
+	buf_init(&b, 0);
+	/* a small resource, then one of 100,000 members (several MiB as a tree) */
+	assert_int_equal(buf_append(&b, "{\"data\":[{\"id\":\"a\"},{", 21), 0);
+	for (int i = 0; i < 100000; i++) {
+		char m[32];
+		int k = snprintf(m, sizeof(m), "%s\"k%d\":%d", i ? "," : "", i, i);
+		assert_int_equal(buf_append(&b, m, (size_t)k), 0);
+	}
+	assert_int_equal(buf_append(&b, "}]}", 3), 0);
+	r.body = b.data;
+	r.body_len = b.len;
+	assert_int_equal(tether_each(t, &r, each_cb, &e, err, sizeof(err)), -2);
+	assert_string_equal(e.ids, "a");
+	assert_string_equal(err, "a resource needs more than 1 MiB of memory");
+	tether_req_release(&r);
+	tether_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1353,6 +1471,10 @@ int main(void)
 	    cmocka_unit_test(test_each_gives_resources_in_order_and_skips_other_members),
 	    cmocka_unit_test(test_each_refuses_what_is_not_a_list),
 	    cmocka_unit_test(test_each_stops_when_the_callback_fails),
+	    cmocka_unit_test(test_each_builds_the_tree_json_loadb_gives),
+	    cmocka_unit_test(test_each_refuses_what_json_loadb_refuses_in_a_resource),
+	    cmocka_unit_test(test_each_refuses_nesting_deeper_than_jansson),
+	    cmocka_unit_test(test_each_gives_one_resource_the_document_budget),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
 	    cmocka_unit_test(test_zones_list_rejects_non_list),
 	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
