@@ -374,9 +374,12 @@ static int want_zone(struct wants *w, const struct config *cfg, const struct cfg
 	json_t *dev = NULL, *c, *types = json_array();
 	int rc = -1;
 
-	if (zid == NULL || types == NULL ||
-	    asprintf(&base, "%s/ha/zone/%s", m->topic_prefix, zid) < 0)
+	if (zid == NULL || types == NULL)
 		goto out;
+	if (asprintf(&base, "%s/ha/zone/%s", m->topic_prefix, zid) < 0) {
+		base = NULL; /* asprintf leaves it undefined */
+		goto out;
+	}
 	if ((dev = zone_device(cfg, node, zid, z)) == NULL)
 		goto out;
 	for (size_t f = 0; f < msg_flag_count; f++)
@@ -435,8 +438,12 @@ static int want_rule(struct wants *w, const struct cfg_mqtt *m, const char *node
 	json_t *c;
 	int rc = -1;
 
-	if (rid == NULL || asprintf(&topic, "%s/ha/rule/%s", m->topic_prefix, rid) < 0)
+	if (rid == NULL)
 		goto out;
+	if (asprintf(&topic, "%s/ha/rule/%s", m->topic_prefix, rid) < 0) {
+		topic = NULL; /* asprintf leaves it undefined */
+		goto out;
+	}
 	snprintf(obj, sizeof(obj), "rule_%s", rid);
 	c = base_config(m, node, obj, rule, dev);
 	c = merge(c, json_pack("{s:s, s:[s]}", "state_topic", topic, "event_types", "fired"));
@@ -717,9 +724,12 @@ static int zone_topic_publish(struct ha *h, const struct cfg_mqtt *m, const stru
 	char *zid = ha_object_id(msg->zone_id), *topic = NULL, *dom = NULL;
 	int rc = -1;
 
-	if (zid && payload &&
-	    asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, leaf) >= 0 &&
-	    asprintf(&dom, "ha:%s", msg->zone_id) >= 0)
+	/* asprintf leaves its pointer undefined when it fails */
+	if (zid && payload && asprintf(&topic, "%s/ha/zone/%s/%s", m->topic_prefix, zid, leaf) < 0)
+		topic = NULL;
+	if (topic && asprintf(&dom, "ha:%s", msg->zone_id) < 0)
+		dom = NULL;
+	if (topic && dom)
 		rc = publish(out, h->broker, dom, msg->id, topic, payload, m->qos, retain, 0);
 	free(zid);
 	free(topic);
@@ -856,7 +866,9 @@ int ha_status(struct ha *h, const struct config *cfg, const struct ha_status *st
 		free(text);
 		return 0;
 	}
-	if (asprintf(&topic, "%s/ha/bridge", m->topic_prefix) >= 0 &&
+	if (asprintf(&topic, "%s/ha/bridge", m->topic_prefix) < 0)
+		topic = NULL; /* asprintf leaves it undefined */
+	if (topic != NULL &&
 	    publish(out, h->broker, "ha:bridge", "ha:bridge", topic, text, m->qos, true, 0) == 0) {
 		free(h->status);
 		h->status = text;
