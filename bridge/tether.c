@@ -1124,7 +1124,9 @@ struct each {
 	int cb_rc;         /* what the callback returned when it stopped the walk */
 	const char *fault; /* why the walk was cancelled, for err */
 	struct buf key;    /* the member name of the object being built, for its next value */
-	int top;           /* containers of the resource being built, outermost first */
+	yajl_handle h;
+	size_t end; /* bytes up to the document's closing brace: after it only white space */
+	int top;    /* containers of the resource being built, outermost first */
 	json_t *stack[EACH_MAX_DEPTH];
 };
 
@@ -1333,6 +1335,8 @@ static int on_close(void *ctx)
 	}
 	if (e->depth == 1 && e->in_data)
 		e->in_data = false; /* the data array closed */
+	if (e->depth == 0)
+		e->end = yajl_get_bytes_consumed(e->h); /* one yajl_parse of the whole body */
 	return 1;
 }
 
@@ -1367,6 +1371,7 @@ long tether_each(const struct tether *t, const struct tether_req *r,
 	struct each *e = calloc(1, sizeof(*e));
 	yajl_handle h = NULL;
 	yajl_status st = yajl_status_error;
+	size_t junk; /* the first byte after the document that is not white space, or n */
 	long rc = -2;
 
 	if (e == NULL || (h = yajl_alloc(&each_callbacks, NULL, e)) == NULL) {
@@ -1376,11 +1381,17 @@ long tether_each(const struct tether *t, const struct tether_req *r,
 	e->t = t;
 	e->cb = cb;
 	e->arg = arg;
+	e->h = h;
 	buf_init(&e->key, 0);
 	st = yajl_parse(h, p, n);
 	if (st == yajl_status_ok)
 		st = yajl_complete_parse(h);
 	budget.on = false;
+	/* yajl lets a trailing token it has not finished pass (`{...} "`); jansson does not */
+	junk = st == yajl_status_ok && e->depth == 0 ? e->end : n;
+	while (junk < n &&
+	       (p[junk] == ' ' || p[junk] == '\t' || p[junk] == '\n' || p[junk] == '\r'))
+		junk++;
 	if (st == yajl_status_client_canceled && e->cb_rc < 0) {
 		rc = e->cb_rc;
 	} else if (st == yajl_status_client_canceled) {
@@ -1397,6 +1408,8 @@ long tether_each(const struct tether *t, const struct tether_req *r,
 		         msg ? (const char *)msg : "?");
 		if (msg)
 			yajl_free_error(h, msg);
+	} else if (junk < n) {
+		snprintf(err, errsz, "invalid JSON at byte %zu: trailing garbage", junk);
 	} else if (e->depth != 0 || n == 0) {
 		snprintf(err, errsz, "document: expected an object");
 	} else if (!e->seen) {

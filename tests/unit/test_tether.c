@@ -1415,6 +1415,26 @@ static void test_each_refuses_what_json_loadb_refuses_in_a_resource(void **state
 	}
 }
 
+/* yajl takes a document followed by a token it has not finished (a lone quote) as
+ * complete; jansson refuses it, and so does tether_each. */
+static void test_each_refuses_an_unfinished_token_after_the_document(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"data\": [{\"id\": \"a\"}]} \"",
+	    "{\"data\": [{\"id\": \"a\"}]}\n\"tail",
+	    "{\"data\": [{\"id\": \"a\"}]}  1",
+	};
+	char err[200];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct each_seen e = {.stop_at = -1};
+		err[0] = '\0';
+		assert_int_equal(each(bad[i], &e, err, sizeof(err)), -2);
+		assert_non_null(strstr(err, "invalid JSON at byte"));
+	}
+}
+
 static void test_each_refuses_nesting_deeper_than_jansson(void **state)
 {
 	size_t depth = 3000, n = 0;
@@ -1473,6 +1493,7 @@ int main(void)
 	    cmocka_unit_test(test_each_stops_when_the_callback_fails),
 	    cmocka_unit_test(test_each_builds_the_tree_json_loadb_gives),
 	    cmocka_unit_test(test_each_refuses_what_json_loadb_refuses_in_a_resource),
+	    cmocka_unit_test(test_each_refuses_an_unfinished_token_after_the_document),
 	    cmocka_unit_test(test_each_refuses_nesting_deeper_than_jansson),
 	    cmocka_unit_test(test_each_gives_one_resource_the_document_budget),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),

@@ -1,0 +1,98 @@
+/* Fuzz target: tether_each, the streaming reader of an events or lpr answer (yajl lexes,
+ * only the resources of "data" are built), checked against jansson's json_loadb on the same
+ * bytes. Properties: what tether_each hands over is, in order, exactly the "data" array
+ * json_loadb gives; what json_loadb accepts as a JSON:API list, tether_each accepts too
+ * (a duplicated "data" member aside: jansson keeps the last one, we refuse the answer);
+ * what json_loadb refuses, tether_each refuses, but for a lone surrogate escape, which yajl
+ * turns into '?', and a form feed or vertical tab between tokens, which yajl takes as white
+ * space; a raw NUL byte, which json_loadb lets pass, is refused. */
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "bridge/tether.h"
+#include "tests/fuzz/fuzz.h"
+
+static struct tether *client;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct tether_opts o = {.base_url = "http://127.0.0.1:9",
+	                        .access_token = "fuzz",
+	                        .insecure = true,
+	                        .concurrency = 1,
+	                        .timeout_ms = 1000};
+	char err[256];
+
+	(void)argc;
+	(void)argv;
+	client = tether_new(&o, err, sizeof(err));
+	FUZZ_CHECK(client != NULL, "tether_new: %s", err);
+	return 0;
+}
+
+/* Every resource handed over, copied in order. */
+static int collect(void *arg, const json_t *res)
+{
+	json_t *copy = json_deep_copy(res);
+
+	if (copy == NULL || json_array_append_new(arg, copy) < 0)
+		return -1;
+	return 0;
+}
+
+/* Whether jansson stopped at a form feed or a vertical tab: yajl takes both as white space
+ * between tokens (JSON has only space, tab, CR and LF), which changes no value. */
+static bool yajl_space(const uint8_t *data, size_t size, const json_error_t *jerr)
+{
+	size_t at = jerr->position > 0 ? (size_t)jerr->position - 1 : 0;
+
+	return at < size && (data[at] == '\f' || data[at] == '\v');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct tether_req r = {.ep = TETHER_EVENTS, .raw = true};
+	json_t *got = json_array(), *want, *list;
+	json_error_t jerr;
+	char err[256] = "";
+	long n;
+
+	if (got == NULL || (r.body = fuzz_cstr(data, size)) == NULL) {
+		json_decref(got);
+		return 0;
+	}
+	r.body_len = size;
+	n = tether_each(client, &r, collect, got, err, sizeof(err));
+	want = json_loadb((const char *)data, size, 0, &jerr);
+	list = json_is_object(want) ? json_object_get(want, "data") : NULL;
+	if (n == -1) {
+		/* out of memory in collect: nothing to compare */
+	} else if (n >= 0 && want == NULL) {
+		FUZZ_CHECK(strstr(jerr.text, "nicode") != NULL || yajl_space(data, size, &jerr),
+		           "tether_each took %ld resources of what jansson refuses: %s", n,
+		           jerr.text);
+	} else if (n >= 0) {
+		FUZZ_CHECK(json_is_array(list),
+		           "tether_each took %ld resources without a data array", n);
+		FUZZ_CHECK(
+		    (size_t)n == json_array_size(list) && json_equal(got, list),
+		    "tether_each gave %ld resources, jansson's data has %zu (or they differ)", n,
+		    json_array_size(list));
+	} else if (json_is_array(list) && json_array_size(list) <= TETHER_MAX_RESOURCES) {
+		json_t *strict =
+		    json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
+		bool dup = strict == NULL;
+		json_decref(strict);
+		/* a raw NUL byte is not JSON (RFC 8259): jansson's reader skips over it */
+		FUZZ_CHECK(memchr(data, '\0', size) != NULL ||
+		               (dup && strcmp(err, "data: expected an array") == 0),
+		           "tether_each refused a list jansson takes: %s", err);
+	} else {
+		FUZZ_CHECK(err[0] != '\0', "a refusal without a message");
+	}
+	json_decref(want);
+	json_decref(got);
+	tether_req_release(&r);
+	return 0;
+}
