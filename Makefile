@@ -91,7 +91,7 @@ test-valgrind: deps
 	@$(MAKE) --no-print-directory build-tests
 	@BUILD=$(BUILD) VALGRIND=1 BRIDGE_WRAPPER="valgrind -q --leak-check=full \
 		--errors-for-leak-kinds=definite" tests/run.sh all t_daemon_alerts t_metrics \
-		t_webhook_retries t_daemon_reload test_
+		t_webhook_retries t_daemon_reload t_ha_reload t_ha_restart t_webhook_order test_
 
 # Builds every target with clang and libFuzzer into build-fuzz/ and runs each for FUZZ_TIME
 # seconds over a copy of its corpus; new inputs and findings stay in build-fuzz/ (FUZZ=NAME
