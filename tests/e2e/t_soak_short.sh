@@ -3,4 +3,6 @@
 # SOAK and SEED override the length and the seed (the summary prints the seed to replay).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT" && SOAK=${SOAK:-2m} exec python3 tests/soak/soak.py
+# a failed run's folder is copied next to the test logs: the runner removes its temp folder
+cd "$ROOT" && SOAK=${SOAK:-2m} SOAK_SAVE="$ROOT/${BUILD:-build}/test-logs/t_soak_short.run" \
+	exec python3 tests/soak/soak.py

@@ -499,6 +499,14 @@ def main():
     else:
         print("soak: run dir kept: %s (replay: SEED=%d SOAK=%s make soak; re-check: "
               "python3 tests/soak/check.py %s)" % (s.dir, seed, os.environ.get("SOAK", "5m"), s.dir))
+        # a caller whose temporary folder goes away with it (make test) names a lasting copy
+        save = os.environ.get("SOAK_SAVE")
+        if rc != 0 and save:
+            import shutil
+
+            shutil.rmtree(save, ignore_errors=True)
+            shutil.copytree(s.dir, save, symlinks=True, ignore_dangling_symlinks=True)
+            print("soak: a copy of the run dir for later: %s" % save)
     return rc
 
 
