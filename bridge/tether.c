@@ -1402,10 +1402,13 @@ long tether_each(const struct tether *t, const struct tether_req *r,
 			snprintf(err, errsz, "%s", e->fault);
 	} else if (st != yajl_status_ok) {
 		unsigned char *msg = yajl_get_error(h, 0, p, n);
-		size_t at = yajl_get_bytes_consumed(h);
-		/* "lexical error: invalid string in json text." and the like */
-		snprintf(err, errsz, "invalid JSON at byte %zu: %s", at,
-		         msg ? (const char *)msg : "?");
+		const char *why = msg ? (const char *)msg : "?";
+		size_t at = yajl_get_bytes_consumed(h), len = strlen(why);
+		/* "lexical error: invalid string in json text.\n" and the like: without the
+		 * newline, which would end up escaped in the log line */
+		while (len > 0 && isspace((unsigned char)why[len - 1]))
+			len--;
+		snprintf(err, errsz, "invalid JSON at byte %zu: %.*s", at, (int)len, why);
 		if (msg)
 			yajl_free_error(h, msg);
 	} else if (junk < n) {
