@@ -408,7 +408,9 @@ class Soak:
         with open(os.path.join(self.dir, "truth.json"), "w") as f:
             json.dump(truth, f)
         # drain: every expected delivery arrived and the outbox is empty
-        drain_max = max(90.0, min(600.0, self.duration / 4))
+        # an entry the faults pushed to the longest webhook retry delay (WEBHOOK_BACKOFF_MAX_MS,
+        # 5 min) is late, not lost: the drain waits that long and 30 s more before judging
+        drain_max = max(330.0, min(600.0, self.duration / 4))
         t = time.time()
         drained = False
         while time.time() - t < drain_max:
