@@ -700,32 +700,41 @@ int store_ha_config_put(struct store *s, const char *target, const char *topic, 
 	return run(s, del ? ST_HA_DELETE : ST_HA_PUT, "ha config put") < 0 ? -1 : 0;
 }
 
-int store_ha_config_each(struct store *s, const char *target,
-                         int (*cb)(void *arg, const char *topic, const char *payload), void *arg)
+/* Steps st (bound by the caller) and calls cb with the two text columns of each row; st is
+ * reset at the end. 0, cb's non-zero answer as is, or -1 (what names the error). */
+static int each_pair(struct store *s, sqlite3_stmt *st, const char *what,
+                     int (*cb)(void *arg, const char *a, const char *b), void *arg)
 {
-	sqlite3_stmt *st = s->st[ST_HA_EACH];
 	int rc;
 
-	if (bind_text(st, 1, target))
-		return fail_reset(s, st, "ha config each");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *topic = sqlite3_column_text(st, 0);
-		const unsigned char *payload = sqlite3_column_text(st, 1);
+		const unsigned char *a = sqlite3_column_text(st, 0);
+		const unsigned char *b = sqlite3_column_text(st, 1);
 		int stop;
 
-		if (topic == NULL || payload == NULL)
-			return fail_reset(s, st, "ha config each");
-		stop = cb(arg, (const char *)topic, (const char *)payload);
+		if (a == NULL || b == NULL)
+			return fail_reset(s, st, what);
+		stop = cb(arg, (const char *)a, (const char *)b);
 		if (stop != 0) {
 			sqlite3_reset(st);
 			return stop;
 		}
 	}
 	if (rc != SQLITE_DONE)
-		return fail_reset(s, st, "ha config each");
+		return fail_reset(s, st, what);
 	if (sqlite3_reset(st) != SQLITE_OK)
-		return fail(s, "ha config each");
+		return fail(s, what);
 	return 0;
+}
+
+int store_ha_config_each(struct store *s, const char *target,
+                         int (*cb)(void *arg, const char *topic, const char *payload), void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_HA_EACH];
+
+	if (bind_text(st, 1, target))
+		return fail_reset(s, st, "ha config each");
+	return each_pair(s, st, "ha config each", cb, arg);
 }
 
 static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
@@ -830,28 +839,10 @@ int store_rstate_each(struct store *s, int64_t now_ms,
                       int (*cb)(void *arg, const char *key, const char *value), void *arg)
 {
 	sqlite3_stmt *st = s->st[ST_RS_EACH];
-	int rc;
 
 	if (sqlite3_bind_int64(st, 1, now_ms))
 		return fail_reset(s, st, "rule state each");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *key = sqlite3_column_text(st, 0);
-		const unsigned char *value = sqlite3_column_text(st, 1);
-		int stop;
-
-		if (key == NULL || value == NULL)
-			return fail_reset(s, st, "rule state each");
-		stop = cb(arg, (const char *)key, (const char *)value);
-		if (stop != 0) {
-			sqlite3_reset(st);
-			return stop;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		return fail_reset(s, st, "rule state each");
-	if (sqlite3_reset(st) != SQLITE_OK)
-		return fail(s, "rule state each");
-	return 0;
+	return each_pair(s, st, "rule state each", cb, arg);
 }
 
 int store_rstate_prune(struct store *s, int64_t now_ms)
