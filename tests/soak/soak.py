@@ -444,7 +444,10 @@ class Soak:
                "drained": drained, "drain_s": self.drain_s, "drain_max": drain_max,
                "stop_s_max": max(self.stop_times) if self.stop_times else 0,
                "violations": self.violations, "samples": self.samples,
-               "warmup_s": WARMUP_S, "sim_requests": truth["stats"].get("requests")}
+               "warmup_s": WARMUP_S, "sim_requests": truth["stats"].get("requests"),
+               # an ASan build keeps freed memory in its quarantine (up to 256 MiB): its RSS
+               # says nothing of leaks, which LeakSanitizer judges at each exit instead
+               "sanitized": "asan" in os.path.basename(os.path.normpath(BUILD))}
         with open(os.path.join(self.dir, "run.json"), "w") as f:
             json.dump(run, f)
         return check.main(self.dir)
