@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -19,6 +20,7 @@
 #define STORE_APP_ID 0x54427374 /* "TBst" in PRAGMA application_id */
 #define WAL_RETRY_MS 20
 #define BUSY_TIMEOUT_MS 5000
+#define BUSY_NAP_US 100
 #define STORE_FILE "state.db"
 
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
@@ -258,7 +260,27 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	char err[512];
+	int64_t busy_since; /* monotonic ms of the first try of the wait in progress */
 };
+
+/* The poller and the delivery loop write through two connections and take turns at the write
+ * lock, each for a few milliseconds. SQLite's own busy handler sleeps 1, 2, 5, 10 ms and
+ * longer between tries, so the one waiting misses the gaps between the other's
+ * transactions and falls behind (the MQTT acknowledgements waited behind the poller's
+ * chunks); this one tries again every BUSY_NAP_US, up to BUSY_TIMEOUT_MS. */
+static int busy_wait(void *arg, int tries)
+{
+	struct store *s = arg;
+	struct timespec nap = {0, BUSY_NAP_US * 1000L};
+	int64_t now = util_mono_ms();
+
+	if (tries == 0)
+		s->busy_since = now;
+	if (now - s->busy_since >= BUSY_TIMEOUT_MS)
+		return 0;
+	nanosleep(&nap, NULL);
+	return 1;
+}
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -534,7 +556,7 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 		        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto out_close;
 	}
-	if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+	if (sqlite3_busy_handler(s->db, busy_wait, s) != SQLITE_OK) {
 		set_err(err, errsz, "unable to configure state database '%s': %s", path,
 		        sqlite3_errmsg(s->db));
 		goto out_close;

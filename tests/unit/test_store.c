@@ -914,6 +914,23 @@ static void test_concurrent_writers_wait_instead_of_failing(void **state)
 	store_close(s);
 }
 
+/* A writer waits for the other connection's transaction, in short naps, but not for ever:
+ * past the busy timeout (5 s) it fails with SQLite's "locked" and the caller retries later. */
+static void test_writer_gives_up_past_the_busy_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct store *a = open_ok(f->path), *b = open_ok(f->path);
+
+	assert_int_equal(store_begin(a), 0);
+	assert_int_equal(store_begin(b), -1);
+	assert_non_null(strstr(store_errmsg(b), "locked"));
+	assert_int_equal(store_commit(a), 0);
+	assert_int_equal(store_begin(b), 0);
+	assert_int_equal(store_commit(b), 0);
+	store_close(b);
+	store_close(a);
+}
+
 struct opener {
 	const char *path;
 	pthread_barrier_t *go;
@@ -1378,6 +1395,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dlq_move_inside_rolled_back_transaction_is_undone,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_connections_see_commits_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_gives_up_past_the_busy_timeout, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers_wait_instead_of_failing, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_simultaneous_first_opens_all_succeed, setup,
