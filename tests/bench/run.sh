@@ -63,7 +63,7 @@ mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # field NAME LINE: the value of NAME=... in a key=value line
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-for b in tether-bridge tether-sim tools/freeport bench/sub_count bench/hook_count; do
+for b in tether-bridge tether-sim tools/freeport bench/sub_count bench/hook_count bench/rss_floor; do
 	[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run make BUILD=$BUILD build-tests"
 done
 
@@ -366,6 +366,11 @@ secs=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", ms / 1000 }')
 note "idle: $IDLE_ZONES zones polled every 10s: RSS $(mb "$rss") MB (peak $(mb "$hwm") MB)," \
 	"CPU $pct% of one core over $secs s ($((${req1:-0} - ${req0:-0})) API requests)"
 grep -v 'stopping' "$T/bridge-idle.log" | head -n 3 | sed 's/^/  bridge log: /'
+# the floor under that figure: a process linked with the same libraries, doing nothing
+"$BUILD/bench/rss_floor" >"$T/rss_floor.out" 2>&1 || echo "bench: rss_floor failed: $(cat "$T/rss_floor.out")"
+sed 's/^/  /' "$T/rss_floor.out"
+floor=$(sed -n 's/^rss floor, after every library.s set-up: VmRSS \([0-9]*\) kB.*/\1/p' "$T/rss_floor.out")
+note "idle: RSS floor of the linked libraries (set up, nothing else done): $(mb "$floor") MB"
 
 # ---- summary ---------------------------------------------------------------------------
 
