@@ -1,8 +1,9 @@
-/* The poller thread. One cycle: refresh zones when due, build one batch of API requests
- * (per zone: the event window, the events open now, open events older than the window, the
- * plate window), run it, then per zone commit its messages with their dedup records a chunk
- * at a time and then its cursors, or, on any failure, leave that zone's cursors alone so
- * the next cycle asks again. A crash can repeat a message (same id), never lose one. */
+/* The poller thread. One cycle: refresh zones when due, plan the API requests (per zone: the
+ * event window, the events open now, open events older than the window, the plate window)
+ * and run them a few zones at a time, a fetch thread asking the next zones while this one
+ * commits the last: per zone its messages with their dedup records a chunk at a time, then
+ * its cursors, or, on any failure, nothing more, so the next cycle asks again. A crash can
+ * repeat a message (same id), never lose one. */
 #include "bridge/poller.h"
 #include "bridge/control.h"
 
@@ -65,6 +66,30 @@ struct zplan {
 	bool asked;
 };
 
+/* The fetch thread: runs the API requests of one batch at a time, so that the next batch is
+ * on its way while the poller thread commits the last. The handoff: the poller thread sets
+ * the job (api, reqs, n) and busy under mu; the fetch thread runs it (tether_run), then
+ * clears busy. While busy, the job's requests and the tether handle are the fetch thread's
+ * alone; everything else is the poller thread's. The poller thread waits for every job it
+ * hands over before anything else uses the handle (a zones refresh, a reload's swap, the
+ * end of a cycle), so two tether_run calls on one handle never overlap. tether_each, which
+ * the commits call meanwhile, only reads the handle's limits (max_doc_memory, set at
+ * tether_new) and keeps its memory budget per thread. */
+struct fetch {
+	pthread_t thread;
+	bool started, mu_ok, cv_ok;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* under mu */
+	struct tether *api;      /* the poller's handle when the job was handed over */
+	struct tether_req *reqs; /* the job not taken yet, or NULL */
+	size_t n;
+	bool busy; /* a job handed over is not answered yet */
+	bool quit;
+	int rc;           /* the last job's tether_run */
+	int64_t answered; /* wall ms when its answers were in */
+};
+
 struct poller {
 	pthread_t thread;
 	bool started;
@@ -110,6 +135,8 @@ struct poller {
 	int64_t last_poll_ms; /* wall ms of the last committed poll, 0 none */
 
 	struct catchup cu; /* catch-up progress and poll.catchup_max_age */
+
+	struct fetch fetch;
 };
 
 #define HA_REQ_REFRESH 1
@@ -164,6 +191,12 @@ struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(
 	pthread_cond_init(&p->cv, NULL);
 	p->cfg = cfg;
 	p->rules = rules;
+	p->fetch.mu_ok = pthread_mutex_init(&p->fetch.mu, NULL) == 0;
+	p->fetch.cv_ok = pthread_cond_init(&p->fetch.cv, NULL) == 0;
+	if (!p->fetch.mu_ok || !p->fetch.cv_ok) {
+		snprintf(err, errsz, "unable to set up the fetch thread's lock");
+		goto fail;
+	}
 	p->wake = wake;
 	p->wake_arg = arg;
 	p->rng = (uint64_t)util_now_ms() * 2654435761u + 1;
@@ -441,10 +474,13 @@ static void zones_release(struct poller *p)
 	p->nzones = 0;
 }
 
+static void fetch_stop(struct poller *p);
+
 void poller_free(struct poller *p)
 {
 	if (p == NULL)
 		return;
+	fetch_stop(p);
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);
 	free(p->reqs);
@@ -467,6 +503,10 @@ void poller_free(struct poller *p)
 	config_free(p->next_cfg);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	if (p->fetch.mu_ok)
+		pthread_mutex_destroy(&p->fetch.mu);
+	if (p->fetch.cv_ok)
+		pthread_cond_destroy(&p->fetch.cv);
 	free(p->db_path);
 	free(p);
 }
@@ -1326,16 +1366,110 @@ static bool window_too_big(struct poller *p, struct zone *z, const struct zplan 
 	return ev || lpr;
 }
 
-/* Runs the requests of zones [a, b) and commits each zone that got usable answers. Adds
- * the entries queued to *added; sets *behind when a zone is still catching up. */
-static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int64_t now, int *added,
-                      bool *behind)
+/* A pthread call on the fetch handoff's own mutex and condition variable fails only when
+ * they are broken (EINVAL, EPERM, EDEADLK): the process stops there rather than risk two
+ * requests on one handle at once. */
+static void must(int rc, const char *what)
 {
-	if (tether_run(p->api, p->reqs + lo, (size_t)(hi - lo + 1)) < 0)
-		log_warnx("poll: unable to run the API requests");
-	/* backoff and Retry-After count from the answers, not from the requests */
-	int64_t answered = util_now_ms();
-	count_answers(p, lo, hi, answered);
+	if (rc != 0) {
+		log_errorx("poll: unable to %s: %s", what, strerror(rc));
+		abort();
+	}
+}
+
+static void *fetch_main(void *arg)
+{
+	struct fetch *f = arg;
+
+	must(pthread_mutex_lock(&f->mu), "lock the fetch handoff");
+	for (;;) {
+		while (!f->quit && f->reqs == NULL)
+			must(pthread_cond_wait(&f->cv, &f->mu), "wait for a batch to fetch");
+		if (f->reqs == NULL)
+			break; /* quit: the poller thread waits for every job, none is pending */
+		struct tether *api = f->api;
+		struct tether_req *reqs = f->reqs;
+		size_t n = f->n;
+		f->reqs = NULL;
+		must(pthread_mutex_unlock(&f->mu), "unlock the fetch handoff");
+		int rc = tether_run(api, reqs, n);
+		int64_t answered = util_now_ms();
+		must(pthread_mutex_lock(&f->mu), "lock the fetch handoff");
+		f->rc = rc;
+		f->answered = answered;
+		f->busy = false;
+		must(pthread_cond_broadcast(&f->cv), "signal a fetched batch");
+	}
+	must(pthread_mutex_unlock(&f->mu), "unlock the fetch handoff");
+	return NULL;
+}
+
+/* Hands the cycle's requests [lo, hi] to the fetch thread; the caller must fetch_wait
+ * before it hands over another batch, uses the tether handle or changes p->reqs. */
+static void fetch_start(struct poller *p, int lo, int hi)
+{
+	struct fetch *f = &p->fetch;
+
+	must(pthread_mutex_lock(&f->mu), "lock the fetch handoff");
+	f->api = p->api;
+	f->reqs = p->reqs + lo;
+	f->n = (size_t)(hi - lo + 1);
+	f->busy = true;
+	must(pthread_cond_broadcast(&f->cv), "hand over a batch to fetch");
+	must(pthread_mutex_unlock(&f->mu), "unlock the fetch handoff");
+}
+
+/* Waits for the batch fetch_start handed over: tether_run's result, and in *answered the
+ * wall ms when the answers were in (backoff and Retry-After count from then). */
+static int fetch_wait(struct poller *p, int64_t *answered)
+{
+	struct fetch *f = &p->fetch;
+	int rc;
+
+	must(pthread_mutex_lock(&f->mu), "lock the fetch handoff");
+	while (f->busy)
+		must(pthread_cond_wait(&f->cv, &f->mu), "wait for a fetched batch");
+	rc = f->rc;
+	*answered = f->answered;
+	must(pthread_mutex_unlock(&f->mu), "unlock the fetch handoff");
+	return rc;
+}
+
+/* Ends the fetch thread, idle by then (the poller thread has ended: it waits for every
+ * batch it hands over). */
+static void fetch_stop(struct poller *p)
+{
+	struct fetch *f = &p->fetch;
+	int rc;
+
+	if (!f->started)
+		return;
+	must(pthread_mutex_lock(&f->mu), "lock the fetch handoff");
+	f->quit = true;
+	must(pthread_cond_broadcast(&f->cv), "stop the fetch thread");
+	must(pthread_mutex_unlock(&f->mu), "unlock the fetch handoff");
+	if ((rc = pthread_join(f->thread, NULL)) != 0)
+		log_warnx("poll: unable to join the fetch thread: %s", strerror(rc));
+	f->started = false;
+}
+
+/* True when an answer of [lo, hi] is a 429 or was held after one: the next batch waits
+ * for the pause the zone's commit sets (zone_answers_ok). */
+static bool rate_limited(const struct poller *p, int lo, int hi)
+{
+	for (int k = lo; k <= hi; k++) {
+		if (p->reqs[k].status == TETHER_E_RATE)
+			return true;
+	}
+	return false;
+}
+
+/* Commits each zone of [a, b) that got usable answers (its requests [lo, hi], answered at
+ * `answered`). Adds the entries queued to *added; sets *behind when a zone is still
+ * catching up. Frees the batch's answers. */
+static void commit_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int64_t answered,
+                         int64_t now, int *added, bool *behind)
+{
 	for (size_t i = a; i < b; i++) {
 		struct zone *z = &p->zones[i];
 		struct zplan *pl = &p->plans[i];
@@ -1386,10 +1520,49 @@ static void run_batch(struct poller *p, size_t a, size_t b, int lo, int hi, int6
 		docs += p->reqs[k].doc_memory + p->reqs[k].body_len;
 		tether_req_release(&p->reqs[k]);
 	}
-	/* a catch-up asks batch after batch: give the freed memory back now, or the heap of
-	 * this thread keeps the high-water mark of every batch, fragmented */
+	/* a catch-up asks batch after batch: give the freed memory back now, or the heaps keep
+	 * the high-water mark of every batch, fragmented (the bodies were allocated on the
+	 * fetch thread: malloc_trim trims its arena too, as it fills with the next batch) */
 	if (docs >= TRIM_BATCH)
 		malloc_trim(0);
+}
+
+/* The cycle's zones go to the API a few at a time, batch k+1 being fetched while batch k
+ * is committed, and each batch is freed once committed: the documents of a big catch-up are
+ * never all in memory together, two batches' at most. Adds the entries queued to *added;
+ * sets *behind when a zone is still catching up. p->reqs stays put meanwhile (no request
+ * is added after plan_cycle). */
+static void run_batches(struct poller *p, int64_t now, int *added, bool *behind)
+{
+	size_t per = poller_zones_per_batch(p->cfg->poll.concurrency), a = 0, b, nb;
+	int lo, hi, nlo, nhi;
+
+	if (!next_batch(p, 0, per, &b, &lo, &hi))
+		return;
+	fetch_start(p, lo, hi);
+	for (;;) {
+		int64_t answered;
+		if (fetch_wait(p, &answered) < 0)
+			log_warnx("poll: unable to run the API requests");
+		count_answers(p, lo, hi, answered);
+		bool more = next_batch(p, b, per, &nb, &nlo, &nhi);
+		/* never after a 429: nothing goes out until the pause its commit sets ends */
+		bool ahead = more && !rate_limited(p, lo, hi) && util_now_ms() >= p->pause_until;
+		if (ahead)
+			fetch_start(p, nlo, nhi);
+		commit_batch(p, a, b, lo, hi, answered, now, added, behind);
+		if (!more)
+			return;
+		/* a 429 in this cycle: the other zones wait for the next one */
+		if (!ahead && util_now_ms() < p->pause_until)
+			return;
+		if (!ahead)
+			fetch_start(p, nlo, nhi);
+		a = b;
+		b = nb;
+		lo = nlo;
+		hi = nhi;
+	}
 }
 
 /* when.modes matches the mode in state.db, which commands and `tether-bridge mode` set. */
@@ -1407,9 +1580,8 @@ static void set_mode(struct poller *p)
 static bool cycle(struct poller *p)
 {
 	int64_t now = util_now_ms();
-	int added = 0, lo, hi;
-	bool behind = false, ran = false;
-	size_t b;
+	int added = 0;
+	bool behind = false;
 
 	if (p->zones_at == 0 || now - p->zones_at >= ZONES_REFRESH_MS) {
 		int rc = refresh_zones(p, now);
@@ -1430,15 +1602,7 @@ static bool cycle(struct poller *p)
 	if (p->nreqs == 0)
 		return false;
 	metrics_add(M_POLL_CYCLES, 1);
-	/* Zones go to the API a few at a time and each batch is committed and freed before the
-	 * next is asked: the documents of a big catch-up are never all in memory together. */
-	size_t per = poller_zones_per_batch(p->cfg->poll.concurrency);
-	for (size_t a = 0; next_batch(p, a, per, &b, &lo, &hi); a = b) {
-		if (ran && util_now_ms() < p->pause_until)
-			break; /* a 429 in this cycle: the other zones wait for the next one */
-		ran = true;
-		run_batch(p, a, b, lo, hi, now, &added, &behind);
-	}
+	run_batches(p, now, &added, &behind);
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);
 	p->nreqs = 0;
@@ -1507,8 +1671,13 @@ static void *run(void *arg)
 
 int poller_start(struct poller *p)
 {
-	if (pthread_create(&p->thread, NULL, run, p) != 0)
+	if (pthread_create(&p->fetch.thread, NULL, fetch_main, &p->fetch) != 0)
 		return -1;
+	p->fetch.started = true;
+	if (pthread_create(&p->thread, NULL, run, p) != 0) {
+		fetch_stop(p);
+		return -1;
+	}
 	p->started = true;
 	return 0;
 }
@@ -1539,7 +1708,8 @@ int poller_stop_timed(struct poller *p, int64_t ms)
 	pthread_mutex_unlock(&p->mu);
 	realtime_after(ms, &ts);
 	if (pthread_timedjoin_np(p->thread, NULL, &ts) != 0)
-		return -1;
+		return -1; /* in an API request: the fetch thread is left to the exit too */
 	p->started = false;
+	fetch_stop(p);
 	return 0;
 }

@@ -15,7 +15,7 @@ struct poller;
  * outbox entries. NULL with err on failure (state database, API client). */
 struct poller *poller_new(struct config *cfg, struct rules *rules, void (*wake)(void *arg),
                           void *arg, char *err, size_t errsz);
-int poller_start(struct poller *p); /* starts the thread; 0/-1 */
+int poller_start(struct poller *p); /* starts its threads (the poller, its fetch thread); 0/-1 */
 /* Asks the thread to stop and joins it, waiting at most ms; -1 if the thread is still in an API
  * request (then do not free the poller: leave it to the process exit). */
 int poller_stop_timed(struct poller *p, int64_t ms);
