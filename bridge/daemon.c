@@ -3,6 +3,7 @@
  * watchlist file changes. A reload that fails leaves the running config in force. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@
 
 #define STOP_GRACE_MS 4500   /* from the signal; the SPEC allows 5 s */
 #define STOP_JOIN_MIN_MS 100 /* the poller's share when the brokers took the whole grace */
+#define MMAP_THRESHOLD (256 * 1024) /* bytes: bigger blocks get their own mapping */
 /* healthy while a poll reached the API within this many intervals, plus a grace */
 #define HEALTHY_INTERVALS 3
 #define HEALTHY_GRACE_MS 60000
@@ -506,6 +508,11 @@ int daemon_main(const char *path)
 	char err[512], *db = NULL;
 	int rc = 1, lock_fd = -1, sigfd = -1;
 
+	/* API answers (a window is up to megabytes) are allocated from their own mappings and
+	 * unmapped when freed: glibc otherwise raises the threshold after the first such free
+	 * and keeps later answers in the heap, where the daemon stays at its high-water mark */
+	if (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1)
+		log_warnx("unable to set the allocator's mmap threshold");
 	if (bridge_load(path, &cfg, &rules, &errs) < 0) {
 		cfg_errors_print(&errs, stderr);
 		cfg_errors_release(&errs);
