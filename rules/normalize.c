@@ -376,6 +376,66 @@ static int read_plate(const json_t *a, struct message *m, char *err, size_t errs
 	return 0;
 }
 
+/* --- what normalize_resource reads ---
+ * Every attributes member read above or below (read_event, read_plate, get_time,
+ * duration_field) and every flag_keys entry: a name read there and missing here would
+ * reach the normaliser as absent (test_normalize's read-set tests fail). */
+static const char *const attribute_reads[] = {
+    "starts_at", "updated_at", "zone_id",  "location_id",  "timeline_id", "ends_at",  "complete",
+    "severity",  "motion",     "duration", "plate_number", "country",     "event_id",
+};
+
+#define READ_NAME_MAX 32 /* longer names are never read ("has_storage_not_exist": 21) */
+#define READ_PER_LEN 8   /* names of one length; checked when the table is made */
+
+/* The read attribute names by length, made once: a lookup costs a few memcmp, not one
+ * per name (the reader asks for each of ~50 members of every resource). */
+static struct {
+	const char *name[READ_NAME_MAX + 1][READ_PER_LEN];
+	unsigned char n[READ_NAME_MAX + 1];
+	bool ok;
+} reads;
+static pthread_once_t reads_once = PTHREAD_ONCE_INIT;
+
+static void reads_add(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > READ_NAME_MAX || reads.n[len] == READ_PER_LEN) {
+		reads.ok = false; /* every attribute is then kept: slower, never wrong */
+		return;
+	}
+	reads.name[len][reads.n[len]++] = name;
+}
+
+static void reads_make(void)
+{
+	reads.ok = true;
+	for (size_t i = 0; i < sizeof(attribute_reads) / sizeof(attribute_reads[0]); i++)
+		reads_add(attribute_reads[i]);
+	for (size_t i = 0; i < msg_flag_count; i++)
+		reads_add(flag_keys[i]);
+}
+
+bool normalize_reads_member(const char *name, size_t len)
+{
+	return (len == 2 && memcmp(name, "id", 2) == 0) ||
+	       (len == 4 && memcmp(name, "type", 4) == 0) ||
+	       (len == 10 && memcmp(name, "attributes", 10) == 0);
+}
+
+bool normalize_reads_attribute(const char *name, size_t len)
+{
+	if (pthread_once(&reads_once, reads_make) != 0 || !reads.ok)
+		return true;
+	if (len > READ_NAME_MAX)
+		return false;
+	for (unsigned i = 0; i < reads.n[len]; i++)
+		if (memcmp(reads.name[len][i], name, len) == 0)
+			return true;
+	return false;
+}
+
 int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
                        struct message *out, char *err, size_t errsz)
 {

@@ -697,6 +697,189 @@ static void test_random_mutations_never_crash(void **state)
 	assert_true(ok > 100); /* the mutations leave many resources valid */
 }
 
+/* --- what the normaliser reads (normalize_reads_member / _attribute) ----------------- */
+
+/* A copy of r holding only the members the read set keeps, as tether_each builds it with
+ * the normaliser's filter (new reference). */
+static json_t *read_members_only(const json_t *r)
+{
+	json_t *c = json_deep_copy(r), *a, *v;
+	const char *k;
+	void *tmp;
+
+	assert_non_null(c);
+	if (!json_is_object(c))
+		return c;
+	json_object_foreach_safe(c, tmp, k, v)
+	{
+		if (!normalize_reads_member(k, strlen(k)))
+			json_object_del(c, k);
+	}
+	a = json_object_get(c, "attributes");
+	if (json_is_object(a))
+		json_object_foreach_safe(a, tmp, k, v)
+		{
+			if (!normalize_reads_attribute(k, strlen(k)))
+				json_object_del(a, k);
+		}
+	return c;
+}
+
+/* normalize_resource gives the same of r and of its read members: the same message bytes
+ * (it zeroes the struct first, padding included) or the same error text. */
+static void same_when_read_only(const json_t *r)
+{
+	json_t *kept = read_members_only(r);
+	struct message full, part;
+	char e1[256] = "", e2[256] = "";
+	int rc1, rc2;
+
+	memset(&full, 0xa5, sizeof(full));
+	memset(&part, 0x5a, sizeof(part));
+	rc1 = normalize_resource(r, "Zone", BASE, &full, e1, sizeof(e1));
+	rc2 = normalize_resource(kept, "Zone", BASE, &part, e2, sizeof(e2));
+	json_decref(kept);
+	if (rc1 != rc2 || strcmp(e1, e2) != 0 ||
+	    (rc1 == 0 && memcmp(&full, &part, sizeof(full)) != 0)) {
+		char *text = json_dumps(r, JSON_COMPACT);
+		fail_msg("read set differs on %.300s: %d '%s' vs %d '%s'", text ? text : "?", rc1,
+		         e1, rc2, e2);
+	}
+}
+
+/* Every sample resource: events (all 47 attributes of the API example), open events,
+ * plates (new reference). */
+static json_t *read_set_samples(void)
+{
+	static const char *const files[] = {
+	    DATA_DIR "/events-at/input.json",      DATA_DIR "/events-open/input.json",
+	    DATA_DIR "/events-period/input.json",  DATA_DIR "/lpr/input.json",
+	    "tests/data/api-examples/events.json", "tests/data/api-examples/events_at.json",
+	    "tests/data/api-examples/lpr.json",
+	};
+	json_t *all = json_array();
+
+	assert_non_null(all);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		json_t *doc = load_json(files[i]);
+		assert_int_equal(json_array_extend(all, json_object_get(doc, "data")), 0);
+		json_decref(doc);
+	}
+	assert_true(json_array_size(all) >= 9);
+	return all;
+}
+
+static void test_read_set_names_what_is_read(void **state)
+{
+	(void)state;
+	char key[64];
+
+	assert_true(normalize_reads_member("id", 2));
+	assert_true(normalize_reads_member("type", 4));
+	assert_true(normalize_reads_member("attributes", 10));
+	assert_false(normalize_reads_member("relationships", 13));
+	assert_false(normalize_reads_member("links", 5));
+	assert_false(normalize_reads_member("idx", 2 + 1));
+	assert_false(normalize_reads_member("", 0));
+	for (size_t i = 0; i < msg_flag_count; i++) {
+		snprintf(key, sizeof(key), "has_%s", msg_flag_names[i]);
+		assert_true(normalize_reads_attribute(key, strlen(key)));
+	}
+	assert_true(normalize_reads_attribute("starts_at", 9));
+	assert_true(normalize_reads_attribute("plate_number", 12));
+	/* unknown has_* keys are ignored, so not read; nor are names only close to one */
+	assert_false(normalize_reads_attribute("has_x", 5));
+	assert_false(normalize_reads_attribute("has_person", 10));
+	assert_false(normalize_reads_attribute("created_at", 10));
+	assert_false(normalize_reads_attribute("zone_id\0", 8));
+	assert_false(normalize_reads_attribute("zone_i", 6));
+	assert_false(normalize_reads_attribute("", 0));
+	memset(key, 'a', sizeof(key));
+	assert_false(normalize_reads_attribute(key, sizeof(key)));
+}
+
+static void test_read_set_is_complete_on_every_sample(void **state)
+{
+	(void)state;
+	json_t *all = read_set_samples(), *r;
+	size_t i;
+
+	json_array_foreach(all, i, r)
+	{
+		same_when_read_only(r);
+	}
+	json_decref(all);
+}
+
+/* Each member of each sample (and every name the normaliser could read: the has_* keys,
+ * the mutation keys) set to a value of every type, or removed: a name read but not in the
+ * set changes the result of the whole resource only, and fails here. */
+static void test_read_set_is_complete_with_each_member_mutated_or_removed(void **state)
+{
+	(void)state;
+	json_t *all = read_set_samples(), *r, *v;
+	const char *k;
+	size_t i;
+	char big[300];
+
+	memset(big, '7', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_t *values = json_pack("[n,b,b,i,i,f,f,s,s,s,s,s,s,[],{},[s],{s:s}]", 1, 0,
+	                           (json_int_t)0, (json_int_t)-1, 1.5, 1e300, "", "x", "events",
+	                           "lprs", "2020-06-12T16:03:09.019+01:00", big, "a", "id", "x");
+	assert_non_null(values);
+	json_array_foreach(all, i, r)
+	{
+		json_t *names = json_array();
+		size_t j, m;
+		json_t *name;
+
+		/* the names to try: the sample's, the mutation keys, every has_* key */
+		json_object_foreach(r, k, v)
+		{
+			json_array_append_new(names, json_pack("[b,s]", 0, k));
+		}
+		json_object_foreach(json_object_get(r, "attributes"), k, v)
+		{
+			json_array_append_new(names, json_pack("[b,s]", 1, k));
+		}
+		for (j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+			json_array_append_new(names, json_pack("[b,s]", 0, keys[j]));
+			json_array_append_new(names, json_pack("[b,s]", 1, keys[j]));
+		}
+		for (j = 0; j < msg_flag_count; j++)
+			json_array_append_new(names,
+			                      json_pack("[b,s+]", 1, "has_", msg_flag_names[j]));
+		json_array_foreach(names, j, name)
+		{
+			bool in_attrs = json_is_true(json_array_get(name, 0));
+			const char *key = json_string_value(json_array_get(name, 1));
+
+			for (m = 0; m <= json_array_size(values); m++) {
+				json_t *c = json_deep_copy(r);
+				json_t *target = in_attrs ? json_object_get(c, "attributes") : c;
+				if (m == json_array_size(values))
+					json_object_del(target, key);
+				else
+					json_object_set(target, key, json_array_get(values, m));
+				same_when_read_only(c);
+				json_decref(c);
+			}
+		}
+		json_decref(names);
+	}
+	/* and the random mutations of the other tests, several at a time */
+	for (int n = 0; n < 3000; n++) {
+		json_t *c =
+		    json_deep_copy(json_array_get(all, rnd((uint32_t)json_array_size(all))));
+		mutate(c);
+		same_when_read_only(c);
+		json_decref(c);
+	}
+	json_decref(values);
+	json_decref(all);
+}
+
 /* starts_at set to sent gives occurred_at want (and the same instant) */
 static void time_written(json_t *r, const char *sent, const char *want)
 {
@@ -804,6 +987,9 @@ int main(void)
 	    cmocka_unit_test(test_times_are_written_as_rfc3339),
 	    cmocka_unit_test(test_open_event_duration_is_null_whatever_the_api_sends),
 	    cmocka_unit_test(test_motion_out_of_range_is_rejected_and_the_rest_parses_back),
+	    cmocka_unit_test(test_read_set_names_what_is_read),
+	    cmocka_unit_test(test_read_set_is_complete_on_every_sample),
+	    cmocka_unit_test(test_read_set_is_complete_with_each_member_mutated_or_removed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
