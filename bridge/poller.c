@@ -1147,7 +1147,10 @@ static int handle_doc(struct poller *p, const struct zone *z, struct tether_req 
 
 	*count = 0;
 	if (r->body != NULL) {
-		n = tether_each(p->api, r, resource_cb, &c, err, sizeof(err));
+		/* only what the normaliser reads is built (~50 members a resource, ~20 read) */
+		static const struct tether_keep keep = {normalize_reads_member,
+		                                        normalize_reads_attribute};
+		n = tether_each(p->api, r, &keep, resource_cb, &c, err, sizeof(err));
 		if (n == -1)
 			return -1;
 		if (n < 0) {

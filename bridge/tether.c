@@ -1106,13 +1106,17 @@ int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size
  * instructions a byte: on a busy site two thirds of the bridge's work; see
  * docs/internals/performance.md), and only the resources of "data" are built, as the
  * jansson trees json_loadb would give: one at a time, within the document budget, each handed
- * to the callback and freed. Other members are checked and dropped. */
+ * to the callback and freed. Other members are checked and dropped. With a keep filter, the
+ * members of a resource (and of its attributes) the caller does not read are lexed only:
+ * building them was most of the parse (a resource has ~50 members, the normaliser reads ~20
+ * of them). */
 
 #define EACH_MAX_DEPTH 2048 /* jansson's own nesting limit */
 #define FAULT_OVER "over"   /* e->fault: the resource went past the document budget */
 
 struct each {
 	const struct tether *t;
+	const struct tether_keep *keep; /* NULL: every member is built */
 	int (*cb)(void *arg, const json_t *resource);
 	void *arg;
 	int depth;      /* containers open in the document; 1: inside the top object */
@@ -1125,8 +1129,11 @@ struct each {
 	const char *fault; /* why the walk was cancelled, for err */
 	struct buf key;    /* the member name of the object being built, for its next value */
 	yajl_handle h;
-	size_t end; /* bytes up to the document's closing brace: after it only white space */
-	int top;    /* containers of the resource being built, outermost first */
+	size_t end;     /* bytes up to the document's closing brace: after it only white space */
+	int top;        /* containers of the resource being built, outermost first */
+	bool attrs;     /* stack[1] is the resource's "attributes" object */
+	bool skip_next; /* the member name just read is not kept: its value is not built */
+	int skip;       /* containers open inside a value not built (no fault can come) */
 	json_t *stack[EACH_MAX_DEPTH];
 };
 
@@ -1136,6 +1143,11 @@ enum { SKIP, BUILD };
  * the data array itself, a resource past the limit), BUILD, or -1 with e->fault. */
 static int each_start(struct each *e, bool container, bool array)
 {
+	if (e->skip > 0 || e->skip_next) {
+		e->skip_next = false;
+		e->skip += container;
+		return SKIP;
+	}
 	if (e->top > 0)
 		return BUILD;
 	if (e->depth == 0) {
@@ -1169,7 +1181,24 @@ static int each_start(struct each *e, bool container, bool array)
 /* Whether a value starting now would be built (no side effect: each_start decides). */
 static bool each_would_build(const struct each *e)
 {
+	if (e->skip > 0 || e->skip_next)
+		return false;
 	return e->top > 0 || (e->depth == 2 && e->in_data && e->count < TETHER_MAX_RESOURCES);
+}
+
+/* Whether the member named s (n bytes) of the object being built is kept: the resource's
+ * own members and those of its attributes object go through e->keep, deeper ones all are. */
+static bool each_keeps(const struct each *e, const unsigned char *s, size_t n)
+{
+	bool (*f)(const char *name, size_t len) = NULL;
+
+	if (e->keep == NULL)
+		return true;
+	if (e->top == 1)
+		f = e->keep->member;
+	else if (e->top == 2 && e->attrs)
+		f = e->keep->attribute;
+	return f == NULL || f((const char *)s, n);
 }
 
 /* A whole resource: handed to the callback, then freed. 1 to go on, 0 to stop. */
@@ -1270,6 +1299,8 @@ static int on_key(void *ctx, const unsigned char *s, size_t n)
 {
 	struct each *e = ctx;
 
+	if (e->skip > 0)
+		return 1;
 	if (e->depth == 1 && e->top == 0) {
 		e->want_data = n == 4 && memcmp(s, "data", 4) == 0;
 		if (e->want_data && e->seen) {
@@ -1281,6 +1312,10 @@ static int on_key(void *ctx, const unsigned char *s, size_t n)
 	}
 	if (e->top == 0)
 		return 1;
+	if (!each_keeps(e, s, n)) {
+		e->skip_next = true;
+		return 1;
+	}
 	if (memchr(s, '\0', n) != NULL) {
 		e->fault = "a member name holds a NUL character";
 		return 0;
@@ -1311,6 +1346,9 @@ static int on_open(struct each *e, bool array)
 	}
 	if (what == SKIP)
 		return 1;
+	if (e->top == 1) /* opening stack[1]: is it the resource's attributes? */
+		e->attrs = !array && json_is_object(e->stack[0]) && e->key.len == 10 &&
+		           memcmp(e->key.data, "attributes", 10) == 0;
 	c = array ? json_array() : json_object();
 	if (c == NULL) {
 		e->fault = budget.over ? FAULT_OVER : "out of memory";
@@ -1329,6 +1367,10 @@ static int on_close(void *ctx)
 	struct each *e = ctx;
 
 	e->depth--;
+	if (e->skip > 0) {
+		e->skip--;
+		return 1;
+	}
 	if (e->top > 0) {
 		json_t *c = e->stack[--e->top];
 		return e->top == 0 ? each_resource(e, c) : 1;
@@ -1363,7 +1405,7 @@ static const yajl_callbacks each_callbacks = {
     .yajl_end_array = on_close,
 };
 
-long tether_each(const struct tether *t, const struct tether_req *r,
+long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
 {
 	const unsigned char *p = (const unsigned char *)(r->body ? r->body : "");
@@ -1379,6 +1421,7 @@ long tether_each(const struct tether *t, const struct tether_req *r,
 		goto out_free;
 	}
 	e->t = t;
+	e->keep = keep;
 	e->cb = cb;
 	e->arg = arg;
 	e->h = h;

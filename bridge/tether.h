@@ -111,14 +111,27 @@ int tether_auth_refresh(struct tether *t, char *err, size_t errsz);
  * plate reads are checked as a list only: the normaliser checks (and skips) each one. */
 int tether_doc_check(enum tether_endpoint ep, const json_t *doc, char *err, size_t errsz);
 
+/* What tether_each builds of a resource that is an object, for a caller that reads only
+ * some members: member() says which of the resource's own members are kept, attribute()
+ * which members of its "attributes" object (when that member is kept and an object). A
+ * member not kept is lexed by yajl (so the document must still be JSON, nested no deeper
+ * than the limit) but never built, and what only jansson checks in a built string (no NUL,
+ * strict UTF-8) is not checked in it: docs/internals/tether-client.md. A NULL function
+ * keeps every member at its level. name is len bytes, not NUL-terminated. */
+struct tether_keep {
+	bool (*member)(const char *name, size_t len);
+	bool (*attribute)(const char *name, size_t len);
+};
+
 /* Calls cb with each resource of the "data" array of r's raw body, in order, each parsed on
  * its own and freed when cb returns: a window's memory is its text and one resource, not a
- * tree of all of them. Other members are checked and dropped. cb returns 0 to go on, or
- * -1 to stop (returned as is). Returns the number of resources, or -2 with err when the
- * body is not a JSON:API list (not JSON, data missing or not an array, more than
- * TETHER_MAX_RESOURCES, one resource over the client's document memory); cb may then have
- * seen the resources before the fault. */
-long tether_each(const struct tether *t, const struct tether_req *r,
+ * tree of all of them. Other members are checked and dropped. keep (NULL: every member)
+ * leaves out what the caller does not read. cb returns 0 to go on, or -1 to stop (returned
+ * as is). Returns the number of resources, or -2 with err when the body is not a JSON:API
+ * list (not JSON, data missing or not an array, more than TETHER_MAX_RESOURCES, one
+ * resource over the client's document memory); cb may then have seen the resources before
+ * the fault. */
+long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz);
 
 /* Typed views of validated documents; strings are borrowed from doc. */

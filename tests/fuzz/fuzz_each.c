@@ -5,13 +5,20 @@
  * (a duplicated "data" member aside: jansson keeps the last one, we refuse the answer);
  * what json_loadb refuses, tether_each refuses, but for a lone surrogate escape, which yajl
  * turns into '?', and a form feed or vertical tab between tokens, which yajl takes as white
- * space; a raw NUL byte, which json_loadb lets pass, is refused. */
+ * space; a raw NUL byte, which json_loadb lets pass, is refused.
+ * The same bytes read again with the normaliser's keep filter: the resources handed over
+ * are the unfiltered ones (and json_loadb's) without the members the filter leaves out;
+ * it refuses nothing the unfiltered walk takes, and takes more only where the unfiltered
+ * walk refused a string or member name jansson would (NUL, UTF-8) that the filter skips. */
 #include <stdbool.h>
 
 #include <jansson.h>
 
 #include "bridge/tether.h"
+#include "rules/normalize.h"
 #include "tests/fuzz/fuzz.h"
+
+static const struct tether_keep keep = {normalize_reads_member, normalize_reads_attribute};
 
 static struct tether *client;
 
@@ -50,6 +57,82 @@ static bool yajl_space(const uint8_t *data, size_t size, const json_error_t *jer
 	return at < size && (data[at] == '\f' || data[at] == '\v');
 }
 
+/* Drops the members of o that f does not keep. */
+static void strip_object(json_t *o, bool (*f)(const char *name, size_t len))
+{
+	const char *k;
+	size_t len;
+	void *next;
+	json_t *v;
+
+	json_object_keylen_foreach_safe(o, next, k, len, v)
+	{
+		if (!f(k, len))
+			json_object_deln(o, k, len);
+	}
+}
+
+/* list's resources as tether_each builds them with keep (a new copy), NULL if no list. */
+static json_t *stripped(const json_t *list)
+{
+	json_t *c = json_is_array(list) ? json_deep_copy(list) : NULL, *r;
+	size_t i;
+
+	json_array_foreach(c, i, r)
+	{
+		if (!json_is_object(r))
+			continue;
+		strip_object(r, keep.member);
+		if (json_is_object(json_object_get(r, "attributes")))
+			strip_object(json_object_get(r, "attributes"), keep.attribute);
+	}
+	return c;
+}
+
+/* The refusals of the unfiltered walk that only a string or member name can cause:
+ * jansson's checks, which the filter skips in what it does not build. */
+static bool string_refusal(const char *err)
+{
+	return strcmp(err, "a string holds a NUL character") == 0 ||
+	       strcmp(err, "a string is not valid UTF-8") == 0 ||
+	       strcmp(err, "a member name holds a NUL character") == 0 ||
+	       strcmp(err, "a member name is not valid UTF-8") == 0;
+}
+
+/* The filtered walk of r against the unfiltered one (n, got, err) and json_loadb's list. */
+static void check_filtered(const struct tether_req *r, long n, const json_t *got, const char *err,
+                           const json_t *list)
+{
+	json_t *fgot = json_array(), *want;
+	char ferr[256] = "";
+	long fn;
+
+	if (fgot == NULL)
+		return;
+	fn = tether_each(client, r, &keep, collect, fgot, ferr, sizeof(ferr));
+	if (fn == -1 || n == -1) {
+		/* out of memory in collect */
+	} else if (n >= 0) {
+		FUZZ_CHECK(fn == n, "filtered: %ld resources, unfiltered %ld (%s)", fn, n, ferr);
+		want = stripped(got);
+		FUZZ_CHECK(json_equal(fgot, want),
+		           "filtered: not the unfiltered resources stripped");
+		json_decref(want);
+		if (json_is_array(list)) {
+			want = stripped(list);
+			FUZZ_CHECK(json_equal(fgot, want), "filtered: not jansson's data stripped");
+			json_decref(want);
+		}
+	} else if (fn >= 0) {
+		FUZZ_CHECK(string_refusal(err),
+		           "filtered walk took %ld resources the unfiltered one refused: %s", fn,
+		           err);
+	} else {
+		FUZZ_CHECK(ferr[0] != '\0', "a filtered refusal without a message");
+	}
+	json_decref(fgot);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tether_req r = {.ep = TETHER_EVENTS, .raw = true};
@@ -63,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	r.body_len = size;
-	n = tether_each(client, &r, collect, got, err, sizeof(err));
+	n = tether_each(client, &r, NULL, collect, got, err, sizeof(err));
 	want = json_loadb((const char *)data, size, 0, &jerr);
 	list = json_is_object(want) ? json_object_get(want, "data") : NULL;
 	if (n == -1) {
@@ -91,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(err[0] != '\0', "a refusal without a message");
 	}
+	check_filtered(&r, n, got, err, n >= 0 ? list : NULL);
 	json_decref(want);
 	json_decref(got);
 	tether_req_release(&r);

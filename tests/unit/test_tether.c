@@ -1284,7 +1284,7 @@ static long each(const char *body, struct each_seen *e, char *err, size_t errsz)
 
 	r.body = strdup(body);
 	r.body_len = strlen(body);
-	n = tether_each(t, &r, each_cb, e, err, errsz);
+	n = tether_each(t, &r, NULL, each_cb, e, err, errsz);
 	tether_req_release(&r);
 	tether_free(t);
 	return n;
@@ -1386,7 +1386,7 @@ static void test_each_builds_the_tree_json_loadb_gives(void **state)
 		         res[i], res[i]);
 		r.body = strdup(body);
 		r.body_len = strlen(body);
-		assert_int_equal(tether_each(t, &r, same_cb, &e, err, sizeof(err)), 2);
+		assert_int_equal(tether_each(t, &r, NULL, same_cb, &e, err, sizeof(err)), 2);
 		assert_int_equal(e.same, 2);
 		tether_req_release(&r);
 	}
@@ -1478,11 +1478,293 @@ static void test_each_gives_one_resource_the_document_budget(void **state)
 	assert_int_equal(buf_append(&b, "}]}", 3), 0);
 	r.body = b.data;
 	r.body_len = b.len;
-	assert_int_equal(tether_each(t, &r, each_cb, &e, err, sizeof(err)), -2);
+	assert_int_equal(tether_each(t, &r, NULL, each_cb, &e, err, sizeof(err)), -2);
 	assert_string_equal(e.ids, "a");
 	assert_string_equal(err, "a resource needs more than 1 MiB of memory");
 	tether_req_release(&r);
 	tether_free(t);
+}
+
+/* --- tether_each with a keep filter --- */
+
+/* Test filter: the resource keeps id, type and attributes; attributes keeps "keep*". */
+static bool keep_member(const char *name, size_t len)
+{
+	return (len == 2 && memcmp(name, "id", 2) == 0) ||
+	       (len == 4 && memcmp(name, "type", 4) == 0) ||
+	       (len == 10 && memcmp(name, "attributes", 10) == 0);
+}
+
+static bool keep_attribute(const char *name, size_t len)
+{
+	return len >= 4 && memcmp(name, "keep", 4) == 0;
+}
+
+static const struct tether_keep test_keep = {keep_member, keep_attribute};
+
+/* Each resource handed over as sorted compact JSON, joined with '|'. */
+static int text_cb(void *arg, const json_t *res)
+{
+	struct buf *b = arg;
+	char *text = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	assert_non_null(text);
+	if (b->len > 0)
+		assert_int_equal(buf_append(b, "|", 1), 0);
+	assert_int_equal(buf_append(b, text, strlen(text)), 0);
+	free(text);
+	return 0;
+}
+
+/* tether_each of body with keep; *texts gets text_cb's output (caller frees). */
+static long each_keep(const char *body, size_t len, const struct tether_keep *keep,
+                      size_t max_doc_memory, char **texts, char *err, size_t errsz)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t;
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+	struct buf b;
+	long n;
+
+	o.max_doc_memory = max_doc_memory;
+	t = client(&o);
+	buf_init(&b, 0);
+	r.body = malloc(len + 1);
+	assert_non_null(r.body);
+	memcpy(r.body, body, len);
+	r.body[len] = '\0';
+	r.body_len = len;
+	err[0] = '\0';
+	n = tether_each(t, &r, keep, text_cb, &b, err, errsz);
+	*texts = b.data ? buf_steal(&b) : strdup("");
+	tether_req_release(&r);
+	tether_free(t);
+	return n;
+}
+
+static void test_each_filtered_builds_only_the_kept_members(void **state)
+{
+	static const char body[] =
+	    "{\"data\":[{\"id\":\"a\",\"links\":{\"self\":\"/e/a\"},\"type\":\"events\","
+	    "\"attributes\":{\"keep_s\":\"x\",\"title\":\"t\",\"keep_n\":1,\"has_x\":true,"
+	    "\"keep_o\":{\"inner\":[1,{\"title\":2}]},\"z\":null},\"relationships\":{}},"
+	    "{\"type\":\"lprs\",\"attributes\":{\"drop\":1}}],\"meta\":{\"keep\":1}}";
+	char err[200], *texts;
+	(void)state;
+
+	/* deeper members are all kept, whatever their name */
+	assert_int_equal(each_keep(body, strlen(body), &test_keep, 0, &texts, err, sizeof(err)), 2);
+	assert_string_equal(texts, "{\"attributes\":{\"keep_n\":1,\"keep_o\":{\"inner\":[1,{"
+	                           "\"title\":2}]},\"keep_s\":\"x\"},\"id\":\"a\",\"type\":"
+	                           "\"events\"}|{\"attributes\":{},\"type\":\"lprs\"}");
+	free(texts);
+	/* without a filter, or with NULL functions, everything */
+	static const struct tether_keep keep_all = {NULL, NULL};
+	char *all;
+	assert_int_equal(each_keep(body, strlen(body), NULL, 0, &all, err, sizeof(err)), 2);
+	assert_int_equal(each_keep(body, strlen(body), &keep_all, 0, &texts, err, sizeof(err)), 2);
+	assert_string_equal(texts, all);
+	assert_non_null(strstr(all, "\"title\":\"t\""));
+	free(texts);
+	free(all);
+}
+
+/* Only the resource's own "attributes" object is filtered by attribute(): not an
+ * "attributes" deeper down, not one in a resource that is an array; the last of two
+ * "attributes" members wins, as in json_loadb. */
+static void test_each_filtered_filters_only_the_resource_attributes(void **state)
+{
+	static const struct tether_keep attrs_only = {NULL, keep_attribute};
+	static const char body[] =
+	    "{\"data\":[{\"x\":{\"attributes\":{\"drop\":1}},\"attributes\":{\"keep\":1,"
+	    "\"drop\":2},\"attributes\":{\"drop\":3,\"keep2\":4}},[{\"attributes\":{\"drop\":5}}],"
+	    "{\"attributes\":[{\"drop\":6}]}]}";
+	char err[200], *texts;
+	(void)state;
+
+	assert_int_equal(each_keep(body, strlen(body), &attrs_only, 0, &texts, err, sizeof(err)),
+	                 3);
+	assert_string_equal(texts, "{\"attributes\":{\"keep2\":4},\"x\":{\"attributes\":{"
+	                           "\"drop\":1}}}|[{\"attributes\":{\"drop\":5}}]|{"
+	                           "\"attributes\":[{\"drop\":6}]}");
+	free(texts);
+}
+
+static void test_each_filtered_skips_nested_values_of_every_type(void **state)
+{
+	static const char *const values[] = {
+	    "null",
+	    "true",
+	    "false",
+	    "-12",
+	    "0.25e-3",
+	    "\"s\\u00e9\\n\"",
+	    "[]",
+	    "{}",
+	    "[[1,{\"a\":[{}]}],\"x\",{\"b\":{\"c\":[null,true]}}]",
+	    "{\"id\":\"not me\",\"attributes\":{\"keep\":1},\"keep\":[{\"keep\":{}}]}",
+	};
+	char body[512], err[200], *texts;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		/* a skipped value before, between and after kept ones, at both levels */
+		snprintf(body, sizeof(body),
+		         "{\"data\":[{\"s1\":%s,\"id\":\"a\",\"s2\":%s,\"attributes\":{\"s3\":%s,"
+		         "\"keep\":[1],\"s4\":%s},\"s5\":%s},{\"s6\":%s}]}",
+		         values[i], values[i], values[i], values[i], values[i], values[i]);
+		assert_int_equal(
+		    each_keep(body, strlen(body), &test_keep, 0, &texts, err, sizeof(err)), 2);
+		if (strcmp(texts, "{\"attributes\":{\"keep\":[1]},\"id\":\"a\"}|{}") != 0)
+			fail_msg("value %s: %s", values[i], texts);
+		free(texts);
+	}
+}
+
+/* What only jansson checks (no NUL, strict UTF-8) is not checked in what is not built;
+ * in what is built it still is. */
+static void test_each_filtered_checks_strings_only_where_built(void **state)
+{
+	static const char *const odd[] = {
+	    "\"a\\u0000b\"",    /* NUL in a string */
+	    "\"\xC0\xAF\"",     /* overlong UTF-8 (yajl lets it through) */
+	    "\"\xED\xA0\x80\"", /* a surrogate in UTF-8 */
+	};
+	char body[256], err[200], *texts;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		snprintf(body, sizeof(body),
+		         "{\"data\":[{\"id\":\"a\",\"title\":%s,\"attributes\":{\"t\":%s}}]}",
+		         odd[i], odd[i]);
+		assert_int_equal(
+		    each_keep(body, strlen(body), &test_keep, 0, &texts, err, sizeof(err)), 1);
+		assert_string_equal(texts, "{\"attributes\":{},\"id\":\"a\"}");
+		free(texts);
+		snprintf(body, sizeof(body),
+		         "{\"data\":[{\"id\":\"a\",\"attributes\":{\"keep\":%s}}]}", odd[i]);
+		assert_int_equal(
+		    each_keep(body, strlen(body), &test_keep, 0, &texts, err, sizeof(err)), -2);
+		assert_string_not_equal(err, "");
+		assert_string_equal(texts, "");
+		free(texts);
+	}
+	/* a member name with a NUL is never kept (no read name has one), so never refused */
+	static const char nul_key[] =
+	    "{\"data\":[{\"i\\u0000d\":1,\"attributes\":{\"kee\\u0000p\":2}}]}";
+	assert_int_equal(
+	    each_keep(nul_key, strlen(nul_key), &test_keep, 0, &texts, err, sizeof(err)), 1);
+	assert_string_equal(texts, "{\"attributes\":{}}");
+	free(texts);
+}
+
+static void test_each_filtered_still_refuses_what_is_not_a_list(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "[]",
+	    "{\"data\": {}}",
+	    "{\"meta\": 1}",
+	    "{\"data\": [{\"x\": 1, }]}",
+	    "{\"data\": [{\"x\": [1 2]}]}",
+	    "{\"data\": [{\"attributes\": {\"x\": tru}}]}",
+	    "{\"data\": [{\"x\": \"\xff\"}]}",
+	    "{\"data\": [{\"x\": {\"a\" 1}}]}",
+	    "{\"data\": [{}]} x",
+	    "{\"data\": [{\"x\": [}]}",
+	    "{\"data\": [1], \"data\": [2]}",
+	};
+	char err[200], *texts;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (each_keep(bad[i], strlen(bad[i]), &test_keep, 0, &texts, err, sizeof(err)) !=
+		    -2)
+			fail_msg("accepted: %s", bad[i]);
+		assert_string_not_equal(err, "");
+		free(texts);
+	}
+}
+
+static void test_each_filtered_counts_every_resource(void **state)
+{
+	struct buf b;
+	char err[200], *texts;
+	(void)state;
+
+	buf_init(&b, 0);
+	assert_int_equal(buf_append(&b, "{\"data\":[", 9), 0);
+	for (int i = 0; i <= TETHER_MAX_RESOURCES; i++)
+		assert_int_equal(buf_append(&b, i ? ",{\"x\":1}" : "{\"x\":1}", i ? 8 : 7), 0);
+	assert_int_equal(buf_append(&b, "]}", 2), 0);
+	/* one more than the limit: refused, naming the count */
+	assert_int_equal(each_keep(b.data, b.len, &test_keep, 0, &texts, err, sizeof(err)), -2);
+	assert_string_equal(err, "data: 20001 resources, more than 20000");
+	free(texts);
+	/* at the limit: every one handed over, each without its skipped member */
+	b.len -= 10;
+	assert_int_equal(buf_append(&b, "]}", 2), 0);
+	assert_int_equal(each_keep(b.data, b.len, &test_keep, 0, &texts, err, sizeof(err)),
+	                 TETHER_MAX_RESOURCES);
+	assert_int_equal(strlen(texts), (size_t)TETHER_MAX_RESOURCES * 3 - 1); /* {}|{}|...{} */
+	free(texts);
+	buf_release(&b);
+}
+
+/* The budget counts what is built: a resource of 100,000 kept members is over it, the
+ * same members skipped are not built and pass. */
+static void test_each_filtered_applies_the_budget_to_what_is_built(void **state)
+{
+	struct buf b;
+	char err[200], *texts;
+	(void)state;
+
+	for (int kept = 1; kept >= 0; kept--) {
+		buf_init(&b, 0);
+		assert_int_equal(buf_append(&b, "{\"data\":[{\"id\":\"a\",\"attributes\":{", 33),
+		                 0);
+		for (int i = 0; i < 100000; i++) {
+			char m[32];
+			int k = snprintf(m, sizeof(m), "%s\"%s%d\":%d", i ? "," : "",
+			                 kept ? "keep" : "k", i, i);
+			assert_int_equal(buf_append(&b, m, (size_t)k), 0);
+		}
+		assert_int_equal(buf_append(&b, "}}]}", 4), 0);
+		if (kept) {
+			assert_int_equal(each_keep(b.data, b.len, &test_keep, 1024 * 1024, &texts,
+			                           err, sizeof(err)),
+			                 -2);
+			assert_string_equal(err, "a resource needs more than 1 MiB of memory");
+		} else {
+			assert_int_equal(each_keep(b.data, b.len, &test_keep, 1024 * 1024, &texts,
+			                           err, sizeof(err)),
+			                 1);
+			assert_string_equal(texts, "{\"attributes\":{},\"id\":\"a\"}");
+		}
+		free(texts);
+		buf_release(&b);
+	}
+}
+
+/* Skipped values count towards the nesting limit: the depth stays bounded. */
+static void test_each_filtered_refuses_deep_nesting_in_a_skipped_value(void **state)
+{
+	size_t depth = 3000, n = 0;
+	char *body = malloc(2 * depth + 64), err[200], *texts;
+	(void)state;
+
+	assert_non_null(body);
+	n += (size_t)sprintf(body, "{\"data\":[{\"skipped\":");
+	for (size_t i = 0; i < depth; i++)
+		body[n++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		body[n++] = ']';
+	strcpy(body + n, "}]}");
+	assert_int_equal(each_keep(body, strlen(body), &test_keep, 0, &texts, err, sizeof(err)),
+	                 -2);
+	assert_string_equal(err, "too deeply nested");
+	free(texts);
+	free(body);
 }
 
 int main(void)
@@ -1497,6 +1779,14 @@ int main(void)
 	    cmocka_unit_test(test_each_refuses_an_unfinished_token_after_the_document),
 	    cmocka_unit_test(test_each_refuses_nesting_deeper_than_jansson),
 	    cmocka_unit_test(test_each_gives_one_resource_the_document_budget),
+	    cmocka_unit_test(test_each_filtered_builds_only_the_kept_members),
+	    cmocka_unit_test(test_each_filtered_filters_only_the_resource_attributes),
+	    cmocka_unit_test(test_each_filtered_skips_nested_values_of_every_type),
+	    cmocka_unit_test(test_each_filtered_checks_strings_only_where_built),
+	    cmocka_unit_test(test_each_filtered_still_refuses_what_is_not_a_list),
+	    cmocka_unit_test(test_each_filtered_counts_every_resource),
+	    cmocka_unit_test(test_each_filtered_applies_the_budget_to_what_is_built),
+	    cmocka_unit_test(test_each_filtered_refuses_deep_nesting_in_a_skipped_value),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
 	    cmocka_unit_test(test_zones_list_rejects_non_list),
 	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
