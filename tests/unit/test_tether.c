@@ -1673,6 +1673,9 @@ static void test_each_filtered_still_refuses_what_is_not_a_list(void **state)
 	    "{\"data\": [{}]} x",
 	    "{\"data\": [{\"x\": [}]}",
 	    "{\"data\": [1], \"data\": [2]}",
+	    "{\"data\": [{\"x\": 1e400}]}", /* yajl converts skipped numbers too */
+	    "{\"data\": [{\"x\": [99999999999999999999]}]}",
+	    "{\"data\": [{\"x\": \"\\ud800\\q\"}]}", /* a bad escape */
 	};
 	char err[200], *texts;
 	(void)state;
