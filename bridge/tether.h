@@ -130,7 +130,9 @@ struct tether_keep {
  * as is). Returns the number of resources, or -2 with err when the body is not a JSON:API
  * list (not JSON, data missing or not an array, more than TETHER_MAX_RESOURCES, one
  * resource over the client's document memory); cb may then have seen the resources before
- * the fault. */
+ * the fault. The trees are built in an arena of the client's, reused once none of its
+ * values is alive: a resource cb keeps (json_incref) stays valid, may be freed on any
+ * thread, and outlives the client (tether_free then keeps the arena's memory and warns). */
 long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz);
 

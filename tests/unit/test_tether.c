@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1770,6 +1771,176 @@ static void test_each_filtered_refuses_deep_nesting_in_a_skipped_value(void **st
 	free(body);
 }
 
+/* --- the arena of tether_each's trees --- */
+
+/* Holds every resource handed over (a reference in held) and its text at that time. */
+struct hold {
+	json_t *held, *texts;
+};
+
+static int hold_cb(void *arg, const json_t *res)
+{
+	struct hold *h = arg;
+	char *text = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	assert_non_null(text);
+	assert_int_equal(json_array_append(h->held, (json_t *)res), 0);
+	assert_int_equal(json_array_append_new(h->texts, json_string(text)), 0);
+	free(text);
+	return 0;
+}
+
+/* Every held resource still reads as it did when it was handed over. */
+static void hold_check(const struct hold *h)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(h->held, i, r)
+	{
+		char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(text);
+		assert_string_equal(text, json_string_value(json_array_get(h->texts, i)));
+		free(text);
+	}
+}
+
+/* n events of ~20 kept members (strings, numbers, nested values), k as an id prefix: with
+ * n = 3000, more than the arena holds, so the rest comes from malloc. */
+static char *events_body(int n, char k, size_t *len)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&b, "{\"data\":["), 0);
+	for (int i = 0; i < n; i++) {
+		char one[1024];
+		int m =
+		    snprintf(one, sizeof(one),
+		             "%s{\"id\":\"%c%d\",\"type\":\"events\",\"links\":{\"x\":1},"
+		             "\"attributes\":{\"keep_a\":\"value %d of some length\","
+		             "\"keep_b\":%d,\"keep_c\":%d.5,\"keep_d\":[1,\"two\",{\"three\":3}],"
+		             "\"keep_e\":{\"f\":\"g\",\"h\":[null,true]},\"title\":\"skipped\","
+		             "\"keep_f\":\"%c%d%c\",\"keep_g\":false,\"keep_h\":null,"
+		             "\"keep_i\":\"\\u00e9t\\u00e9\",\"keep_j\":-%d}}",
+		             i ? "," : "", k, i, i, i, i, k, i, k, i);
+		assert_int_equal(buf_append(&b, one, (size_t)m), 0);
+	}
+	assert_int_equal(buf_puts(&b, "]}"), 0);
+	*len = b.len;
+	return buf_steal(&b);
+}
+
+static long hold_walk(struct tether *t, const char *body, size_t len, struct hold *h)
+{
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+	char err[200] = "";
+	long n;
+
+	r.body = malloc(len + 1);
+	assert_non_null(r.body);
+	memcpy(r.body, body, len + 1);
+	r.body_len = len;
+	n = tether_each(t, &r, &test_keep, hold_cb, h, err, sizeof(err));
+	if (n < 0)
+		fail_msg("tether_each: %s", err);
+	tether_req_release(&r);
+	return n;
+}
+
+static void hold_init(struct hold *h)
+{
+	h->held = json_array();
+	h->texts = json_array();
+	assert_non_null(h->held);
+	assert_non_null(h->texts);
+}
+
+static void hold_release(struct hold *h)
+{
+	json_decref(h->held);
+	json_decref(h->texts);
+}
+
+/* What a caller holds is never reused under it: past the arena's size, across walks, and
+ * while an earlier answer's values are held; once freed, the next walk reuses the arena. */
+static void test_each_arena_never_reuses_held_values(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	struct hold a, b, c;
+	size_t len;
+	char *body1 = events_body(3000, 'a', &len), *body2;
+	size_t len2;
+	(void)state;
+
+	body2 = events_body(3000, 'b', &len2);
+	hold_init(&a);
+	hold_init(&b);
+	hold_init(&c);
+	assert_int_equal(hold_walk(t, body1, len, &a), 3000);
+	hold_check(&a);
+	assert_int_equal(hold_walk(t, body2, len2, &b), 3000); /* a still held */
+	hold_check(&a);
+	hold_check(&b);
+	/* some freed, some held: the arena is not reused while any is alive */
+	json_array_clear(a.held);
+	json_array_clear(a.texts);
+	assert_int_equal(hold_walk(t, body1, len, &c), 3000);
+	hold_check(&b);
+	hold_check(&c);
+	hold_release(&b);
+	hold_release(&c);
+	/* all freed: reused, as the poller does chunk after chunk */
+	for (int i = 0; i < 3; i++) {
+		hold_init(&c);
+		assert_int_equal(hold_walk(t, body2, len2, &c), 3000);
+		hold_check(&c);
+		hold_release(&c);
+	}
+	hold_release(&a);
+	free(body1);
+	free(body2);
+	tether_free(t);
+}
+
+static void *release_held(void *arg)
+{
+	hold_release(arg);
+	return NULL;
+}
+
+/* Values freed on another thread, and after their client is gone, are recognised as the
+ * arena's (a free() of them would abort under ASan). */
+static void test_each_arena_values_outlive_thread_and_client(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	struct hold h;
+	pthread_t th;
+	size_t len;
+	char *body = events_body(200, 'a', &len);
+	(void)state;
+
+	hold_init(&h);
+	assert_int_equal(hold_walk(t, body, len, &h), 200);
+	assert_int_equal(pthread_create(&th, NULL, release_held, &h), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	hold_init(&h);
+	assert_int_equal(hold_walk(t, body, len, &h), 200);
+	tether_free(t); /* logs that values are still held, keeps their memory */
+	hold_check(&h);
+	hold_release(&h);
+	/* a new client still works */
+	t = client(&o);
+	hold_init(&h);
+	assert_int_equal(hold_walk(t, body, len, &h), 200);
+	hold_check(&h);
+	hold_release(&h);
+	tether_free(t);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1790,6 +1961,8 @@ int main(void)
 	    cmocka_unit_test(test_each_filtered_counts_every_resource),
 	    cmocka_unit_test(test_each_filtered_applies_the_budget_to_what_is_built),
 	    cmocka_unit_test(test_each_filtered_refuses_deep_nesting_in_a_skipped_value),
+	    cmocka_unit_test(test_each_arena_never_reuses_held_values),
+	    cmocka_unit_test(test_each_arena_values_outlive_thread_and_client),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
 	    cmocka_unit_test(test_zones_list_rejects_non_list),
 	    cmocka_unit_test(test_doc_check_names_the_wrong_field),
