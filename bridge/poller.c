@@ -1147,7 +1147,7 @@ static int handle_doc(struct poller *p, const struct zone *z, struct tether_req 
 
 	*count = 0;
 	if (r->body != NULL) {
-		/* only what the normaliser reads is built (~50 members a resource, ~20 read) */
+		/* only what the normaliser reads is built (~40 of an event's ~55 members) */
 		static const struct tether_keep keep = {normalize_reads_member,
 		                                        normalize_reads_attribute};
 		n = tether_each(p->api, r, &keep, resource_cb, &c, err, sizeof(err));
