@@ -74,7 +74,8 @@ struct zplan {
  * hands over before anything else uses the handle (a zones refresh, a reload's swap, the
  * end of a cycle), so two tether_run calls on one handle never overlap. tether_each, which
  * the commits call meanwhile, only reads the handle's limits (max_doc_memory, set at
- * tether_new) and keeps its memory budget per thread. */
+ * tether_new), keeps its memory budget per thread and its arena to itself (only this
+ * thread walks). */
 struct fetch {
 	pthread_t thread;
 	bool started, mu_ok, cv_ok;

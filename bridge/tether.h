@@ -132,7 +132,9 @@ struct tether_keep {
  * resource over the client's document memory); cb may then have seen the resources before
  * the fault. The trees are built in an arena of the client's, reused once none of its
  * values is alive: a resource cb keeps (json_incref) stays valid, may be freed on any
- * thread, and outlives the client (tether_free then keeps the arena's memory and warns). */
+ * thread, and outlives the client (tether_free then keeps the arena's memory and warns).
+ * tether_each may run while tether_run runs on another thread (it touches only the
+ * client's limits and its arena), but not on two threads at once with one client. */
 long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz);
 
