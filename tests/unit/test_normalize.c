@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -965,6 +966,311 @@ static void test_motion_out_of_range_is_rejected_and_the_rest_parses_back(void *
 	json_decref(r);
 }
 
+/* --- message_dump against the tree it replaced ---
+ * message_dump writes the text without a jansson tree; json_dumps(message_to_json(m))
+ * is the reference, and every text must be the same bytes. */
+
+/* The string fields of a message, with their sizes. */
+static const struct {
+	const char *name;
+	size_t off, size;
+} str_fields[] = {
+#define STR_FIELD(f)                                                                               \
+	{                                                                                          \
+#f, offsetof(struct message, f), sizeof(((struct message *)0)->f)                  \
+	}
+    STR_FIELD(id),
+    STR_FIELD(source_id),
+    STR_FIELD(revision),
+    STR_FIELD(occurred_at),
+    STR_FIELD(ended_at),
+    STR_FIELD(severity),
+    STR_FIELD(zone_id),
+    STR_FIELD(zone_name),
+    STR_FIELD(location_id),
+    STR_FIELD(timeline_id),
+    STR_FIELD(plate_number),
+    STR_FIELD(plate_normalized),
+    STR_FIELD(country),
+    STR_FIELD(event_id),
+    STR_FIELD(watchlist),
+    STR_FIELD(watch_entry),
+    STR_FIELD(watch_label),
+    STR_FIELD(link_web),
+    STR_FIELD(link_recording),
+    STR_FIELD(rule),
+#undef STR_FIELD
+};
+#define N_STR_FIELDS (sizeof(str_fields) / sizeof(str_fields[0]))
+
+/* Copies s into field i, cut to fit (at a byte: the cut may break a character). */
+static void set_field(struct message *m, size_t i, const char *s)
+{
+	char *dst = (char *)m + str_fields[i].off;
+	size_t n = strlen(s);
+
+	if (n >= str_fields[i].size)
+		n = str_fields[i].size - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+static size_t dumps_compared;
+
+/* message_dump(m) is json_dumps(message_to_json(m), MSG_DUMP_FLAGS), twice (the second
+ * time from the thread's cache). */
+static void assert_dump_is_the_tree(const struct message *m, const char *what)
+{
+	json_t *o = message_to_json(m);
+	char *want, *got, *again;
+
+	assert_non_null(o);
+	want = json_dumps(o, MSG_DUMP_FLAGS);
+	json_decref(o);
+	assert_non_null(want);
+	got = message_dump(m);
+	if (got == NULL || strcmp(got, want) != 0)
+		fail_msg("%s:\n got  %s\n want %s", what, got ? got : "(null)", want);
+	again = message_dump(m);
+	assert_non_null(again);
+	assert_string_equal(again, want);
+	dumps_compared++;
+	free(want);
+	free(got);
+	free(again);
+}
+
+/* The four examples, normalised (events-at, events-open, events-period, lpr). */
+static void example_messages(struct message out[4])
+{
+	static const char *const names[] = {"events-at", "events-open", "events-period", "lpr"};
+
+	for (size_t i = 0; i < 4; i++) {
+		json_t *r = example(names[i], 0);
+		memset(&out[i], 0, sizeof(out[i]));
+		norm_ok(r, i % 2 ? "Back door" : NULL, &out[i]);
+		json_decref(r);
+	}
+}
+
+static void test_dump_is_the_tree_for_every_kind_phase_and_optional_field(void **state)
+{
+	(void)state;
+	struct message ex[4], m;
+	char what[128];
+
+	example_messages(ex);
+	for (size_t e = 0; e < 4; e++)
+		for (int kind = 0; kind < 2; kind++)
+			for (int phase = 0; phase < 3; phase++)
+				for (unsigned bits = 0; bits < 32; bits++) {
+					m = ex[e];
+					m.kind = kind ? MSG_PLATE : MSG_EVENT;
+					m.phase = (enum msg_phase)phase;
+					m.watch_matched = bits & 1;
+					m.backfill = bits & 2;
+					m.complete = bits & 4;
+					m.flags = bits & 8 ? ~UINT64_C(0) : 0;
+					m.duration_s = bits & 16 ? INT64_MAX : -1;
+					m.watch_distance = bits & 16 ? -7 : 2;
+					strcpy(m.watchlist, "stolen");
+					strcpy(m.rule, bits & 2 ? "watched" : "");
+					snprintf(what, sizeof(what),
+					         "example %zu kind %d phase %d bits %u", e, kind,
+					         phase, bits);
+					assert_dump_is_the_tree(&m, what);
+					/* each optional string empty, then all of them */
+					for (size_t f = 0; f < N_STR_FIELDS; f++) {
+						struct message one = m;
+						set_field(&one, f, "");
+						snprintf(what, sizeof(what),
+						         "example %zu: %s empty", e,
+						         str_fields[f].name);
+						assert_dump_is_the_tree(&one, what);
+						set_field(&m, f, "");
+					}
+					assert_dump_is_the_tree(&m, "every string empty");
+				}
+}
+
+static void test_dump_is_the_tree_for_every_real(void **state)
+{
+	(void)state;
+	struct message ex[4], m;
+	const double reals[] = {0.0,
+	                        -0.0,
+	                        0.35,
+	                        1.0,
+	                        -1.0,
+	                        100.0,
+	                        0.1 + 0.2,
+	                        1e15,
+	                        -1e15,
+	                        1e16,
+	                        1e20,
+	                        1e21,
+	                        1e-4,
+	                        1e-5,
+	                        1.5e-7,
+	                        5e-324,
+	                        2.2250738585072014e-308,
+	                        DBL_MAX,
+	                        -DBL_MAX,
+	                        123456789012345.6,
+	                        0.000123456789012345,
+	                        1e100,
+	                        NAN,
+	                        INFINITY,
+	                        -INFINITY};
+	char what[64];
+
+	example_messages(ex);
+	m = ex[2];
+	for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+		m.motion = reals[i];
+		snprintf(what, sizeof(what), "motion %.17g", reals[i]);
+		assert_dump_is_the_tree(&m, what);
+	}
+	/* every power of ten and its neighbours, where %g changes form */
+	for (int p = -330; p <= 310; p++) {
+		double v = pow(10, p);
+		const double near[] = {v, nextafter(v, 0), nextafter(v, INFINITY), -v, v * 9.99999};
+		for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+			m.motion = near[i];
+			snprintf(what, sizeof(what), "motion %.17g", near[i]);
+			assert_dump_is_the_tree(&m, what);
+		}
+	}
+}
+
+/* Strings a field may hold that are escaped or replaced: every control byte, quotes,
+ * '/', DEL, U+2028/2029, characters of each length, bytes that are not UTF-8 (stray
+ * continuation, overlong, surrogate, above U+10FFFF, cut short, 0xF5-0xFF). */
+static const char *const hostile[] = {
+    "\"",
+    "\\",
+    "/",
+    "\\/\"",
+    "\x7f",
+    "\xe2\x80\xa8",
+    "\xe2\x80\xa9",
+    "\xc3\xa9",
+    "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80",
+    "\xf4\x8f\xbf\xbf",
+    "\x80",
+    "\xbf",
+    "\xc0\x80",
+    "\xc1\xbf",
+    "\xe0\x80\x80",
+    "\xed\xa0\x80",
+    "\xed\xbf\xbf",
+    "\xf0\x80\x80\x80",
+    "\xf4\x90\x80\x80",
+    "\xf5\x80\x80\x80",
+    "\xfe",
+    "\xff",
+    "\xe2\x82",
+    "\xf0\x9f\x98",
+    "\xc3",
+    "a\xc3",
+    "\xef\xbf\xbd",
+    "\xef\xbf\xbf",
+    "null",
+    "<\\u0000>",
+    "</script>",
+    "\t\n\r\b\f",
+};
+
+static void test_dump_is_the_tree_for_hostile_strings(void **state)
+{
+	(void)state;
+	struct message ex[4], m;
+	char s[8], what[128];
+
+	example_messages(ex);
+	for (size_t e = 2; e < 4; e++) {
+		for (size_t f = 0; f < N_STR_FIELDS; f++) {
+			m = ex[e];
+			m.watch_matched = true;
+			for (int c = 1; c < 0x20; c++) {
+				snprintf(s, sizeof(s), "a%cb", c);
+				set_field(&m, f, s);
+				snprintf(what, sizeof(what), "%s: control byte 0x%02x",
+				         str_fields[f].name, c);
+				assert_dump_is_the_tree(&m, what);
+			}
+			for (size_t h = 0; h < sizeof(hostile) / sizeof(hostile[0]); h++) {
+				set_field(&m, f, hostile[h]);
+				snprintf(what, sizeof(what), "%s: hostile %zu", str_fields[f].name,
+				         h);
+				assert_dump_is_the_tree(&m, what);
+			}
+		}
+	}
+}
+
+/* Every field at its longest: plain, escaped (a text twice as long), 3-byte characters
+ * cut mid-character, and bytes that are not UTF-8 (each becomes 3 bytes, past the bounded
+ * copy that replaces them). */
+static void test_dump_is_the_tree_for_fields_at_their_longest(void **state)
+{
+	(void)state;
+	struct message ex[4], m;
+	static const char *const fills[] = {"x",    "\"",          "\x01", "\xe2\x82\xac",
+	                                    "\xff", "\xc3\xa9\x80"};
+	char big[1024], what[128];
+
+	example_messages(ex);
+	for (size_t e = 2; e < 4; e++)
+		for (size_t k = 0; k < sizeof(fills) / sizeof(fills[0]); k++) {
+			size_t n = strlen(fills[k]);
+			big[0] = '\0';
+			for (size_t o = 0; o + n < sizeof(big); o += n)
+				strcat(big, fills[k]);
+			m = ex[e];
+			m.watch_matched = true;
+			for (size_t f = 0; f < N_STR_FIELDS; f++)
+				set_field(&m, f, big);
+			snprintf(what, sizeof(what), "example %zu, every field full of fill %zu", e,
+			         k);
+			assert_dump_is_the_tree(&m, what);
+		}
+}
+
+/* Random bytes in every field, drawn mostly from the awkward ones. */
+static void test_dump_is_the_tree_for_random_messages(void **state)
+{
+	(void)state;
+	static const char alphabet[] = "a/\\\"\x01\x1f\x7f\x80\xbf\xc3\xa9\xe2\x80\xa8\xed\xa0"
+	                               "\xf0\x9f\x98\xf4\x90\xff ";
+	struct message ex[4], m;
+	char s[600], what[64];
+	unsigned seed = 12345;
+
+	example_messages(ex);
+	for (int i = 0; i < 3000; i++) {
+		m = ex[i % 4];
+		m.kind = rand_r(&seed) % 2 ? MSG_PLATE : MSG_EVENT;
+		m.phase = (enum msg_phase)(rand_r(&seed) % 3);
+		m.watch_matched = rand_r(&seed) % 2;
+		m.flags = (uint64_t)rand_r(&seed) << 32 | (uint64_t)rand_r(&seed);
+		m.motion = (double)rand_r(&seed) / (double)(rand_r(&seed) + 1) *
+		           pow(10, rand_r(&seed) % 40 - 20);
+		for (size_t f = 0; f < N_STR_FIELDS; f++) {
+			size_t n =
+			    (size_t)rand_r(&seed) % (rand_r(&seed) % 8 ? 24 : (int)sizeof(s));
+			for (size_t j = 0; j < n; j++)
+				s[j] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+			s[n] = '\0';
+			set_field(&m, f, s);
+		}
+		snprintf(what, sizeof(what), "random message %d", i);
+		assert_dump_is_the_tree(&m, what);
+	}
+	print_message("%zu texts compared with the tree's\n", dumps_compared);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -990,6 +1296,11 @@ int main(void)
 	    cmocka_unit_test(test_read_set_names_what_is_read),
 	    cmocka_unit_test(test_read_set_is_complete_on_every_sample),
 	    cmocka_unit_test(test_read_set_is_complete_with_each_member_mutated_or_removed),
+	    cmocka_unit_test(test_dump_is_the_tree_for_every_kind_phase_and_optional_field),
+	    cmocka_unit_test(test_dump_is_the_tree_for_every_real),
+	    cmocka_unit_test(test_dump_is_the_tree_for_hostile_strings),
+	    cmocka_unit_test(test_dump_is_the_tree_for_fields_at_their_longest),
+	    cmocka_unit_test(test_dump_is_the_tree_for_random_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
