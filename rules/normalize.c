@@ -607,6 +607,9 @@ json_t *message_to_json(const struct message *m)
  * delivery, so equal bytes mean the same message; unequal padding only costs a miss). */
 struct dump_ctx {
 	yajl_gen g;
+	yajl_alloc_funcs alloc; /* g's, with ctx pointing at this struct */
+	bool alloc_failed;      /* gen_malloc gave out spare: g is refused */
+	max_align_t spare[4];
 	struct buf out;
 	bool failed; /* an append failed: the text is cut and is not returned */
 	bool cached; /* out holds the text of m */
@@ -649,6 +652,37 @@ static void dump_print(void *ctx, const char *s, size_t n)
 	}
 }
 
+/* yajl_gen_alloc (2.1.0) writes to the output buffer it allocates for itself without
+ * checking the allocation (yajl_buf_alloc), and yajl_gen_config(yajl_gen_print_callback)
+ * frees that buffer at once. So a small allocation that fails gets the context's spare
+ * block instead, which gen_free does not free, and dump_ctx_new then refuses the
+ * generator: running out of memory gives NULL, not a write through NULL. */
+static void *gen_malloc(void *ctx, size_t n)
+{
+	struct dump_ctx *c = ctx;
+	void *p = malloc(n);
+
+	if (p == NULL && n <= sizeof(c->spare) && !c->alloc_failed) {
+		c->alloc_failed = true;
+		return c->spare;
+	}
+	return p;
+}
+
+static void *gen_realloc(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	return realloc(p, n); /* yajl's own buffer only, which is not used */
+}
+
+static void gen_free(void *ctx, void *p)
+{
+	struct dump_ctx *c = ctx;
+
+	if (p != (void *)c->spare)
+		free(p);
+}
+
 /* A context with its generator printing into it; NULL on allocation failure. */
 static struct dump_ctx *dump_ctx_new(void)
 {
@@ -657,11 +691,13 @@ static struct dump_ctx *dump_ctx_new(void)
 	if (c == NULL)
 		return NULL;
 	buf_init(&c->out, 0);
-	if ((c->g = yajl_gen_alloc(NULL)) == NULL) {
-		free(c);
+	c->alloc = (yajl_alloc_funcs){gen_malloc, gen_realloc, gen_free, c};
+	if ((c->g = yajl_gen_alloc(&c->alloc)) != NULL)
+		yajl_gen_config(c->g, yajl_gen_print_callback, dump_print, c);
+	if (c->g == NULL || c->alloc_failed) {
+		dump_ctx_free(c);
 		return NULL;
 	}
-	yajl_gen_config(c->g, yajl_gen_print_callback, dump_print, c);
 	return c;
 }
 
@@ -824,6 +860,16 @@ static int dump_into(struct dump_ctx *c, const struct message *m)
 	return 0;
 }
 
+/* The caller's copy of the text in c->out; NULL on allocation failure. */
+static char *text_copy(const struct dump_ctx *c)
+{
+	char *s = malloc(c->out.len + 1);
+
+	if (s != NULL)
+		memcpy(s, c->out.data, c->out.len + 1);
+	return s;
+}
+
 char *message_dump(const struct message *m)
 {
 	struct dump_ctx *c = NULL, *own = NULL;
@@ -831,18 +877,18 @@ char *message_dump(const struct message *m)
 
 	if (m == NULL)
 		return NULL;
-	if (pthread_once(&dump_once, dump_key_make) == 0 && dump_key_ok &&
-	    (c = pthread_getspecific(dump_key)) == NULL && (c = dump_ctx_new()) != NULL &&
-	    pthread_setspecific(dump_key, c) != 0) {
-		dump_ctx_free(c);
-		c = NULL;
+	if (pthread_once(&dump_once, dump_key_make) == 0 && dump_key_ok)
+		c = pthread_getspecific(dump_key);
+	if (c == NULL) {
+		/* the thread's first message; without a slot to keep it in, used once */
+		if ((c = dump_ctx_new()) == NULL)
+			return NULL;
+		if (!dump_key_ok || pthread_setspecific(dump_key, c) != 0)
+			own = c;
 	}
-	if (c != NULL && c->cached && memcmp(&c->m, m, sizeof(*m)) == 0)
-		return strdup(c->out.data);
-	if (c == NULL && (c = own = dump_ctx_new()) == NULL) /* no thread slot: one of its own */
-		return NULL;
-	if (dump_into(c, m) == 0 && (s = malloc(c->out.len + 1)) != NULL) {
-		memcpy(s, c->out.data, c->out.len + 1);
+	if (c->cached && memcmp(&c->m, m, sizeof(*m)) == 0)
+		return text_copy(c);
+	if (dump_into(c, m) == 0 && (s = text_copy(c)) != NULL) {
 		c->m = *m;
 		c->cached = true;
 	}
