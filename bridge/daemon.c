@@ -26,8 +26,8 @@
 #include "bridge/poller.h"
 #include "bridge/webhook.h"
 
-#define STOP_GRACE_MS 4500   /* from the signal; the SPEC allows 5 s */
-#define STOP_JOIN_MIN_MS 100 /* the poller's share when the brokers took the whole grace */
+#define STOP_GRACE_MS 4500          /* from the signal; the SPEC allows 5 s */
+#define STOP_JOIN_MIN_MS 100        /* the poller's share when the brokers took the whole grace */
 #define MMAP_THRESHOLD (256 * 1024) /* bytes: bigger blocks get their own mapping */
 /* healthy while a poll reached the API within this many intervals, plus a grace */
 #define HEALTHY_INTERVALS 3
