@@ -41,7 +41,20 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-fail() { echo "FAIL: $*"; exit 1; }
+# fail WHY: the scenario failed. The bridge logs' warnings and last lines go with it (the
+# temp folder is removed at exit), so a failure in CI can be read afterwards.
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "$T"/bridge*.log; do
+		[ -s "$f" ] || continue
+		echo "--- $(basename "$f"): warnings and errors (last 20), then its last 10 lines"
+		grep -E ' (warn|error): ' "$f" | tail -n 20
+		echo "..."
+		tail -n 10 "$f"
+	done
+	exit 1
+}
 ok() { echo "ok: $*"; }
 freeport() { "$TOOLS/freeport"; }
 
