@@ -1,8 +1,9 @@
 #!/bin/bash
 # make bench: the micro-benchmarks (watchlist, rules, outbox), then tether-bridge end to end
 # on 127.0.0.1: a 100,000-event backlog drained to a real mosquitto at QoS 1 and to a webhook
-# receiver, peak RSS, and idle RSS and CPU polling 100 zones. Figures go to stdout; the
-# environment knobs are listed below and in docs/performance.md.
+# receiver, peak RSS, the run-peers.sh workload, a busy site's steady state (every poll reads
+# its lookback again) and idle RSS and CPU polling 100 zones. Figures go to stdout; the
+# environment knobs are listed below and in docs/internals/performance.md.
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -19,6 +20,9 @@ IDLE_ZONES=${BENCH_IDLE_ZONES:-100}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-25}
 MICRO=${BENCH_MICRO:-1}                 # 0 skips the micro-benchmarks
 PEERS_SECONDS=${BENCH_PEERS_SECONDS:-25} # measure window of the run-peers workload
+STEADY_EVENTS=${BENCH_STEADY_EVENTS:-20000} # events inside the lookback, read every poll
+STEADY_ZONES=${BENCH_STEADY_ZONES:-40}
+STEADY_SECONDS=${BENCH_STEADY_SECONDS:-20}
 # fake_api.py of ../shared/bench-peers (the run-peers.sh workload); not found: skipped
 PEERS=${BENCH_PEERS:-}
 for d in "$ROOT/../shared/bench-peers" "$ROOT/../../shared/bench-peers"; do
@@ -324,6 +328,67 @@ if [ -n "$PEERS" ] && command -v python3 >/dev/null; then
 else
 	echo "== the run-peers.sh workload: skipped (no ../shared/bench-peers/fake_api.py; set BENCH_PEERS)"
 fi
+
+# ---- steady state: a busy site's lookback, read again every poll ------------------------
+# Every poll asks each zone's whole lookback again (that is how late events are caught), so
+# on a busy site most of the bridge's work is reading events it has already seen: parse,
+# normalise, one dedup look-up each, nothing queued. STEADY_EVENTS events over STEADY_ZONES
+# zones, all inside the lookback (under max_window_events per zone), are delivered once;
+# then the polls every 2 s are measured for STEADY_SECONDS.
+
+echo
+echo "== steady state: $STEADY_EVENTS events in the lookback over $STEADY_ZONES zones, read again every 2s"
+rm -f "$T/sim.port" "$T/sub.ready"
+"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$STEADY_ZONES" \
+	--backlog "$STEADY_EVENTS" --backlog-span 10m --seed 44 >"$T/sim-steady.log" 2>&1 &
+SIM_PID=$!
+PIDS="$PIDS $SIM_PID"
+wait_file "$T/sim.port" || die "tether-sim did not start"
+SIM_PORT=$(cat "$T/sim.port")
+cfg_head "$T/steady.yaml" steady "$SIM_PORT" 2s
+sed -i 's/lookback: 2h/lookback: 15m/' "$T/steady.yaml"
+cat >>"$T/steady.yaml" <<CFG
+mqtt:
+  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-steady-$$}
+rules:
+  - name: every-event
+    when: {kind: event}
+    to: [{mqtt: broker, topic: "steady/{{zone.name}}"}]
+CFG
+"$BUILD/bench/sub_count" --port "$MQTT_PORT" --count "$STEADY_EVENTS" --topic 'steady/#' \
+	--ready-file "$T/sub.ready" --timeout "$MQTT_TIMEOUT" >"$T/steady-sub.out" 2>"$T/steady-sub.log" &
+SUB_PID=$!
+PIDS="$PIDS $SUB_PID"
+wait_file "$T/sub.ready" || die "the MQTT subscriber did not start: $(cat "$T/steady-sub.log")"
+"$BUILD/tether-bridge" run -c "$T/steady.yaml" >"$T/bridge-steady.log" 2>&1 &
+BRIDGE_PID=$!
+PIDS="$PIDS $BRIDGE_PID"
+wait "$SUB_PID" 2>/dev/null # the first pass: every event delivered once
+got=$(field count "$(cat "$T/steady-sub.out")")
+cycles() { curl -sf --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" |
+	awk '$1 == "tether_bridge_poll_cycles_total" { print $2 }'; }
+k0=$(cycles)
+t0=$(now_ms)
+c0=$(cpu_ticks "$BRIDGE_PID")
+sleep "$STEADY_SECONDS"
+c1=$(cpu_ticks "$BRIDGE_PID")
+t1=$(now_ms)
+k1=$(cycles)
+rss=$(status_kb "$BRIDGE_PID" VmRSS)
+hwm=$(status_kb "$BRIDGE_PID" VmHWM)
+kill -0 "$BRIDGE_PID" 2>/dev/null || echo "bench: the bridge exited early: $(tail -n 5 "$T/bridge-steady.log")"
+stop "$BRIDGE_PID"
+stop "$SIM_PID"
+if [ "${got:-0}" -lt "$STEADY_EVENTS" ] || [ "$((${k1:-0} - ${k0:-0}))" -lt 1 ]; then
+	note "steady state: INCOMPLETE (${got:-0} of $STEADY_EVENTS delivered, $((${k1:-0} - ${k0:-0})) cycles measured)"
+else
+	note "$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v k=$((k1 - k0)) -v e="$STEADY_EVENTS" -v ms=$((t1 - t0)) \
+		-v r="$(mb "$rss")" -v h="$(mb "$hwm")" 'BEGIN {
+		printf "steady state: %d events read again every poll: %.0f ms CPU per poll cycle (%.1f us per event),", e, c / hz * 1000 / k, c / hz * 1e6 / (k * e)
+		printf " %.1f%% of one core at one cycle per 2 s, %d cycles in %.0f s, RSS %s MB (peak %s MB)", c / hz * 100000 / ms, k, ms / 1000, r, h
+	}')"
+fi
+grep -v 'stopping' "$T/bridge-steady.log" | head -n 3 | sed 's/^/  bridge log: /'
 
 # ---- idle: many zones, no events -----------------------------------------------------
 
