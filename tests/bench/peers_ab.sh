@@ -11,10 +11,8 @@ BIN=$(readlink -f "${1:?usage: peers_ab.sh BIN [SECONDS]}")
 SECS=${2:-15}
 VARIANT=${VARIANT:-mqtt-only}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PEERS=${BENCH_PEERS:-}
-for d in "$ROOT/../shared/bench-peers" "$ROOT/../../shared/bench-peers"; do
-	[ -z "$PEERS" ] && [ -f "$d/fake_api.py" ] && PEERS=$d
-done
+. "$ROOT/tests/bench/peers.sh"
+PEERS=$(peers_find "$ROOT")
 [ -n "$PEERS" ] || { echo "peers_ab: no fake_api.py (set BENCH_PEERS)" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "peers_ab: $BIN is not an executable" >&2; exit 2; }
 T=$(mktemp -d /tmp/tb-peers-ab.XXXXXX)
@@ -39,8 +37,7 @@ python3 "$PEERS/fake_api.py" --serve --page-size 1000 --zones 50 --shape doc \
 PIDS="$PIDS $!"
 wait_file "$T/api.port" || { echo "peers_ab: fake_api.py did not start" >&2; exit 1; }
 API_PORT=$(cat "$T/api.port")
-TO='      - {mqtt: bench, topic: "tether/events/{{zone.id}}"}'
-HOOKS=""
+HOOK=""
 if [ "$VARIANT" = full ]; then
 	SINK_PORT=$(freeport)
 	mkdir -p "$T/nginx"
@@ -65,39 +62,10 @@ http {
 EOF
 	nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" >/dev/null 2>&1 &
 	PIDS="$PIDS $!"
-	HOOKS="webhooks:
-  sink:
-    url: http://127.0.0.1:$SINK_PORT/hook
-    format: json
-    concurrency: ${HOOK_CONCURRENCY:-4}"
-	TO="$TO
-      - {webhook: sink}"
+	HOOK=http://127.0.0.1:$SINK_PORT/hook
 fi
-cat >"$T/bridge.yaml" <<EOF
-tether:
-  base_url: http://127.0.0.1:$API_PORT
-  access_token: bench-static-token
-  insecure: true
-poll:
-  interval: 1s
-  lookback: 2m
-  zones: all
-  concurrency: ${POLL_CONCURRENCY:-8}
-state_dir: $T/state
-log: {level: info, format: text}
-mqtt:
-  bench: {url: "mqtt://127.0.0.1:$BROKER_PORT", client_id: tb-peers-ab, qos: 1}
-$HOOKS
-rules:
-  - name: intrusion-or-tripwire
-    when: {kind: event, flags_any: [intrusion, tripwire]}
-    to:
-$TO
-  - name: severity-high
-    when: {kind: event, flags_none: [intrusion, tripwire], severity: [high]}
-    to:
-$TO
-EOF
+PEERS_POLL_CONCURRENCY=${POLL_CONCURRENCY:-8} PEERS_HOOK_CONCURRENCY=${HOOK_CONCURRENCY:-4} \
+	peers_config "$T/bridge.yaml" "$API_PORT" "$BROKER_PORT" "$T/state" tb-peers-ab info "$HOOK"
 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t 'tether/events/#' -F '%U' >"$T/sub.out" 2>/dev/null &
 PIDS="$PIDS $!"
 "$BIN" run -c "$T/bridge.yaml" >"$T/bridge.log" 2>&1 &

@@ -24,10 +24,8 @@ STEADY_EVENTS=${BENCH_STEADY_EVENTS:-20000} # events inside the lookback, read e
 STEADY_ZONES=${BENCH_STEADY_ZONES:-40}
 STEADY_SECONDS=${BENCH_STEADY_SECONDS:-20}
 # fake_api.py of ../shared/bench-peers (the run-peers.sh workload); not found: skipped
-PEERS=${BENCH_PEERS:-}
-for d in "$ROOT/../shared/bench-peers" "$ROOT/../../shared/bench-peers"; do
-	[ -z "$PEERS" ] && [ -f "$d/fake_api.py" ] && PEERS=$d
-done
+. "$ROOT/tests/bench/peers.sh"
+PEERS=$(peers_find "$ROOT")
 
 T=$(mktemp -d /tmp/tb-bench.XXXXXX)
 PIDS=""
@@ -244,23 +242,13 @@ stop "$SIM_PID"
 
 # peers VARIANT: mqtt-only or full
 peers() {
-	local v=$1 api fpid bpid spid hpid=0 c0 c1 rss0 hwm m h mr hr cpu to
+	local v=$1 api fpid bpid spid hpid=0 c0 c1 rss0 hwm m h mr hr cpu hook=""
 	rm -f "$T/api.port"
 	python3 "$PEERS/fake_api.py" --serve --port 0 --port-file "$T/api.port" >"$T/api-$v.log" 2>&1 &
 	fpid=$!
 	PIDS="$PIDS $fpid"
 	wait_file "$T/api.port" || die "fake_api.py did not start: $(tail -n 3 "$T/api-$v.log")"
 	api=$(cat "$T/api.port")
-	to='      - {mqtt: bench, topic: "tether/events/{{zone.id}}"}'
-	[ "$v" = full ] && to+=$'\n''      - {webhook: sink}'
-	cat >"$T/peers-$v.yaml" <<CFG
-tether: {base_url: "http://127.0.0.1:$api", access_token: bench-static-token, insecure: true}
-poll: {interval: 1s, lookback: 2m, zones: all, events: true, plates: true, concurrency: 8}
-state_dir: $T/state-peers-$v
-log: {level: warn}
-mqtt:
-  bench: {url: "mqtt://127.0.0.1:$MQTT_PORT", client_id: tb-bench-peers-$$, qos: 1}
-CFG
 	rm -f "$T/sub.ready" "$T/hook.port"
 	"$BUILD/bench/sub_count" --port "$MQTT_PORT" --count 100000000 --topic 'tether/events/#' \
 		--ready-file "$T/sub.ready" --timeout $((PEERS_SECONDS + 15)) >"$T/peers-sub-$v.out" 2>&1 &
@@ -273,22 +261,10 @@ CFG
 		hpid=$!
 		PIDS="$PIDS $hpid"
 		wait_file "$T/hook.port" || die "the webhook receiver did not start"
-		cat >>"$T/peers-$v.yaml" <<CFG
-webhooks:
-  sink: {url: "http://127.0.0.1:$(cat "$T/hook.port")/hook", format: json}
-CFG
+		hook="http://127.0.0.1:$(cat "$T/hook.port")/hook"
 	fi
-	cat >>"$T/peers-$v.yaml" <<CFG
-rules:
-  - name: intrusion-or-tripwire
-    when: {kind: event, flags_any: [intrusion, tripwire]}
-    to:
-$to
-  - name: severity-high
-    when: {kind: event, flags_none: [intrusion, tripwire], severity: [high]}
-    to:
-$to
-CFG
+	PEERS_POLL_CONCURRENCY=8 PEERS_HOOK_CONCURRENCY='' peers_config "$T/peers-$v.yaml" "$api" "$MQTT_PORT" "$T/state-peers-$v" \
+		"tb-bench-peers-$$" warn "$hook"
 	"$BUILD/tether-bridge" run -c "$T/peers-$v.yaml" >"$T/bridge-peers-$v.log" 2>&1 &
 	bpid=$!
 	PIDS="$PIDS $bpid"
