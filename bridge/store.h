@@ -30,6 +30,8 @@ void store_close(struct store *s); /* NULL is fine; rolls back an open transacti
 /* Last error text ("outbox put: database or disk is full"); borrowed, valid until the next
  * call on s. Empty when nothing failed yet. */
 const char *store_errmsg(struct store *s);
+/* Bytes the connection's page cache holds now (bounded at open: see CACHE_PRAGMA). */
+size_t store_cache_bytes(struct store *s);
 
 /* Explicit transaction (BEGIN IMMEDIATE: takes the write lock at once, so two writers wait on
  * busy_timeout instead of failing at their first write). Calls below outside a transaction

@@ -644,6 +644,41 @@ static void test_outbox_ack_deletes_entry(void **state)
 	store_close(s);
 }
 
+/* 4 MB of entries read back: the page cache stays near its 512 KiB bound instead of
+ * SQLite's default 2 MiB (the connections empty it at each other's commits anyway). */
+static void test_page_cache_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	static char payload[2048];
+	struct store_entry *v = NULL;
+	size_t n = 0, read = 0;
+	int64_t after = 0;
+	char msg_id[32];
+
+	memset(payload, 'x', sizeof(payload) - 1);
+	assert_int_equal(store_begin(s), 0);
+	for (int i = 0; i < 2000; i++) {
+		struct store_entry e = {
+		    .target = "mqtt.home", .zone_id = "A", .msg_id = msg_id, .payload = payload};
+		snprintf(msg_id, sizeof(msg_id), "m%d", i);
+		assert_int_equal(store_outbox_put(s, &e), 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+	do {
+		assert_int_equal(
+		    store_outbox_fetch_after(s, "mqtt.home", INT64_MAX, after, 500, &v, &n), 0);
+		if (n > 0)
+			after = v[n - 1].id;
+		read += n;
+		store_entries_free(v, n);
+	} while (n > 0);
+	assert_int_equal(read, 2000);
+	assert_true(store_cache_bytes(s) > 0);
+	assert_true(store_cache_bytes(s) <= 640 * 1024);
+	store_close(s);
+}
+
 static void test_outbox_defer_counts_attempts(void **state)
 {
 	struct fixture *f = *state;
@@ -1385,6 +1420,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_after_skips_in_flight, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_ack_deletes_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_page_cache_is_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_defer_counts_attempts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_next_due_is_earliest_zone_head, setup,
 	                                    teardown),
