@@ -305,6 +305,34 @@ else
 	echo "== the run-peers.sh workload: skipped (no ../shared/bench-peers/fake_api.py; set BENCH_PEERS)"
 fi
 
+# sim_start NAME ARGS...: a tether-sim with ARGS (zones, backlog), logging to sim-NAME.log;
+# sets SIM_PID and SIM_PORT
+sim_start() {
+	local name=$1
+	shift
+	rm -f "$T/sim.port"
+	"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet "$@" >"$T/sim-$name.log" 2>&1 &
+	SIM_PID=$!
+	PIDS="$PIDS $SIM_PID"
+	wait_file "$T/sim.port" || die "tether-sim did not start: $(tail -n 3 "$T/sim-$name.log")"
+	SIM_PORT=$(cat "$T/sim.port")
+}
+
+# polled_cfg NAME INTERVAL TOPIC: $T/NAME.yaml polling the simulator every INTERVAL with a
+# 15-minute lookback, every event to the broker on TOPIC/<zone name>
+polled_cfg() {
+	cfg_head "$T/$1.yaml" "$1" "$SIM_PORT" "$2"
+	sed -i 's/lookback: 2h/lookback: 15m/' "$T/$1.yaml"
+	cat >>"$T/$1.yaml" <<CFG
+mqtt:
+  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-$1-$$}
+rules:
+  - name: every-event
+    when: {kind: event}
+    to: [{mqtt: broker, topic: "$3/{{zone.name}}"}]
+CFG
+}
+
 # ---- steady state: a busy site's lookback, read again every poll ------------------------
 # Every poll asks each zone's whole lookback again (that is how late events are caught), so
 # on a busy site most of the bridge's work is reading events it has already seen: parse,
@@ -314,23 +342,9 @@ fi
 
 echo
 echo "== steady state: $STEADY_EVENTS events in the lookback over $STEADY_ZONES zones, read again every 2s"
-rm -f "$T/sim.port" "$T/sub.ready"
-"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$STEADY_ZONES" \
-	--backlog "$STEADY_EVENTS" --backlog-span 10m --seed 44 >"$T/sim-steady.log" 2>&1 &
-SIM_PID=$!
-PIDS="$PIDS $SIM_PID"
-wait_file "$T/sim.port" || die "tether-sim did not start"
-SIM_PORT=$(cat "$T/sim.port")
-cfg_head "$T/steady.yaml" steady "$SIM_PORT" 2s
-sed -i 's/lookback: 2h/lookback: 15m/' "$T/steady.yaml"
-cat >>"$T/steady.yaml" <<CFG
-mqtt:
-  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-steady-$$}
-rules:
-  - name: every-event
-    when: {kind: event}
-    to: [{mqtt: broker, topic: "steady/{{zone.name}}"}]
-CFG
+rm -f "$T/sub.ready"
+sim_start steady --zones "$STEADY_ZONES" --backlog "$STEADY_EVENTS" --backlog-span 10m --seed 44
+polled_cfg steady 2s steady
 "$BUILD/bench/sub_count" --port "$MQTT_PORT" --count "$STEADY_EVENTS" --topic 'steady/#' \
 	--ready-file "$T/sub.ready" --timeout "$MQTT_TIMEOUT" >"$T/steady-sub.out" 2>"$T/steady-sub.log" &
 SUB_PID=$!
@@ -370,23 +384,8 @@ grep -v 'stopping' "$T/bridge-steady.log" | head -n 3 | sed 's/^/  bridge log: /
 
 echo
 echo "== idle: $IDLE_ZONES zones, no events, poll interval 10s"
-rm -f "$T/sim.port"
-"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$IDLE_ZONES" \
-	--backlog 0 --seed 43 >"$T/sim-idle.log" 2>&1 &
-SIM_PID=$!
-PIDS="$PIDS $SIM_PID"
-wait_file "$T/sim.port" || die "tether-sim did not start"
-SIM_PORT=$(cat "$T/sim.port")
-cfg_head "$T/idle.yaml" idle "$SIM_PORT" 10s
-sed -i 's/lookback: 2h/lookback: 15m/' "$T/idle.yaml"
-cat >>"$T/idle.yaml" <<CFG
-mqtt:
-  broker: {url: "mqtt://127.0.0.1:$MQTT_PORT", qos: 1, topic_prefix: tb-bench, client_id: tb-bench-idle-$$}
-rules:
-  - name: every-event
-    when: {kind: event}
-    to: [{mqtt: broker, topic: "bench/{{zone.name}}"}]
-CFG
+sim_start idle --zones "$IDLE_ZONES" --backlog 0 --seed 43
+polled_cfg idle 10s bench
 "$BUILD/tether-bridge" run -c "$T/idle.yaml" >"$T/bridge-idle.log" 2>&1 &
 BRIDGE_PID=$!
 PIDS="$PIDS $BRIDGE_PID"
