@@ -95,6 +95,15 @@ quiet_for() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# broker_conf: the lines every test broker shares. A test broker must not lose a session,
+# or a scenario fails for what the bridge did right:
+# - user root, when started as root: mosquitto would switch to the user "mosquitto", which
+#   cannot write into $T (mode 0700), so a persistent broker saved nothing and its restart
+#   lost the durable sessions and what they held (started as anyone else, it keeps its user)
+broker_conf() {
+	[ "$(id -u)" -ne 0 ] || echo "user root"
+}
+
 # start_mosquitto: sets MQTT_PORT
 start_mosquitto() {
 	MQTT_PORT=${1:-$(freeport)}
@@ -102,6 +111,7 @@ start_mosquitto() {
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
+$(broker_conf)
 CONF
 	/usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/mosquitto.log" 2>&1 &
 	MQTT_PID=$!
@@ -109,7 +119,15 @@ CONF
 	WAIT=10 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQTT_PORT" || fail "mosquitto did not start"
 }
 
-stop_mosquitto() { kill "$MQTT_PID" 2>/dev/null; wait "$MQTT_PID" 2>/dev/null; }
+# stop_mosquitto: a persistent broker must have saved its sessions and retained messages
+# as it exits, or its restart would not be the same broker again
+stop_mosquitto() {
+	kill "$MQTT_PID" 2>/dev/null
+	wait "$MQTT_PID" 2>/dev/null
+	grep -qx 'persistence true' "$T/mosquitto.conf" || return 0
+	[ -s "$T/mq/mosquitto.db" ] && ! grep -q 'Error saving' "$T/mosquitto.log" ||
+		fail "the broker did not save its sessions: $(grep -m 2 'Error' "$T/mosquitto.log")"
+}
 
 # start_sim ARGS...: sets SIM_PORT and SIM_URL
 start_sim() {
@@ -268,6 +286,7 @@ persistence true
 persistence_location $T/mq/
 autosave_interval 1
 max_queued_messages 100000
+$(broker_conf)
 CONF
 	/usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
 	MQTT_PID=$!
