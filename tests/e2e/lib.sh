@@ -95,13 +95,17 @@ quiet_for() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# broker_conf: the lines every test broker shares. A test broker must not lose a session,
-# or a scenario fails for what the bridge did right:
+# broker_conf: the lines every test broker shares. A test broker must neither lose a session
+# nor drop a message, or a scenario fails for what the bridge did right:
 # - user root, when started as root: mosquitto would switch to the user "mosquitto", which
 #   cannot write into $T (mode 0700), so a persistent broker saved nothing and its restart
 #   lost the durable sessions and what they held (started as anyone else, it keeps its user)
+# - max_queued_messages: above its default, 1000 messages waiting for one subscriber on top
+#   of those in flight, the broker acknowledges a QoS 1 publish and drops it (a subscriber
+#   starved of CPU falls that far behind a bridge draining a backlog)
 broker_conf() {
 	[ "$(id -u)" -ne 0 ] || echo "user root"
+	echo "max_queued_messages 100000"
 }
 
 # start_mosquitto: sets MQTT_PORT
@@ -285,7 +289,6 @@ allow_anonymous true
 persistence true
 persistence_location $T/mq/
 autosave_interval 1
-max_queued_messages 100000
 $(broker_conf)
 CONF
 	/usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
