@@ -41,8 +41,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# fail WHY: the scenario failed. The bridge logs' warnings and last lines go with it (the
-# temp folder is removed at exit), so a failure in CI can be read afterwards.
+# fail WHY: the scenario failed. The bridge logs' warnings and last lines, and the broker's
+# errors, go with it (the temp folder is removed at exit), so a failure in CI can be read
+# afterwards.
 fail() {
 	local f
 	echo "FAIL: $*"
@@ -53,6 +54,11 @@ fail() {
 		echo "..."
 		tail -n 10 "$f"
 	done
+	# a broker that dropped messages or lost its sessions explains a missing count
+	if grep -qE 'being dropped|Error' "$T/mosquitto.log" 2>/dev/null; then
+		echo "--- mosquitto.log: errors and drops (last 5)"
+		grep -E 'being dropped|Error' "$T/mosquitto.log" | tail -n 5
+	fi
 	exit 1
 }
 ok() { echo "ok: $*"; }
