@@ -17,9 +17,15 @@ PEERS=$(peers_find "$ROOT")
 [ -x "$BIN" ] || { echo "peers_ab: $BIN is not an executable" >&2; exit 2; }
 T=$(mktemp -d /tmp/tb-peers-ab.XXXXXX)
 PIDS=""
+# the last started first: mosquitto_sub, signalled once its broker is gone, can stay in its
+# reconnect loop for good, and the wait below with it
 cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	local p rev=""
+	for p in $PIDS; do rev="$p $rev"; done
+	for p in $rev; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ "${KEEP:-0}" = 1 ]; then echo "peers_ab: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
