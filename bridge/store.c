@@ -25,9 +25,9 @@
  * cache whenever another one has committed since its last transaction, and the poller's and
  * the delivery loop's connections commit in turn many times a second: a page rarely
  * outlives one transaction, so SQLite's default 2 MiB mostly holds pages about to be
- * dropped (1.9 MiB of peak RSS over the two). Not less: at 512 KiB the heads query of an
- * order: zone webhook (every zone's oldest entry) no longer fits, and posts/s fell by a fifth
- * (docs/internals/performance.md). */
+ * dropped (1.9 MiB of peak RSS over the two). Not less: at 512 KiB webhook posts/s fell by
+ * a fifth, probably because the heads query of an order: zone webhook (every zone's oldest
+ * entry) no longer fits (docs/internals/performance.md). */
 #define CACHE_PRAGMA "PRAGMA cache_size = -1024"
 #define STORE_FILE "state.db"
 
