@@ -72,6 +72,19 @@ done
 echo "bench: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
+# sim_start NAME ARGS...: a tether-sim with ARGS (zones, backlog), logging to sim-NAME.log;
+# sets SIM_PID and SIM_PORT
+sim_start() {
+	local name=$1
+	shift
+	rm -f "$T/sim.port"
+	"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet "$@" >"$T/sim-$name.log" 2>&1 &
+	SIM_PID=$!
+	PIDS="$PIDS $SIM_PID"
+	wait_file "$T/sim.port" || die "tether-sim did not start: $(tail -n 3 "$T/sim-$name.log")"
+	SIM_PORT=$(cat "$T/sim.port")
+}
+
 # ---- micro-benchmarks ----------------------------------------------------------------
 
 if [ "$MICRO" = 1 ]; then
@@ -87,12 +100,7 @@ fi
 
 echo
 echo "== end to end: $EVENTS-event backlog over $ZONES zones, tether-sim -> tether-bridge -> peers, 127.0.0.1"
-"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet --zones "$ZONES" \
-	--backlog "$EVENTS" --backlog-span 1h --seed 42 >"$T/sim.log" 2>&1 &
-SIM_PID=$!
-PIDS="$PIDS $SIM_PID"
-wait_file "$T/sim.port" || die "tether-sim did not start"
-SIM_PORT=$(cat "$T/sim.port")
+sim_start backlog --zones "$ZONES" --backlog "$EVENTS" --backlog-span 1h --seed 42
 
 MQTT_PORT=$("$BUILD/tools/freeport")
 METRICS_PORT=$("$BUILD/tools/freeport")
@@ -304,19 +312,6 @@ if [ -n "$PEERS" ] && command -v python3 >/dev/null; then
 else
 	echo "== the run-peers.sh workload: skipped (no ../shared/bench-peers/fake_api.py; set BENCH_PEERS)"
 fi
-
-# sim_start NAME ARGS...: a tether-sim with ARGS (zones, backlog), logging to sim-NAME.log;
-# sets SIM_PID and SIM_PORT
-sim_start() {
-	local name=$1
-	shift
-	rm -f "$T/sim.port"
-	"$BUILD/tether-sim" --port 0 --port-file "$T/sim.port" --quiet "$@" >"$T/sim-$name.log" 2>&1 &
-	SIM_PID=$!
-	PIDS="$PIDS $SIM_PID"
-	wait_file "$T/sim.port" || die "tether-sim did not start: $(tail -n 3 "$T/sim-$name.log")"
-	SIM_PORT=$(cat "$T/sim.port")
-}
 
 # polled_cfg NAME INTERVAL TOPIC: $T/NAME.yaml polling the simulator every INTERVAL with a
 # 15-minute lookback, every event to the broker on TOPIC/<zone name>
