@@ -43,6 +43,10 @@ static const struct metric_def defs[M_COUNT] = {
                          "Resources skipped because their shape was wrong.", NULL},
     [M_WRONG_ZONE] = {"tether_bridge_wrong_zone_resources_total", "counter",
                       "Resources skipped because their zone_id is not the zone polled.", NULL},
+    [M_UNCHANGED] = {"tether_bridge_unchanged_resources_total", "counter",
+                     "Resources read again whose revision was handled before and is complete: "
+                     "skipped without being normalised.",
+                     NULL},
     [M_MESSAGES_EVENT] = {"tether_bridge_event_messages_total", "counter",
                           "Event messages (new, update, complete) produced.", NULL},
     [M_MESSAGES_PLATE] = {"tether_bridge_plate_messages_total", "counter",

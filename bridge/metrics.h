@@ -15,6 +15,7 @@ enum metric {
 	M_API_RATE_LIMITED, /* counter: 429 answers */
 	M_BAD_RESOURCES,    /* counter: resources the normaliser rejected */
 	M_WRONG_ZONE,       /* counter: resources skipped for a zone_id not the polled zone */
+	M_UNCHANGED,        /* counter: complete revisions read again, skipped unread */
 	M_MESSAGES_EVENT,   /* counter: event messages (new, update, complete) */
 	M_MESSAGES_PLATE,   /* counter: plate messages */
 	M_UNKNOWN_SEVERITY, /* counter: messages whose severity is outside severity_order */

@@ -438,6 +438,38 @@ bool normalize_reads_attribute(const char *name, size_t len)
 	return false;
 }
 
+/* The string in v when get_string would copy it as it is into a field of dstsz bytes and
+ * it is not empty; else NULL. */
+static const char *plain_string(const json_t *v, size_t dstsz)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || s[0] == '\0' || json_string_length(v) >= dstsz ||
+	    strlen(s) != json_string_length(v))
+		return NULL;
+	return s;
+}
+
+bool normalize_dedup_key(const json_t *resource, enum msg_kind *kind, const char **source_id,
+                         const char **revision, const char **zone_id)
+{
+	const char *type = json_string_value(json_object_get(resource, "type"));
+	const json_t *a = json_object_get(resource, "attributes");
+
+	if (type == NULL || !json_is_object(a))
+		return false;
+	if (strcmp(type, "events") == 0)
+		*kind = MSG_EVENT;
+	else if (strcmp(type, "lprs") == 0)
+		*kind = MSG_PLATE;
+	else
+		return false;
+	*source_id = plain_string(json_object_get(resource, "id"), MSG_SHORT_MAX);
+	*revision = plain_string(json_object_get(a, "updated_at"), MSG_TIME_MAX);
+	*zone_id = plain_string(json_object_get(a, "zone_id"), MSG_SHORT_MAX);
+	return *source_id != NULL && *revision != NULL && *zone_id != NULL;
+}
+
 int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
                        struct message *out, char *err, size_t errsz)
 {

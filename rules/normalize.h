@@ -60,6 +60,16 @@ struct message {
 	char rule[MSG_NAME_MAX]; /* "" until a rule delivers it */
 };
 
+/* The dedup key of a resource and its zone, read without normalising it: *kind,
+ * *source_id, *revision and *zone_id (borrowed from resource) are exactly what
+ * normalize_resource would put in the message (type "events" or "lprs"; id and the
+ * attributes updated_at and zone_id non-empty strings without a NUL that fit their
+ * fields). False when resource does not hold them so: normalize_resource decides about it
+ * then. For a caller that skips a revision it has handled before without normalising it
+ * again (a poll reads its whole lookback again). */
+bool normalize_dedup_key(const json_t *resource, enum msg_kind *kind, const char **source_id,
+                         const char **revision, const char **zone_id);
+
 /* Fills out from one `events` or `lprs` resource (the objects inside "data"); resource is
  * only read. zone_name may be NULL or "" (the zone id stands in; a longer name is cut at a
  * character, bytes that are not UTF-8 become '?'); base_url is the Tether web base

@@ -16,7 +16,9 @@ Z1=$(sim_zone_id 1)
 cfg_head "$T/cfg.yaml"
 sed -i "s|state_dir: .*|state_dir: $T/state-$READING|" "$T/cfg.yaml"
 : >"$T/bridge.log"
+MPORT=$(freeport)
 cat >>"$T/cfg.yaml" <<CFG
+metrics: {listen: "127.0.0.1:$MPORT"}
 rules:
   - name: ph-new
     when: {kind: event, phase: [new]}
@@ -96,6 +98,16 @@ wait_cycles 2
 [ "$(sub_ids | sort -u | wc -l)" -eq 7 ] || fail "a revision was sent twice: $(sub_ids | sort | uniq -d)"
 bridge_alive || fail "the bridge exited"
 ok "$READING: unchanged and uninteresting revisions are not sent again"
+
+# what a poll reads again: the complete revisions are skipped unread, and counted
+unchanged() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "tether_bridge_unchanged_resources_total" { print $2 }'; }
+u1=$(unchanged)
+[ "${u1:-0}" -ge 2 ] || fail "unchanged resources counted: '$u1', want the complete events of the lookback read again"
+wait_cycles 1
+u2=$(unchanged)
+[ "${u2:-0}" -ge $((u1 + 2)) ] || fail "unchanged resources: $u1 then $u2 a cycle later, want 2 more (LATE and OPEN)"
+[ "$(sub_count)" -eq 7 ] || fail "a message after re-reads: $(sub_count) in all"
+ok "$READING: complete revisions read again are skipped ($u1, then $u2 a cycle later)"
 finish_bridge
 stop_sub
 kill "$SIM_PID"

@@ -246,15 +246,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		struct message m;
 		char err[256], *dump;
+		enum msg_kind kind = MSG_EVENT;
+		const char *key_id = NULL, *key_rev = NULL, *key_zone = NULL;
+		bool key;
 
 		if (i >= MAX_RESOURCES)
 			break;
+		key = normalize_dedup_key(resource, &kind, &key_id, &key_rev, &key_zone);
 		if (normalize_resource(resource, zone_name(doc, resource), cfg->tether.base_url, &m,
 		                       err, sizeof(err)) < 0) {
 			FUZZ_CHECK(err[0] != '\0' && is_utf8(err), "resource %zu: bad error text",
 			           i);
 			continue;
 		}
+		/* the poller skips a revision it handled by this key: it must be the message's */
+		FUZZ_CHECK(key && kind == m.kind && strcmp(key_id, m.source_id) == 0 &&
+		               strcmp(key_rev, m.revision) == 0 && strcmp(key_zone, m.zone_id) == 0,
+		           "resource %zu: the dedup key is not the message's", i);
 		message_set_id(&m);
 		m.phase = (enum msg_phase)(i % 3); /* the poller's decision: every one */
 		m.backfill = i % 4 == 3;

@@ -626,10 +626,31 @@ static void exercise(const struct message *m, struct tmpl *const tpl[3])
 	buf_release(&b);
 }
 
+/* A resource that normalises has a dedup key, and it is the message's own: kind,
+ * source_id, revision, zone id (the poller skips a revision it handled by that key). */
+static void key_agrees(const json_t *r)
+{
+	struct message m;
+	char err[256];
+	enum msg_kind kind = MSG_EVENT;
+	const char *id = NULL, *rev = NULL, *zone = NULL;
+	bool key = normalize_dedup_key(r, &kind, &id, &rev, &zone);
+
+	if (normalize_resource(r, NULL, BASE, &m, err, sizeof(err)) != 0)
+		return;
+	if (!key || kind != m.kind || strcmp(id, m.source_id) != 0 ||
+	    strcmp(rev, m.revision) != 0 || strcmp(zone, m.zone_id) != 0) {
+		char *text = json_dumps(r, JSON_COMPACT);
+		fail_msg("dedup key %s differs from the message on %.300s", key ? "read" : "refused",
+		         text ? text : "?");
+	}
+}
+
 static void check_one(const json_t *r, struct tmpl *const tpl[3], int *ok)
 {
 	struct message m;
 	char err[256] = "";
+	key_agrees(r);
 	if (normalize_resource(r, rnd(2) ? "Zone \xff" : NULL, rnd(8) ? BASE : NULL, &m, err,
 	                       sizeof(err)) == 0) {
 		exercise(&m, tpl);
@@ -637,6 +658,53 @@ static void check_one(const json_t *r, struct tmpl *const tpl[3], int *ok)
 	} else {
 		assert_true(err[0] != '\0');
 	}
+}
+
+/* What normalize_dedup_key refuses, leaving the resource to the normaliser: anything that
+ * would not be copied as it is into the message's fields. */
+static void test_dedup_key_refuses_what_would_not_be_copied_as_is(void **state)
+{
+	(void)state;
+	static const char *const cases[][3] = {
+	    /* member, in attributes ("1") or the resource, JSON value */
+	    {"type", "", "\"zones\""},
+	    {"type", "", "null"},
+	    {"id", "", "7"},
+	    {"id", "", "\"\""},
+	    {"id", "", "\"a\\u0000b\""},
+	    {"id", "", "\"0123456789012345678901234567890123456789012345678901234567890123\""},
+	    {"updated_at", "1", "null"},
+	    {"updated_at", "1", "\"2020-06-12T16:03:09.019+01:00 and then a long tail\""},
+	    {"zone_id", "1", "\"\""},
+	    {"zone_id", "1", "[]"},
+	    {"attributes", "", "[]"},
+	};
+	enum msg_kind kind;
+	const char *id, *rev, *zone;
+	json_t *r = example("events-period", 0);
+
+	assert_true(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	assert_int_equal(kind, MSG_EVENT);
+	key_agrees(r);
+	json_decref(r);
+	r = example("lpr", 0);
+	assert_true(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	assert_int_equal(kind, MSG_PLATE);
+	key_agrees(r);
+	json_decref(r);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *v = json_loads(cases[i][2], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		r = example("events-period", 0);
+		assert_non_null(v);
+		json_object_set_new(cases[i][1][0] ? attrs(r) : r, cases[i][0], v);
+		if (normalize_dedup_key(r, &kind, &id, &rev, &zone))
+			fail_msg("a dedup key with %s = %s", cases[i][0], cases[i][2]);
+		json_decref(r);
+	}
+	r = example("events-period", 0);
+	json_object_del(attrs(r), "zone_id");
+	assert_false(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	json_decref(r);
 }
 
 static void test_random_mutations_never_crash(void **state)
@@ -1289,6 +1357,7 @@ int main(void)
 	    cmocka_unit_test(test_motion_real_is_short_in_text),
 	    cmocka_unit_test(test_missing_and_mistyped_fields_are_named),
 	    cmocka_unit_test(test_odd_resources_are_rejected),
+	    cmocka_unit_test(test_dedup_key_refuses_what_would_not_be_copied_as_is),
 	    cmocka_unit_test(test_random_mutations_never_crash),
 	    cmocka_unit_test(test_times_are_written_as_rfc3339),
 	    cmocka_unit_test(test_open_event_duration_is_null_whatever_the_api_sends),
