@@ -641,8 +641,8 @@ static void key_agrees(const json_t *r)
 	if (!key || kind != m.kind || strcmp(id, m.source_id) != 0 ||
 	    strcmp(rev, m.revision) != 0 || strcmp(zone, m.zone_id) != 0) {
 		char *text = json_dumps(r, JSON_COMPACT);
-		fail_msg("dedup key %s differs from the message on %.300s", key ? "read" : "refused",
-		         text ? text : "?");
+		fail_msg("dedup key %s differs from the message on %.300s",
+		         key ? "read" : "refused", text ? text : "?");
 	}
 }
 
