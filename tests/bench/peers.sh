@@ -3,11 +3,16 @@
 # of them matching two rules). Defines functions only.
 
 # peers_find ROOT: prints the folder holding fake_api.py: $BENCH_PEERS, else the one next to
-# the checkout ROOT or next to its parent; nothing when there is none.
+# the checkout ROOT or next to its parent; nothing when there is none (and a warning when
+# BENCH_PEERS names a folder without it).
 peers_find() {
 	local d
 	if [ -n "${BENCH_PEERS:-}" ]; then
-		echo "$BENCH_PEERS"
+		if [ -f "$BENCH_PEERS/fake_api.py" ]; then
+			echo "$BENCH_PEERS"
+		else
+			echo "bench: BENCH_PEERS=$BENCH_PEERS holds no fake_api.py" >&2
+		fi
 		return
 	fi
 	for d in "$1/../shared/bench-peers" "$1/../../shared/bench-peers"; do
