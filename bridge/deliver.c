@@ -25,6 +25,11 @@
 #define FETCH_BATCH 200
 #define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */
 #define TICK_MS 1000
+/* MQTT acknowledgements wait up to ACK_FLUSH_MS, or until ACK_FLUSH_COUNT are waiting, for
+ * the transaction that deletes their entries: each commit writes every page it touched, and
+ * a turn's few deletes touch the same index pages as the next turn's */
+#define ACK_FLUSH_MS 3
+#define ACK_FLUSH_COUNT 4096
 #define DONE_PER_READ 64                /* finished transfers read from curl before settling them */
 #define POLL_FAIL_PAUSE_US (100 * 1000) /* after a failed curl_multi_poll, not to spin */
 #define CORRELATION_MAX 1024            /* bytes of a command's correlation data echoed */
@@ -53,6 +58,7 @@ struct deliver {
 	size_t nwh;
 	int64_t *acks; /* acknowledged ids waiting for the next batch commit */
 	size_t nacks, capacks;
+	int64_t acks_since; /* monotonic ms of the oldest of them */
 	bool ack_oom;
 	void (*reload_cb)(void *arg);
 	void *reload_arg;
@@ -139,6 +145,8 @@ static void on_ack(void *arg, uint64_t token)
 		d->acks = v;
 		d->capacks = cap;
 	}
+	if (d->nacks == 0)
+		d->acks_since = util_mono_ms();
 	d->acks[d->nacks++] = (int64_t)token;
 	metrics_add(M_DELIVERED, 1);
 	tmetrics_add(TM_DELIVERIES, t->target, 1);
@@ -219,11 +227,15 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 	d->stop_arg = arg;
 }
 
-/* Acknowledgements commit in one transaction per turn: a crash between PUBACK and this
- * commit only means the entries are sent again, with the same message id. */
-static void flush_acks(struct deliver *d)
+/* Acknowledgements commit together, ACK_FLUSH_MS after the first of them at most (force:
+ * now): a crash between PUBACK and this commit only means the entries are sent again, with
+ * the same message id. */
+static void flush_acks(struct deliver *d, bool force)
 {
 	if (d->nacks == 0)
+		return;
+	if (!force && d->nacks < ACK_FLUSH_COUNT &&
+	    util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
 		return;
 	if (store_begin(d->store) < 0)
 		goto fail;
@@ -443,7 +455,16 @@ int deliver_run(struct deliver *d)
 		unsigned nfds = 0;
 		int numfds = 0;
 
-		flush_acks(d);
+		/* a broker's lost entries are fetched again: none of them may be one that was
+		 * acknowledged and is still in the outbox */
+		bool resend = false;
+		for (size_t i = 0; i < d->nmt; i++)
+			resend |= d->mt[i].resend_from != 0;
+		flush_acks(d, resend);
+		if (d->nacks > 0)
+			timeout = d->acks_since + ACK_FLUSH_MS > mono
+			              ? (long)(d->acks_since + ACK_FLUSH_MS - mono)
+			              : 0;
 		for (size_t i = 0; i < d->nmt; i++)
 			pump_mqtt(d, &d->mt[i], wall);
 		bool news = atomic_exchange(&d->woken, false);
@@ -502,7 +523,7 @@ int deliver_run(struct deliver *d)
 	/* webhook requests still running are dropped; their entries stay in the outbox */
 	for (size_t i = 0; i < d->nwh; i++)
 		webhook_cancel_all(d->wh[i], d->multi);
-	flush_acks(d);
+	flush_acks(d, true);
 	free(fds);
 	return 0;
 }
