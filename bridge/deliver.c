@@ -234,8 +234,7 @@ static void flush_acks(struct deliver *d, bool force)
 {
 	if (d->nacks == 0)
 		return;
-	if (!force && d->nacks < ACK_FLUSH_COUNT &&
-	    util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
+	if (!force && d->nacks < ACK_FLUSH_COUNT && util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
 		return;
 	if (store_begin(d->store) < 0)
 		goto fail;

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sanitizer/asan_interface.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +68,8 @@ struct tether {
 	CURL *auth_easy;
 	struct slot *slots;
 	long connections;
+	curl_socket_t *socks; /* the client's open sockets (quick_acks), CURL_SOCKET_BAD: free */
+	size_t nsocks;
 	struct arena *arena; /* tether_each's trees; NULL: plain malloc */
 };
 
@@ -801,6 +806,14 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	if ((t->multi = curl_multi_init()) == NULL || (t->auth_easy = curl_easy_init()) == NULL ||
 	    (t->slots = calloc((size_t)t->concurrency, sizeof(*t->slots))) == NULL)
 		goto out_free_nomem;
+	/* the pool's connections, and room for one closing while its successor opens */
+	t->nsocks = (size_t)t->concurrency * 2;
+	if ((t->socks = malloc(t->nsocks * sizeof(*t->socks))) == NULL) {
+		t->nsocks = 0;
+		goto out_free_nomem;
+	}
+	for (size_t k = 0; k < t->nsocks; k++)
+		t->socks[k] = CURL_SOCKET_BAD;
 	for (i = 0; i < t->concurrency; i++) {
 		buf_init(&t->slots[i].body, t->max_body);
 		if ((t->slots[i].easy = curl_easy_init()) == NULL)
@@ -848,6 +861,7 @@ void tether_free(struct tether *t)
 		curl_easy_cleanup(t->auth_easy);
 	if (t->multi)
 		curl_multi_cleanup(t->multi);
+	free(t->socks); /* after the cleanups: they close the sockets */
 	token_clear(t);
 	free(t->base_url);
 	util_free_secret(t->static_token);
@@ -1025,6 +1039,33 @@ out_nomem:
 	return -1;
 }
 
+/* The client's sockets, tracked as curl opens and closes them (a transfer's socket is not
+ * known to the caller until it ends). Full: the socket is used, only not tracked. */
+static curl_socket_t open_sock(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct tether *t = arg;
+	curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+
+	(void)purpose;
+	for (size_t i = 0; fd != CURL_SOCKET_BAD && i < t->nsocks; i++) {
+		if (t->socks[i] == CURL_SOCKET_BAD) {
+			t->socks[i] = fd;
+			break;
+		}
+	}
+	return fd;
+}
+
+static int close_sock(void *arg, curl_socket_t fd)
+{
+	struct tether *t = arg;
+
+	for (size_t i = 0; i < t->nsocks; i++)
+		if (t->socks[i] == fd)
+			t->socks[i] = CURL_SOCKET_BAD;
+	return close(fd);
+}
+
 /* Sets up s->easy for its request and adds it to the multi. 0, or -1 with req filled. */
 static int slot_start(struct tether *t, struct slot *s)
 {
@@ -1086,6 +1127,10 @@ static int slot_start(struct tether *t, struct slot *s)
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
 	SET(CURLOPT_MAXCONNECTS, (long)t->concurrency);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_sock);
+	SET(CURLOPT_OPENSOCKETDATA, t);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, close_sock);
+	SET(CURLOPT_CLOSESOCKETDATA, t);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_PROTOCOLS_STR, t->insecure ? "http,https" : "https");
 	if (t->insecure) {
@@ -1765,6 +1810,27 @@ static void fail_all(struct tether_req *reqs, size_t n, enum tether_status st, c
 		fail_req(&reqs[i], st, "%s", msg);
 }
 
+/* Acknowledges at once what the API sent on every open connection. A server that writes an
+ * answer's headers and its body apart, without TCP_NODELAY, holds the body until the
+ * headers are acknowledged, and Linux delays that acknowledgement up to 40 ms on a
+ * connection it takes for interactive (a request answered, another sent): on a reused
+ * connection each small answer took 40 ms instead of one (tests/bench/bench_fetch.c).
+ * Called after each curl_multi_perform: the request went out and the headers may be in,
+ * their acknowledgement pending; TCP_QUICKACK sends it now. */
+static void quick_acks(struct tether *t)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	for (size_t i = 0; i < t->nsocks; i++)
+		if (t->socks[i] != CURL_SOCKET_BAD)
+			/* best effort: a socket that refuses only acknowledges later */
+			(void)setsockopt(t->socks[i], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#else
+	(void)t;
+#endif
+}
+
 int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 {
 	struct run run = {.refresh_status = TETHER_OK};
@@ -1823,6 +1889,7 @@ int tether_run(struct tether *t, struct tether_req *reqs, size_t n)
 		mc = curl_multi_perform(t->multi, &running);
 		if (mc != CURLM_OK)
 			goto out_multi;
+		quick_acks(t);
 		progressed = false;
 		while ((m = curl_multi_info_read(t->multi, &pending)) != NULL) {
 			struct slot *s;

@@ -65,7 +65,7 @@ mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # field NAME LINE: the value of NAME=... in a key=value line
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-for b in tether-bridge tether-sim tools/freeport bench/sub_count bench/hook_count bench/rss_floor; do
+for b in tether-bridge tether-sim tools/freeport bench/sub_count bench/hook_count bench/rss_floor bench/bench_fetch; do
 	[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run make BUILD=$BUILD build-tests"
 done
 
@@ -304,9 +304,27 @@ peers() {
 	grep -v 'stopping' "$T/bridge-peers-$v.log" | head -n 3 | sed 's/^/  bridge log: /'
 }
 
+# small answers, one after another on one kept-alive connection, from fake_api.py: Python's
+# http.server writes the headers and the body apart without TCP_NODELAY, so a client whose
+# acknowledgement of the headers is delayed (Linux: up to 40 ms) waits that long for each
+small_answers() {
+	local fpid out
+	rm -f "$T/api.port"
+	python3 "$PEERS/fake_api.py" --serve --port 0 --port-file "$T/api.port" >"$T/api-small.log" 2>&1 &
+	fpid=$!
+	PIDS="$PIDS $fpid"
+	wait_file "$T/api.port" || die "fake_api.py did not start: $(tail -n 3 "$T/api-small.log")"
+	out=$("$BUILD/bench/bench_fetch" "http://127.0.0.1:$(cat "$T/api.port")" bench-static-token 51) ||
+		out="failed"
+	stop "$fpid"
+	note "small answers on a kept-alive connection (fake_api.py /lpr, empty): $(field mean_ms "$out") ms" \
+		"each, worst $(field worst_ms "$out") ms ($(field count "$out") requests, $(field connections "$out") connection)"
+}
+
 echo
 if [ -n "$PEERS" ] && command -v python3 >/dev/null; then
 	echo "== the run-peers.sh workload: $PEERS/fake_api.py, 50 zones every 1s, 1,000-event pages, ${PEERS_SECONDS}s"
+	small_answers
 	peers mqtt-only
 	peers full
 else

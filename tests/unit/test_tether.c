@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -832,6 +833,46 @@ static void test_batches_reuse_connections(void **state)
 	for (i = 0; i < 20; i++)
 		tether_req_release(&r[i]);
 	tether_free(t);
+}
+
+/* Descriptors open in this process. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The client opens and closes its sockets itself (it tracks them to acknowledge answers at
+ * once): every one is closed by tether_free, however many batches used them. */
+static void test_free_closes_every_connection(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether_req r[12];
+	struct tether *t;
+	int before = open_fds();
+	(void)state;
+
+	o.concurrency = 3;
+	t = client(&o);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 12; i++)
+			r[i] = req(i % 2 ? TETHER_ZONES : TETHER_LPR, g_zone);
+		assert_int_equal(tether_run(t, r, 12), 0);
+		for (size_t i = 0; i < 12; i++) {
+			assert_int_equal(r[i].status, TETHER_OK);
+			tether_req_release(&r[i]);
+		}
+	}
+	assert_true(tether_connections(t) >= 1);
+	assert_true(open_fds() > before); /* the pool's connections are open */
+	tether_free(t);
+	assert_int_equal(open_fds(), before);
 }
 
 /* --- OAuth2: a fresh simulator per test --- */
@@ -1992,6 +2033,7 @@ int main(void)
 	    cmocka_unit_test(test_http_base_url_needs_insecure),
 	    cmocka_unit_test(test_unset_concurrency_or_timeout_refused),
 	    cmocka_unit_test(test_batches_reuse_connections),
+	    cmocka_unit_test(test_free_closes_every_connection),
 	    OAUTH_TEST(test_exchange_writes_private_token_file),
 	    OAUTH_TEST(test_exchange_with_bad_code_fails),
 	    OAUTH_TEST(test_no_token_file_is_auth_error),
