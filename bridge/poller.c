@@ -973,8 +973,8 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	struct phase_seen prev, next;
 	enum phase_verdict verdict;
 	char err[256];
-	const char *kind, *key_id = NULL, *key_rev, *key_zone;
-	enum msg_kind key_kind = MSG_EVENT;
+	const char *kind, *key_id, *key_rev, *key_zone;
+	enum msg_kind key_kind;
 	int found = -2, added = 0; /* found: -2 until looked up */
 
 	/* A revision of this zone handled before that can change no more (its record is
@@ -1009,9 +1009,9 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 		return 0;
 	}
 	kind = msg_kind_name(m.kind);
-	/* looked up above unless the resource was odd (normalize_dedup_key says the key is the
-	 * message's own, so the comparison is only a guard) */
-	if (found == -2 || m.kind != key_kind || strcmp(m.source_id, key_id) != 0)
+	/* looked up above when the resource had a key of this zone: the message's own key
+	 * (normalize_dedup_key's contract, checked by test_normalize and fuzz-normalize) */
+	if (found == -2)
 		found = store_seen_get(p->store, kind, m.source_id, &seen);
 	if (found < 0)
 		return -1;
