@@ -22,6 +22,7 @@
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
 #define EXCERPT_MAX 200 /* bytes of an answer kept in a reason or a log line */
+#define CAND_EXTRA 16   /* candidates read beyond the concurrency, for the next free slots */
 #define RETRY_AFTER_MAX_MS                                                                         \
 	(7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides                      \
 	                          */
@@ -50,12 +51,14 @@ struct webhook {
 	size_t ninflight;
 	CURL **spare; /* easy handles of finished transfers, for the next ones (concurrency) */
 	size_t nspare;
-	int64_t next_send_ms;    /* Slack pacing */
-	int64_t paused_until_ms; /* a 429 or a Retry-After: nothing new starts before */
-	bool dirty;              /* something changed: look at the outbox at the next pump */
-	int64_t due_ms;          /* else look again at this wall time */
-	bool failing;            /* for logging state changes once */
-	bool odd_answer_logged;  /* a Slack 2xx that did not say "ok" was logged */
+	int64_t next_send_ms;     /* Slack pacing */
+	int64_t paused_until_ms;  /* a 429 or a Retry-After: nothing new starts before */
+	bool dirty;               /* something changed: look at the outbox at the next pump */
+	struct store_entry *cand; /* entries read for free slots and not started yet */
+	size_t ncand, icand;      /* cand[icand..ncand) are left */
+	int64_t due_ms;           /* else look again at this wall time */
+	bool failing;             /* for logging state changes once */
+	bool odd_answer_logged;   /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
 };
 
@@ -137,8 +140,16 @@ static void xfer_free(struct xfer *x, CURLM *multi, bool keep)
 	free(x);
 }
 
+static void cand_drop(struct webhook *w)
+{
+	store_entries_free(w->cand, w->ncand);
+	w->cand = NULL;
+	w->ncand = w->icand = 0;
+}
+
 void webhook_cancel_all(struct webhook *w, CURLM *multi)
 {
+	cand_drop(w);
 	while (w->inflight) {
 		struct xfer *x = w->inflight;
 		w->inflight = x->next;
@@ -891,16 +902,19 @@ void webhook_mark_dirty(struct webhook *w)
 /* order: zone: only the head of each zone can go (one transfer per zone keeps the zone in
  * order), so the candidates are the zones' heads; an in-flight entry is its zone's head
  * until it is settled. order: none: any due entry, oldest first; a deferred one is stepped
- * over. Either way the in-flight entries are among the candidates (at most concurrency
- * rows hold every free slot's pick). The outbox is read only when something changed or a
- * retry falls due. */
+ * over. Either way the in-flight entries are among the rows read, so concurrency +
+ * CAND_EXTRA rows are read; the ones not in flight are the candidates, and the extra ones
+ * serve the next free slots without reading the outbox again. A candidate left from an
+ * earlier read is still its zone's head and still due: only this loop sends, settles or
+ * defers the target's entries, each candidate is taken once, and a retry reads them again
+ * (it falls due before them). News (a new zone) waits until the candidates run out. The
+ * outbox is read only when something changed or a retry falls due. */
 void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
 {
-	struct store_entry *v = NULL;
-	size_t n = 0;
-	int rc;
+	size_t conc = (size_t)w->cfg.concurrency;
+	bool fresh = false;
 
-	if (w->ninflight >= (size_t)w->cfg.concurrency)
+	if (w->ninflight >= conc)
 		return;
 	if (w->cfg.format == WEBHOOK_SLACK && now_ms < w->next_send_ms)
 		return;
@@ -908,22 +922,43 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 		return;
 	if (!w->dirty && now_ms < w->due_ms)
 		return;
-	if (w->cfg.order == WEBHOOK_ORDER_NONE)
-		rc = store_outbox_due(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n);
-	else
-		rc = store_outbox_heads(st, w->target, now_ms, (size_t)w->cfg.concurrency, &v, &n);
-	if (rc < 0) {
-		log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
-		w->dirty = false; /* try again in a second, not in a tight loop */
-		w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
-		return;
-	}
 	w->dirty = false;
-	for (size_t i = 0; i < n && w->ninflight < (size_t)w->cfg.concurrency; i++) {
-		if (entry_inflight(w, v[i].id))
+	while (w->ninflight < conc) {
+		if (w->icand == w->ncand) {
+			int rc;
+
+			if (fresh)
+				break;
+			cand_drop(w);
+			if (w->cfg.order == WEBHOOK_ORDER_NONE)
+				rc = store_outbox_due(st, w->target, now_ms, conc + CAND_EXTRA,
+				                      &w->cand, &w->ncand);
+			else
+				rc = store_outbox_heads(st, w->target, now_ms, conc + CAND_EXTRA,
+				                        &w->cand, &w->ncand);
+			if (rc < 0) {
+				log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
+				/* try again in a second, not in a tight loop */
+				w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
+				return;
+			}
+			/* an entry in flight now may be settled before its turn comes: it
+			 * must not be a candidate */
+			size_t k = 0;
+			for (size_t i = 0; i < w->ncand; i++) {
+				if (entry_inflight(w, w->cand[i].id))
+					store_entry_release(&w->cand[i]);
+				else
+					w->cand[k++] = w->cand[i];
+			}
+			w->ncand = k;
+			fresh = true;
 			continue;
-		if (start(w, st, multi, &v[i], now_ms) < 0) {
+		}
+		const struct store_entry *e = &w->cand[w->icand++];
+		if (start(w, st, multi, e, now_ms) < 0) {
 			log_warnx("%s: unable to start a request (out of memory)", w->target);
+			w->icand--; /* taken again at the next pump */
 			break;
 		}
 		if (w->cfg.format == WEBHOOK_SLACK) {
@@ -932,10 +967,9 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 			break;
 		}
 	}
-	store_entries_free(v, n);
 	/* full: the next answer marks w dirty and nothing starts before it, so the next-due
 	 * query (as costly as the fetch) would be wasted */
-	if (w->ninflight >= (size_t)w->cfg.concurrency)
+	if (w->ninflight >= conc)
 		return;
 	/* when to look again without news: the next retry, or a second from now for entries
 	 * put back by another process (dlq replay) and for heads that could not start yet */
@@ -1019,6 +1053,8 @@ static void settle_retry(struct webhook *w, struct store *st, struct xfer *x, in
 	 * finish) */
 	if ((status == 429 || x->retry_after[0] != '\0') && now_ms + delay > w->paused_until_ms)
 		w->paused_until_ms = now_ms + delay;
+	/* the deferred entry comes due before the candidates read with it: read them again */
+	cand_drop(w);
 	if (store_outbox_defer(st, x->id, now_ms + delay, why) < 0)
 		log_warnx("%s: unable to record the retry: %s", w->target, store_errmsg(st));
 	metrics_add(M_RETRIED, 1);

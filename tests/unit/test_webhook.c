@@ -1,6 +1,7 @@
 /* Unit tests for bridge/webhook: signatures, body formats, headers, Retry-After. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,8 +10,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 
+#include "bridge/store.h"
 #include "bridge/webhook.h"
 #include "lib/util.h"
 
@@ -455,16 +460,16 @@ struct sched {
 	struct webhook *w;
 };
 
-/* A webhook "h" with the given order and concurrency 4 to a port where nothing listens
- * (127.0.0.1:1: refused at once), over a fresh outbox. */
-static void sched_open(struct sched *f, enum webhook_order order)
+/* A webhook "h" to url with the given order and concurrency, over a fresh outbox. */
+static void sched_open_url(struct sched *f, enum webhook_order order, const char *url,
+                           int concurrency)
 {
 	struct cfg_webhook c = hook(WEBHOOK_JSON);
 	char err[256];
 
-	c.url = "http://127.0.0.1:1/hook";
+	c.url = (char *)url;
 	c.nsecrets = 0;
-	c.concurrency = 4;
+	c.concurrency = concurrency;
 	c.order = order;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/tb-test-webhook.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -475,6 +480,13 @@ static void sched_open(struct sched *f, enum webhook_order order)
 	assert_non_null(f->multi);
 	f->w = webhook_new(&c, 3600 * 1000);
 	assert_non_null(f->w);
+}
+
+/* The same with concurrency 4 to a port where nothing listens (127.0.0.1:1: refused at
+ * once). */
+static void sched_open(struct sched *f, enum webhook_order order)
+{
+	sched_open_url(f, order, "http://127.0.0.1:1/hook", 4);
 }
 
 static void sched_close(struct sched *f)
@@ -573,6 +585,119 @@ static void test_order_none_runs_a_zone_in_parallel_past_its_retries(void **stat
 	sched_close(&f);
 }
 
+/* ---- a receiver on 127.0.0.1 (libmicrohttpd), port chosen by the kernel ---- */
+
+struct recv {
+	struct MHD_Daemon *d;
+	char url[64];
+	int fail_first;      /* the first fail_first requests are answered 503, the rest 204 */
+	atomic_int requests; /* answered so far */
+};
+
+static enum MHD_Result recv_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **ctx)
+{
+	static int begun;
+	struct recv *r = cls;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	(void)url;
+	(void)method;
+	(void)version;
+	(void)upload;
+	if (*ctx == NULL) {
+		*ctx = &begun;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	int k = atomic_fetch_add(&r->requests, 1);
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	rc = MHD_queue_response(c, k < r->fail_first ? 503 : 204, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static void recv_start(struct recv *r)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, recv_handle, r,
+	                        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	assert_non_null(r->d);
+	snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%u/hook",
+	         (unsigned)MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT)->port);
+}
+
+/* Runs every transfer to its end; the finished ones go to done (at most max). */
+static size_t run_transfers(struct sched *f, CURLMsg *done, size_t max)
+{
+	int running = 1, left;
+	size_t n = 0;
+	CURLMsg *m;
+
+	while (running > 0) {
+		assert_int_equal(curl_multi_perform(f->multi, &running), CURLM_OK);
+		if (running > 0)
+			curl_multi_poll(f->multi, NULL, 0, 100, NULL);
+	}
+	while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+		if (m->msg == CURLMSG_DONE) {
+			assert_true(n < max);
+			done[n++] = *m;
+		}
+	}
+	return n;
+}
+
+/* The entries read for later free slots never include one in flight at the time: settled
+ * after the read, it would be sent again. Here zb's or zc's head is answered but not yet
+ * settled when za's retry falls due and the candidates are read again; za's retry fills the
+ * last slot, then the other transfer is settled, and the next pump must start nothing. */
+static void test_candidates_read_ahead_never_send_a_settled_entry_again(void **state)
+{
+	(void)state;
+	struct recv r = {.fail_first = 1};
+	struct sched f;
+	CURLMsg done[4];
+	int64_t now = util_now_ms(), later = now + 24 * 3600 * 1000LL;
+
+	recv_start(&r);
+	sched_open_url(&f, WEBHOOK_ORDER_ZONE, r.url, 2);
+	sched_put(&f, "za", "a1");
+	assert_int_equal(sched_round(&f, now), 1); /* a1: 503, deferred */
+	sched_put(&f, "zb", "b1");
+	sched_put(&f, "zc", "c1");
+	webhook_mark_dirty(f.w);
+	webhook_pump(f.w, f.st, f.multi, now); /* b1 and c1: both slots */
+	assert_int_equal(run_transfers(&f, done, 4), 2);
+	assert_true(
+	    webhook_done(f.w, f.st, f.multi, done[0].easy_handle, done[0].data.result, now));
+	/* a1 is due: a1 and the one still in flight are the heads; a1 takes the free slot */
+	webhook_mark_dirty(f.w);
+	webhook_pump(f.w, f.st, f.multi, later);
+	assert_true(
+	    webhook_done(f.w, f.st, f.multi, done[1].easy_handle, done[1].data.result, later));
+	webhook_pump(f.w, f.st, f.multi, later); /* only a1 is left, in flight */
+	size_t n = run_transfers(&f, done, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_true(webhook_done(f.w, f.st, f.multi, done[i].easy_handle,
+		                         done[i].data.result, later));
+	assert_int_equal(n, 1);
+	/* a1 twice, b1 and c1 once each */
+	assert_int_equal(atomic_load(&r.requests), 4);
+	assert_int_equal(store_outbox_count(f.st), 0);
+	sched_close(&f);
+	MHD_stop_daemon(r.d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +718,7 @@ int main(void)
 	    cmocka_unit_test(test_two_rules_send_one_message_under_two_ids),
 	    cmocka_unit_test(test_order_zone_keeps_one_per_zone_and_waits_for_retries),
 	    cmocka_unit_test(test_order_none_runs_a_zone_in_parallel_past_its_retries),
+	    cmocka_unit_test(test_candidates_read_ahead_never_send_a_settled_entry_again),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
