@@ -25,9 +25,10 @@
 #define FETCH_BATCH 200
 #define MQTT_WINDOW 1000 /* entries handed to a broker and not yet acknowledged */
 #define TICK_MS 1000
-/* MQTT acknowledgements wait up to ACK_FLUSH_MS, or until ACK_FLUSH_COUNT are waiting, for
- * the transaction that deletes their entries: each commit writes every page it touched, and
- * a turn's few deletes touch the same index pages as the next turn's */
+/* MQTT acknowledgements and webhook deliveries wait up to ACK_FLUSH_MS, or until
+ * ACK_FLUSH_COUNT are waiting, for the transaction that deletes their entries: each commit
+ * writes every page it touched, and a turn's few deletes touch the same index pages as the
+ * next turn's */
 #define ACK_FLUSH_MS 3
 #define ACK_FLUSH_COUNT 4096
 #define DONE_PER_READ 64                /* finished transfers read from curl before settling them */
@@ -56,9 +57,9 @@ struct deliver {
 	size_t nmt;
 	struct webhook **wh;
 	size_t nwh;
-	int64_t *acks; /* acknowledged ids waiting for the next batch commit */
+	int64_t *acks; /* MQTT acknowledged ids waiting for the next batch commit */
 	size_t nacks, capacks;
-	int64_t acks_since; /* monotonic ms of the oldest of them */
+	int64_t acks_since; /* monotonic ms of the oldest of them and of the webhooks' */
 	bool ack_oom;
 	void (*reload_cb)(void *arg);
 	void *reload_arg;
@@ -128,6 +129,15 @@ void deliver_set_connect_cb(struct deliver *d, void (*cb)(void *arg, const char 
 	d->connect_arg = arg;
 }
 
+/* Deliveries waiting for the commit that deletes their entries: MQTT and webhooks. */
+static size_t pending_acks(const struct deliver *d)
+{
+	size_t n = d->nacks;
+	for (size_t i = 0; i < d->nwh; i++)
+		n += webhook_settled(d->wh[i]);
+	return n;
+}
+
 static void on_ack(void *arg, uint64_t token)
 {
 	struct mtarget *t = arg;
@@ -145,7 +155,7 @@ static void on_ack(void *arg, uint64_t token)
 		d->acks = v;
 		d->capacks = cap;
 	}
-	if (d->nacks == 0)
+	if (pending_acks(d) == 0)
 		d->acks_since = util_mono_ms();
 	d->acks[d->nacks++] = (int64_t)token;
 	metrics_add(M_DELIVERED, 1);
@@ -227,14 +237,16 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 	d->stop_arg = arg;
 }
 
-/* Acknowledgements commit together, ACK_FLUSH_MS after the first of them at most (force:
- * now): a crash between PUBACK and this commit only means the entries are sent again, with
- * the same message id. */
+/* Acknowledgements and webhook deliveries commit together, ACK_FLUSH_MS after the first of
+ * them at most (force: now): a crash between a PUBACK or a 2xx and this commit only means
+ * the entries are sent again, with the same message and delivery ids. */
 static void flush_acks(struct deliver *d, bool force)
 {
-	if (d->nacks == 0)
+	size_t n = pending_acks(d);
+
+	if (n == 0)
 		return;
-	if (!force && d->nacks < ACK_FLUSH_COUNT && util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
+	if (!force && n < ACK_FLUSH_COUNT && util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
 		return;
 	if (store_begin(d->store) < 0)
 		goto fail;
@@ -244,9 +256,17 @@ static void flush_acks(struct deliver *d, bool force)
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < d->nwh; i++) {
+		if (webhook_delete_settled(d->wh[i], d->store) < 0) {
+			store_rollback(d->store);
+			goto fail;
+		}
+	}
 	if (store_commit(d->store) < 0)
 		goto fail;
 	d->nacks = 0;
+	for (size_t i = 0; i < d->nwh; i++)
+		webhook_settled_committed(d->wh[i]);
 	return;
 fail:
 	log_warnx("outbox: unable to record deliveries, will retry: %s", store_errmsg(d->store));
@@ -395,9 +415,11 @@ static void handle_signals(struct deliver *d)
 	}
 }
 
-/* Settles every finished webhook transfer; the settlements of one turn commit together. */
+/* Settles every finished webhook transfer: deliveries wait for flush_acks, retries and
+ * dead letters are written at once. */
 static void finish_transfers(struct deliver *d)
 {
+	bool had_acks = pending_acks(d) > 0;
 	struct {
 		CURL *easy;
 		CURLcode result;
@@ -417,9 +439,7 @@ static void finish_transfers(struct deliver *d)
 			done[n++].result = msg->data.result;
 		}
 		if (n == 0)
-			return;
-		/* without the transaction each settlement commits on its own: slower, as safe */
-		bool tx = store_begin(d->store) == 0;
+			break;
 		for (size_t k = 0; k < n; k++) {
 			for (size_t i = 0; i < d->nwh; i++) {
 				if (webhook_done(d->wh[i], d->store, d->multi, done[k].easy,
@@ -427,13 +447,9 @@ static void finish_transfers(struct deliver *d)
 					break;
 			}
 		}
-		if (tx && store_commit(d->store) < 0) {
-			log_warnx("outbox: unable to record webhook results, they will be sent "
-			          "again: %s",
-			          store_errmsg(d->store));
-			store_rollback(d->store);
-		}
 	} while (left > 0);
+	if (!had_acks && pending_acks(d) > 0)
+		d->acks_since = util_mono_ms();
 }
 
 int deliver_run(struct deliver *d)
@@ -460,22 +476,27 @@ int deliver_run(struct deliver *d)
 		for (size_t i = 0; i < d->nmt; i++)
 			resend |= d->mt[i].resend_from != 0;
 		flush_acks(d, resend);
-		if (d->nacks > 0)
-			timeout = d->acks_since + ACK_FLUSH_MS > mono
-			              ? (long)(d->acks_since + ACK_FLUSH_MS - mono)
-			              : 0;
 		for (size_t i = 0; i < d->nmt; i++)
 			pump_mqtt(d, &d->mt[i], wall);
 		bool news = atomic_exchange(&d->woken, false);
 		for (size_t i = 0; i < d->nwh; i++) {
 			if (news)
 				webhook_mark_dirty(d->wh[i]);
-			webhook_pump(d->wh[i], d->store, d->multi, wall);
+			/* it reads the outbox only once its delivered entries are deleted */
+			if (webhook_pump(d->wh[i], d->store, d->multi, wall)) {
+				flush_acks(d, true);
+				webhook_pump(d->wh[i], d->store, d->multi, wall);
+			}
 			int64_t due = webhook_next_due_ms(d->wh[i], wall);
 			if (due >= 0 && due - wall < timeout)
 				timeout = due > wall ? (long)(due - wall) : 0;
 		}
 
+		if (pending_acks(d) > 0) {
+			int64_t left = d->acks_since + ACK_FLUSH_MS - mono;
+			if (left < timeout)
+				timeout = left > 0 ? (long)left : 0;
+		}
 		fds[nfds].fd = d->sigfd;
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		fds[nfds++].revents = 0;

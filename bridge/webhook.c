@@ -56,9 +56,11 @@ struct webhook {
 	bool dirty;               /* something changed: look at the outbox at the next pump */
 	struct store_entry *cand; /* entries read for free slots and not started yet */
 	size_t ncand, icand;      /* cand[icand..ncand) are left */
-	int64_t due_ms;           /* else look again at this wall time */
-	bool failing;             /* for logging state changes once */
-	bool odd_answer_logged;   /* a Slack 2xx that did not say "ok" was logged */
+	int64_t *settled;         /* delivered (2xx), deleted with the loop's next acks commit */
+	size_t nsettled, capsettled;
+	int64_t due_ms;         /* else look again at this wall time */
+	bool failing;           /* for logging state changes once */
+	bool odd_answer_logged; /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
 };
 
@@ -166,6 +168,7 @@ void webhook_free(struct webhook *w)
 	for (size_t i = 0; i < w->nspare; i++)
 		curl_easy_cleanup(w->spare[i]);
 	free(w->spare);
+	free(w->settled);
 	cfg_release(&w->cfg);
 	free(w->target);
 	free(w);
@@ -777,13 +780,57 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* In flight: being sent, or delivered and not deleted yet. */
 static bool entry_inflight(const struct webhook *w, int64_t id)
 {
 	for (const struct xfer *x = w->inflight; x; x = x->next) {
 		if (x->id == id)
 			return true;
 	}
+	for (size_t i = 0; i < w->nsettled; i++) {
+		if (w->settled[i] == id)
+			return true;
+	}
 	return false;
+}
+
+/* Records a delivered entry for the next acks commit; deletes it at once (on its own, or
+ * in the caller's transaction) when the list cannot grow. */
+static void settle_delivered(struct webhook *w, struct store *st, int64_t id)
+{
+	if (w->nsettled == w->capsettled) {
+		size_t cap = w->capsettled ? w->capsettled * 2 : 64;
+		int64_t *v = realloc(w->settled, cap * sizeof(*v));
+		if (v == NULL) {
+			if (store_outbox_ack(st, id) < 0)
+				log_warnx("%s: unable to record a delivery: %s", w->target,
+				          store_errmsg(st));
+			return;
+		}
+		w->settled = v;
+		w->capsettled = cap;
+	}
+	w->settled[w->nsettled++] = id;
+}
+
+size_t webhook_settled(const struct webhook *w)
+{
+	return w->nsettled;
+}
+
+int webhook_delete_settled(struct webhook *w, struct store *st)
+{
+	for (size_t i = 0; i < w->nsettled; i++) {
+		if (store_outbox_ack(st, w->settled[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void webhook_settled_committed(struct webhook *w)
+{
+	w->nsettled = 0;
+	w->dirty = true; /* their zones may go on */
 }
 
 static void settle_dead(struct webhook *w, struct store *st, int64_t id, const char *msg_id,
@@ -909,19 +956,19 @@ void webhook_mark_dirty(struct webhook *w)
  * defers the target's entries, each candidate is taken once, and a retry reads them again
  * (it falls due before them). News (a new zone) waits until the candidates run out. The
  * outbox is read only when something changed or a retry falls due. */
-void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
+bool webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
 {
 	size_t conc = (size_t)w->cfg.concurrency;
 	bool fresh = false;
 
 	if (w->ninflight >= conc)
-		return;
+		return false;
 	if (w->cfg.format == WEBHOOK_SLACK && now_ms < w->next_send_ms)
-		return;
+		return false;
 	if (now_ms < w->paused_until_ms)
-		return;
+		return false;
 	if (!w->dirty && now_ms < w->due_ms)
-		return;
+		return false;
 	w->dirty = false;
 	while (w->ninflight < conc) {
 		if (w->icand == w->ncand) {
@@ -929,18 +976,25 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 
 			if (fresh)
 				break;
+			/* delivered entries still hold their zones (or are rows the read would
+			 * step over): the caller commits them first, then pumps again */
+			if (w->nsettled > 0) {
+				w->dirty = true;
+				return true;
+			}
 			cand_drop(w);
+			size_t rows = conc + CAND_EXTRA + w->nsettled;
 			if (w->cfg.order == WEBHOOK_ORDER_NONE)
-				rc = store_outbox_due(st, w->target, now_ms, conc + CAND_EXTRA,
-				                      &w->cand, &w->ncand);
+				rc = store_outbox_due(st, w->target, now_ms, rows, &w->cand,
+				                      &w->ncand);
 			else
-				rc = store_outbox_heads(st, w->target, now_ms, conc + CAND_EXTRA,
-				                        &w->cand, &w->ncand);
+				rc = store_outbox_heads(st, w->target, now_ms, rows, &w->cand,
+				                        &w->ncand);
 			if (rc < 0) {
 				log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
 				/* try again in a second, not in a tight loop */
 				w->due_ms = now_ms + WEBHOOK_RECHECK_MS;
-				return;
+				return false;
 			}
 			/* an entry in flight now may be settled before its turn comes: it
 			 * must not be a candidate */
@@ -970,7 +1024,7 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 	/* full: the next answer marks w dirty and nothing starts before it, so the next-due
 	 * query (as costly as the fetch) would be wasted */
 	if (w->ninflight >= conc)
-		return;
+		return false;
 	/* when to look again without news: the next retry, or a second from now for entries
 	 * put back by another process (dlq replay) and for heads that could not start yet */
 	int64_t due = w->cfg.order == WEBHOOK_ORDER_NONE ? store_outbox_next_due_any(st, w->target)
@@ -981,6 +1035,7 @@ void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 	if (w->cfg.format == WEBHOOK_SLACK && w->next_send_ms > now_ms &&
 	    w->next_send_ms < w->due_ms)
 		w->due_ms = w->next_send_ms;
+	return false;
 }
 
 int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms)
@@ -1094,9 +1149,7 @@ bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy,
 			          w->target, status, why);
 			w->odd_answer_logged = true;
 		}
-		if (store_outbox_ack(st, x->id) < 0)
-			log_warnx("%s: unable to record a delivery: %s", w->target,
-			          store_errmsg(st));
+		settle_delivered(w, st, x->id);
 		if (w->failing)
 			log_info("%s: delivering again", w->target);
 		if (log_enabled(LOG_LEVEL_DEBUG)) {

@@ -57,10 +57,21 @@ int webhook_sign(char *const *secrets, size_t nsecrets, const char *id, int64_t 
  * transfer that belongs to w (returns false if easy is not w's). next_due_ms: wall ms when
  * pump wants to run again (-1: only after a transfer ends). mark_dirty: new entries may be
  * in the outbox (the delivery loop calls it when the poller wakes it). */
-void webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms);
+bool webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms);
 bool webhook_done(struct webhook *w, struct store *st, CURLM *multi, CURL *easy, CURLcode result,
                   int64_t now_ms);
 int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms);
 void webhook_mark_dirty(struct webhook *w);
+
+/* A delivered entry (2xx) stays in the outbox until the delivery loop commits its
+ * acknowledgements: it counts as in flight until then (its zone waits, nothing sends it
+ * again). settled: how many wait. delete_settled deletes them in the caller's transaction
+ * (0 or -1); settled_committed forgets them once that transaction committed. pump returns
+ * true when it has to read the outbox while delivered entries wait: the caller commits
+ * them, then pumps again. It reads only when its candidates run out, so in a busy outbox
+ * of many zones one commit serves many deliveries. */
+size_t webhook_settled(const struct webhook *w);
+int webhook_delete_settled(struct webhook *w, struct store *st);
+void webhook_settled_committed(struct webhook *w);
 
 #endif

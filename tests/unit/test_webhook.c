@@ -657,6 +657,26 @@ static size_t run_transfers(struct sched *f, CURLMsg *done, size_t max)
 	return n;
 }
 
+/* What the delivery loop does with its acknowledgements: deletes the delivered entries and
+ * commits. */
+static void settled_commit(struct sched *f)
+{
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(webhook_delete_settled(f->w, f->st), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	webhook_settled_committed(f->w);
+	assert_int_equal(webhook_settled(f->w), 0);
+}
+
+/* A pump as the delivery loop does it: it commits when asked to, and pumps again. */
+static void pump(struct sched *f, int64_t now_ms)
+{
+	if (webhook_pump(f->w, f->st, f->multi, now_ms)) {
+		settled_commit(f);
+		assert_false(webhook_pump(f->w, f->st, f->multi, now_ms));
+	}
+}
+
 /* The entries read for later free slots never include one in flight at the time: settled
  * after the read, it would be sent again. Here zb's or zc's head is answered but not yet
  * settled when za's retry falls due and the candidates are read again; za's retry fills the
@@ -682,10 +702,10 @@ static void test_candidates_read_ahead_never_send_a_settled_entry_again(void **s
 	    webhook_done(f.w, f.st, f.multi, done[0].easy_handle, done[0].data.result, now));
 	/* a1 is due: a1 and the one still in flight are the heads; a1 takes the free slot */
 	webhook_mark_dirty(f.w);
-	webhook_pump(f.w, f.st, f.multi, later);
+	pump(&f, later);
 	assert_true(
 	    webhook_done(f.w, f.st, f.multi, done[1].easy_handle, done[1].data.result, later));
-	webhook_pump(f.w, f.st, f.multi, later); /* only a1 is left, in flight */
+	pump(&f, later); /* only a1 is left, in flight */
 	size_t n = run_transfers(&f, done, 4);
 	for (size_t i = 0; i < n; i++)
 		assert_true(webhook_done(f.w, f.st, f.multi, done[i].easy_handle,
@@ -693,6 +713,46 @@ static void test_candidates_read_ahead_never_send_a_settled_entry_again(void **s
 	assert_int_equal(n, 1);
 	/* a1 twice, b1 and c1 once each */
 	assert_int_equal(atomic_load(&r.requests), 4);
+	settled_commit(&f);
+	assert_int_equal(store_outbox_count(f.st), 0);
+	sched_close(&f);
+	MHD_stop_daemon(r.d);
+}
+
+/* A delivered entry stays in the outbox, in flight, until the delivery loop's commit:
+ * nothing sends it again, its zone's next entry waits for it, and a pump that has to read
+ * the outbox asks for that commit first. */
+static void test_delivered_entries_wait_for_the_commit_and_hold_their_zone(void **state)
+{
+	(void)state;
+	struct recv r = {.fail_first = 0};
+	struct sched f;
+	CURLMsg done[4];
+	int64_t now = util_now_ms();
+
+	recv_start(&r);
+	sched_open_url(&f, WEBHOOK_ORDER_ZONE, r.url, 2);
+	sched_put(&f, "za", "a1");
+	sched_put(&f, "za", "a2");
+	webhook_mark_dirty(f.w);
+	assert_false(webhook_pump(f.w, f.st, f.multi, now)); /* a1 only: one per zone */
+	assert_int_equal(run_transfers(&f, done, 4), 1);
+	assert_true(
+	    webhook_done(f.w, f.st, f.multi, done[0].easy_handle, done[0].data.result, now));
+	assert_int_equal(webhook_settled(f.w), 1);
+	assert_int_equal(store_outbox_count(f.st), 2); /* a1 is not deleted yet */
+	/* a1 is still za's head: a2 waits, and the next read asks for the commit first */
+	assert_true(webhook_pump(f.w, f.st, f.multi, now));
+	assert_int_equal(run_transfers(&f, done, 4), 0);
+	assert_int_equal(atomic_load(&r.requests), 1);
+	settled_commit(&f);
+	assert_int_equal(store_outbox_count(f.st), 1);
+	assert_false(webhook_pump(f.w, f.st, f.multi, now)); /* a2 */
+	assert_int_equal(run_transfers(&f, done, 4), 1);
+	assert_true(
+	    webhook_done(f.w, f.st, f.multi, done[0].easy_handle, done[0].data.result, now));
+	assert_int_equal(atomic_load(&r.requests), 2);
+	settled_commit(&f);
 	assert_int_equal(store_outbox_count(f.st), 0);
 	sched_close(&f);
 	MHD_stop_daemon(r.d);
@@ -719,6 +779,7 @@ int main(void)
 	    cmocka_unit_test(test_order_zone_keeps_one_per_zone_and_waits_for_retries),
 	    cmocka_unit_test(test_order_none_runs_a_zone_in_parallel_past_its_retries),
 	    cmocka_unit_test(test_candidates_read_ahead_never_send_a_settled_entry_again),
+	    cmocka_unit_test(test_delivered_entries_wait_for_the_commit_and_hold_their_zone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
