@@ -24,6 +24,7 @@
 #include "bridge/mqtt.h"
 #include "bridge/outbox.h"
 #include "bridge/poller.h"
+#include "bridge/store.h"
 #include "bridge/webhook.h"
 
 #define STOP_GRACE_MS 4500          /* from the signal; the SPEC allows 5 s */
@@ -550,6 +551,8 @@ int daemon_main(const char *path)
 		log_warnx("unable to initialise libmosquitto");
 		goto out_free_cfg;
 	}
+	if (store_checkpoints_start(db, err, sizeof(err)) < 0)
+		log_warnx("%s", err);
 	dl = deliver_new(db, sigfd, err, sizeof(err));
 	if (dl == NULL) {
 		log_errorx("%s", err);
@@ -647,6 +650,7 @@ out_deliver:
 	control_free(ctl);
 	deliver_free(dl);
 out_lib:
+	store_checkpoints_stop();
 	mqtt_lib_cleanup();
 out_free_cfg:
 	free(db);

@@ -27,6 +27,16 @@ struct store *store_open(const char *path, char *err, size_t errsz);
 char *store_path(const char *state_dir);
 void store_close(struct store *s); /* NULL is fine; rolls back an open transaction */
 
+/* Checkpoints (the WAL copied back into the database, with its two fdatasyncs) of the
+ * connections store_open opens to path from now on run in a thread of their own, with its
+ * own connection, instead of in the thread that committed; that thread only checkpoints
+ * itself when the checkpoint thread is far behind. For the daemon: start before opening its
+ * stores, stop after closing them all, from the thread that opens them. Stop with none
+ * started is fine. 0, or -1 (with the reason in err: the writers keep checkpointing). */
+int store_checkpoints_start(const char *path, char *err, size_t errsz);
+void store_checkpoints_stop(void);
+long store_checkpoints_done(void); /* checkpoints the thread ran, 0 when none runs */
+
 /* Last error text ("outbox put: database or disk is full"); borrowed, valid until the next
  * call on s. Empty when nothing failed yet. */
 const char *store_errmsg(struct store *s);

@@ -1387,12 +1387,72 @@ static void test_kill9_loses_nothing(void **state)
 	store_close(s);
 }
 
+/* With the checkpoint thread started, a connection's commits no longer checkpoint in the
+ * committing thread: the thread does, and the database file (written only by checkpoints in
+ * WAL mode) grows meanwhile. A store on another path keeps SQLite's own checkpoints. */
+static void test_checkpoints_run_in_their_own_thread(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", other[160];
+	static char payload[16 * 1024];
+	struct stat st;
+
+	memset(payload, 'x', sizeof(payload) - 1);
+	assert_int_equal(store_checkpoints_start(f->path, err, sizeof(err)), 0);
+	struct store *s = open_ok(f->path);
+	assert_int_equal(stat(f->path, &st), 0);
+	off_t before = st.st_size;
+	/* about 5 pages a commit, 1,500 in all: past the thread's 1,000, far below the 20,000
+	 * at which the writer would checkpoint itself */
+	for (int i = 0; i < 300; i++) {
+		struct store_entry e = {.target = "mqtt.home",
+		                        .zone_id = "z1",
+		                        .msg_id = "m",
+		                        .topic_or_url = "t",
+		                        .payload = payload};
+		assert_int_equal(store_outbox_put(s, &e), 0);
+	}
+	for (int i = 0; i < 500 && store_checkpoints_done() == 0; i++)
+		usleep(10 * 1000);
+	assert_true(store_checkpoints_done() > 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(st.st_size > before + (off_t)sizeof(payload));
+	store_close(s);
+
+	/* another database: its own commits checkpoint it, as before (the thread's connection
+	 * is to the first one only) */
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	struct store *o = open_ok(other);
+	for (int i = 0; i < 300; i++) {
+		struct store_entry e = {.target = "mqtt.home",
+		                        .zone_id = "z1",
+		                        .msg_id = "m",
+		                        .topic_or_url = "t",
+		                        .payload = payload};
+		assert_int_equal(store_outbox_put(o, &e), 0);
+	}
+	assert_int_equal(stat(other, &st), 0);
+	assert_true(st.st_size > (off_t)sizeof(payload));
+	store_close(o);
+	store_checkpoints_stop();
+	assert_int_equal(store_checkpoints_done(), 0);
+	store_checkpoints_stop(); /* none started: nothing to do */
+	const char *suffix[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char p[200];
+		snprintf(p, sizeof(p), "%s%s", other, suffix[i]);
+		unlink(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_path_is_state_db_in_state_dir),
+	    cmocka_unit_test_setup_teardown(test_checkpoints_run_in_their_own_thread, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cursor_get_set, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seen_put_get, setup, teardown),
