@@ -1387,24 +1387,15 @@ static void test_kill9_loses_nothing(void **state)
 	store_close(s);
 }
 
-/* With the checkpoint thread started, a connection's commits no longer checkpoint in the
- * committing thread: the thread does, and the database file (written only by checkpoints in
- * WAL mode) grows meanwhile. A store on another path keeps SQLite's own checkpoints. */
-static void test_checkpoints_run_in_their_own_thread(void **state)
+#define BIG_PAYLOAD (16 * 1024)
+
+/* n outbox entries of BIG_PAYLOAD bytes (about 5 pages each), each committed on its own. */
+static void put_big_entries(struct store *s, int n)
 {
-	struct fixture *f = *state;
-	char err[512] = "", other[160];
-	static char payload[16 * 1024];
-	struct stat st;
+	static char payload[BIG_PAYLOAD];
 
 	memset(payload, 'x', sizeof(payload) - 1);
-	assert_int_equal(store_checkpoints_start(f->path, err, sizeof(err)), 0);
-	struct store *s = open_ok(f->path);
-	assert_int_equal(stat(f->path, &st), 0);
-	off_t before = st.st_size;
-	/* about 5 pages a commit, 1,500 in all: past the thread's 1,000, far below the 20,000
-	 * at which the writer would checkpoint itself */
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < n; i++) {
 		struct store_entry e = {.target = "mqtt.home",
 		                        .zone_id = "z1",
 		                        .msg_id = "m",
@@ -1412,27 +1403,38 @@ static void test_checkpoints_run_in_their_own_thread(void **state)
 		                        .payload = payload};
 		assert_int_equal(store_outbox_put(s, &e), 0);
 	}
+}
+
+/* With the checkpoint thread started, a connection's commits no longer checkpoint in the
+ * committing thread: the thread does, and the database file (written only by checkpoints in
+ * WAL mode) grows meanwhile. A store on another path keeps SQLite's own checkpoints. */
+static void test_checkpoints_run_in_their_own_thread(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", other[160];
+	struct stat st;
+
+	assert_int_equal(store_checkpoints_start(f->path, err, sizeof(err)), 0);
+	struct store *s = open_ok(f->path);
+	assert_int_equal(stat(f->path, &st), 0);
+	off_t before = st.st_size;
+	/* about 5 pages a commit, 1,500 in all: past the thread's 1,000, far below the 20,000
+	 * at which the writer would checkpoint itself */
+	put_big_entries(s, 300);
 	for (int i = 0; i < 500 && store_checkpoints_done() == 0; i++)
 		usleep(10 * 1000);
 	assert_true(store_checkpoints_done() > 0);
 	assert_int_equal(stat(f->path, &st), 0);
-	assert_true(st.st_size > before + (off_t)sizeof(payload));
+	assert_true(st.st_size > before + BIG_PAYLOAD);
 	store_close(s);
 
 	/* another database: its own commits checkpoint it, as before (the thread's connection
 	 * is to the first one only) */
 	snprintf(other, sizeof(other), "%s/other.db", f->dir);
 	struct store *o = open_ok(other);
-	for (int i = 0; i < 300; i++) {
-		struct store_entry e = {.target = "mqtt.home",
-		                        .zone_id = "z1",
-		                        .msg_id = "m",
-		                        .topic_or_url = "t",
-		                        .payload = payload};
-		assert_int_equal(store_outbox_put(o, &e), 0);
-	}
+	put_big_entries(o, 300);
 	assert_int_equal(stat(other, &st), 0);
-	assert_true(st.st_size > (off_t)sizeof(payload));
+	assert_true(st.st_size > BIG_PAYLOAD);
 	store_close(o);
 	store_checkpoints_stop();
 	assert_int_equal(store_checkpoints_done(), 0);
