@@ -408,42 +408,34 @@ int store_checkpoints_start(const char *path, char *err, size_t errsz)
 {
 	struct ckpt *c = calloc(1, sizeof(*c));
 	pthread_condattr_t ca;
-	int rc;
+	int rc = ENOMEM;
 
-	if (c == NULL || (c->path = strdup(path)) == NULL) {
-		free(c);
-		set_err(err, errsz, "unable to start the checkpoint thread: out of memory");
-		return -1;
-	}
-	if ((rc = pthread_condattr_init(&ca)) != 0) {
-		free(c->path);
-		free(c);
-		set_err(err, errsz, "unable to start the checkpoint thread: %s", strerror(rc));
-		return -1;
-	}
-	if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
-	    (rc = pthread_cond_init(&c->cv, &ca)) != 0) {
-		(void)pthread_condattr_destroy(&ca);
-		free(c->path);
-		free(c);
-		set_err(err, errsz, "unable to start the checkpoint thread: %s", strerror(rc));
-		return -1;
-	}
+	if (c == NULL || (c->path = strdup(path)) == NULL)
+		goto fail_free;
+	if ((rc = pthread_condattr_init(&ca)) != 0)
+		goto fail_free;
+	if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		rc = pthread_cond_init(&c->cv, &ca);
 	(void)pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		goto fail_free;
 	if ((rc = pthread_mutex_init(&c->mu, NULL)) != 0) {
 		pthread_cond_destroy(&c->cv);
-		free(c->path);
-		free(c);
-		set_err(err, errsz, "unable to start the checkpoint thread: %s", strerror(rc));
-		return -1;
+		goto fail_free;
 	}
 	if ((rc = pthread_create(&c->thread, NULL, ckpt_main, c)) != 0) {
 		ckpt_free(c);
-		set_err(err, errsz, "unable to start the checkpoint thread: %s", strerror(rc));
-		return -1;
+		goto fail;
 	}
 	ckpt = c;
 	return 0;
+fail_free:
+	if (c != NULL)
+		free(c->path);
+	free(c);
+fail:
+	set_err(err, errsz, "unable to start the checkpoint thread: %s", strerror(rc));
+	return -1;
 }
 
 void store_checkpoints_stop(void)

@@ -54,11 +54,11 @@ struct webhook {
 	int64_t next_send_ms;     /* Slack pacing */
 	int64_t paused_until_ms;  /* a 429 or a Retry-After: nothing new starts before */
 	bool dirty;               /* something changed: look at the outbox at the next pump */
+	int64_t due_ms;           /* else look again at this wall time */
 	struct store_entry *cand; /* entries read for free slots and not started yet */
 	size_t ncand, icand;      /* cand[icand..ncand) are left */
 	int64_t *settled;         /* delivered (2xx), deleted with the loop's next acks commit */
 	size_t nsettled, capsettled;
-	int64_t due_ms;         /* else look again at this wall time */
 	bool failing;           /* for logging state changes once */
 	bool odd_answer_logged; /* a Slack 2xx that did not say "ok" was logged */
 	uint64_t rng;
@@ -983,7 +983,7 @@ bool webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 				return true;
 			}
 			cand_drop(w);
-			size_t rows = conc + CAND_EXTRA + w->nsettled;
+			size_t rows = conc + CAND_EXTRA;
 			if (w->cfg.order == WEBHOOK_ORDER_NONE)
 				rc = store_outbox_due(st, w->target, now_ms, rows, &w->cand,
 				                      &w->ncand);
