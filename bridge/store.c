@@ -329,15 +329,28 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	if (frames >= CKPT_FRAMES_SELF) {
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	} else if (frames >= CKPT_FRAMES && pthread_mutex_lock(&c->mu) == 0) {
-		c->want = true;
-		(void)pthread_cond_signal(&c->cv);
+		/* once per request: the thread's pause would wake for every commit */
+		if (!c->want) {
+			c->want = true;
+			(void)pthread_cond_signal(&c->cv);
+		}
 		(void)pthread_mutex_unlock(&c->mu);
 	}
 	return SQLITE_OK;
 }
 
+/* SQLite counts every allocation under one mutex shared by all connections, which the
+ * poller and the delivery loop then take turns at; nothing here reads those counts. */
+static void lib_init(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* refused once SQLite is set up */
+}
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
 static void ckpt_run(struct ckpt *c)
 {
+	(void)pthread_once(&lib_once, lib_init);
 	if (c->db == NULL) {
 		/* it reads no table: no lookaside memory, a minimal page cache */
 		if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -720,6 +733,7 @@ struct store *store_open(const char *path, char *err, size_t errsz)
 		return NULL;
 	}
 
+	(void)pthread_once(&lib_once, lib_init);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		set_err(err, errsz, "unable to open state database '%s': out of memory", path);

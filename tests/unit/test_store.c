@@ -1447,9 +1447,25 @@ static void test_checkpoints_run_in_their_own_thread(void **state)
 	}
 }
 
+/* The store turns SQLite's allocation counts off at its first open (they cost a mutex shared
+ * by the poller's and the delivery loop's connections): nothing is counted afterwards. Runs
+ * first, before this file opens SQLite any other way. */
+static void test_sqlite_allocations_are_not_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+
+	put_big_entries(s, 3);
+	assert_int_equal(sqlite3_memory_used(), 0);
+	assert_int_equal(sqlite3_memory_highwater(0), 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_sqlite_allocations_are_not_counted, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_path_is_state_db_in_state_dir),
