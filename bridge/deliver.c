@@ -31,6 +31,11 @@
  * next turn's */
 #define ACK_FLUSH_MS 3
 #define ACK_FLUSH_COUNT 4096
+/* The poller holds the write lock for a chunk at a time: the commit is tried without
+ * waiting for it (every ACK_RETRY_MS meanwhile, the loop going on), and waits only once the
+ * oldest acknowledgement is ACK_WAIT_MS old. */
+#define ACK_RETRY_MS 1
+#define ACK_WAIT_MS 50
 #define DONE_PER_READ 64                /* finished transfers read from curl before settling them */
 #define POLL_FAIL_PAUSE_US (100 * 1000) /* after a failed curl_multi_poll, not to spin */
 #define CORRELATION_MAX 1024            /* bytes of a command's correlation data echoed */
@@ -60,6 +65,7 @@ struct deliver {
 	int64_t *acks; /* MQTT acknowledged ids waiting for the next batch commit */
 	size_t nacks, capacks;
 	int64_t acks_since; /* monotonic ms of the oldest of them and of the webhooks' */
+	bool acks_busy;     /* the last try found the write lock taken */
 	bool ack_oom;
 	void (*reload_cb)(void *arg);
 	void *reload_arg;
@@ -243,12 +249,19 @@ void deliver_set_stop_cb(struct deliver *d, void (*cb)(void *arg), void *arg)
 static void flush_acks(struct deliver *d, bool force)
 {
 	size_t n = pending_acks(d);
+	int64_t age = util_mono_ms() - d->acks_since;
+	int rc;
 
+	d->acks_busy = false;
 	if (n == 0)
 		return;
-	if (!force && n < ACK_FLUSH_COUNT && util_mono_ms() - d->acks_since < ACK_FLUSH_MS)
+	if (!force && n < ACK_FLUSH_COUNT && age < ACK_FLUSH_MS)
 		return;
-	if (store_begin(d->store) < 0)
+	if (force || n >= ACK_FLUSH_COUNT || age >= ACK_WAIT_MS)
+		rc = store_begin(d->store);
+	else if ((rc = store_try_begin(d->store)) == 1)
+		d->acks_busy = true;
+	if (rc != 0)
 		goto fail;
 	for (size_t i = 0; i < d->nacks; i++) {
 		if (store_outbox_ack(d->store, d->acks[i]) < 0) {
@@ -269,7 +282,9 @@ static void flush_acks(struct deliver *d, bool force)
 		webhook_settled_committed(d->wh[i]);
 	return;
 fail:
-	log_warnx("outbox: unable to record deliveries, will retry: %s", store_errmsg(d->store));
+	if (!d->acks_busy)
+		log_warnx("outbox: unable to record deliveries, will retry: %s",
+		          store_errmsg(d->store));
 }
 
 /* qos, retain and, for a command's answer, its correlation data (hex in extra: corr gets
@@ -452,6 +467,28 @@ static void finish_transfers(struct deliver *d)
 		d->acks_since = util_mono_ms();
 }
 
+/* Starts what the webhooks can start and sends it at once, before the brokers' work of the
+ * turn: a post waits for no publishing. *timeout: lowered to the next retry's. */
+static void pump_webhooks(struct deliver *d, bool news, int64_t wall, long *timeout)
+{
+	if (d->nwh == 0)
+		return;
+	for (size_t i = 0; i < d->nwh; i++) {
+		if (news)
+			webhook_mark_dirty(d->wh[i]);
+		/* past SETTLED_MAX delivered entries it wants them deleted first */
+		if (webhook_pump(d->wh[i], d->store, d->multi, wall)) {
+			flush_acks(d, true);
+			webhook_pump(d->wh[i], d->store, d->multi, wall);
+		}
+		int64_t due = webhook_next_due_ms(d->wh[i], wall);
+		if (due >= 0 && due - wall < *timeout)
+			*timeout = due > wall ? (long)(due - wall) : 0;
+	}
+	/* what finished meanwhile is settled too, or the wait below would not see it */
+	finish_transfers(d);
+}
+
 int deliver_run(struct deliver *d)
 {
 	struct curl_waitfd *fds = calloc(d->nmt + 1, sizeof(*fds));
@@ -475,25 +512,15 @@ int deliver_run(struct deliver *d)
 		bool resend = false;
 		for (size_t i = 0; i < d->nmt; i++)
 			resend |= d->mt[i].resend_from != 0;
+		pump_webhooks(d, atomic_exchange(&d->woken, false), wall, &timeout);
 		flush_acks(d, resend);
 		for (size_t i = 0; i < d->nmt; i++)
 			pump_mqtt(d, &d->mt[i], wall);
-		bool news = atomic_exchange(&d->woken, false);
-		for (size_t i = 0; i < d->nwh; i++) {
-			if (news)
-				webhook_mark_dirty(d->wh[i]);
-			/* it reads the outbox only once its delivered entries are deleted */
-			if (webhook_pump(d->wh[i], d->store, d->multi, wall)) {
-				flush_acks(d, true);
-				webhook_pump(d->wh[i], d->store, d->multi, wall);
-			}
-			int64_t due = webhook_next_due_ms(d->wh[i], wall);
-			if (due >= 0 && due - wall < timeout)
-				timeout = due > wall ? (long)(due - wall) : 0;
-		}
 
 		if (pending_acks(d) > 0) {
 			int64_t left = d->acks_since + ACK_FLUSH_MS - mono;
+			if (d->acks_busy && left < ACK_RETRY_MS)
+				left = ACK_RETRY_MS;
 			if (left < timeout)
 				timeout = left > 0 ? (long)left : 0;
 		}

@@ -4,6 +4,7 @@
 #include "bridge/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -169,19 +170,27 @@ enum st {
 #define HEAD_T                                                                                     \
 	"(SELECT next_attempt_ms FROM outbox INDEXED BY outbox_zone"                               \
 	" WHERE target = ?1 AND zone_id = zones.z ORDER BY id LIMIT 1)"
+/* Entries delivered whose deletes have not committed yet (a JSON array of ids in ?4, or
+ * NULL): the reads of a sender skip them as if deleted, so their zones can go on. */
+#define SKIP_IDS " NOT IN (SELECT value FROM json_each(?4))"
+#define HEAD_ID_SKIP                                                                               \
+	"(SELECT id FROM outbox INDEXED BY outbox_zone WHERE target = ?1 AND zone_id = zones.z"    \
+	" AND id" SKIP_IDS " ORDER BY id LIMIT 1)"
 /* Nothing below the oldest due head can go: a fetch walks from there. NULL: none. */
 #define LOW_SQL                                                                                    \
 	ZONES_CTE " SELECT min(h) FROM (SELECT " HEAD_ID " AS h, " HEAD_T " AS t"                  \
 	          " FROM zones WHERE z IS NOT NULL) WHERE t <= ?2"
-/* The head of each zone of target ?1 that is due at ?2, oldest first, at most ?3. */
+/* The head of each zone of target ?1 that is due at ?2, oldest first, at most ?3, the
+ * entries of ?4 skipped. */
 #define HEADS_SQL                                                                                  \
-	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID           \
+	ZONES_CTE " SELECT " ENTRY_COLS_O " FROM zones JOIN outbox o ON o.id = " HEAD_ID_SKIP      \
 	          " WHERE zones.z IS NOT NULL AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
-/* Due entries of target ?1 at ?2 in id order whatever their zone, at most ?3 (a walk of
- * outbox_walk that steps over the deferred ones), and the earliest next attempt of any. */
+/* Due entries of target ?1 at ?2 in id order whatever their zone, at most ?3, the entries of
+ * ?4 skipped (a walk of outbox_walk that steps over the deferred ones), and the earliest
+ * next attempt of any. */
 #define DUE_ANY_SQL                                                                                \
 	"SELECT " ENTRY_COLS_O " FROM outbox o INDEXED BY outbox_walk WHERE o.target = ?1"         \
-	" AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3"
+	" AND o.next_attempt_ms <= ?2 AND o.id" SKIP_IDS " ORDER BY o.id LIMIT ?3"
 #define NEXT_DUE_ANY_SQL                                                                           \
 	"SELECT min(next_attempt_ms) FROM outbox INDEXED BY outbox_due WHERE target = ?1"
 #define NEXT_DUE_SQL ZONES_CTE " SELECT min(" HEAD_T ") FROM zones WHERE z IS NOT NULL"
@@ -295,6 +304,7 @@ struct store {
 	sqlite3_stmt *st[ST_COUNT];
 	char err[512];
 	int64_t busy_since; /* monotonic ms of the first try of the wait in progress */
+	bool no_wait;       /* store_try_begin: a write lock held elsewhere is not waited for */
 };
 
 /* The poller and the delivery loop write through two connections and take turns at the write
@@ -308,6 +318,8 @@ static int busy_wait(void *arg, int tries)
 	struct timespec nap = {0, BUSY_NAP_US * 1000L};
 	int64_t now = util_mono_ms();
 
+	if (s->no_wait)
+		return 0;
 	if (tries == 0)
 		s->busy_since = now;
 	if (now - s->busy_since >= BUSY_TIMEOUT_MS)
@@ -818,6 +830,25 @@ int store_begin(struct store *s)
 	return run(s, ST_BEGIN, "begin") < 0 ? -1 : 0;
 }
 
+int store_try_begin(struct store *s)
+{
+	sqlite3_stmt *st = s->st[ST_BEGIN];
+	int rc;
+
+	s->no_wait = true;
+	rc = sqlite3_step(st);
+	s->no_wait = false;
+	if (rc == SQLITE_BUSY) {
+		sqlite3_reset(st);
+		return 1;
+	}
+	if (rc != SQLITE_DONE)
+		return fail_reset(s, st, "begin");
+	if (sqlite3_reset(st) != SQLITE_OK)
+		return fail(s, "begin");
+	return 0;
+}
+
 int store_commit(struct store *s)
 {
 	return run(s, ST_COMMIT, "commit") < 0 ? -1 : 0;
@@ -1251,27 +1282,32 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 	return read_entries(s, st, max, out, n, "outbox fetch");
 }
 
-int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
-                       struct store_entry **out, size_t *n)
+/* ids as the JSON array SKIP_IDS reads, in parameter i (NULL when there are none). */
+static int bind_ids(sqlite3_stmt *st, int i, const int64_t *ids, size_t n)
 {
-	sqlite3_stmt *st = s->st[ST_OB_HEADS];
+	char small[512], *b = small;
+	size_t cap = n * 21 + 2, len = 0;
+	int rc;
 
-	*out = NULL;
-	*n = 0;
-	if (max == 0)
-		return 0;
-	if (max > INT32_MAX)
-		max = INT32_MAX;
-	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
-	    sqlite3_bind_int64(st, 3, (int64_t)max))
-		return fail_reset(s, st, "outbox heads");
-	return read_entries(s, st, max, out, n, "outbox heads");
+	if (n == 0)
+		return sqlite3_bind_null(st, i);
+	if (cap > sizeof(small) && (b = malloc(cap)) == NULL)
+		return SQLITE_NOMEM;
+	for (size_t k = 0; k < n; k++)
+		len += (size_t)snprintf(b + len, cap - len, "%c%" PRId64, k ? ',' : '[', ids[k]);
+	b[len++] = ']';
+	rc = sqlite3_bind_text(st, i, b, (int)len, SQLITE_TRANSIENT);
+	if (b != small)
+		free(b);
+	return rc;
 }
 
-int store_outbox_due(struct store *s, const char *target, int64_t now_ms, size_t max,
-                     struct store_entry **out, size_t *n)
+/* store_outbox_heads and store_outbox_due: statement sti. */
+static int read_sendable(struct store *s, int sti, const char *what, const char *target,
+                         int64_t now_ms, const int64_t *skip, size_t nskip, size_t max,
+                         struct store_entry **out, size_t *n)
 {
-	sqlite3_stmt *st = s->st[ST_OB_DUE_ANY];
+	sqlite3_stmt *st = s->st[sti];
 
 	*out = NULL;
 	*n = 0;
@@ -1280,9 +1316,23 @@ int store_outbox_due(struct store *s, const char *target, int64_t now_ms, size_t
 	if (max > INT32_MAX)
 		max = INT32_MAX;
 	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
-	    sqlite3_bind_int64(st, 3, (int64_t)max))
-		return fail_reset(s, st, "outbox due");
-	return read_entries(s, st, max, out, n, "outbox due");
+	    sqlite3_bind_int64(st, 3, (int64_t)max) || bind_ids(st, 4, skip, nskip))
+		return fail_reset(s, st, what);
+	return read_entries(s, st, max, out, n, what);
+}
+
+int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, const int64_t *skip,
+                       size_t nskip, size_t max, struct store_entry **out, size_t *n)
+{
+	return read_sendable(s, ST_OB_HEADS, "outbox heads", target, now_ms, skip, nskip, max, out,
+	                     n);
+}
+
+int store_outbox_due(struct store *s, const char *target, int64_t now_ms, const int64_t *skip,
+                     size_t nskip, size_t max, struct store_entry **out, size_t *n)
+{
+	return read_sendable(s, ST_OB_DUE_ANY, "outbox due", target, now_ms, skip, nskip, max, out,
+	                     n);
 }
 
 int store_outbox_fetch(struct store *s, const char *target, int64_t now_ms, size_t max,

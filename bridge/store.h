@@ -47,6 +47,9 @@ size_t store_cache_bytes(struct store *s);
  * busy_timeout instead of failing at their first write). Calls below outside a transaction
  * commit on their own. 0 or -1. */
 int store_begin(struct store *s);
+/* store_begin without waiting when another connection holds the write lock: 0, 1 when it
+ * does (nothing begun), -1 on error. */
+int store_try_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
 
@@ -144,13 +147,14 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
                              size_t max, struct store_entry **out, size_t *n);
 /* The oldest entry of each zone of target whose head is due at now_ms, oldest first, at
  * most max: exactly what a sender that keeps one message per zone in flight can start next
- * (an entry already in flight is its zone's head until acknowledged). 0 or -1. */
-int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, size_t max,
-                       struct store_entry **out, size_t *n);
+ * (an entry already in flight is its zone's head until acknowledged). The nskip entries of
+ * skip are taken for deleted: delivered ones whose deletes have not committed yet. 0 or -1. */
+int store_outbox_heads(struct store *s, const char *target, int64_t now_ms, const int64_t *skip,
+                       size_t nskip, size_t max, struct store_entry **out, size_t *n);
 /* Up to max due entries of target in id order, whatever their zone (a sender that does not
- * keep zones in order; entries in flight are among them). 0 or -1. */
-int store_outbox_due(struct store *s, const char *target, int64_t now_ms, size_t max,
-                     struct store_entry **out, size_t *n);
+ * keep zones in order; entries in flight are among them), skip as above. 0 or -1. */
+int store_outbox_due(struct store *s, const char *target, int64_t now_ms, const int64_t *skip,
+                     size_t nskip, size_t max, struct store_entry **out, size_t *n);
 void store_entries_free(struct store_entry *v, size_t n); /* NULL is fine */
 /* Frees the strings of one entry and zeroes it (for entries a caller built itself). */
 void store_entry_release(struct store_entry *e);

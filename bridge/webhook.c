@@ -21,8 +21,9 @@
 
 #define MAX_RESPONSE 4096 /* we keep the first bytes of an answer, for reasons and Slack */
 #define WEBHOOK_RECHECK_MS 1000
-#define EXCERPT_MAX 200 /* bytes of an answer kept in a reason or a log line */
-#define CAND_EXTRA 16   /* candidates read beyond the concurrency, for the next free slots */
+#define EXCERPT_MAX 200  /* bytes of an answer kept in a reason or a log line */
+#define CAND_EXTRA 16    /* candidates read beyond the concurrency, for the next free slots */
+#define SETTLED_MAX 1024 /* delivered entries waiting for their deletes: past it, no new send */
 #define RETRY_AFTER_MAX_MS                                                                         \
 	(7 * 24 * 3600 * 1000LL) /* longer is nonsense; max_retry_age decides                      \
 	                          */
@@ -948,14 +949,16 @@ void webhook_mark_dirty(struct webhook *w)
 
 /* order: zone: only the head of each zone can go (one transfer per zone keeps the zone in
  * order), so the candidates are the zones' heads; an in-flight entry is its zone's head
- * until it is settled. order: none: any due entry, oldest first; a deferred one is stepped
- * over. Either way the in-flight entries are among the rows read, so concurrency +
- * CAND_EXTRA rows are read; the ones not in flight are the candidates, and the extra ones
- * serve the next free slots without reading the outbox again. A candidate left from an
- * earlier read is still its zone's head and still due: only this loop sends, settles or
- * defers the target's entries, each candidate is taken once, and a retry reads them again
- * (it falls due before them). News (a new zone) waits until the candidates run out. The
- * outbox is read only when something changed or a retry falls due. */
+ * until it is settled, and a delivered one is skipped by the read (its delete waits for the
+ * loop's next commit), so its zone goes on at once. order: none: any due entry, oldest
+ * first; a deferred one is stepped over. Either way the in-flight entries are among the
+ * rows read, so concurrency + CAND_EXTRA rows are read; the ones not in flight are the
+ * candidates, and the extra ones serve the next free slots without reading the outbox
+ * again. A candidate left from an earlier read is still its zone's head and still due:
+ * only this loop sends, settles or defers the target's entries, each candidate is taken
+ * once, and a retry reads them again (it falls due before them). News (a new zone) waits
+ * until the candidates run out. The outbox is read only when something changed or a retry
+ * falls due. */
 bool webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now_ms)
 {
 	size_t conc = (size_t)w->cfg.concurrency;
@@ -976,20 +979,20 @@ bool webhook_pump(struct webhook *w, struct store *st, CURLM *multi, int64_t now
 
 			if (fresh)
 				break;
-			/* delivered entries still hold their zones (or are rows the read would
-			 * step over): the caller commits them first, then pumps again */
-			if (w->nsettled > 0) {
+			/* so many delivered entries wait for their deletes that the commit
+			 * must be failing: the caller commits them first, then pumps again */
+			if (w->nsettled >= SETTLED_MAX) {
 				w->dirty = true;
 				return true;
 			}
 			cand_drop(w);
 			size_t rows = conc + CAND_EXTRA;
 			if (w->cfg.order == WEBHOOK_ORDER_NONE)
-				rc = store_outbox_due(st, w->target, now_ms, rows, &w->cand,
-				                      &w->ncand);
+				rc = store_outbox_due(st, w->target, now_ms, w->settled,
+				                      w->nsettled, rows, &w->cand, &w->ncand);
 			else
-				rc = store_outbox_heads(st, w->target, now_ms, rows, &w->cand,
-				                        &w->ncand);
+				rc = store_outbox_heads(st, w->target, now_ms, w->settled,
+				                        w->nsettled, rows, &w->cand, &w->ncand);
 			if (rc < 0) {
 				log_warnx("%s: outbox: %s", w->target, store_errmsg(st));
 				/* try again in a second, not in a tight loop */

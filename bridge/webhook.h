@@ -64,12 +64,11 @@ int64_t webhook_next_due_ms(const struct webhook *w, int64_t now_ms);
 void webhook_mark_dirty(struct webhook *w);
 
 /* A delivered entry (2xx) stays in the outbox until the delivery loop commits its
- * acknowledgements: it counts as in flight until then (its zone waits, nothing sends it
- * again). settled: how many wait. delete_settled deletes them in the caller's transaction
- * (0 or -1); settled_committed forgets them once that transaction committed. pump returns
- * true when it has to read the outbox while delivered entries wait: the caller commits
- * them, then pumps again. It reads only when its candidates run out, so in a busy outbox
- * of many zones one commit serves many deliveries. */
+ * acknowledgements; until then pump's reads skip it as if deleted (nothing sends it again,
+ * and its zone's next entry may go). settled: how many wait. delete_settled deletes them in
+ * the caller's transaction (0 or -1); settled_committed forgets them once that transaction
+ * committed. pump returns true when so many wait that the commit must be failing: the
+ * caller commits them, then pumps again. */
 size_t webhook_settled(const struct webhook *w);
 int webhook_delete_settled(struct webhook *w, struct store *st);
 void webhook_settled_committed(struct webhook *w);

@@ -558,27 +558,107 @@ static void test_outbox_heads_are_each_zones_oldest_due_entry(void **state)
 	put(s, "webhook.x", "B", "b2");
 	put(s, "mqtt.home", "A", "other");
 	assert_int_equal(store_outbox_defer(s, id_of(s, "webhook.x", "c1"), 5000, "500"), 0);
-	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, 10, &v, &n), 0);
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, NULL, 0, 10, &v, &n), 0);
 	assert_int_equal(n, 2); /* C's head waits until 5000 */
 	assert_string_equal(v[0].msg_id, "a1");
 	assert_string_equal(v[1].msg_id, "b1");
 	assert_string_equal(v[1].payload, "{}");
 	store_entries_free(v, n);
 	/* at most max, oldest heads first */
-	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, 2, &v, &n), 0);
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, NULL, 0, 2, &v, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0].msg_id, "a1");
 	assert_string_equal(v[1].msg_id, "b1");
 	store_entries_free(v, n);
 	/* acknowledging a head makes the next entry of its zone the head */
 	assert_int_equal(store_outbox_ack(s, id_of(s, "webhook.x", "a1")), 0);
-	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, 10, &v, &n), 0);
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 9000, NULL, 0, 10, &v, &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(v[0].msg_id, "a2");
 	assert_string_equal(v[1].msg_id, "b1");
 	assert_string_equal(v[2].msg_id, "c1");
 	store_entries_free(v, n);
 	store_close(s);
+}
+
+/* Entries delivered whose deletes wait for a commit are read past as if deleted: a zone's
+ * next entry is its head, and an order-less read steps over them; with many of them too
+ * (their list is longer than the store's stack buffer). */
+static void test_outbox_reads_skip_delivered_entries(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct store_entry *v = NULL;
+	size_t n = 0;
+	int64_t skip[40];
+	char msg[16];
+
+	put(s, "webhook.x", "A", "a1");
+	put(s, "webhook.x", "A", "a2");
+	put(s, "webhook.x", "B", "b1");
+	skip[0] = id_of(s, "webhook.x", "a1");
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, skip, 1, 10, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].msg_id, "a2");
+	assert_string_equal(v[1].msg_id, "b1");
+	store_entries_free(v, n);
+	assert_int_equal(store_outbox_due(s, "webhook.x", 1000, skip, 1, 10, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].msg_id, "a2");
+	assert_string_equal(v[1].msg_id, "b1");
+	store_entries_free(v, n);
+	/* a zone whose entries are all skipped has no head */
+	skip[1] = id_of(s, "webhook.x", "a2");
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, skip, 2, 10, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].msg_id, "b1");
+	store_entries_free(v, n);
+	/* nothing skipped: the outbox as it is */
+	assert_int_equal(store_outbox_due(s, "webhook.x", 1000, NULL, 0, 10, &v, &n), 0);
+	assert_int_equal(n, 3);
+	store_entries_free(v, n);
+	/* 40 skipped, an id of 19 digits among them */
+	for (int i = 0; i < 37; i++) {
+		snprintf(msg, sizeof(msg), "c%d", i);
+		put(s, "webhook.x", "C", msg);
+		skip[i + 2] = id_of(s, "webhook.x", msg);
+	}
+	skip[39] = INT64_C(9000000000000000000);
+	put(s, "webhook.x", "C", "last");
+	assert_int_equal(store_outbox_heads(s, "webhook.x", 1000, skip, 40, 10, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].msg_id, "b1");
+	assert_string_equal(v[1].msg_id, "last");
+	store_entries_free(v, n);
+	assert_int_equal(store_outbox_due(s, "webhook.x", 1000, skip, 40, 10, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].msg_id, "b1");
+	assert_string_equal(v[1].msg_id, "last");
+	store_entries_free(v, n);
+	store_close(s);
+}
+
+/* store_try_begin takes the write lock when it is free and, when another connection holds
+ * it, answers at once without waiting or failing; store_begin still waits for it. */
+static void test_try_begin_does_not_wait_for_another_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *a = open_ok(f->path), *b = open_ok(f->path);
+
+	assert_int_equal(store_try_begin(b), 0);
+	assert_int_equal(store_commit(b), 0);
+	assert_int_equal(store_begin(a), 0);
+	int64_t t0 = util_mono_ms();
+	assert_int_equal(store_try_begin(b), 1);
+	assert_true(util_mono_ms() - t0 < 1000); /* not the 5 s busy timeout */
+	put(a, "webhook.x", "A", "a1");
+	assert_int_equal(store_commit(a), 0);
+	assert_int_equal(store_try_begin(b), 0);
+	assert_int_equal(store_outbox_ack(b, id_of(b, "webhook.x", "a1")), 0);
+	assert_int_equal(store_commit(b), 0);
+	assert_int_equal(store_outbox_count(a), 0);
+	store_close(a);
+	store_close(b);
 }
 
 static void test_outbox_deferred_middle_entry_holds_back_later_ones(void **state)
@@ -1490,6 +1570,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_roundtrips_every_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_fetch_in_order_per_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_deferred_head_blocks_only_its_zone, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_reads_skip_delivered_entries, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_try_begin_does_not_wait_for_another_writer, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_heads_are_each_zones_oldest_due_entry,
 	                                    setup, teardown),
