@@ -768,6 +768,62 @@ static void test_delivered_entries_wait_for_the_commit_not_their_zone(void **sta
 	MHD_stop_daemon(r.d);
 }
 
+/* Delivered entries whose deletes never commit (a full disk) cannot pile up for ever:
+ * past 1,024 of them the pump starts nothing new and asks for the commit; once it is made,
+ * the rest goes. */
+static void test_too_many_delivered_entries_ask_for_their_commit(void **state)
+{
+	(void)state;
+	enum { N = 1100, CONC = 64 };
+	struct recv r = {.fail_first = 0};
+	struct sched f;
+	CURLMsg done[CONC];
+	int64_t now = util_now_ms();
+	char id[16];
+	bool asked = false;
+
+	recv_start(&r);
+	sched_open_url(&f, WEBHOOK_ORDER_NONE, r.url, CONC);
+	assert_int_equal(store_begin(f.st), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		sched_put(&f, i % 2 ? "za" : "zb", id);
+	}
+	assert_int_equal(store_commit(f.st), 0);
+	for (int round = 0; round < N && !asked; round++) {
+		webhook_mark_dirty(f.w);
+		asked = webhook_pump(f.w, f.st, f.multi, now);
+		size_t n = run_transfers(&f, done, CONC);
+		for (size_t k = 0; k < n; k++)
+			assert_true(webhook_done(f.w, f.st, f.multi, done[k].easy_handle,
+			                         done[k].data.result, now));
+	}
+	assert_true(asked);
+	size_t settled = webhook_settled(f.w);
+	assert_true(settled >= 1024 && settled < N);
+	assert_int_equal(atomic_load(&r.requests), (int)settled);
+	assert_int_equal(store_outbox_count(f.st), N); /* nothing deleted yet */
+	/* asked again, it still starts nothing */
+	webhook_mark_dirty(f.w);
+	assert_true(webhook_pump(f.w, f.st, f.multi, now));
+	assert_int_equal(run_transfers(&f, done, CONC), 0);
+	settled_commit(&f);
+	assert_int_equal(store_outbox_count(f.st), N - (int)settled);
+	while (store_outbox_count(f.st) > 0) {
+		webhook_mark_dirty(f.w);
+		assert_false(webhook_pump(f.w, f.st, f.multi, now));
+		size_t n = run_transfers(&f, done, CONC);
+		assert_true(n > 0);
+		for (size_t k = 0; k < n; k++)
+			assert_true(webhook_done(f.w, f.st, f.multi, done[k].easy_handle,
+			                         done[k].data.result, now));
+		settled_commit(&f);
+	}
+	assert_int_equal(atomic_load(&r.requests), N); /* each once */
+	sched_close(&f);
+	MHD_stop_daemon(r.d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +846,7 @@ int main(void)
 	    cmocka_unit_test(test_order_none_runs_a_zone_in_parallel_past_its_retries),
 	    cmocka_unit_test(test_candidates_read_ahead_never_send_a_settled_entry_again),
 	    cmocka_unit_test(test_delivered_entries_wait_for_the_commit_not_their_zone),
+	    cmocka_unit_test(test_too_many_delivered_entries_ask_for_their_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
