@@ -468,8 +468,8 @@ static void finish_transfers(struct deliver *d)
 }
 
 /* Starts what the webhooks can start and sends it at once, before the brokers' work of the
- * turn: a post waits for no publishing. *timeout: lowered to the next retry's. */
-static void pump_webhooks(struct deliver *d, bool news, int64_t wall, long *timeout)
+ * turn: a post waits for no publishing. */
+static void pump_webhooks(struct deliver *d, bool news, int64_t wall)
 {
 	if (d->nwh == 0)
 		return;
@@ -481,11 +481,9 @@ static void pump_webhooks(struct deliver *d, bool news, int64_t wall, long *time
 			flush_acks(d, true);
 			webhook_pump(d->wh[i], d->store, d->multi, wall);
 		}
-		int64_t due = webhook_next_due_ms(d->wh[i], wall);
-		if (due >= 0 && due - wall < *timeout)
-			*timeout = due > wall ? (long)(due - wall) : 0;
 	}
-	/* what finished meanwhile is settled too, or the wait below would not see it */
+	/* what finished meanwhile is settled too: a receiver on the same host often answers
+	 * within this call, and no socket would wake the loop for it */
 	finish_transfers(d);
 }
 
@@ -512,11 +510,18 @@ int deliver_run(struct deliver *d)
 		bool resend = false;
 		for (size_t i = 0; i < d->nmt; i++)
 			resend |= d->mt[i].resend_from != 0;
-		pump_webhooks(d, atomic_exchange(&d->woken, false), wall, &timeout);
+		pump_webhooks(d, atomic_exchange(&d->woken, false), wall);
 		flush_acks(d, resend);
 		for (size_t i = 0; i < d->nmt; i++)
 			pump_mqtt(d, &d->mt[i], wall);
 
+		/* after the turn's work: its settlements and commit freed slots and zones, and
+		 * a webhook that can start something again wants no wait at all */
+		for (size_t i = 0; i < d->nwh; i++) {
+			int64_t due = webhook_next_due_ms(d->wh[i], wall);
+			if (due >= 0 && due - wall < timeout)
+				timeout = due > wall ? (long)(due - wall) : 0;
+		}
 		if (pending_acks(d) > 0) {
 			int64_t left = d->acks_since + ACK_FLUSH_MS - mono;
 			if (d->acks_busy && left < ACK_RETRY_MS)
