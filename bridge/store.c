@@ -360,9 +360,9 @@ static void lib_init(void)
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
+/* Asked for by a connection store_open opened: SQLite is set up (lib_init) by then. */
 static void ckpt_run(struct ckpt *c)
 {
-	(void)pthread_once(&lib_once, lib_init);
 	if (c->db == NULL) {
 		/* it reads no table: no lookaside memory, a minimal page cache */
 		if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -832,21 +832,14 @@ int store_begin(struct store *s)
 
 int store_try_begin(struct store *s)
 {
-	sqlite3_stmt *st = s->st[ST_BEGIN];
 	int rc;
 
 	s->no_wait = true;
-	rc = sqlite3_step(st);
+	rc = store_begin(s);
 	s->no_wait = false;
-	if (rc == SQLITE_BUSY) {
-		sqlite3_reset(st);
+	if (rc < 0 && sqlite3_errcode(s->db) == SQLITE_BUSY)
 		return 1;
-	}
-	if (rc != SQLITE_DONE)
-		return fail_reset(s, st, "begin");
-	if (sqlite3_reset(st) != SQLITE_OK)
-		return fail(s, "begin");
-	return 0;
+	return rc;
 }
 
 int store_commit(struct store *s)

@@ -781,15 +781,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* In flight: being sent, or delivered and not deleted yet. */
+/* Being sent (a delivered one waiting for its delete is never read: the reads skip it). */
 static bool entry_inflight(const struct webhook *w, int64_t id)
 {
 	for (const struct xfer *x = w->inflight; x; x = x->next) {
 		if (x->id == id)
-			return true;
-	}
-	for (size_t i = 0; i < w->nsettled; i++) {
-		if (w->settled[i] == id)
 			return true;
 	}
 	return false;
