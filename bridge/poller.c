@@ -121,6 +121,7 @@ struct poller {
 	size_t nreqs, capreqs;
 	struct zplan *plans;
 	struct rules_result res;
+	struct nres *chunk; /* CHUNK resources read, handled in one transaction */
 	char *db_path;
 
 	/* Home Assistant discovery: one state per broker that had it on during this run */
@@ -486,6 +487,7 @@ void poller_free(struct poller *p)
 		tether_req_release(&p->reqs[i]);
 	free(p->reqs);
 	free(p->plans);
+	free(p->chunk);
 	rules_result_release(&p->res);
 	catchup_release(&p->cu);
 	zones_release(p);
@@ -956,18 +958,63 @@ static bool zone_answers_ok(struct poller *p, struct zone *z, const struct zplan
 	return false;
 }
 
-/* Handles one resource inside the zone's transaction. Returns the number of outbox
- * entries added, or -1 on a store failure (the transaction is then rolled back). */
 /* Resources of one document skipped, logged once for the document (a hostile answer can
  * hold thousands). */
 struct doc_skips {
 	size_t bad, foreign;
-	char bad_err[256], bad_start[96], foreign_zone[64];
+	char bad_err[256], bad_start[81], foreign_zone[64];
 };
 
-static int handle_resource(struct poller *p, const struct zone *z, const json_t *res, bool backfill,
-                           int64_t now, struct doc_skips *sk)
+/* Resources parsed before their chunk is handled in one transaction: the write lock the
+ * delivery loop's acknowledgements wait for is held for the handling only, never for the
+ * parsing, and for at most this many resources at a time. */
+#define CHUNK 128
+
+struct doc_ctx {
+	struct poller *p;
+	const struct zone *z;
+	bool backfill;
+	int64_t now;
+	struct doc_skips sk;
+	int total;                /* entries committed */
+	struct nres *res;         /* CHUNK of them: p->chunk */
+	const json_t *src[CHUNK]; /* a resource that came as a tree (borrowed), else NULL */
+	const char *body;         /* the answer's text, for res[i].offset */
+	size_t body_len;
+	size_t n;
+};
+
+static void chunk_drop(struct doc_ctx *c)
 {
+	c->n = 0;
+}
+
+/* The first bytes of a resource, for the log: from the answer's text (res->offset) or, for a
+ * resource that came as a tree (src), its compact JSON. */
+static void resource_excerpt(const struct nres *res, const json_t *src, const char *body,
+                             size_t body_len, char *out, size_t outsz)
+{
+	char *text;
+
+	if (src == NULL && body != NULL && res->offset < body_len) {
+		util_excerpt(out, outsz, body + res->offset, body_len - res->offset);
+		return;
+	}
+	text = src != NULL ? json_dumps(src, JSON_COMPACT) : NULL;
+	snprintf(out, outsz, "%s", text ? text : "?");
+	free(text);
+}
+
+/* Handles c->res[idx] inside the chunk's transaction. Returns the number of outbox entries
+ * added, or -1 on a store failure (the transaction is then rolled back). */
+static int handle_resource(struct doc_ctx *c, size_t idx)
+{
+	struct poller *p = c->p;
+	const struct zone *z = c->z;
+	const struct nres *res = &c->res[idx];
+	struct doc_skips *sk = &c->sk;
+	bool backfill = c->backfill;
+	int64_t now = c->now;
 	struct message m;
 	struct store_seen seen, put;
 	struct phase_seen prev, next;
@@ -990,13 +1037,12 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 			return 0;
 		}
 	}
-	if (normalize_resource(res, z->name, p->cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
+	if (normalize_nres(res, z->name, p->cfg->tether.base_url, &m, err, sizeof(err)) < 0) {
 		metrics_add(M_BAD_RESOURCES, 1);
 		if (sk->bad++ == 0) {
-			char *text = json_dumps(res, JSON_COMPACT);
 			snprintf(sk->bad_err, sizeof(sk->bad_err), "%s", err);
-			snprintf(sk->bad_start, sizeof(sk->bad_start), "%.80s", text ? text : "?");
-			free(text);
+			resource_excerpt(res, c->src[idx], c->body, c->body_len, sk->bad_start,
+			                 sizeof(sk->bad_start));
 		}
 		return 0;
 	}
@@ -1085,29 +1131,6 @@ static int handle_resource(struct poller *p, const struct zone *z, const json_t 
 	return added;
 }
 
-/* Resources parsed before their chunk is handled in one transaction: the write lock the
- * delivery loop's acknowledgements wait for is held for the handling only, never for the
- * parsing, and for at most this many resources at a time. */
-#define CHUNK 128
-
-struct doc_ctx {
-	struct poller *p;
-	const struct zone *z;
-	bool backfill;
-	int64_t now;
-	struct doc_skips sk;
-	int total; /* entries committed */
-	json_t *res[CHUNK];
-	size_t n;
-};
-
-static void chunk_drop(struct doc_ctx *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		json_decref(c->res[i]);
-	c->n = 0;
-}
-
 /* Handles the chunk in one transaction: its outbox entries, dedup records and rule state
  * commit together. The cursor moves later, in the zone's last transaction: a crash in
  * between asks the window again and the dedup records skip what was kept. -1 when the
@@ -1122,7 +1145,7 @@ static int chunk_commit(struct doc_ctx *c)
 	if (store_begin(p->store) < 0)
 		goto fail;
 	for (size_t i = 0; i < c->n; i++) {
-		if ((k = handle_resource(p, c->z, c->res[i], c->backfill, c->now, &c->sk)) < 0)
+		if ((k = handle_resource(c, i)) < 0)
 			goto fail_tx;
 		added += k;
 	}
@@ -1144,13 +1167,54 @@ fail:
 	return -1;
 }
 
+/* A resource of a parsed document (a tree). */
 static int resource_cb(void *arg, const json_t *res)
 {
 	struct doc_ctx *c = arg;
 
-	c->res[c->n++] = json_incref((json_t *)res);
+	nres_from_json(res, &c->res[c->n]);
+	c->src[c->n++] = res;
 	return c->n == CHUNK ? chunk_commit(c) : 0;
 }
+
+/* A resource read from the answer's text by tether_each_flat, straight into the chunk. */
+static void flat_begin(void *arg, bool object, size_t offset)
+{
+	struct doc_ctx *c = arg;
+
+	nres_reset(&c->res[c->n], object);
+	c->res[c->n].offset = offset;
+	c->src[c->n] = NULL;
+}
+
+static int flat_slot(void *arg, int level, const char *name, size_t len)
+{
+	(void)arg;
+	return nres_slot(level, name, len);
+}
+
+static void flat_value(void *arg, int level, int slot, const struct tether_value *v)
+{
+	static const enum nres_type types[] = {
+	    [TV_NULL] = NRES_NULL,       [TV_FALSE] = NRES_FALSE, [TV_TRUE] = NRES_TRUE,
+	    [TV_INTEGER] = NRES_INTEGER, [TV_REAL] = NRES_REAL,   [TV_STRING] = NRES_STRING,
+	    [TV_OBJECT] = NRES_OBJECT,   [TV_ARRAY] = NRES_ARRAY,
+	};
+	struct doc_ctx *c = arg;
+
+	(void)level; /* the slot numbers of the two levels differ */
+	nres_set(&c->res[c->n], slot, types[v->type], v->i, v->d, v->s, v->len);
+}
+
+static int flat_end(void *arg)
+{
+	struct doc_ctx *c = arg;
+
+	c->n++;
+	return c->n == CHUNK ? chunk_commit(c) : 0;
+}
+
+static const struct tether_flat flat_ops = {flat_begin, flat_slot, flat_value, flat_end};
 
 /* Handles one answer's resources, chunk by chunk. Returns the outbox entries added; -1 on
  * a store failure; -2 when the body is not a usable list (r is then failed as
@@ -1164,11 +1228,16 @@ static int handle_doc(struct poller *p, const struct zone *z, struct tether_req 
 	long n;
 
 	*count = 0;
+	if (p->chunk == NULL && (p->chunk = calloc(CHUNK, sizeof(*p->chunk))) == NULL) {
+		log_warnx("zone '%s': out of memory", z->name);
+		return -1;
+	}
+	c.res = p->chunk;
 	if (r->body != NULL) {
-		/* only what the normaliser reads is built (~40 of an event's ~55 members) */
-		static const struct tether_keep keep = {normalize_reads_member,
-		                                        normalize_reads_attribute};
-		n = tether_each(p->api, r, &keep, resource_cb, &c, err, sizeof(err));
+		/* only what the normaliser reads is kept, and no tree is built */
+		c.body = r->body;
+		c.body_len = r->body_len;
+		n = tether_each_flat(p->api, r, &flat_ops, &c, err, sizeof(err));
 		if (n == -1)
 			return -1;
 		if (n < 0) {

@@ -304,17 +304,6 @@ static char *dup_opt(const char *s, bool *ok)
 	return d;
 }
 
-/* Printable first bytes of a body, for logs. */
-static void set_excerpt(char *out, size_t outsz, const char *p, size_t len)
-{
-	size_t i, n = len < outsz - 1 ? len : outsz - 1;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '.';
-	}
-	out[n] = '\0';
-}
-
 /* --- token.json --- */
 
 static int token_path(const struct tether *t, char *out, size_t outsz)
@@ -1310,6 +1299,15 @@ struct each {
 	bool attrs;     /* stack[1] is the resource's "attributes" object */
 	bool skip_next; /* the member name just read is not kept: its value is not built */
 	int skip;       /* containers open inside a value not built (no fault can come) */
+	/* tether_each_flat: no tree (stack and top unused); depths are e->depth values */
+	const struct tether_flat *flat;
+	int res_depth;   /* the resource's own container; 0: not inside a resource */
+	int attr_depth;  /* its "attributes" object; 0: not inside it */
+	int fskip_depth; /* the outermost container not reported; 0: none */
+	bool fcheck;     /* what is inside that container is checked (the caller reads it) */
+	int fslot;       /* the caller's slot for the member name just read; -1: not read */
+	bool fattrs;     /* that name is the resource's "attributes" */
+	size_t prev_end; /* bytes lexed up to the previous token, for a resource's offset */
 	json_t *stack[EACH_MAX_DEPTH];
 };
 
@@ -1345,7 +1343,9 @@ static int each_start(struct each *e, bool container, bool array)
 		/* past the limit the rest is only counted, for the message */
 		if (++e->count > TETHER_MAX_RESOURCES)
 			return SKIP;
-		budget.on = true; /* each resource has the whole budget */
+		if (e->flat != NULL)
+			return BUILD; /* nothing is built: no budget, no arena */
+		budget.on = true;     /* each resource has the whole budget */
 		budget.over = false;
 		budget.used = 0;
 		budget.limit = e->t->max_doc_memory;
@@ -1583,32 +1583,261 @@ static const yajl_callbacks each_callbacks = {
     .yajl_end_array = on_close,
 };
 
-long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
-                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
+/* --- resource by resource, nothing built (tether_each_flat) ---
+ * The same walk of the document (each_start, on_key and on_close outside the resources),
+ * but inside a resource the caller is told of the members it reads, one at a time. */
+
+/* A string or member name the caller reads, or that lies inside a container it reads:
+ * checked as jansson would check it when building it (no NUL, valid UTF-8). */
+static int flat_text(struct each *e, const char *s, size_t n, bool name)
 {
+	if (memchr(s, '\0', n) != NULL) {
+		e->fault =
+		    name ? "a member name holds a NUL character" : "a string holds a NUL character";
+		return 0;
+	}
+	if (!util_utf8_valid(s, n)) {
+		e->fault =
+		    name ? "a member name is not valid UTF-8" : "a string is not valid UTF-8";
+		return 0;
+	}
+	return 1;
+}
+
+/* The level of a member name read now: 2 inside the attributes object, else 1. */
+static int flat_level(const struct each *e)
+{
+	return e->attr_depth != 0 && e->depth == e->attr_depth ? 2 : 1;
+}
+
+static int flat_end(struct each *e)
+{
+	int rc = e->flat->end(e->arg);
+
+	if (rc < 0) {
+		e->cb_rc = rc;
+		return 0;
+	}
+	return 1;
+}
+
+static int flat_scalar(struct each *e, const struct tether_value *v)
+{
+	int slot = e->fslot;
+
+	if (e->res_depth == 0) {
+		int what = each_start(e, false, false);
+		if (what != BUILD)
+			return what == SKIP;
+		e->flat->begin(e->arg, false, e->prev_end);
+		if (v->type == TV_STRING && !flat_text(e, v->s, v->len, false))
+			return 0;
+		return flat_end(e);
+	}
+	if (e->fskip_depth != 0)
+		return e->fcheck && v->type == TV_STRING ? flat_text(e, v->s, v->len, false) : 1;
+	e->fslot = -1;
+	e->fattrs = false;
+	if (slot < 0)
+		return 1; /* a member not read: lexed only */
+	if (v->type == TV_STRING && !flat_text(e, v->s, v->len, false))
+		return 0;
+	e->flat->value(e->arg, flat_level(e), slot, v);
+	return 1;
+}
+
+static int fl_null(void *ctx)
+{
+	struct each *e = ctx;
+	struct tether_value v = {.type = TV_NULL};
+	int rc = flat_scalar(e, &v);
+
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_boolean(void *ctx, int b)
+{
+	struct each *e = ctx;
+	struct tether_value v = {.type = b ? TV_TRUE : TV_FALSE};
+	int rc = flat_scalar(e, &v);
+
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_integer(void *ctx, long long i)
+{
+	struct each *e = ctx;
+	struct tether_value v = {.type = TV_INTEGER, .i = i};
+	int rc = flat_scalar(e, &v);
+
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_double(void *ctx, double d)
+{
+	struct each *e = ctx;
+	struct tether_value v = {.type = TV_REAL, .d = d};
+	int rc = flat_scalar(e, &v);
+
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_string(void *ctx, const unsigned char *s, size_t n)
+{
+	struct each *e = ctx;
+	struct tether_value v = {.type = TV_STRING, .s = (const char *)s, .len = n};
+	int rc = flat_scalar(e, &v);
+
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_key(void *ctx, const unsigned char *s, size_t n)
+{
+	struct each *e = ctx;
+	int level, rc = 1;
+
+	if (e->res_depth == 0) {
+		rc = on_key(ctx, s, n);
+	} else if (e->fskip_depth != 0) {
+		rc = e->fcheck ? flat_text(e, (const char *)s, n, true) : 1;
+	} else {
+		level = flat_level(e);
+		e->fslot = e->flat->slot(e->arg, level, (const char *)s, n);
+		e->fattrs = level == 1 && n == 10 && memcmp(s, "attributes", 10) == 0;
+		/* a name the caller reads is one of its own: no NUL, valid UTF-8 */
+	}
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static int fl_open(struct each *e, bool array)
+{
+	bool resource = false;
+	int slot = e->fslot, level = 0;
+
+	if (e->res_depth == 0) {
+		int what = each_start(e, true, array);
+		if (what < 0)
+			return 0;
+		resource = what == BUILD;
+	} else if (e->fskip_depth == 0) {
+		level = flat_level(e);
+	}
+	if (e->depth >= EACH_MAX_DEPTH) {
+		e->fault = "too deeply nested";
+		return 0;
+	}
+	e->depth++;
+	if (e->open_data) {
+		e->open_data = false;
+		e->in_data = true;
+	}
+	if (resource) {
+		e->res_depth = e->depth;
+		e->flat->begin(e->arg, !array, yajl_get_bytes_consumed(e->h) - 1);
+		if (array) { /* not a resource the caller can read: its contents are checked */
+			e->fskip_depth = e->depth;
+			e->fcheck = true;
+		}
+		return 1;
+	}
+	if (level == 0)
+		return 1; /* outside the resources, or inside a container not reported */
+	e->fslot = -1;
+	if (slot < 0) { /* the value of a member not read: lexed only */
+		e->fskip_depth = e->depth;
+		e->fcheck = false;
+	} else {
+		struct tether_value v = {.type = array ? TV_ARRAY : TV_OBJECT};
+		e->flat->value(e->arg, level, slot, &v);
+		if (e->fattrs && !array) {
+			e->attr_depth = e->depth;
+		} else {
+			e->fskip_depth = e->depth;
+			e->fcheck = true;
+		}
+	}
+	e->fattrs = false;
+	return 1;
+}
+
+static int fl_open_map(void *ctx)
+{
+	return fl_open(ctx, false);
+}
+
+static int fl_open_array(void *ctx)
+{
+	return fl_open(ctx, true);
+}
+
+static int fl_close(void *ctx)
+{
+	struct each *e = ctx;
+	bool ends;
+	int rc = 1;
+
+	if (e->res_depth == 0) {
+		rc = on_close(ctx);
+	} else {
+		ends = e->depth == e->res_depth;
+		if (e->fskip_depth == e->depth)
+			e->fskip_depth = 0;
+		if (e->attr_depth == e->depth)
+			e->attr_depth = 0;
+		e->depth--;
+		if (ends) {
+			e->res_depth = 0;
+			rc = flat_end(e);
+		}
+	}
+	e->prev_end = yajl_get_bytes_consumed(e->h);
+	return rc;
+}
+
+static const yajl_callbacks flat_callbacks = {
+    .yajl_null = fl_null,
+    .yajl_boolean = fl_boolean,
+    .yajl_integer = fl_integer,
+    .yajl_double = fl_double,
+    .yajl_string = fl_string,
+    .yajl_start_map = fl_open_map,
+    .yajl_map_key = fl_key,
+    .yajl_end_map = fl_close,
+    .yajl_start_array = fl_open_array,
+    .yajl_end_array = fl_close,
+};
+
+/* One walk of r's body with e (set up but for its handle): the number of resources, or
+ * -2 with err, or what the caller's callback returned. */
+static long each_walk(struct each *e, const yajl_callbacks *cbs, const struct tether_req *r,
+                      char *err, size_t errsz)
+{
+	const struct tether *t = e->t;
 	const unsigned char *p = (const unsigned char *)(r->body ? r->body : "");
 	size_t n = r->body ? r->body_len : 0;
-	struct each *e = calloc(1, sizeof(*e));
-	yajl_handle h = NULL;
-	yajl_status st = yajl_status_error;
+	yajl_handle h;
+	yajl_status st;
 	size_t junk; /* the first byte after the document that is not white space, or n */
 	long rc = -2;
 
-	if (e == NULL || (h = yajl_alloc(&each_callbacks, NULL, e)) == NULL) {
+	if ((h = yajl_alloc(cbs, NULL, e)) == NULL) {
 		snprintf(err, errsz, "out of memory");
-		goto out_free;
+		return -2;
 	}
-	e->t = t;
-	e->keep = keep;
-	e->cb = cb;
-	e->arg = arg;
 	e->h = h;
+	e->fslot = -1;
 	buf_init(&e->key, 0);
-	if (t->arena != NULL && !t->arena->opened) {
+	if (e->flat == NULL && t->arena != NULL && !t->arena->opened) {
 		t->arena->opened = true;
 		arena_open(t->arena); /* on first use: a client that never walks takes none */
 	}
-	if (t->arena != NULL && t->arena->slot != NULL) {
+	if (e->flat == NULL && t->arena != NULL && t->arena->slot != NULL) {
 		arena_cur = t->arena;
 		arena_reuse(arena_cur);
 		if (arena_cur->used > 0 && !arena_cur->warned) {
@@ -1658,19 +1887,49 @@ long tether_each(const struct tether *t, const struct tether_req *r, const struc
 	} else {
 		rc = e->count;
 	}
-out_free:
-	if (h != NULL)
-		yajl_free(h);
-	if (e != NULL) {
-		if (e->top > 0)
-			json_decref(e->stack[0]); /* a resource cut short: holds the others */
-		buf_release(&e->key);
+	yajl_free(h);
+	if (e->top > 0)
+		json_decref(e->stack[0]); /* a resource cut short: holds the others */
+	buf_release(&e->key);
+	return rc;
+}
+
+long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
+                 int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
+{
+	struct each *e = calloc(1, sizeof(*e));
+	long rc;
+
+	if (e == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -2;
 	}
+	e->t = t;
+	e->keep = keep;
+	e->cb = cb;
+	e->arg = arg;
+	rc = each_walk(e, &each_callbacks, r, err, errsz);
 	free(e);
 	return rc;
 }
 
-/* --- running a batch --- */
+long tether_each_flat(const struct tether *t, const struct tether_req *r,
+                      const struct tether_flat *ops, void *arg, char *err, size_t errsz)
+{
+	struct each *e = calloc(1, sizeof(*e));
+	long rc;
+
+	if (e == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -2;
+	}
+	e->t = t;
+	e->flat = ops;
+	e->arg = arg;
+	rc = each_walk(e, &flat_callbacks, r, err, errsz);
+	free(e);
+	return rc;
+}
 
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1793,7 +2052,7 @@ static bool slot_finish(struct tether *t, struct run *run, struct slot *s, CURLc
 	          s->path, tether_status_name(r->status), code,
 	          r->body ? r->body_len : s->body.len);
 	if (r->status != TETHER_OK && s->body.len)
-		set_excerpt(r->excerpt, sizeof(r->excerpt), s->body.data, s->body.len);
+		util_excerpt(r->excerpt, sizeof(r->excerpt), s->body.data, s->body.len);
 out:
 	/* give a big answer's memory back now rather than holding it per slot */
 	if (s->body.cap > 65536)

@@ -138,6 +138,50 @@ struct tether_keep {
 long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz);
 
+/* A scalar, or the type of a container, as tether_each_flat reports it; s (len bytes, not
+ * NUL-terminated) is a string's text, valid during the call. */
+enum tether_vtype {
+	TV_NULL,
+	TV_FALSE,
+	TV_TRUE,
+	TV_INTEGER,
+	TV_REAL,
+	TV_STRING,
+	TV_OBJECT,
+	TV_ARRAY
+};
+struct tether_value {
+	enum tether_vtype type;
+	long long i;
+	double d;
+	const char *s;
+	size_t len;
+};
+
+/* What tether_each_flat tells its caller of each resource, nothing being built:
+ * begin: a resource starts (object: it is an object; offset: its first byte in the body);
+ * slot: a member of the resource (level 1) or of its "attributes" object (level 2): the
+ *   caller's slot for it, or -1 when the caller does not read it (its value is then only
+ *   lexed);
+ * value: the value of a member the caller reads: a scalar, or only the type of a container
+ *   (a level-1 "attributes" object goes on with its members at level 2; the contents of
+ *   other containers are checked, not reported);
+ * end: the resource is whole: 0 to go on, -1 to stop (returned as is). */
+struct tether_flat {
+	void (*begin)(void *arg, bool object, size_t offset);
+	int (*slot)(void *arg, int level, const char *name, size_t len);
+	void (*value)(void *arg, int level, int slot, const struct tether_value *v);
+	int (*end)(void *arg);
+};
+
+/* tether_each without the trees: the same reading of the body, the same refusals and
+ * messages as tether_each with a keep filter that keeps the members ops->slot reads (its
+ * strings and member names checked alike: no NUL, valid UTF-8, in what the caller reads
+ * and inside the containers it reads), but the document memory limit, which only trees
+ * need. Returns the number of resources, or -2 with err, or what end returned. */
+long tether_each_flat(const struct tether *t, const struct tether_req *r,
+                      const struct tether_flat *ops, void *arg, char *err, size_t errsz);
+
 /* Typed views of validated documents; strings are borrowed from doc. */
 struct tether_zone {
 	const char *id, *name;

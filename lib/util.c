@@ -338,6 +338,17 @@ int buf_urlencode(struct buf *b, const char *s)
 	return 0;
 }
 
+void util_excerpt(char *out, size_t outsz, const char *p, size_t len)
+{
+	size_t i, n = len < outsz - 1 ? len : outsz - 1;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+	}
+	out[n] = '\0';
+}
+
 void util_memzero(void *p, size_t n)
 {
 	volatile unsigned char *v = p;
@@ -430,6 +441,33 @@ size_t util_utf8_seq(const char *s)
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
+}
+
+bool util_utf8_valid(const char *s, size_t n)
+{
+	size_t o = 0;
+
+	while (o < n) {
+		char tail[5] = {0};
+		size_t k;
+
+		if ((unsigned char)s[o] < 0x80) {
+			o++;
+			continue;
+		}
+		if (n - o >= 4) {
+			k = util_utf8_seq(s + o);
+		} else {
+			/* near the end: a copy ended by NUL bytes, which no sequence continues with
+			 */
+			memcpy(tail, s + o, n - o);
+			k = util_utf8_seq(tail);
+		}
+		if (k == 0)
+			return false;
+		o += k;
+	}
+	return true;
 }
 
 /* True when s is a lead byte followed only by continuation bytes up to the end of the

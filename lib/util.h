@@ -53,6 +53,9 @@ int util_mkdirs(const char *dir);
 
 /* Overwrites n bytes with zeros in a way the compiler keeps (secrets before free). */
 void util_memzero(void *p, size_t n);
+/* The first bytes of p (len bytes) that fit out, printable: a byte outside printable ASCII
+ * becomes '.'. For logs. */
+void util_excerpt(char *out, size_t outsz, const char *p, size_t len);
 /* Zeroes and frees a NUL-terminated secret; NULL is fine. */
 void util_free_secret(char *s);
 
@@ -60,6 +63,9 @@ void util_free_secret(char *s);
  * continuation byte, overlong form, surrogate, above U+10FFFF, cut short); 1 for ASCII and
  * for the terminating NUL. As strict as jansson, so what passes here json_string takes. */
 size_t util_utf8_seq(const char *s);
+/* True when the n bytes at s (not NUL-terminated; NUL bytes are taken as characters) are
+ * valid UTF-8 as util_utf8_seq reads it. */
+bool util_utf8_valid(const char *s, size_t n);
 /* Bytes of the longest prefix of s with at most max_bytes bytes and max_chars characters
  * that does not end inside a character (SIZE_MAX: no limit). A byte that starts no valid
  * sequence counts as one character; a sequence cut short by the end of s is dropped, so

@@ -162,29 +162,54 @@ static const char *quote(const char *s, char out[48])
 	return out;
 }
 
-/* Copies the string at obj.key into dst. 1 when copied, 0 when absent or null and not
- * required (dst is then ""), -1 with err set otherwise. pfx names the parent in messages. */
-static int get_string(const json_t *obj, const char *pfx, const char *key, bool required, char *dst,
-                      size_t dstsz, char *err, size_t errsz)
+/* The member names of the slots, for messages and for nres_slot. */
+static const char *const slot_names[NRES_FIELDS] = {
+    [NRES_ID] = "id",
+    [NRES_TYPE] = "type",
+    [NRES_ATTRIBUTES] = "attributes",
+    [NRES_STARTS_AT] = "starts_at",
+    [NRES_UPDATED_AT] = "updated_at",
+    [NRES_ZONE_ID] = "zone_id",
+    [NRES_LOCATION_ID] = "location_id",
+    [NRES_TIMELINE_ID] = "timeline_id",
+    [NRES_ENDS_AT] = "ends_at",
+    [NRES_COMPLETE] = "complete",
+    [NRES_SEVERITY] = "severity",
+    [NRES_MOTION] = "motion",
+    [NRES_DURATION] = "duration",
+    [NRES_PLATE_NUMBER] = "plate_number",
+    [NRES_COUNTRY] = "country",
+    [NRES_EVENT_ID] = "event_id",
+};
+
+/* "attributes." before the name of an attribute slot, "" before a member of the resource. */
+static const char *slot_prefix(int slot)
 {
-	const json_t *v = json_object_get(obj, key);
-	size_t len;
+	return slot > NRES_ATTRIBUTES ? "attributes." : "";
+}
+
+/* Copies the string of slot into dst. 1 when copied, 0 when absent or null and not
+ * required (dst is then ""), -1 with err set otherwise. */
+static int get_string(const struct nres *r, int slot, bool required, char *dst, size_t dstsz,
+                      char *err, size_t errsz)
+{
+	const struct nres_value *v = &r->v[slot];
+	const char *pfx = slot_prefix(slot), *key = slot_names[slot];
 
 	dst[0] = '\0';
-	if (v == NULL || json_is_null(v)) {
+	if (v->type == NRES_ABSENT || v->type == NRES_NULL) {
 		if (!required)
 			return 0;
 		return fail(err, errsz, "%s%s: %s", pfx, key,
-		            v == NULL ? "missing" : "expected a string");
+		            v->type == NRES_ABSENT ? "missing" : "expected a string");
 	}
-	if (!json_is_string(v))
+	if (v->type != NRES_STRING)
 		return fail(err, errsz, "%s%s: expected a string", pfx, key);
-	len = json_string_length(v);
-	if (strlen(json_string_value(v)) != len)
+	if (v->nul)
 		return fail(err, errsz, "%s%s: contains a NUL character", pfx, key);
-	if (len >= dstsz)
+	if (v->len >= dstsz)
 		return fail(err, errsz, "%s%s: too long", pfx, key);
-	memcpy(dst, json_string_value(v), len + 1);
+	memcpy(dst, v->text, v->len + 1);
 	return 1;
 }
 
@@ -218,54 +243,39 @@ static bool is_rfc3339(const char *s, int64_t ms, int off)
  * +0100" becomes "2020-07-04T15:35:45.000+01:00"; no offset or "UTC" is +00:00), since
  * consumers (CloudEvents `time`) take nothing else. Same returns as get_string; an empty
  * optional string counts as absent (open events). */
-static int get_time(const json_t *obj, const char *key, bool required, char *dst, size_t dstsz,
+static int get_time(const struct nres *r, int slot, bool required, char *dst, size_t dstsz,
                     int64_t *ms, char *err, size_t errsz)
 {
 	char q[48], iso[UTIL_TIME_MAX];
 	int off = 0;
-	int rc = get_string(obj, "attributes.", key, required, dst, dstsz, err, errsz);
+	int rc = get_string(r, slot, required, dst, dstsz, err, errsz);
 
 	if (rc <= 0)
 		return rc;
 	if (dst[0] == '\0' && !required)
 		return 0;
 	if (util_parse_time(dst, ms, &off) < 0)
-		return fail(err, errsz, "attributes.%s: bad time '%s'", key, quote(dst, q));
+		return fail(err, errsz, "attributes.%s: bad time '%s'", slot_names[slot],
+		            quote(dst, q));
 	if (!is_rfc3339(dst, *ms, off)) {
 		util_format_iso(*ms, off, iso);
 		if (strlen(iso) >= dstsz)
-			return fail(err, errsz, "attributes.%s: too long", key);
+			return fail(err, errsz, "attributes.%s: too long", slot_names[slot]);
 		memcpy(dst, iso, strlen(iso) + 1);
 	}
 	return 1;
 }
 
-static int get_bool(const json_t *obj, const char *key, bool *out, char *err, size_t errsz)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_boolean(v))
-		return fail(err, errsz, "attributes.%s: expected true or false", key);
-	*out = json_is_true(v);
-	return 1;
-}
-
 /* Whole seconds from "duration" when it is a plausible number, else -1. */
-static int64_t duration_field(const json_t *attrs)
+static int64_t duration_field(const struct nres *r)
 {
-	const json_t *v = json_object_get(attrs, "duration");
-	double d;
+	const struct nres_value *v = &r->v[NRES_DURATION];
 
-	if (json_is_integer(v))
-		return json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v) : -1;
-	if (!json_is_real(v))
+	if (v->type == NRES_INTEGER)
+		return v->i >= 0 ? (int64_t)v->i : -1;
+	if (v->type != NRES_REAL || !isfinite(v->d) || v->d < 0 || v->d > 1e15)
 		return -1;
-	d = json_real_value(v);
-	if (!isfinite(d) || d < 0 || d > 1e15)
-		return -1;
-	return (int64_t)d;
+	return (int64_t)v->d;
 }
 
 /* Copies at most dstsz - 1 bytes of s, cutting at a character boundary and replacing
@@ -319,52 +329,53 @@ static int build_links(struct message *m, const char *base_url, char *err, size_
 	return 0;
 }
 
-static int read_event(const json_t *a, struct message *m, char *err, size_t errsz)
+static int read_event(const struct nres *r, struct message *m, char *err, size_t errsz)
 {
-	const json_t *v;
+	const struct nres_value *v = &r->v[NRES_MOTION];
+	const struct nres_value *c = &r->v[NRES_COMPLETE];
+	uint64_t bad;
 
-	if (get_time(a, "ends_at", false, m->ended_at, sizeof(m->ended_at), &m->ended_ms, err,
+	if (get_time(r, NRES_ENDS_AT, false, m->ended_at, sizeof(m->ended_at), &m->ended_ms, err,
 	             errsz) < 0)
 		return -1;
-	if (get_bool(a, "complete", &m->complete, err, errsz) < 0)
+	if (c->type != NRES_ABSENT && c->type != NRES_TRUE && c->type != NRES_FALSE)
+		return fail(err, errsz, "attributes.complete: expected true or false");
+	m->complete = c->type == NRES_TRUE;
+	if (get_string(r, NRES_SEVERITY, false, m->severity, sizeof(m->severity), err, errsz) < 0)
 		return -1;
-	if (get_string(a, "attributes.", "severity", false, m->severity, sizeof(m->severity), err,
-	               errsz) < 0)
-		return -1;
-	v = json_object_get(a, "motion");
-	if (v != NULL && !json_is_null(v)) {
-		if (!json_is_number(v) || !isfinite(json_number_value(v)))
+	if (v->type != NRES_ABSENT && v->type != NRES_NULL) {
+		double d = v->type == NRES_INTEGER ? (double)v->i : v->d;
+		if ((v->type != NRES_INTEGER && v->type != NRES_REAL) || !isfinite(d))
 			return fail(err, errsz, "attributes.motion: expected a number");
 		/* a score (0.0 in every API example): a value near DBL_MAX would be written
 		 * with 15 digits as a number above DBL_MAX, which no JSON reader takes back */
-		if (fabs(json_number_value(v)) > MOTION_MAX)
+		if (fabs(d) > MOTION_MAX)
 			return fail(err, errsz, "attributes.motion: out of range");
-		m->motion = json_number_value(v);
+		m->motion = d;
 	}
-	for (size_t i = 0; i < msg_flag_count; i++) {
-		bool on = false;
-		if (get_bool(a, flag_keys[i], &on, err, errsz) < 0)
-			return -1;
-		if (on)
-			m->flags |= UINT64_C(1) << i;
+	/* the first flag in msg_flag_names order that is not a boolean */
+	if ((bad = r->flags_bad) != 0) {
+		size_t i = 0;
+		while (!(bad & (UINT64_C(1) << i)))
+			i++;
+		return fail(err, errsz, "attributes.%s: expected true or false", flag_keys[i]);
 	}
+	m->flags = r->flags_true;
 	/* an open event has no duration yet, whatever placeholder (0) the API sends */
-	m->duration_s = m->ended_ms >= 0 ? duration_field(a) : -1;
+	m->duration_s = m->ended_ms >= 0 ? duration_field(r) : -1;
 	if (m->duration_s < 0 && m->ended_ms >= 0 && m->ended_ms >= m->occurred_ms)
 		m->duration_s = (m->ended_ms - m->occurred_ms) / 1000;
 	return 0;
 }
 
-static int read_plate(const json_t *a, struct message *m, char *err, size_t errsz)
+static int read_plate(const struct nres *r, struct message *m, char *err, size_t errsz)
 {
 	size_t o = 0;
 
-	if (get_string(a, "attributes.", "plate_number", true, m->plate_number,
-	               sizeof(m->plate_number), err, errsz) < 0 ||
-	    get_string(a, "attributes.", "country", false, m->country, sizeof(m->country), err,
+	if (get_string(r, NRES_PLATE_NUMBER, true, m->plate_number, sizeof(m->plate_number), err,
 	               errsz) < 0 ||
-	    get_string(a, "attributes.", "event_id", false, m->event_id, sizeof(m->event_id), err,
-	               errsz) < 0)
+	    get_string(r, NRES_COUNTRY, false, m->country, sizeof(m->country), err, errsz) < 0 ||
+	    get_string(r, NRES_EVENT_ID, false, m->event_id, sizeof(m->event_id), err, errsz) < 0)
 		return -1;
 	for (const char *p = m->plate_number; *p != '\0'; p++) {
 		char c = *p;
@@ -378,15 +389,10 @@ static int read_plate(const json_t *a, struct message *m, char *err, size_t errs
 	return 0;
 }
 
-/* --- what normalize_resource reads ---
- * Every attributes member read above or below (read_event, read_plate, get_time,
- * duration_field) and every flag_keys entry: a name read there and missing here would
- * reach the normaliser as absent (test_normalize's read-set tests fail). */
-static const char *const attribute_reads[] = {
-    "starts_at", "updated_at", "zone_id",  "location_id",  "timeline_id", "ends_at",  "complete",
-    "severity",  "motion",     "duration", "plate_number", "country",     "event_id",
-};
-
+/* --- what the normaliser reads ---
+ * Every attribute slot (read above) and every flag_keys entry: a name read there and
+ * missing here would reach the normaliser as absent (test_normalize's read-set tests
+ * fail). */
 #define READ_NAME_MAX 32 /* longer names are never read ("has_storage_not_exist": 21) */
 #define READ_PER_LEN 8   /* names of one length; checked when the table is made */
 
@@ -394,86 +400,204 @@ static const char *const attribute_reads[] = {
  * per name (the reader asks for each of ~50 members of every resource). */
 static struct {
 	const char *name[READ_NAME_MAX + 1][READ_PER_LEN];
+	int slot[READ_NAME_MAX + 1][READ_PER_LEN];
 	unsigned char n[READ_NAME_MAX + 1];
 	bool ok;
 } reads;
 static pthread_once_t reads_once = PTHREAD_ONCE_INIT;
 
-static void reads_add(const char *name)
+static void reads_add(const char *name, int slot)
 {
 	size_t len = strlen(name);
 
 	if (len > READ_NAME_MAX || reads.n[len] == READ_PER_LEN) {
-		reads.ok = false; /* every attribute is then kept: slower, never wrong */
+		reads.ok = false; /* checked by test_normalize: nres_slot then reads nothing */
 		return;
 	}
-	reads.name[len][reads.n[len]++] = name;
+	reads.name[len][reads.n[len]] = name;
+	reads.slot[len][reads.n[len]++] = slot;
 }
 
 static void reads_make(void)
 {
 	reads.ok = true;
-	for (size_t i = 0; i < sizeof(attribute_reads) / sizeof(attribute_reads[0]); i++)
-		reads_add(attribute_reads[i]);
+	for (int i = NRES_ATTRIBUTES + 1; i < NRES_FIELDS; i++)
+		reads_add(slot_names[i], i);
 	for (size_t i = 0; i < msg_flag_count; i++)
-		reads_add(flag_keys[i]);
+		reads_add(flag_keys[i], NRES_FLAG + (int)i);
+}
+
+int nres_slot(int level, const char *name, size_t len)
+{
+	if (level == 1) {
+		for (int i = NRES_ID; i <= NRES_ATTRIBUTES; i++)
+			if (len == strlen(slot_names[i]) && memcmp(name, slot_names[i], len) == 0)
+				return i;
+		return -1;
+	}
+	if (level != 2 || pthread_once(&reads_once, reads_make) != 0 || !reads.ok ||
+	    len > READ_NAME_MAX)
+		return -1;
+	for (unsigned i = 0; i < reads.n[len]; i++)
+		if (memcmp(reads.name[len][i], name, len) == 0)
+			return reads.slot[len][i];
+	return -1;
 }
 
 bool normalize_reads_member(const char *name, size_t len)
 {
-	return (len == 2 && memcmp(name, "id", 2) == 0) ||
-	       (len == 4 && memcmp(name, "type", 4) == 0) ||
-	       (len == 10 && memcmp(name, "attributes", 10) == 0);
+	return nres_slot(1, name, len) >= 0;
 }
 
 bool normalize_reads_attribute(const char *name, size_t len)
 {
-	if (pthread_once(&reads_once, reads_make) != 0 || !reads.ok)
-		return true;
-	if (len > READ_NAME_MAX)
-		return false;
-	for (unsigned i = 0; i < reads.n[len]; i++)
-		if (memcmp(reads.name[len][i], name, len) == 0)
-			return true;
-	return false;
+	return nres_slot(2, name, len) >= 0;
 }
 
-/* The string in v when get_string would copy it as it is into a field of dstsz bytes and
+void nres_reset(struct nres *r, bool object)
+{
+	r->object = object;
+	r->flags_true = 0;
+	r->flags_bad = 0;
+	for (int i = 0; i < NRES_FIELDS; i++)
+		r->v[i].type = NRES_ABSENT;
+}
+
+void nres_set(struct nres *r, int slot, enum nres_type t, long long i, double d, const char *s,
+              size_t len)
+{
+	struct nres_value *v;
+
+	if (slot >= NRES_FLAG && slot < NRES_FLAG + (int)msg_flag_count) {
+		uint64_t bit = UINT64_C(1) << (slot - NRES_FLAG);
+		r->flags_true &= ~bit;
+		r->flags_bad &= ~bit;
+		if (t == NRES_TRUE)
+			r->flags_true |= bit;
+		else if (t != NRES_FALSE)
+			r->flags_bad |= bit;
+		return;
+	}
+	if (slot < 0 || slot >= NRES_FIELDS)
+		return;
+	if (slot == NRES_ATTRIBUTES) {
+		for (int k = NRES_ATTRIBUTES + 1; k < NRES_FIELDS; k++)
+			r->v[k].type = NRES_ABSENT;
+		r->flags_true = 0;
+		r->flags_bad = 0;
+	}
+	v = &r->v[slot];
+	v->type = (unsigned char)t;
+	v->i = i;
+	v->d = d;
+	if (t != NRES_STRING)
+		return;
+	v->len = len;
+	v->nul = memchr(s, '\0', len) != NULL;
+	if (len > NRES_TEXT_MAX)
+		len = NRES_TEXT_MAX;
+	memcpy(v->text, s, len);
+	v->text[len] = '\0';
+}
+
+/* Sets slot from a jansson value. */
+static void set_json(struct nres *r, int slot, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		nres_set(r, slot, NRES_STRING, 0, 0, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		nres_set(r, slot, NRES_INTEGER, json_integer_value(v), 0, NULL, 0);
+		break;
+	case JSON_REAL:
+		nres_set(r, slot, NRES_REAL, 0, json_real_value(v), NULL, 0);
+		break;
+	case JSON_TRUE:
+		nres_set(r, slot, NRES_TRUE, 0, 0, NULL, 0);
+		break;
+	case JSON_FALSE:
+		nres_set(r, slot, NRES_FALSE, 0, 0, NULL, 0);
+		break;
+	case JSON_NULL:
+		nres_set(r, slot, NRES_NULL, 0, 0, NULL, 0);
+		break;
+	case JSON_OBJECT:
+		nres_set(r, slot, NRES_OBJECT, 0, 0, NULL, 0);
+		break;
+	default:
+		nres_set(r, slot, NRES_ARRAY, 0, 0, NULL, 0);
+		break;
+	}
+}
+
+void nres_from_json(const json_t *resource, struct nres *out)
+{
+	const json_t *a, *v;
+	const char *k;
+	size_t len;
+	int slot;
+
+	nres_reset(out, json_is_object(resource));
+	out->offset = 0;
+	json_object_keylen_foreach((json_t *)resource, k, len, v)
+	{
+		if ((slot = nres_slot(1, k, len)) >= 0)
+			set_json(out, slot, v);
+	}
+	/* after the resource's members: setting "attributes" empties these */
+	if (!json_is_object(a = json_object_get(resource, "attributes")))
+		return;
+	json_object_keylen_foreach((json_t *)a, k, len, v)
+	{
+		if ((slot = nres_slot(2, k, len)) >= 0)
+			set_json(out, slot, v);
+	}
+}
+
+/* The text of slot when get_string would copy it as it is into a field of dstsz bytes and
  * it is not empty; else NULL. */
-static const char *plain_string(const json_t *v, size_t dstsz)
+static const char *plain_string(const struct nres *r, int slot, size_t dstsz)
 {
-	const char *s = json_string_value(v);
+	const struct nres_value *v = &r->v[slot];
 
-	if (s == NULL || s[0] == '\0' || json_string_length(v) >= dstsz ||
-	    strlen(s) != json_string_length(v))
+	if (v->type != NRES_STRING || v->len == 0 || v->len >= dstsz || v->nul)
 		return NULL;
-	return s;
+	return v->text;
 }
 
-bool normalize_dedup_key(const json_t *resource, enum msg_kind *kind, const char **source_id,
-                         const char **revision, const char **zone_id)
+/* The message kind of the type member: 1 when it is "events" or "lprs" as far as a C
+ * string reads it (as the normaliser has always compared it), 0 otherwise. */
+static int read_kind(const struct nres *r, enum msg_kind *kind)
 {
-	const char *type = json_string_value(json_object_get(resource, "type"));
-	const json_t *a = json_object_get(resource, "attributes");
+	const char *type = r->v[NRES_TYPE].text;
 
-	if (type == NULL || !json_is_object(a))
-		return false;
+	if (r->v[NRES_TYPE].type != NRES_STRING)
+		return 0;
 	if (strcmp(type, "events") == 0)
 		*kind = MSG_EVENT;
 	else if (strcmp(type, "lprs") == 0)
 		*kind = MSG_PLATE;
 	else
+		return 0;
+	return 1;
+}
+
+bool normalize_dedup_key(const struct nres *r, enum msg_kind *kind, const char **source_id,
+                         const char **revision, const char **zone_id)
+{
+	if (!r->object || r->v[NRES_ATTRIBUTES].type != NRES_OBJECT || !read_kind(r, kind))
 		return false;
-	*source_id = plain_string(json_object_get(resource, "id"), MSG_SHORT_MAX);
-	*revision = plain_string(json_object_get(a, "updated_at"), MSG_TIME_MAX);
-	*zone_id = plain_string(json_object_get(a, "zone_id"), MSG_SHORT_MAX);
+	*source_id = plain_string(r, NRES_ID, MSG_SHORT_MAX);
+	*revision = plain_string(r, NRES_UPDATED_AT, MSG_TIME_MAX);
+	*zone_id = plain_string(r, NRES_ZONE_ID, MSG_SHORT_MAX);
 	return *source_id != NULL && *revision != NULL && *zone_id != NULL;
 }
 
-int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
-                       struct message *out, char *err, size_t errsz)
+int normalize_nres(const struct nres *r, const char *zone_name, const char *base_url,
+                   struct message *out, char *err, size_t errsz)
 {
-	const json_t *type, *a;
+	const struct nres_value *type = &r->v[NRES_TYPE], *a = &r->v[NRES_ATTRIBUTES];
 	char q[48];
 
 	if (out == NULL)
@@ -482,48 +606,39 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 	out->phase = MSG_PHASE_NEW;
 	out->ended_ms = -1;
 	out->duration_s = -1;
-	if (!json_is_object(resource))
+	if (!r->object)
 		return fail(err, errsz, "resource: expected an object");
-	if (get_string(resource, "", "id", true, out->source_id, sizeof(out->source_id), err,
-	               errsz) < 0)
+	if (get_string(r, NRES_ID, true, out->source_id, sizeof(out->source_id), err, errsz) < 0)
 		return -1;
 	if (out->source_id[0] == '\0')
 		return fail(err, errsz, "id: empty");
-	type = json_object_get(resource, "type");
-	if (type == NULL)
+	if (type->type == NRES_ABSENT)
 		return fail(err, errsz, "type: missing");
-	if (!json_is_string(type))
+	if (type->type != NRES_STRING)
 		return fail(err, errsz, "type: expected a string");
-	if (strcmp(json_string_value(type), "events") == 0)
-		out->kind = MSG_EVENT;
-	else if (strcmp(json_string_value(type), "lprs") == 0)
-		out->kind = MSG_PLATE;
-	else
-		return fail(err, errsz, "type: unsupported '%s'",
-		            quote(json_string_value(type), q));
-	a = json_object_get(resource, "attributes");
-	if (a == NULL)
+	if (!read_kind(r, &out->kind))
+		return fail(err, errsz, "type: unsupported '%s'", quote(type->text, q));
+	if (a->type == NRES_ABSENT)
 		return fail(err, errsz, "attributes: missing");
-	if (!json_is_object(a))
+	if (a->type != NRES_OBJECT)
 		return fail(err, errsz, "attributes: expected an object");
 
-	if (get_time(a, "starts_at", true, out->occurred_at, sizeof(out->occurred_at),
+	if (get_time(r, NRES_STARTS_AT, true, out->occurred_at, sizeof(out->occurred_at),
 	             &out->occurred_ms, err, errsz) < 0 ||
-	    get_string(a, "attributes.", "updated_at", true, out->revision, sizeof(out->revision),
-	               err, errsz) < 0 ||
-	    get_string(a, "attributes.", "zone_id", true, out->zone_id, sizeof(out->zone_id), err,
+	    get_string(r, NRES_UPDATED_AT, true, out->revision, sizeof(out->revision), err, errsz) <
+	        0 ||
+	    get_string(r, NRES_ZONE_ID, true, out->zone_id, sizeof(out->zone_id), err, errsz) < 0 ||
+	    get_string(r, NRES_LOCATION_ID, false, out->location_id, sizeof(out->location_id), err,
 	               errsz) < 0 ||
-	    get_string(a, "attributes.", "location_id", false, out->location_id,
-	               sizeof(out->location_id), err, errsz) < 0 ||
-	    get_string(a, "attributes.", "timeline_id", false, out->timeline_id,
-	               sizeof(out->timeline_id), err, errsz) < 0)
+	    get_string(r, NRES_TIMELINE_ID, false, out->timeline_id, sizeof(out->timeline_id), err,
+	               errsz) < 0)
 		return -1;
 	if (out->revision[0] == '\0')
 		return fail(err, errsz, "attributes.updated_at: empty");
 	if (out->zone_id[0] == '\0')
 		return fail(err, errsz, "attributes.zone_id: empty");
-	if ((out->kind == MSG_EVENT ? read_event(a, out, err, errsz)
-	                            : read_plate(a, out, err, errsz)) < 0)
+	if ((out->kind == MSG_EVENT ? read_event(r, out, err, errsz)
+	                            : read_plate(r, out, err, errsz)) < 0)
 		return -1;
 
 	copy_utf8(out->zone_name, sizeof(out->zone_name),
@@ -532,6 +647,15 @@ int normalize_resource(const json_t *resource, const char *zone_name, const char
 		return -1;
 	message_set_id(out);
 	return 0;
+}
+
+int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
+                       struct message *out, char *err, size_t errsz)
+{
+	struct nres r;
+
+	nres_from_json(resource, &r);
+	return normalize_nres(&r, zone_name, base_url, out, err, errsz);
 }
 
 void message_set_id(struct message *m)

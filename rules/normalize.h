@@ -60,14 +60,86 @@ struct message {
 	char rule[MSG_NAME_MAX]; /* "" until a rule delivers it */
 };
 
+/* --- what the normaliser reads of a resource ---
+ * The members normalize_nres reads, without the rest: filled by a streaming reader member
+ * by member (tether_each_flat: no tree is built) or from a jansson tree (nres_from_json).
+ * Either way the same checks and messages follow. Slots: NRES_ID .. NRES_ATTRIBUTES are the
+ * resource's own members, the others members of its "attributes" object, NRES_FLAG + i
+ * the has_* key of msg_flag_names[i]. */
+enum nres_type {
+	NRES_ABSENT,
+	NRES_NULL,
+	NRES_FALSE,
+	NRES_TRUE,
+	NRES_INTEGER,
+	NRES_REAL,
+	NRES_STRING,
+	NRES_OBJECT,
+	NRES_ARRAY,
+};
+
+enum nres_slot {
+	NRES_ID,
+	NRES_TYPE,
+	NRES_ATTRIBUTES,
+	NRES_STARTS_AT,
+	NRES_UPDATED_AT,
+	NRES_ZONE_ID,
+	NRES_LOCATION_ID,
+	NRES_TIMELINE_ID,
+	NRES_ENDS_AT,
+	NRES_COMPLETE,
+	NRES_SEVERITY,
+	NRES_MOTION,
+	NRES_DURATION,
+	NRES_PLATE_NUMBER,
+	NRES_COUNTRY,
+	NRES_EVENT_ID,
+	NRES_FIELDS,
+	NRES_FLAG = 64,
+};
+
+/* The bytes of a string kept: every string field is shorter (MSG_SHORT_MAX), so a longer
+ * string is only ever "too long" or quoted in part. */
+#define NRES_TEXT_MAX MSG_SHORT_MAX
+
+struct nres_value {
+	unsigned char type;           /* enum nres_type */
+	bool nul;                     /* a string holding a NUL */
+	size_t len;                   /* a string's whole length in bytes */
+	long long i;                  /* NRES_INTEGER */
+	double d;                     /* NRES_REAL */
+	char text[NRES_TEXT_MAX + 1]; /* a string's first NRES_TEXT_MAX bytes, NUL-terminated */
+};
+
+struct nres {
+	bool object;   /* the resource is an object; otherwise nothing else is set */
+	size_t offset; /* free for the reader: where the resource starts in its text */
+	uint64_t flags_true, flags_bad; /* has_* keys that are true; that are not a boolean */
+	struct nres_value v[NRES_FIELDS];
+};
+
+/* Empties r for a resource that is an object (or, object false, something else). */
+void nres_reset(struct nres *r, bool object);
+/* The slot of a member name (len bytes, any bytes): level 1 a member of the resource, 2 a
+ * member of its "attributes" object; -1 when the normaliser does not read it. */
+int nres_slot(int level, const char *name, size_t len);
+/* Sets a slot to a value of type t: i for NRES_INTEGER, d for NRES_REAL, s (len bytes)
+ * for NRES_STRING, nothing for the others (NRES_OBJECT, NRES_ARRAY: the value's contents
+ * are not read). A later value of the same slot replaces it, as a later member of the same
+ * name does in jansson; any value of NRES_ATTRIBUTES empties the attribute slots first. */
+void nres_set(struct nres *r, int slot, enum nres_type t, long long i, double d, const char *s,
+              size_t len);
+/* Fills out with what the normaliser reads of resource. */
+void nres_from_json(const json_t *resource, struct nres *out);
+
 /* The dedup key of a resource and its zone, read without normalising it: *kind,
- * *source_id, *revision and *zone_id (borrowed from resource) are exactly what
- * normalize_resource would put in the message (type "events" or "lprs"; id and the
- * attributes updated_at and zone_id non-empty strings without a NUL that fit their
- * fields). False when resource does not hold them so: normalize_resource decides about it
- * then. For a caller that skips a revision it has handled before without normalising it
- * again (a poll reads its whole lookback again). */
-bool normalize_dedup_key(const json_t *resource, enum msg_kind *kind, const char **source_id,
+ * *source_id, *revision and *zone_id (borrowed from r) are exactly what normalize_nres
+ * would put in the message (type "events" or "lprs"; id and the attributes updated_at and
+ * zone_id non-empty strings without a NUL that fit their fields). False when r does not
+ * hold them so: normalize_nres decides about it then. For a caller that skips a revision it
+ * has handled before without normalising it again (a poll reads its whole lookback again). */
+bool normalize_dedup_key(const struct nres *r, enum msg_kind *kind, const char **source_id,
                          const char **revision, const char **zone_id);
 
 /* Fills out from one `events` or `lprs` resource (the objects inside "data"); resource is
@@ -79,9 +151,12 @@ bool normalize_dedup_key(const json_t *resource, enum msg_kind *kind, const char
  * long for its field is an error, never cut. Plates get complete = true.
  * Returns 0, or -1 with a message naming the field in err ("attributes.starts_at: expected
  * a string", "attributes.has_face: expected true or false", "type: unsupported 'zones'");
- * out's contents are then unspecified. */
+ * out's contents are then unspecified. normalize_nres does the same from what a reader
+ * kept of the resource. */
 int normalize_resource(const json_t *resource, const char *zone_name, const char *base_url,
                        struct message *out, char *err, size_t errsz);
+int normalize_nres(const struct nres *r, const char *zone_name, const char *base_url,
+                   struct message *out, char *err, size_t errsz);
 
 /* The members normalize_resource reads, for a reader that builds only those (tether_each):
  * normalize_reads_member for the resource's own members ("id", "type", "attributes"),

@@ -245,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_array_foreach(list, i, resource)
 	{
 		struct message m;
+		struct nres nr;
 		char err[256], *dump;
 		enum msg_kind kind = MSG_EVENT;
 		const char *key_id = NULL, *key_rev = NULL, *key_zone = NULL;
@@ -252,7 +253,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (i >= MAX_RESOURCES)
 			break;
-		key = normalize_dedup_key(resource, &kind, &key_id, &key_rev, &key_zone);
+		nres_from_json(resource, &nr);
+		key = normalize_dedup_key(&nr, &kind, &key_id, &key_rev, &key_zone);
 		if (normalize_resource(resource, zone_name(doc, resource), cfg->tether.base_url, &m,
 		                       err, sizeof(err)) < 0) {
 			FUZZ_CHECK(err[0] != '\0' && is_utf8(err), "resource %zu: bad error text",

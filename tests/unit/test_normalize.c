@@ -626,6 +626,16 @@ static void exercise(const struct message *m, struct tmpl *const tpl[3])
 	buf_release(&b);
 }
 
+/* normalize_dedup_key of a tree: the strings are borrowed from the last call's copy. */
+static bool dedup_key(const json_t *r, enum msg_kind *kind, const char **id, const char **rev,
+                      const char **zone)
+{
+	static struct nres n;
+
+	nres_from_json(r, &n);
+	return normalize_dedup_key(&n, kind, id, rev, zone);
+}
+
 /* A resource that normalises has a dedup key, and it is the message's own: kind,
  * source_id, revision, zone id (the poller skips a revision it handled by that key). */
 static void key_agrees(const json_t *r)
@@ -634,7 +644,7 @@ static void key_agrees(const json_t *r)
 	char err[256];
 	enum msg_kind kind = MSG_EVENT;
 	const char *id = NULL, *rev = NULL, *zone = NULL;
-	bool key = normalize_dedup_key(r, &kind, &id, &rev, &zone);
+	bool key = dedup_key(r, &kind, &id, &rev, &zone);
 
 	if (normalize_resource(r, NULL, BASE, &m, err, sizeof(err)) != 0)
 		return;
@@ -683,12 +693,12 @@ static void test_dedup_key_refuses_what_would_not_be_copied_as_is(void **state)
 	const char *id, *rev, *zone;
 	json_t *r = example("events-period", 0);
 
-	assert_true(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	assert_true(dedup_key(r, &kind, &id, &rev, &zone));
 	assert_int_equal(kind, MSG_EVENT);
 	key_agrees(r);
 	json_decref(r);
 	r = example("lpr", 0);
-	assert_true(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	assert_true(dedup_key(r, &kind, &id, &rev, &zone));
 	assert_int_equal(kind, MSG_PLATE);
 	key_agrees(r);
 	json_decref(r);
@@ -697,13 +707,13 @@ static void test_dedup_key_refuses_what_would_not_be_copied_as_is(void **state)
 		r = example("events-period", 0);
 		assert_non_null(v);
 		json_object_set_new(cases[i][1][0] ? attrs(r) : r, cases[i][0], v);
-		if (normalize_dedup_key(r, &kind, &id, &rev, &zone))
+		if (dedup_key(r, &kind, &id, &rev, &zone))
 			fail_msg("a dedup key with %s = %s", cases[i][0], cases[i][2]);
 		json_decref(r);
 	}
 	r = example("events-period", 0);
 	json_object_del(attrs(r), "zone_id");
-	assert_false(normalize_dedup_key(r, &kind, &id, &rev, &zone));
+	assert_false(dedup_key(r, &kind, &id, &rev, &zone));
 	json_decref(r);
 }
 
