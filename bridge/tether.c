@@ -1307,6 +1307,7 @@ struct each {
 	bool fcheck;     /* what is inside that container is checked (the caller reads it) */
 	int fslot;       /* the caller's slot for the member name just read; -1: not read */
 	bool fattrs;     /* that name is the resource's "attributes" */
+	bool fname_bad;  /* the name just read inside a checked container is not UTF-8 */
 	size_t prev_end; /* bytes lexed up to the previous token, for a resource's offset */
 	json_t *stack[EACH_MAX_DEPTH];
 };
@@ -1587,18 +1588,16 @@ static const yajl_callbacks each_callbacks = {
  * The same walk of the document (each_start, on_key and on_close outside the resources),
  * but inside a resource the caller is told of the members it reads, one at a time. */
 
-/* A string or member name the caller reads, or that lies inside a container it reads:
- * checked as jansson would check it when building it (no NUL, valid UTF-8). */
-static int flat_text(struct each *e, const char *s, size_t n, bool name)
+/* A string the caller reads, or that lies inside a value it reads: checked as jansson
+ * checks a string it builds (no NUL, valid UTF-8). */
+static int flat_string(struct each *e, const char *s, size_t n)
 {
 	if (memchr(s, '\0', n) != NULL) {
-		e->fault =
-		    name ? "a member name holds a NUL character" : "a string holds a NUL character";
+		e->fault = "a string holds a NUL character";
 		return 0;
 	}
 	if (!util_utf8_valid(s, n)) {
-		e->fault =
-		    name ? "a member name is not valid UTF-8" : "a string is not valid UTF-8";
+		e->fault = "a string is not valid UTF-8";
 		return 0;
 	}
 	return 1;
@@ -1608,6 +1607,17 @@ static int flat_text(struct each *e, const char *s, size_t n, bool name)
 static int flat_level(const struct each *e)
 {
 	return e->attr_depth != 0 && e->depth == e->attr_depth ? 2 : 1;
+}
+
+/* A member name inside a checked container that is not UTF-8 fails when its value comes,
+ * after the value's own checks: where jansson's setter would refuse it in tether_each. */
+static int flat_name(struct each *e)
+{
+	if (!e->fname_bad)
+		return 1;
+	e->fname_bad = false;
+	e->fault = "a member name is not valid UTF-8";
+	return 0;
 }
 
 static int flat_end(struct each *e)
@@ -1630,17 +1640,20 @@ static int flat_scalar(struct each *e, const struct tether_value *v)
 		if (what != BUILD)
 			return what == SKIP;
 		e->flat->begin(e->arg, false, e->prev_end);
-		if (v->type == TV_STRING && !flat_text(e, v->s, v->len, false))
+		if (v->type == TV_STRING && !flat_string(e, v->s, v->len))
 			return 0;
 		return flat_end(e);
 	}
-	if (e->fskip_depth != 0)
-		return e->fcheck && v->type == TV_STRING ? flat_text(e, v->s, v->len, false) : 1;
+	if (e->fskip_depth != 0) {
+		if (e->fcheck && v->type == TV_STRING && !flat_string(e, v->s, v->len))
+			return 0;
+		return flat_name(e);
+	}
 	e->fslot = -1;
 	e->fattrs = false;
 	if (slot < 0)
 		return 1; /* a member not read: lexed only */
-	if (v->type == TV_STRING && !flat_text(e, v->s, v->len, false))
+	if (v->type == TV_STRING && !flat_string(e, v->s, v->len))
 		return 0;
 	e->flat->value(e->arg, flat_level(e), slot, v);
 	return 1;
@@ -1704,7 +1717,11 @@ static int fl_key(void *ctx, const unsigned char *s, size_t n)
 	if (e->res_depth == 0) {
 		rc = on_key(ctx, s, n);
 	} else if (e->fskip_depth != 0) {
-		rc = e->fcheck ? flat_text(e, (const char *)s, n, true) : 1;
+		if (e->fcheck && memchr(s, '\0', n) != NULL) {
+			e->fault = "a member name holds a NUL character";
+			rc = 0;
+		}
+		e->fname_bad = e->fcheck && rc && !util_utf8_valid((const char *)s, n);
 	} else {
 		level = flat_level(e);
 		e->fslot = e->flat->slot(e->arg, level, (const char *)s, n);
@@ -1732,6 +1749,8 @@ static int fl_open(struct each *e, bool array)
 		e->fault = "too deeply nested";
 		return 0;
 	}
+	if (e->res_depth != 0 && e->fskip_depth != 0 && !flat_name(e))
+		return 0;
 	e->depth++;
 	if (e->open_data) {
 		e->open_data = false;

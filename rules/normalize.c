@@ -555,6 +555,28 @@ void nres_from_json(const json_t *resource, struct nres *out)
 	}
 }
 
+bool nres_equal(const struct nres *a, const struct nres *b)
+{
+	if (a->object != b->object || a->flags_true != b->flags_true ||
+	    a->flags_bad != b->flags_bad)
+		return false;
+	for (int i = 0; i < NRES_FIELDS; i++) {
+		const struct nres_value *x = &a->v[i], *y = &b->v[i];
+		if (x->type != y->type)
+			return false;
+		if (x->type == NRES_INTEGER && x->i != y->i)
+			return false;
+		if (x->type == NRES_REAL && memcmp(&x->d, &y->d, sizeof(x->d)) != 0)
+			return false;
+		if (x->type == NRES_STRING &&
+		    (x->len != y->len || x->nul != y->nul ||
+		     memcmp(x->text, y->text, (x->len < NRES_TEXT_MAX ? x->len : NRES_TEXT_MAX)) !=
+		         0))
+			return false;
+	}
+	return true;
+}
+
 /* The text of slot when get_string would copy it as it is into a field of dstsz bytes and
  * it is not empty; else NULL. */
 static const char *plain_string(const struct nres *r, int slot, size_t dstsz)

@@ -132,6 +132,8 @@ void nres_set(struct nres *r, int slot, enum nres_type t, long long i, double d,
               size_t len);
 /* Fills out with what the normaliser reads of resource. */
 void nres_from_json(const json_t *resource, struct nres *out);
+/* Whether a and b hold the same values (offset aside): for tests comparing two readers. */
+bool nres_equal(const struct nres *a, const struct nres *b);
 
 /* The dedup key of a resource and its zone, read without normalising it: *kind,
  * *source_id, *revision and *zone_id (borrowed from r) are exactly what normalize_nres

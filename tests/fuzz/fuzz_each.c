@@ -11,7 +11,9 @@
  * The same bytes read again with the normaliser's keep filter: the resources handed over
  * are the unfiltered ones (and json_loadb's) without the members the filter leaves out;
  * it refuses nothing the unfiltered walk takes, and takes more only where the unfiltered
- * walk refused a string or member name jansson would (NUL, UTF-8) that the filter skips. */
+ * walk refused a string or member name jansson would (NUL, UTF-8) that the filter skips.
+ * And with tether_each_flat, which builds nothing: the filtered walk's count or its very
+ * refusal, and of each resource what the normaliser reads of the filtered walk's tree. */
 #include <stdbool.h>
 
 #include <jansson.h>
@@ -101,6 +103,97 @@ static bool string_refusal(const char *err)
 	       strcmp(err, "a member name is not valid UTF-8") == 0;
 }
 
+/* --- tether_each_flat: nothing built --- */
+
+struct flat_got {
+	struct nres *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void fg_begin(void *arg, bool object, size_t offset)
+{
+	struct flat_got *g = arg;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 16;
+		struct nres *v = realloc(g->v, cap * sizeof(*v));
+		if (v == NULL) {
+			g->oom = true;
+			return;
+		}
+		g->v = v;
+		g->cap = cap;
+	}
+	nres_reset(&g->v[g->n], object);
+	g->v[g->n].offset = offset;
+}
+
+static int fg_slot(void *arg, int level, const char *name, size_t len)
+{
+	(void)arg;
+	return nres_slot(level, name, len);
+}
+
+static void fg_value(void *arg, int level, int slot, const struct tether_value *v)
+{
+	static const enum nres_type types[] = {
+	    [TV_NULL] = NRES_NULL,       [TV_FALSE] = NRES_FALSE, [TV_TRUE] = NRES_TRUE,
+	    [TV_INTEGER] = NRES_INTEGER, [TV_REAL] = NRES_REAL,   [TV_STRING] = NRES_STRING,
+	    [TV_OBJECT] = NRES_OBJECT,   [TV_ARRAY] = NRES_ARRAY,
+	};
+	struct flat_got *g = arg;
+
+	FUZZ_CHECK(level == (slot >= NRES_STARTS_AT ? 2 : 1), "flat: slot %d at level %d", slot,
+	           level);
+	if (!g->oom && g->n < g->cap)
+		nres_set(&g->v[g->n], slot, types[v->type], v->i, v->d, v->s, v->len);
+}
+
+static int fg_end(void *arg)
+{
+	struct flat_got *g = arg;
+
+	if (g->oom)
+		return -1;
+	g->n++;
+	return 0;
+}
+
+static const struct tether_flat fg_ops = {fg_begin, fg_slot, fg_value, fg_end};
+
+/* The flat walk of r against the filtered one (fn resources fgot, or ferr): the same count
+ * or the same refusal, and each resource holds what the normaliser reads of the filtered
+ * walk's tree; an object starts at its '{'. */
+static void check_flat(const struct tether_req *r, long fn, const json_t *fgot, const char *ferr)
+{
+	struct flat_got g = {0};
+	char err[256] = "";
+	long n = tether_each_flat(client, r, &fg_ops, &g, err, sizeof(err));
+
+	if (n == -1 || fn == -1) {
+		/* out of memory in a callback */
+	} else if (fn >= 0) {
+		FUZZ_CHECK(n == fn, "flat: %ld resources, the filtered walk %ld (%s)", n, fn, err);
+		for (size_t i = 0; i < g.n; i++) {
+			struct nres want;
+			nres_from_json(json_array_get(fgot, i), &want);
+			FUZZ_CHECK(
+			    nres_equal(&g.v[i], &want),
+			    "flat: resource %zu is not what the normaliser reads of the tree", i);
+			FUZZ_CHECK(!g.v[i].object || (g.v[i].offset < r->body_len &&
+			                              r->body[g.v[i].offset] == '{'),
+			           "flat: resource %zu does not start at its offset", i);
+		}
+	} else {
+		/* the one refusal only trees have: the document memory limit */
+		FUZZ_CHECK((n < 0 && strcmp(err, ferr) == 0) ||
+		               strstr(ferr, "MiB of memory") != NULL,
+		           "flat: %ld (%s), the filtered walk refused: %s", n, err, ferr);
+	}
+	free(g.v);
+}
+
 /* The filtered walk of r against the unfiltered one (n, got, err) and json_loadb's list. */
 static void check_filtered(const struct tether_req *r, long n, const json_t *got, const char *err,
                            const json_t *list)
@@ -112,6 +205,7 @@ static void check_filtered(const struct tether_req *r, long n, const json_t *got
 	if (fgot == NULL)
 		return;
 	fn = tether_each(client, r, &keep, collect, fgot, ferr, sizeof(ferr));
+	check_flat(r, fn, fgot, ferr);
 	if (fn == -1 || n == -1) {
 		/* out of memory in collect */
 	} else if (n >= 0) {

@@ -26,6 +26,7 @@
 
 #include "bridge/tether.h"
 #include "lib/util.h"
+#include "rules/normalize.h"
 
 #define OAUTH_TEST(f) cmocka_unit_test_setup_teardown(f, oauth_setup, oauth_teardown)
 #define REDIRECT "http://127.0.0.1/callback"
@@ -1812,6 +1813,182 @@ static void test_each_filtered_refuses_deep_nesting_in_a_skipped_value(void **st
 	free(body);
 }
 
+/* --- tether_each_flat: nothing built --- */
+
+struct flat_seen {
+	struct nres v[8];
+	size_t n;
+	int stop_at; /* end returns -1 at this resource (1-based), or never */
+};
+
+static void fs_begin(void *arg, bool object, size_t offset)
+{
+	struct flat_seen *f = arg;
+
+	assert_true(f->n < sizeof(f->v) / sizeof(f->v[0]));
+	nres_reset(&f->v[f->n], object);
+	f->v[f->n].offset = offset;
+}
+
+static int fs_slot(void *arg, int level, const char *name, size_t len)
+{
+	(void)arg;
+	return nres_slot(level, name, len);
+}
+
+static void fs_value(void *arg, int level, int slot, const struct tether_value *v)
+{
+	static const enum nres_type types[] = {
+	    [TV_NULL] = NRES_NULL,       [TV_FALSE] = NRES_FALSE, [TV_TRUE] = NRES_TRUE,
+	    [TV_INTEGER] = NRES_INTEGER, [TV_REAL] = NRES_REAL,   [TV_STRING] = NRES_STRING,
+	    [TV_OBJECT] = NRES_OBJECT,   [TV_ARRAY] = NRES_ARRAY,
+	};
+	struct flat_seen *f = arg;
+
+	assert_int_equal(level, slot >= NRES_STARTS_AT ? 2 : 1);
+	nres_set(&f->v[f->n], slot, types[v->type], v->i, v->d, v->s, v->len);
+}
+
+static int fs_end(void *arg)
+{
+	struct flat_seen *f = arg;
+
+	return (int)++f->n == f->stop_at ? -1 : 0;
+}
+
+static const struct tether_flat fs_ops = {fs_begin, fs_slot, fs_value, fs_end};
+
+/* tether_each_flat of body (len bytes) into f. */
+static long each_flat(const char *body, size_t len, struct flat_seen *f, char *err, size_t errsz)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+	long n;
+
+	r.body = malloc(len + 1);
+	assert_non_null(r.body);
+	memcpy(r.body, body, len);
+	r.body[len] = '\0';
+	r.body_len = len;
+	err[0] = '\0';
+	n = tether_each_flat(t, &r, &fs_ops, f, err, errsz);
+	tether_req_release(&r);
+	tether_free(t);
+	return n;
+}
+
+/* What the flat walk reads of each resource is what the normaliser reads of json_loadb's
+ * tree: members it does not read left out, containers only typed, the last of two members
+ * of one name, a second "attributes" replacing the first, resources that are not objects;
+ * and the message normalised from it is the tree's. */
+static void test_each_flat_reads_what_the_normaliser_reads_of_the_tree(void **state)
+{
+	static const char body[] =
+	    "{\"meta\":{\"id\":1},\"data\":[\n"
+	    " {\"id\":\"e1\",\"type\":\"events\",\"links\":{\"self\":\"/e1\"},\"attributes\":{"
+	    "\"starts_at\":\"2020-06-12T16:03:09.019+01:00\",\"updated_at\":\"u1\",\"zone_id\":"
+	    "\"z1\",\"severity\":\"high\",\"has_face\":true,\"has_car\":false,\"has_pir\":null,"
+	    "\"motion\":0.5,\"duration\":12,\"title\":{\"deep\":[1,\"x\"]},\"has_face\":true,"
+	    "\"complete\":true,\"ends_at\":\"2020-06-12T16:04:09.019+01:00\"}},\n"
+	    " {\"id\":\"e2\",\"type\":\"events\",\"attributes\":{\"severity\":\"low\"},"
+	    "\"attributes\":{\"starts_at\":\"x\",\"has_tma\":[true],\"zone_id\":{\"a\":1}},"
+	    "\"id\":\"e2b\"},\n"
+	    " [{\"id\":\"in an array\"}], \"a string\", 7,\n"
+	    " {\"id\":\"p1\",\"type\":\"lprs\",\"attributes\":{\"plate_number\":\"ab 12\","
+	    "\"starts_at\":\"2020-06-12T16:03:09Z\",\"updated_at\":\"u\",\"zone_id\":\"z1\","
+	    "\"country\":\"GBR\",\"event_id\":\"e1\"}}]}";
+	struct flat_seen f = {.stop_at = -1};
+	json_t *doc = json_loads(body, 0, NULL), *res;
+	char err[200];
+	size_t i;
+	(void)state;
+
+	assert_non_null(doc);
+	assert_int_equal(each_flat(body, strlen(body), &f, err, sizeof(err)), 6);
+	assert_int_equal(f.n, 6);
+	json_array_foreach(json_object_get(doc, "data"), i, res)
+	{
+		struct nres want;
+		struct message a, b;
+		char ea[200] = "", eb[200] = "";
+		int ra, rb;
+
+		nres_from_json(res, &want);
+		if (!nres_equal(&f.v[i], &want))
+			fail_msg("resource %zu: not what the normaliser reads of the tree", i);
+		if (f.v[i].object)
+			assert_int_equal(body[f.v[i].offset], '{');
+		ra = normalize_nres(&f.v[i], "Zone", "https://my.timeline.is", &a, ea, sizeof(ea));
+		rb = normalize_resource(res, "Zone", "https://my.timeline.is", &b, eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		assert_string_equal(ea, eb);
+		if (ra == 0)
+			assert_memory_equal(&a, &b, sizeof(a));
+	}
+	/* the readings themselves */
+	assert_true(f.v[0].flags_true == (UINT64_C(1) << msg_flag_index("face")));
+	assert_true(f.v[0].flags_bad == (UINT64_C(1) << msg_flag_index("pir")));
+	assert_int_equal(f.v[0].v[NRES_DURATION].type, NRES_INTEGER);
+	assert_string_equal(f.v[1].v[NRES_ID].text, "e2b");
+	assert_int_equal(f.v[1].v[NRES_SEVERITY].type, NRES_ABSENT);
+	assert_int_equal(f.v[1].v[NRES_ZONE_ID].type, NRES_OBJECT);
+	assert_true(f.v[1].flags_bad == (UINT64_C(1) << msg_flag_index("tma")));
+	assert_false(f.v[2].object);
+	assert_false(f.v[3].object);
+	assert_string_equal(f.v[5].v[NRES_PLATE_NUMBER].text, "ab 12");
+	json_decref(doc);
+}
+
+/* The flat walk refuses what the filtered tree walk refuses, with its message: a NUL or
+ * bad UTF-8 in a string or member name it reads or that lies inside a value it reads; it
+ * takes the same bytes in a member it does not read. */
+static void test_each_flat_refuses_as_the_filtered_walk(void **state)
+{
+	static const struct tether_keep keep = {normalize_reads_member, normalize_reads_attribute};
+	static const char *const bodies[] = {
+	    "{\"data\":[{\"id\":\"a\\u0000b\"}]}",
+	    "{\"data\":[{\"attributes\":{\"severity\":\"\xc0\xaf\"}}]}",
+	    "{\"data\":[{\"attributes\":{\"severity\":{\"x\":[\"\xed\xa0\x80\"]}}}]}",
+	    "{\"data\":[{\"type\":{\"a\\u0000\":1}}]}",
+	    "{\"data\":[{\"attributes\":{\"zone_id\":[{\"\xc0\xaf\":1}]}}]}",
+	    "{\"data\":[[\"\xc0\xaf\"]]}",
+	    "{\"data\":[\"\xed\xa0\x80\"]}",
+	    "{\"data\":[{\"title\":\"a\\u0000b\",\"attributes\":{\"title\":\"\xc0\xaf\"}}]}",
+	    "{\"data\":[{\"id\":\"a\"}],\"data\":[]}",
+	    "{\"data\":[{\"id\":\"a\"} \"}",
+	    "{\"data\":{}}",
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct flat_seen f = {.stop_at = -1};
+		char err[200], ferr[200], *texts;
+		size_t len = strlen(bodies[i]);
+		long n = each_flat(bodies[i], len, &f, err, sizeof(err));
+		long fn = each_keep(bodies[i], len, &keep, 0, &texts, ferr, sizeof(ferr));
+
+		free(texts);
+		if (n != fn || strcmp(err, ferr) != 0)
+			fail_msg("body %zu: flat %ld '%s', filtered %ld '%s'", i, n, err, fn, ferr);
+		/* the last body but three is taken: its odd bytes are in members not read */
+		assert_true(i == sizeof(bodies) / sizeof(bodies[0]) - 4 ? n == 1 : n == -2);
+	}
+}
+
+/* end's -1 stops the walk at once and is returned; the resources before it were seen. */
+static void test_each_flat_stops_when_the_caller_says_so(void **state)
+{
+	static const char body[] = "{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]}";
+	struct flat_seen f = {.stop_at = 2};
+	char err[200];
+	(void)state;
+
+	assert_int_equal(each_flat(body, strlen(body), &f, err, sizeof(err)), -1);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(f.v[1].v[NRES_ID].text, "b");
+}
+
 /* --- the arena of tether_each's trees --- */
 
 /* Holds every resource handed over (a reference in held) and its text at that time. */
@@ -2002,6 +2179,9 @@ int main(void)
 	    cmocka_unit_test(test_each_filtered_counts_every_resource),
 	    cmocka_unit_test(test_each_filtered_applies_the_budget_to_what_is_built),
 	    cmocka_unit_test(test_each_filtered_refuses_deep_nesting_in_a_skipped_value),
+	    cmocka_unit_test(test_each_flat_reads_what_the_normaliser_reads_of_the_tree),
+	    cmocka_unit_test(test_each_flat_refuses_as_the_filtered_walk),
+	    cmocka_unit_test(test_each_flat_stops_when_the_caller_says_so),
 	    cmocka_unit_test(test_each_arena_never_reuses_held_values),
 	    cmocka_unit_test(test_each_arena_values_outlive_thread_and_client),
 	    cmocka_unit_test(test_auth_url_has_client_redirect_and_code),
