@@ -72,10 +72,8 @@ struct zplan {
  * clears busy. While busy, the job's requests and the tether handle are the fetch thread's
  * alone; everything else is the poller thread's. The poller thread waits for every job it
  * hands over before anything else uses the handle (a zones refresh, a reload's swap, the
- * end of a cycle), so two tether_run calls on one handle never overlap. tether_each, which
- * the commits call meanwhile, only reads the handle's limits (max_doc_memory, set at
- * tether_new), keeps its memory budget per thread and its arena to itself (only this
- * thread walks). */
+ * end of a cycle), so two tether_run calls on one handle never overlap. tether_each_flat,
+ * which the commits call meanwhile, builds nothing and only reads the handle. */
 struct fetch {
 	pthread_t thread;
 	bool started, mu_ok, cv_ok;
@@ -739,7 +737,7 @@ static struct tether_req *add_req(struct poller *p, enum tether_endpoint ep, con
 	r->from_ms = from;
 	r->to_ms = to;
 	r->at_ms = at;
-	/* resources are parsed one at a time at commit (tether_each), never a whole tree */
+	/* resources are read one at a time at commit (tether_each_flat), no tree built */
 	r->raw = ep == TETHER_EVENTS || ep == TETHER_EVENTS_AT || ep == TETHER_LPR;
 	return r;
 }

@@ -59,7 +59,7 @@ struct tether_req {
 	int64_t from_ms, to_ms, at_ms;          /* Unix ms; -1 = omit */
 	size_t max_body; /* this answer's cap, under the client's; 0: the client's. Past it the
 	                    transfer stops: TETHER_E_PAYLOAD with too_big set */
-	bool raw; /* events and plates: keep the body (checked with tether_each), parse nothing */
+	bool raw; /* events and plates: keep the body (read with tether_each_flat), parse nothing */
 	void *user;
 	/* out, set by tether_run */
 	enum tether_status status;

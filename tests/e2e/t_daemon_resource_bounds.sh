@@ -1,5 +1,5 @@
 # Hostile documents from the API: bad resources are logged once per document with a count
-# (not one line each), a document over the resource limit is refused as a payload error
+# (not one line each) and the first one's text, a document over the resource limit is refused as a payload error
 # naming the count, and resources of another zone than the one polled are skipped (logged
 # once, counted) rather than published under the polled zone's name.
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +30,9 @@ WAIT=10 wait_for logged "skipped 50 of 50 resources from /api/v3p/events" ||
 wait_cycles 1 # the faulted document is done with
 n=$(since | grep -c "resource")
 [ "$n" -eq 1 ] || fail "$n log lines about the 50 bad resources, want 1: $(since | head -5)"
+# the excerpt is the first bad resource's own text, not the document's
+since | grep "skipped 50 of 50" | grep -q 'first starts: {}' ||
+	fail "the excerpt is not the first resource's text: $(since | grep resource)"
 ok "50 bad resources: one log line: $(since | grep resource | cut -c26-)"
 
 # 2. over the resource limit: refused as a payload error naming the count

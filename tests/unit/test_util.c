@@ -52,6 +52,25 @@ static void test_utf8_clean_replaces_bytes_that_are_not_utf8(void **state)
 	free(s);
 }
 
+/* A bounded check: a sequence cut by the end of the bytes is not valid, even when more
+ * bytes follow in memory; a NUL byte is a character like another. */
+static void test_utf8_valid_checks_exactly_the_bytes_given(void **state)
+{
+	static const char s[] = "a" EURO "\xF0\x9F\x98\x80";
+	(void)state;
+
+	assert_true(util_utf8_valid(s, 0));
+	assert_true(util_utf8_valid(s, strlen(s)));
+	assert_true(util_utf8_valid(s, 4));  /* "a" and the euro sign */
+	assert_false(util_utf8_valid(s, 3)); /* the euro sign cut */
+	assert_false(util_utf8_valid(s, 7)); /* the emoji cut: its last byte follows */
+	assert_true(util_utf8_valid("a\0b", 3));
+	assert_false(util_utf8_valid("\xC0\xAF", 2));         /* overlong '/' */
+	assert_false(util_utf8_valid("\xED\xA0\x80", 3));     /* a surrogate */
+	assert_false(util_utf8_valid("\xF4\x90\x80\x80", 4)); /* above U+10FFFF */
+	assert_false(util_utf8_valid("ab\x82", 3));
+}
+
 static void test_format_iso_writes_the_offset_given(void **state)
 {
 	char out[UTIL_TIME_MAX];
@@ -87,6 +106,7 @@ int main(void)
 	    cmocka_unit_test(test_utf8_cut_by_characters),
 	    cmocka_unit_test(test_utf8_cut_drops_a_character_cut_short),
 	    cmocka_unit_test(test_utf8_clean_replaces_bytes_that_are_not_utf8),
+	    cmocka_unit_test(test_utf8_valid_checks_exactly_the_bytes_given),
 	    cmocka_unit_test(test_format_iso_writes_the_offset_given),
 	    cmocka_unit_test(test_format_api_writes_utc),
 	};
