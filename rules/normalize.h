@@ -161,12 +161,12 @@ int normalize_nres(const struct nres *r, const char *zone_name, const char *base
                    struct message *out, char *err, size_t errsz);
 
 /* The members normalize_resource reads, for a reader that builds only those (tether_each
- * with a keep filter; nres_slot gives the same set): normalize_reads_member for the resource's own members ("id", "type", "attributes"),
- * normalize_reads_attribute for the members of its "attributes" object (the fields listed
- * in docs/message.md and the has_* keys of msg_flag_names; unknown has_* keys are not
- * read). name is len bytes, not NUL-terminated, any bytes. A resource without the members
- * these refuse normalises exactly as the whole one (test_normalize proves it on every
- * sample). Safe from any thread. */
+ * with a keep filter; nres_slot gives the same set): normalize_reads_member for the resource's own
+ * members ("id", "type", "attributes"), normalize_reads_attribute for the members of its
+ * "attributes" object (the fields listed in docs/message.md and the has_* keys of msg_flag_names;
+ * unknown has_* keys are not read). name is len bytes, not NUL-terminated, any bytes. A resource
+ * without the members these refuse normalises exactly as the whole one (test_normalize proves it on
+ * every sample). Safe from any thread. */
 bool normalize_reads_member(const char *name, size_t len);
 bool normalize_reads_attribute(const char *name, size_t len);
 
