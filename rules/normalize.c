@@ -318,14 +318,27 @@ static int build_link(char *dst, size_t dstsz, const char *base_url, const char 
 	return rc;
 }
 
+/* The recording link is the web link on another page: "/events" after the base (its
+ * trailing '/' dropped, as weblink does) becomes "/recordings", the query kept, so the time
+ * is formatted and the zone encoded once (for every event read, not only those sent). */
 static int build_links(struct message *m, const char *base_url, char *err, size_t errsz)
 {
-	if (base_url == NULL || base_url[0] == '\0')
+	static const char web[] = "/events", rec[] = "/recordings";
+	size_t base = strlen(base_url ? base_url : ""), tail;
+
+	if (base == 0)
 		return 0;
-	if (build_link(m->link_web, sizeof(m->link_web), base_url, "/events", m) < 0 ||
-	    build_link(m->link_recording, sizeof(m->link_recording), base_url, "/recordings", m) <
-	        0)
+	while (base > 0 && base_url[base - 1] == '/')
+		base--;
+	if (build_link(m->link_web, sizeof(m->link_web), base_url, web, m) < 0)
 		return fail(err, errsz, "links: base_url too long");
+	tail = strlen(m->link_web) - base - (sizeof(web) - 1);
+	if (base + sizeof(rec) - 1 + tail >= sizeof(m->link_recording))
+		return fail(err, errsz, "links: base_url too long");
+	memcpy(m->link_recording, m->link_web, base);
+	memcpy(m->link_recording + base, rec, sizeof(rec) - 1);
+	memcpy(m->link_recording + base + sizeof(rec) - 1, m->link_web + base + sizeof(web) - 1,
+	       tail + 1);
 	return 0;
 }
 
@@ -393,34 +406,42 @@ static int read_plate(const struct nres *r, struct message *m, char *err, size_t
  * Every attribute slot (read above) and every flag_keys entry: a name read there and
  * missing here would reach the normaliser as absent (test_normalize's read-set tests
  * fail). */
-#define READ_NAME_MAX 32 /* longer names are never read ("has_storage_not_exist": 21) */
-#define READ_PER_LEN 8   /* names of one length; checked when the table is made */
+#define READ_SLOTS 128 /* a power of two, over twice the names read (41) */
 
-/* The read attribute names by length, made once: a lookup costs a few memcmp, not one
- * per name (the reader asks for each of ~50 members of every resource). */
+/* The read attribute names in a hash table made once (linear probing): a lookup is one hash
+ * and, for a name read, one memcmp (the reader asks for each of ~50 members of every
+ * resource). */
 static struct {
-	const char *name[READ_NAME_MAX + 1][READ_PER_LEN];
-	int slot[READ_NAME_MAX + 1][READ_PER_LEN];
-	unsigned char n[READ_NAME_MAX + 1];
-	bool ok;
+	const char *name[READ_SLOTS]; /* NULL: empty */
+	size_t len[READ_SLOTS];
+	int slot[READ_SLOTS];
 } reads;
 static pthread_once_t reads_once = PTHREAD_ONCE_INIT;
 
+static size_t read_hash(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return h & (READ_SLOTS - 1);
+}
+
 static void reads_add(const char *name, int slot)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), h = read_hash(name, len);
 
-	if (len > READ_NAME_MAX || reads.n[len] == READ_PER_LEN) {
-		reads.ok = false; /* checked by test_normalize: nres_slot then reads nothing */
-		return;
-	}
-	reads.name[len][reads.n[len]] = name;
-	reads.slot[len][reads.n[len]++] = slot;
+	while (reads.name[h] != NULL)
+		h = (h + 1) & (READ_SLOTS - 1);
+	reads.name[h] = name;
+	reads.len[h] = len;
+	reads.slot[h] = slot;
 }
 
 static void reads_make(void)
 {
-	reads.ok = true;
+	_Static_assert(NRES_FIELDS + sizeof(flag_keys) / sizeof(flag_keys[0]) < READ_SLOTS / 2,
+	               "the table stays under half full");
 	for (int i = NRES_ATTRIBUTES + 1; i < NRES_FIELDS; i++)
 		reads_add(slot_names[i], i);
 	for (size_t i = 0; i < msg_flag_count; i++)
@@ -429,18 +450,19 @@ static void reads_make(void)
 
 int nres_slot(int level, const char *name, size_t len)
 {
+	size_t h;
+
 	if (level == 1) {
 		for (int i = NRES_ID; i <= NRES_ATTRIBUTES; i++)
 			if (len == strlen(slot_names[i]) && memcmp(name, slot_names[i], len) == 0)
 				return i;
 		return -1;
 	}
-	if (level != 2 || pthread_once(&reads_once, reads_make) != 0 || !reads.ok ||
-	    len > READ_NAME_MAX)
+	if (level != 2 || pthread_once(&reads_once, reads_make) != 0)
 		return -1;
-	for (unsigned i = 0; i < reads.n[len]; i++)
-		if (memcmp(reads.name[len][i], name, len) == 0)
-			return reads.slot[len][i];
+	for (h = read_hash(name, len); reads.name[h] != NULL; h = (h + 1) & (READ_SLOTS - 1))
+		if (reads.len[h] == len && memcmp(reads.name[h], name, len) == 0)
+			return reads.slot[h];
 	return -1;
 }
 

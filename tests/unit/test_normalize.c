@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <cmocka.h>
 
+#include "lib/util.h"
+#include "lib/weblink.h"
 #include "rules/normalize.h"
 #include "rules/template.h"
 
@@ -301,6 +303,42 @@ static void test_links_use_utc_time_and_zone(void **state)
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(normalize_resource(r, NULL, big, &m, err, sizeof(err)), -1);
 	assert_string_equal(err, "links: base_url too long");
+	json_decref(r);
+}
+
+/* The recording link, made from the web link, is the one weblink_at writes for that page,
+ * for odd bases too, and a base that fits the web link but not the recording one fails. */
+static void test_recording_link_is_weblinks_own(void **state)
+{
+	static const char *const bases[] = {"https://x", "https://x//", "https://x/a?b=/events",
+	                                    "/", "https://x/events"};
+	char base[600], err[128];
+	struct message m;
+	json_t *r = example("events-period", 0);
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]) + 40; i++) {
+		struct buf want;
+		int rc;
+
+		if (i < sizeof(bases) / sizeof(bases[0])) {
+			snprintf(base, sizeof(base), "%s", bases[i]);
+		} else { /* lengths around where the links stop fitting */
+			size_t len = 420 + i;
+			memset(base, 'a', len);
+			base[len] = '\0';
+		}
+		buf_init(&want, sizeof(m.link_recording) - 1);
+		rc = normalize_resource(r, NULL, base, &m, err, sizeof(err));
+		if (weblink_at(&want, base, "/recordings", m.occurred_ms, m.zone_id, NULL) < 0) {
+			assert_int_equal(rc, -1);
+			assert_string_equal(err, "links: base_url too long");
+		} else {
+			assert_int_equal(rc, 0);
+			assert_string_equal(m.link_recording, want.data);
+		}
+		buf_release(&want);
+	}
 	json_decref(r);
 }
 
@@ -1361,6 +1399,7 @@ int main(void)
 	    cmocka_unit_test(test_duration_from_field_then_times_then_unknown),
 	    cmocka_unit_test(test_times_kept_as_sent_and_parsed),
 	    cmocka_unit_test(test_links_use_utc_time_and_zone),
+	    cmocka_unit_test(test_recording_link_is_weblinks_own),
 	    cmocka_unit_test(test_plate_is_normalised),
 	    cmocka_unit_test(test_zone_name_stands_in_and_is_cut_at_a_character),
 	    cmocka_unit_test(test_watch_rule_and_phase_in_json),
