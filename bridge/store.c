@@ -53,7 +53,9 @@
  * a table of deadlines nothing used since rule_state took its place; v6 added control, the
  * arming mode and the video wall's hold, so a restart keeps both; v7 added ha_config, the
  * Home Assistant discovery configs handed to the outbox, so a restart can delete those of
- * zones and rules that went away while it was stopped. */
+ * zones and rules that went away while it was stopped; v8 makes seen a WITHOUT ROWID table
+ * (one b-tree keyed by kind and source_id, not a table and its key's index: the poller
+ * writes a record for every resource it reads). */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cursors (zone_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " until_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
@@ -99,6 +101,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     "CREATE TABLE ha_config (target TEXT NOT NULL, topic TEXT NOT NULL,"
     " payload TEXT NOT NULL, PRIMARY KEY (target, topic)) WITHOUT ROWID;",
+
+    "CREATE TABLE seen_v8 (kind TEXT NOT NULL, source_id TEXT NOT NULL,"
+    " revision TEXT NOT NULL, flags INTEGER NOT NULL, severity TEXT NOT NULL,"
+    " complete INTEGER NOT NULL, zone_id TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
+    " seen_ms INTEGER NOT NULL, PRIMARY KEY (kind, source_id)) WITHOUT ROWID;"
+    "INSERT INTO seen_v8 SELECT kind, source_id, revision, flags, severity, complete,"
+    " zone_id, starts_ms, seen_ms FROM seen;"
+    "DROP TABLE seen;"
+    "ALTER TABLE seen_v8 RENAME TO seen;"
+    "CREATE INDEX seen_open ON seen (zone_id, starts_ms) WHERE complete = 0;",
 };
 
 enum st {

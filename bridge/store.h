@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Schema version written to PRAGMA user_version. Older files are migrated at open. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 

@@ -1281,6 +1281,53 @@ static void test_migrates_v6_database_adds_ha_config(void **state)
 	store_close(s);
 }
 
+/* Version 7's seen table had a rowid and its key's index; version 8 is keyed by the key
+ * alone: the records are kept, open ones still listed, and puts replace them. */
+static void test_migrates_v7_database_keys_seen_by_its_key(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s;
+	struct store_seen seen = {0};
+	char sql[256];
+
+	raw_exec(f->path, v1_schema);
+	raw_exec(f->path, v2_steps);
+	raw_exec(f->path,
+	         "CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+	         " expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	         "DROP TABLE kv;"
+	         "CREATE TABLE control (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+	         " WITHOUT ROWID;"
+	         "CREATE TABLE ha_config (target TEXT NOT NULL, topic TEXT NOT NULL,"
+	         " payload TEXT NOT NULL, PRIMARY KEY (target, topic)) WITHOUT ROWID;"
+	         "INSERT INTO seen VALUES ('event', 'e1', 'r1', 5, 'high', 1, 'A', 10, 20),"
+	         " ('event', 'e2', 'r2', 0, 'low', 0, 'A', 11, 21);"
+	         "PRAGMA user_version = 7;");
+	s = open_ok(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM sqlite_master WHERE name = 'seen' AND"
+	         " sql LIKE '%%WITHOUT ROWID%%'");
+	assert_int_equal(raw_int(f->path, sql), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name ="
+	                                  " 'seen_open'"),
+	                 1);
+	assert_int_equal(store_seen_get(s, "event", "e1", &seen), 1);
+	assert_string_equal(seen.revision, "r1");
+	assert_int_equal(seen.flags, 5);
+	assert_true(seen.complete);
+	assert_int_equal(seen.seen_ms, 20);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM seen INDEXED BY seen_open"
+	                                  " WHERE zone_id = 'A' AND complete = 0"),
+	                 1);
+	snprintf(seen.revision, sizeof(seen.revision), "r3");
+	seen.complete = true;
+	assert_int_equal(store_seen_put(s, "event", "e2", "A", &seen), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM seen"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM seen WHERE complete = 0"), 0);
+	store_close(s);
+}
+
 static void test_newer_version_rejected(void **state)
 {
 	struct fixture *f = *state;
@@ -1601,6 +1648,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrates_v1_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v2_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v3_database_forgets_webhook_urls, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v7_database_keys_seen_by_its_key, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_v6_database_adds_ha_config, setup,
 	                                    teardown),
