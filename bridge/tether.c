@@ -1832,23 +1832,32 @@ static const yajl_callbacks flat_callbacks = {
     .yajl_end_array = fl_close,
 };
 
-/* One walk of r's body with e (set up but for its handle): the number of resources, or
- * -2 with err, or what the caller's callback returned. */
-static long each_walk(struct each *e, const yajl_callbacks *cbs, const struct tether_req *r,
-                      char *err, size_t errsz)
+/* One walk of r's body, building trees for cb (keep: what of them) or telling flat of the
+ * members it reads: the number of resources, or -2 with err, or what the caller's callback
+ * returned. */
+static long each_walk(const struct tether *t, const struct tether_keep *keep,
+                      int (*cb)(void *arg, const json_t *resource), const struct tether_flat *flat,
+                      void *arg, const struct tether_req *r, char *err, size_t errsz)
 {
-	const struct tether *t = e->t;
 	const unsigned char *p = (const unsigned char *)(r->body ? r->body : "");
 	size_t n = r->body ? r->body_len : 0;
+	struct each *e = calloc(1, sizeof(*e));
 	yajl_handle h;
 	yajl_status st;
 	size_t junk; /* the first byte after the document that is not white space, or n */
 	long rc = -2;
 
-	if ((h = yajl_alloc(cbs, NULL, e)) == NULL) {
+	if (e == NULL ||
+	    (h = yajl_alloc(flat ? &flat_callbacks : &each_callbacks, NULL, e)) == NULL) {
+		free(e);
 		snprintf(err, errsz, "out of memory");
 		return -2;
 	}
+	e->t = t;
+	e->keep = keep;
+	e->cb = cb;
+	e->flat = flat;
+	e->arg = arg;
 	e->h = h;
 	e->fslot = -1;
 	buf_init(&e->key, 0);
@@ -1910,44 +1919,20 @@ static long each_walk(struct each *e, const yajl_callbacks *cbs, const struct te
 	if (e->top > 0)
 		json_decref(e->stack[0]); /* a resource cut short: holds the others */
 	buf_release(&e->key);
+	free(e);
 	return rc;
 }
 
 long tether_each(const struct tether *t, const struct tether_req *r, const struct tether_keep *keep,
                  int (*cb)(void *arg, const json_t *resource), void *arg, char *err, size_t errsz)
 {
-	struct each *e = calloc(1, sizeof(*e));
-	long rc;
-
-	if (e == NULL) {
-		snprintf(err, errsz, "out of memory");
-		return -2;
-	}
-	e->t = t;
-	e->keep = keep;
-	e->cb = cb;
-	e->arg = arg;
-	rc = each_walk(e, &each_callbacks, r, err, errsz);
-	free(e);
-	return rc;
+	return each_walk(t, keep, cb, NULL, arg, r, err, errsz);
 }
 
 long tether_each_flat(const struct tether *t, const struct tether_req *r,
                       const struct tether_flat *ops, void *arg, char *err, size_t errsz)
 {
-	struct each *e = calloc(1, sizeof(*e));
-	long rc;
-
-	if (e == NULL) {
-		snprintf(err, errsz, "out of memory");
-		return -2;
-	}
-	e->t = t;
-	e->flat = ops;
-	e->arg = arg;
-	rc = each_walk(e, &flat_callbacks, r, err, errsz);
-	free(e);
-	return rc;
+	return each_walk(t, NULL, NULL, ops, arg, r, err, errsz);
 }
 
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)

@@ -1559,24 +1559,32 @@ static int text_cb(void *arg, const json_t *res)
 	return 0;
 }
 
+/* An events request answered with body (len bytes). */
+static struct tether_req answered(const char *body, size_t len)
+{
+	struct tether_req r = req(TETHER_EVENTS, "z1");
+
+	r.body = malloc(len + 1);
+	assert_non_null(r.body);
+	memcpy(r.body, body, len);
+	r.body[len] = '\0';
+	r.body_len = len;
+	return r;
+}
+
 /* tether_each of body with keep; *texts gets text_cb's output (caller frees). */
 static long each_keep(const char *body, size_t len, const struct tether_keep *keep,
                       size_t max_doc_memory, char **texts, char *err, size_t errsz)
 {
 	struct tether_opts o = static_opts(&g_sim);
 	struct tether *t;
-	struct tether_req r = req(TETHER_EVENTS, "z1");
+	struct tether_req r = answered(body, len);
 	struct buf b;
 	long n;
 
 	o.max_doc_memory = max_doc_memory;
 	t = client(&o);
 	buf_init(&b, 0);
-	r.body = malloc(len + 1);
-	assert_non_null(r.body);
-	memcpy(r.body, body, len);
-	r.body[len] = '\0';
-	r.body_len = len;
 	err[0] = '\0';
 	n = tether_each(t, &r, keep, text_cb, &b, err, errsz);
 	*texts = b.data ? buf_steal(&b) : strdup("");
@@ -1863,14 +1871,9 @@ static long each_flat(const char *body, size_t len, struct flat_seen *f, char *e
 {
 	struct tether_opts o = static_opts(&g_sim);
 	struct tether *t = client(&o);
-	struct tether_req r = req(TETHER_EVENTS, "z1");
+	struct tether_req r = answered(body, len);
 	long n;
 
-	r.body = malloc(len + 1);
-	assert_non_null(r.body);
-	memcpy(r.body, body, len);
-	r.body[len] = '\0';
-	r.body_len = len;
 	err[0] = '\0';
 	n = tether_each_flat(t, &r, &fs_ops, f, err, errsz);
 	tether_req_release(&r);
