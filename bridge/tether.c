@@ -1301,14 +1301,16 @@ struct each {
 	int skip;       /* containers open inside a value not built (no fault can come) */
 	/* tether_each_flat: no tree (stack and top unused); depths are e->depth values */
 	const struct tether_flat *flat;
-	int res_depth;   /* the resource's own container; 0: not inside a resource */
-	int attr_depth;  /* its "attributes" object; 0: not inside it */
-	int fskip_depth; /* the outermost container not reported; 0: none */
-	bool fcheck;     /* what is inside that container is checked (the caller reads it) */
-	int fslot;       /* the caller's slot for the member name just read; -1: not read */
-	bool fattrs;     /* that name is the resource's "attributes" */
-	bool fname_bad;  /* the name just read inside a checked container is not UTF-8 */
-	size_t prev_end; /* bytes lexed up to the previous token, for a resource's offset */
+	int res_depth;    /* the resource's own container; 0: not inside a resource */
+	int attr_depth;   /* its "attributes" object; 0: not inside it */
+	int fskip_depth;  /* the outermost container not reported; 0: none */
+	bool fcheck;      /* what is inside that container is checked (the caller reads it) */
+	int fslot;        /* the caller's slot for the member name just read; -1: not read */
+	bool fattrs;      /* that name is the resource's "attributes" */
+	bool fname_bad;   /* the name just read inside a checked container is not UTF-8 */
+	size_t prev_end;  /* bytes lexed up to the previous token, for a resource's offset */
+	const char *text; /* the body walked, text_len bytes */
+	size_t text_len;
 	json_t *stack[EACH_MAX_DEPTH];
 };
 
@@ -1637,9 +1639,13 @@ static int flat_scalar(struct each *e, const struct tether_value *v)
 
 	if (e->res_depth == 0) {
 		int what = each_start(e, false, false);
+		size_t at = e->prev_end; /* after the token before: skip to this one */
 		if (what != BUILD)
 			return what == SKIP;
-		e->flat->begin(e->arg, false, e->prev_end);
+		while (at < e->text_len && e->text[at] != '\0' &&
+		       strchr(" \t\r\n,[", e->text[at]) != NULL)
+			at++;
+		e->flat->begin(e->arg, false, at);
 		if (v->type == TV_STRING && !flat_string(e, v->s, v->len))
 			return 0;
 		return flat_end(e);
@@ -1751,6 +1757,7 @@ static int fl_open(struct each *e, bool array)
 	}
 	if (e->res_depth != 0 && e->fskip_depth != 0 && !flat_name(e))
 		return 0;
+	e->prev_end = yajl_get_bytes_consumed(e->h);
 	e->depth++;
 	if (e->open_data) {
 		e->open_data = false;
@@ -1758,7 +1765,7 @@ static int fl_open(struct each *e, bool array)
 	}
 	if (resource) {
 		e->res_depth = e->depth;
-		e->flat->begin(e->arg, !array, yajl_get_bytes_consumed(e->h) - 1);
+		e->flat->begin(e->arg, !array, e->prev_end - 1); /* at its '{' or '[' */
 		if (array) { /* not a resource the caller can read: its contents are checked */
 			e->fskip_depth = e->depth;
 			e->fcheck = true;
@@ -1859,6 +1866,8 @@ static long each_walk(const struct tether *t, const struct tether_keep *keep,
 	e->flat = flat;
 	e->arg = arg;
 	e->h = h;
+	e->text = (const char *)p;
+	e->text_len = n;
 	e->fslot = -1;
 	buf_init(&e->key, 0);
 	if (e->flat == NULL && t->arena != NULL && !t->arena->opened) {
@@ -1934,6 +1943,8 @@ long tether_each_flat(const struct tether *t, const struct tether_req *r,
 {
 	return each_walk(t, NULL, NULL, ops, arg, r, err, errsz);
 }
+
+/* --- running a batch --- */
 
 static void fail_req(struct tether_req *r, enum tether_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
