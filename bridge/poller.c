@@ -1606,7 +1606,7 @@ static void commit_batch(struct poller *p, size_t a, size_t b, int lo, int hi, i
 	size_t docs = 0;
 	for (int k = lo; k <= hi; k++) {
 		docs += p->reqs[k].doc_memory + p->reqs[k].body_len;
-		tether_req_release(&p->reqs[k]);
+		tether_req_recycle(p->api, &p->reqs[k]); /* the next batches' bodies */
 	}
 	/* a catch-up asks batch after batch: give the freed memory back now, or the heaps keep
 	 * the high-water mark of every batch, fragmented (the bodies were allocated on the
@@ -1694,6 +1694,7 @@ static bool cycle(struct poller *p)
 	for (size_t i = 0; i < p->nreqs; i++)
 		tether_req_release(&p->reqs[i]);
 	p->nreqs = 0;
+	tether_spare_release(p->api); /* bodies are kept within a cycle, not between */
 	if (added > TRIM_AFTER)
 		malloc_trim(0); /* hand the memory of a large catch-up back to the system */
 	return behind;

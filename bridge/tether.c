@@ -38,6 +38,8 @@
 #define REAUTH_HINT "run 'tether-bridge auth url' to authorise again"
 #define DEFAULT_MAX_DOC_MEMORY ((size_t)256 * 1024 * 1024)
 #define TRIM_OVER ((size_t)4 * 1024 * 1024) /* documents this big give memory back when freed */
+#define SPARE_BODIES 4                      /* raw bodies kept for reuse (tether_req_recycle) */
+#define SPARE_MIN ((size_t)256 * 1024)      /* smaller ones are not worth keeping */
 
 /* One transfer slot: an easy handle kept for the client's life, so its connection stays warm. */
 struct slot {
@@ -51,6 +53,7 @@ struct slot {
 	unsigned gen; /* token generation the request went out with */
 	int64_t retry_after_ms;
 	bool too_big, nomem, retried;
+	struct tether *t; /* the client's spare bodies, for a raw answer growing big */
 };
 
 struct tether {
@@ -71,6 +74,15 @@ struct tether {
 	curl_socket_t *socks; /* the client's open sockets (quick_acks), CURL_SOCKET_BAD: free */
 	size_t nsocks;
 	struct arena *arena; /* tether_each's trees; NULL: plain malloc */
+	/* bodies of raw answers handed back by tether_req_recycle, for the next raw answers:
+	 * their pages are already there (a fresh 1.5 MB body is 370 page faults, each page
+	 * zeroed); under spare_mu (the fetch thread takes, the caller's thread gives) */
+	pthread_mutex_t spare_mu;
+	struct {
+		char *data;
+		size_t cap;
+	} spare[SPARE_BODIES];
+	size_t nspare;
 };
 
 /* Per tether_run: a 401 refreshes at most once per call; a 429 holds every request not
@@ -768,8 +780,14 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto out_nomem;
+	if (pthread_mutex_init(&t->spare_mu, NULL) != 0) {
+		free(t);
+		goto out_nomem;
+	}
 	t->arena = calloc(1, sizeof(*t->arena)); /* NULL: tether_each uses malloc */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		pthread_mutex_destroy(&t->spare_mu);
+		free(t->arena);
 		free(t);
 		snprintf(err, errsz, "curl_global_init failed");
 		return NULL;
@@ -804,6 +822,7 @@ struct tether *tether_new(const struct tether_opts *opts, char *err, size_t errs
 	for (size_t k = 0; k < t->nsocks; k++)
 		t->socks[k] = CURL_SOCKET_BAD;
 	for (i = 0; i < t->concurrency; i++) {
+		t->slots[i].t = t;
 		buf_init(&t->slots[i].body, t->max_body);
 		if ((t->slots[i].easy = curl_easy_init()) == NULL)
 			goto out_free_nomem;
@@ -861,6 +880,8 @@ void tether_free(struct tether *t)
 	if (t->arena != NULL)
 		arena_close(t->arena);
 	free(t->arena);
+	tether_spare_release(t);
+	pthread_mutex_destroy(&t->spare_mu);
 	free(t);
 	curl_global_cleanup();
 }
@@ -877,6 +898,65 @@ static void doc_free(json_t *doc, size_t bytes)
 	json_decref(doc);
 	if (bytes >= TRIM_OVER)
 		malloc_trim(0);
+}
+
+/* Locks (lock) or unlocks the spare bodies; a plain mutex fails only when broken, and the
+ * process stops there rather than hand one buffer to two answers. */
+static void spare_lock(struct tether *t, bool lock)
+{
+	int rc = lock ? pthread_mutex_lock(&t->spare_mu) : pthread_mutex_unlock(&t->spare_mu);
+
+	if (rc != 0) {
+		log_errorx("tether: unable to %s the spare bodies: %s", lock ? "lock" : "unlock",
+		           strerror(rc));
+		abort();
+	}
+}
+
+/* Moves the len bytes in b into a spare body that has room for need bytes, if one is
+ * kept: a raw answer takes one only once it is big, so a small answer never holds a big
+ * buffer. */
+static void spare_swap(struct tether *t, struct buf *b, size_t need)
+{
+	spare_lock(t, true);
+	if (t->nspare > 0 && t->spare[t->nspare - 1].cap >= need) {
+		t->nspare--;
+		if (b->len > 0)
+			memcpy(t->spare[t->nspare].data, b->data, b->len);
+		t->spare[t->nspare].data[b->len] = '\0';
+		free(b->data);
+		b->data = t->spare[t->nspare].data;
+		b->cap = t->spare[t->nspare].cap;
+	}
+	spare_lock(t, false);
+}
+
+void tether_req_recycle(struct tether *t, struct tether_req *req)
+{
+	size_t cap = req != NULL && req->body != NULL ? malloc_usable_size(req->body) : 0;
+
+	if (t != NULL && cap >= SPARE_MIN) {
+		spare_lock(t, true);
+		if (t->nspare < SPARE_BODIES) {
+			t->spare[t->nspare].data = req->body;
+			t->spare[t->nspare].cap = cap;
+			t->nspare++;
+			req->body = NULL;
+			req->body_len = 0;
+		}
+		spare_lock(t, false);
+	}
+	tether_req_release(req);
+}
+
+void tether_spare_release(struct tether *t)
+{
+	if (t == NULL)
+		return;
+	spare_lock(t, true);
+	while (t->nspare > 0)
+		free(t->spare[--t->nspare].data);
+	spare_lock(t, false);
 }
 
 void tether_req_release(struct tether_req *req)
@@ -901,6 +981,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 		s->too_big = true; /* body.len never passes max_body: see below */
 		return 0;
 	}
+	/* growing past SPARE_MIN: into a spare body if there is one, its pages already there */
+	if (s->req && s->req->raw && s->body.len + n + 1 > s->body.cap &&
+	    s->body.len + n + 1 > SPARE_MIN && s->body.cap <= SPARE_MIN)
+		spare_swap(s->t, &s->body, s->body.len + n + 1);
 	if (buf_append(&s->body, p, n) < 0) {
 		if (errno == E2BIG)
 			s->too_big = true;

@@ -182,6 +182,13 @@ struct tether_flat {
 long tether_each_flat(const struct tether *t, const struct tether_req *r,
                       const struct tether_flat *ops, void *arg, char *err, size_t errsz);
 
+/* tether_req_release, but a raw answer's body of 256 KiB or more is kept by t (up to four)
+ * for the next raw answers, whose pages are then already there. May run while tether_run
+ * runs on another thread. tether_spare_release frees what t keeps (tether_free does too):
+ * a caller calls it when a burst of big answers is over, so that idle memory stays small. */
+void tether_req_recycle(struct tether *t, struct tether_req *req);
+void tether_spare_release(struct tether *t);
+
 /* Typed views of validated documents; strings are borrowed from doc. */
 struct tether_zone {
 	const char *id, *name;

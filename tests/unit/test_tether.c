@@ -693,6 +693,39 @@ static void test_too_many_resources_is_payload_naming_count(void **state)
 	assert_null(r.doc);
 }
 
+/* A big raw answer's body handed back with tether_req_recycle holds the next raw answer
+ * (its pages are already there); what the client keeps is freed by tether_spare_release
+ * and tether_free (LeakSanitizer and valgrind run this too). */
+static void test_recycled_body_holds_the_next_raw_answer(void **state)
+{
+	struct tether_opts o = static_opts(&g_sim);
+	struct tether *t = client(&o);
+	struct tether_req r = req(TETHER_EVENTS, g_zone), r2 = r, r3 = r;
+	char *first;
+	(void)state;
+
+	r.raw = r2.raw = r3.raw = true;
+	fault(&g_sim, "{\"count\":3,\"body\":\"many\",\"resources\":100000,"
+	              "\"path\":\"/api/v3p/events\"}");
+	assert_int_equal(tether_run(t, &r, 1), 0);
+	assert_int_equal(r.status, TETHER_OK);
+	assert_true(r.body_len > 256 * 1024);
+	first = r.body;
+	tether_req_recycle(t, &r);
+	assert_null(r.body);
+	assert_int_equal(tether_run(t, &r2, 1), 0);
+	assert_int_equal(r2.status, TETHER_OK);
+	assert_ptr_equal(r2.body, first);
+	assert_true(r2.body_len > 256 * 1024);
+	/* given back again, then let go: the next answer has a buffer of its own */
+	tether_req_recycle(t, &r2);
+	tether_spare_release(t);
+	assert_int_equal(tether_run(t, &r3, 1), 0);
+	assert_int_equal(r3.status, TETHER_OK);
+	tether_req_recycle(t, &r3);
+	tether_free(t); /* frees what it keeps: valgrind and LeakSanitizer would tell */
+}
+
 /* The memory a batch's parsed documents take is bounded, not only their text. */
 static void test_document_over_memory_budget_is_payload(void **state)
 {
@@ -2209,6 +2242,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_shape_is_payload_naming_field),
 	    cmocka_unit_test(test_huge_body_over_cap_is_payload),
 	    cmocka_unit_test(test_too_many_resources_is_payload_naming_count),
+	    cmocka_unit_test(test_recycled_body_holds_the_next_raw_answer),
 	    cmocka_unit_test(test_document_over_memory_budget_is_payload),
 	    cmocka_unit_test(test_delay_beyond_timeout_is_timeout),
 	    cmocka_unit_test(test_connection_refused_is_network),
