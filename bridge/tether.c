@@ -1724,11 +1724,14 @@ static int flat_scalar(struct each *e, const struct tether_value *v)
 	if (e->res_depth == 0) {
 		int what = each_start(e, false, false);
 		size_t at = e->prev_end; /* after the token before: skip to this one */
-		if (what != BUILD)
+		if (what != BUILD) {
+			e->prev_end = yajl_get_bytes_consumed(e->h);
 			return what == SKIP;
+		}
 		while (at < e->text_len && e->text[at] != '\0' &&
 		       strchr(" \t\r\n,[", e->text[at]) != NULL)
 			at++;
+		e->prev_end = yajl_get_bytes_consumed(e->h);
 		e->flat->begin(e->arg, false, at);
 		if (v->type == TV_STRING && !flat_string(e, v->s, v->len))
 			return 0;
@@ -1751,52 +1754,37 @@ static int flat_scalar(struct each *e, const struct tether_value *v)
 
 static int fl_null(void *ctx)
 {
-	struct each *e = ctx;
 	struct tether_value v = {.type = TV_NULL};
-	int rc = flat_scalar(e, &v);
 
-	e->prev_end = yajl_get_bytes_consumed(e->h);
-	return rc;
+	return flat_scalar(ctx, &v);
 }
 
 static int fl_boolean(void *ctx, int b)
 {
-	struct each *e = ctx;
 	struct tether_value v = {.type = b ? TV_TRUE : TV_FALSE};
-	int rc = flat_scalar(e, &v);
 
-	e->prev_end = yajl_get_bytes_consumed(e->h);
-	return rc;
+	return flat_scalar(ctx, &v);
 }
 
 static int fl_integer(void *ctx, long long i)
 {
-	struct each *e = ctx;
 	struct tether_value v = {.type = TV_INTEGER, .i = i};
-	int rc = flat_scalar(e, &v);
 
-	e->prev_end = yajl_get_bytes_consumed(e->h);
-	return rc;
+	return flat_scalar(ctx, &v);
 }
 
 static int fl_double(void *ctx, double d)
 {
-	struct each *e = ctx;
 	struct tether_value v = {.type = TV_REAL, .d = d};
-	int rc = flat_scalar(e, &v);
 
-	e->prev_end = yajl_get_bytes_consumed(e->h);
-	return rc;
+	return flat_scalar(ctx, &v);
 }
 
 static int fl_string(void *ctx, const unsigned char *s, size_t n)
 {
-	struct each *e = ctx;
 	struct tether_value v = {.type = TV_STRING, .s = (const char *)s, .len = n};
-	int rc = flat_scalar(e, &v);
 
-	e->prev_end = yajl_get_bytes_consumed(e->h);
-	return rc;
+	return flat_scalar(ctx, &v);
 }
 
 static int fl_key(void *ctx, const unsigned char *s, size_t n)
@@ -1818,7 +1806,6 @@ static int fl_key(void *ctx, const unsigned char *s, size_t n)
 		e->fattrs = level == 1 && n == 10 && memcmp(s, "attributes", 10) == 0;
 		/* a name the caller reads is one of its own: no NUL, valid UTF-8 */
 	}
-	e->prev_end = yajl_get_bytes_consumed(e->h);
 	return rc;
 }
 
@@ -1841,7 +1828,8 @@ static int fl_open(struct each *e, bool array)
 	}
 	if (e->res_depth != 0 && e->fskip_depth != 0 && !flat_name(e))
 		return 0;
-	e->prev_end = yajl_get_bytes_consumed(e->h);
+	if (e->res_depth == 0)
+		e->prev_end = yajl_get_bytes_consumed(e->h);
 	e->depth++;
 	if (e->open_data) {
 		e->open_data = false;
@@ -1906,7 +1894,8 @@ static int fl_close(void *ctx)
 			rc = flat_end(e);
 		}
 	}
-	e->prev_end = yajl_get_bytes_consumed(e->h);
+	if (e->res_depth == 0)
+		e->prev_end = yajl_get_bytes_consumed(e->h);
 	return rc;
 }
 
