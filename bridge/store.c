@@ -137,6 +137,7 @@ enum st {
 	ST_OB_COUNT,
 	ST_OB_COUNT_EACH,
 	ST_OB_LOW,
+	ST_OB_DEFERRED,
 	ST_OB_NEXT_DUE,
 	ST_OB_HEADS,
 	ST_OB_DUE_ANY,
@@ -266,6 +267,8 @@ static const char *const st_sql[ST_COUNT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_OB_FETCH] = FETCH_SQL,
     [ST_OB_LOW] = LOW_SQL,
+    [ST_OB_DEFERRED] = "SELECT 1 FROM outbox INDEXED BY outbox_due"
+                       " WHERE target = ?1 AND next_attempt_ms > ?2 LIMIT 1",
     [ST_OB_HEADS] = HEADS_SQL,
     [ST_OB_ACK] = "DELETE FROM outbox WHERE id = ?1",
     [ST_OB_DEFER] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2,"
@@ -1262,6 +1265,7 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 {
 	sqlite3_stmt *st = s->st[ST_OB_FETCH];
 	sqlite3_stmt *low = s->st[ST_OB_LOW];
+	sqlite3_stmt *deferred = s->st[ST_OB_DEFERRED];
 	int64_t start = 0;
 	int rc;
 
@@ -1272,15 +1276,25 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 	if (max > INT32_MAX)
 		max = INT32_MAX;
 	/* Start the walk at the oldest due zone head: entries of zones whose head is deferred
-	 * may fill the outbox below it, and walking them is what would cost. The two reads may
-	 * see different commits; that is safe, as others only add entries, with higher ids. */
-	if (bind_text(low, 1, target) || sqlite3_bind_int64(low, 2, now_ms))
-		return fail_reset(s, low, "outbox fetch");
-	rc = run_int64(s, ST_OB_LOW, "outbox fetch", &start);
-	if (rc <= 0)
-		return rc; /* error, or no zone's head is due: nothing can go */
-	if (start - 1 > after_id)
-		after_id = start - 1;
+	 * may fill the outbox below it, and walking them is what would cost. Finding the heads
+	 * is an index seek a zone, so it is done only when some entry of the target is deferred
+	 * (one seek): with none, every head is due, the oldest is the target's first entry and
+	 * the walk from after_id finds the same entries. The reads may see different commits;
+	 * that is safe, as others only add entries, with higher ids. */
+	if (bind_text(deferred, 1, target) || sqlite3_bind_int64(deferred, 2, now_ms))
+		return fail_reset(s, deferred, "outbox fetch");
+	rc = run_int64(s, ST_OB_DEFERRED, "outbox fetch", &start);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		if (bind_text(low, 1, target) || sqlite3_bind_int64(low, 2, now_ms))
+			return fail_reset(s, low, "outbox fetch");
+		rc = run_int64(s, ST_OB_LOW, "outbox fetch", &start);
+		if (rc <= 0)
+			return rc; /* error, or no zone's head is due: nothing can go */
+		if (start - 1 > after_id)
+			after_id = start - 1;
+	}
 	if (bind_text(st, 1, target) || sqlite3_bind_int64(st, 2, now_ms) ||
 	    sqlite3_bind_int64(st, 3, after_id) || sqlite3_bind_int64(st, 4, (int64_t)max))
 		return fail_reset(s, st, "outbox fetch");

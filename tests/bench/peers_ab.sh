@@ -4,7 +4,8 @@
 # to a local mosquitto, for quick before/after comparisons of two builds: delivered msg/s,
 # CPU per message, every thread's share of a core and the peak RSS, over SECONDS (15) once
 # the bridge has warmed up. VARIANT=full adds a webhook to nginx (format json,
-# HOOK_CONCURRENCY, default 4); POLL_CONCURRENCY (8). 127.0.0.1 only. Alternate the two
+# HOOK_CONCURRENCY, default 4); POLL_CONCURRENCY (8); ZONES (50: fewer, say 15, keep the
+# host below saturation, where a CPU-per-message figure varies less). 127.0.0.1 only. Alternate the two
 # binaries a few times: the machine is shared, one run says little.
 set -u
 BIN=$(readlink -f "${1:?usage: peers_ab.sh BIN [SECONDS]}")
@@ -38,7 +39,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n' "$
 	>"$T/mosquitto.conf"
 mosquitto -c "$T/mosquitto.conf" >"$T/mosquitto.log" 2>&1 &
 PIDS="$PIDS $!"
-python3 "$PEERS/fake_api.py" --serve --page-size 1000 --zones 50 --shape doc \
+python3 "$PEERS/fake_api.py" --serve --page-size 1000 --zones "${ZONES:-50}" --shape doc \
 	--port-file "$T/api.port" >"$T/api.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_file "$T/api.port" || { echo "peers_ab: fake_api.py did not start" >&2; exit 1; }
