@@ -418,13 +418,21 @@ static struct {
 } reads;
 static pthread_once_t reads_once = PTHREAD_ONCE_INIT;
 
+/* The length and three bytes (the last two and the middle one: the flags all start with
+ * "has_"), mixed by one multiplication; a hash of every byte cost the poller 4% of its time
+ * for the same spread (a probe and a quarter per name read, a probe and two thirds per name
+ * not read, over the documented attributes). */
 static size_t read_hash(const char *name, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	const unsigned char *b = (const unsigned char *)name;
+	uint32_t x = (uint32_t)len;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)name[i]) * 16777619u;
-	return h & (READ_SLOTS - 1);
+	_Static_assert(READ_SLOTS == 128, "the top 7 bits of the product");
+
+	if (len >= 2)
+		x |= (uint32_t)b[len - 1] << 8 | (uint32_t)b[len - 2] << 16 |
+		     (uint32_t)b[len / 2] << 24;
+	return (size_t)((x * 2654435761u) >> 25) & (READ_SLOTS - 1);
 }
 
 static void reads_add(const char *name, int slot)

@@ -85,20 +85,23 @@ kill -0 "$BR" 2>/dev/null || { echo "peers_ab: the bridge exited: $(tail -3 "$T/
 m0=$(wc -l <"$T/sub.out")
 h0=$([ -f "$T/nginx/access.log" ] && wc -l <"$T/nginx/access.log" || echo 0)
 c0=$(ticks "/proc/$BR")
+f0=$(awk '{ print $10 }' "/proc/$BR/stat")
 for t in /proc/"$BR"/task/*; do echo "${t##*/} $(ticks "$t")"; done >"$T/threads.0"
 sleep "$SECS"
 m1=$(wc -l <"$T/sub.out")
 h1=$([ -f "$T/nginx/access.log" ] && wc -l <"$T/nginx/access.log" || echo 0)
 c1=$(ticks "/proc/$BR")
+f1=$(awk '{ print $10 }' "/proc/$BR/stat")
 for t in /proc/"$BR"/task/*; do echo "${t##*/} $(ticks "$t")"; done >"$T/threads.1"
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$BR/status")
 curl -sf "http://127.0.0.1:$API_PORT/control/close" >/dev/null
 HZ=$(getconf CLK_TCK)
-awk -v m=$((m1 - m0)) -v h=$((h1 - h0)) -v c=$((c1 - c0)) -v s="$SECS" -v hz="$HZ" -v hwm="$hwm" \
+awk -v m=$((m1 - m0)) -v h=$((h1 - h0)) -v c=$((c1 - c0)) -v s="$SECS" -v hz="$HZ" -v hwm="$hwm" -v f=$((f1 - f0)) \
 	-v v="$VARIANT" 'BEGIN {
 	printf "peers_ab %s: %.0f msg/s", v, m / s
 	if (v == "full") printf ", %.0f webhook posts/s (nginx log, flushed every 100 ms)", h / s
-	printf ", CPU %.1f us per delivery, VmHWM %.1f MiB\n", (m + h) ? c / hz * 1e6 / (m + h) : 0, hwm / 1024
+	printf ", CPU %.1f us per delivery, %.2f page faults per delivery, VmHWM %.1f MiB\n",
+		(m + h) ? c / hz * 1e6 / (m + h) : 0, (m + h) ? f / (m + h) : 0, hwm / 1024
 }'
 join "$T/threads.0" "$T/threads.1" |
 	awk -v s="$SECS" -v hz="$HZ" '{ printf "  thread %s: %.0f%% of a core\n", $1, ($3 - $2) / hz * 100 / s }'

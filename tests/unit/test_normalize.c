@@ -911,6 +911,10 @@ static void test_read_set_names_what_is_read(void **state)
 	assert_false(normalize_reads_attribute("zone_id\0", 8));
 	assert_false(normalize_reads_attribute("zone_i", 6));
 	assert_false(normalize_reads_attribute("", 0));
+	assert_false(normalize_reads_attribute("x", 1));
+	/* the hash reads the last two bytes and the middle one: names equal there differ */
+	assert_false(normalize_reads_attribute("zonx_id", 7));
+	assert_false(normalize_reads_attribute("has_tmb", 7));
 	memset(key, 'a', sizeof(key));
 	assert_false(normalize_reads_attribute(key, sizeof(key)));
 }
