@@ -39,9 +39,14 @@
  * rarely with two busy connections): at a busy site the poller spent an eighth of its time
  * in those syncs. The daemon's connections hand them to a thread of their own, which runs
  * one at most every CKPT_GAP_MS, and checkpoint themselves only when that thread is
- * CKPT_FRAMES_SELF pages behind. */
+ * CKPT_FRAMES_SELF pages behind. Those PASSIVE checkpoints copy the WAL but never start it
+ * over while the poller and the delivery loop take turns at reading; past
+ * CKPT_RESTART_FRAMES pages the thread waits for the readers, up to CKPT_RESTART_WAIT_MS
+ * (see ckpt_run). */
 #define CKPT_FRAMES 1000
 #define CKPT_FRAMES_SELF 20000
+#define CKPT_RESTART_FRAMES 4000
+#define CKPT_RESTART_WAIT_MS 20
 #define CKPT_GAP_MS 100
 
 /* migrations[v] takes a database from user_version v to v + 1. Never edit a shipped step:
@@ -375,13 +380,29 @@ static void lib_init(void)
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
+/* The checkpoint thread's wait for the readers of the WAL (a RESTART checkpoint): short
+ * naps, as busy_wait, up to CKPT_RESTART_WAIT_MS; the writers wait meanwhile. */
+static int ckpt_busy(void *arg, int tries)
+{
+	struct timespec nap = {0, BUSY_NAP_US * 1000L};
+
+	(void)arg;
+	if ((long)tries * BUSY_NAP_US >= CKPT_RESTART_WAIT_MS * 1000L)
+		return 0;
+	nanosleep(&nap, NULL);
+	return 1;
+}
+
 /* Asked for by a connection store_open opened: SQLite is set up (lib_init) by then. */
 static void ckpt_run(struct ckpt *c)
 {
+	int frames = 0;
+
 	if (c->db == NULL) {
 		/* it reads no table: no lookaside memory, a minimal page cache */
 		if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
 		    sqlite3_db_config(c->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0) != SQLITE_OK ||
+		    sqlite3_busy_handler(c->db, ckpt_busy, NULL) != SQLITE_OK ||
 		    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 8", NULL,
 		                 NULL, NULL) != SQLITE_OK) {
 			sqlite3_close(c->db); /* the next request tries again */
@@ -390,9 +411,19 @@ static void ckpt_run(struct ckpt *c)
 		}
 	}
 	/* PASSIVE: never waits for the writers or the readers, as SQLite's own */
-	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL) !=
 	    SQLITE_OK)
-		atomic_fetch_add(&c->done, 1);
+		return;
+	atomic_fetch_add(&c->done, 1);
+	/* The WAL starts over at a commit only when no reader holds a snapshot in it, and with
+	 * the poller and the delivery loop reading in turn one nearly always does: it grew to
+	 * CKPT_FRAMES_SELF pages (80 MB on disk), every page read searching its whole index,
+	 * and past that every commit checkpointed in the committing thread. RESTART copies
+	 * what PASSIVE left and waits for those readers (new ones read the database file),
+	 * holding off the writers up to CKPT_RESTART_WAIT_MS; the next commit starts the WAL
+	 * over. Busy: the next request tries again. */
+	if (frames >= CKPT_RESTART_FRAMES)
+		(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
 }
 
 /* Waits CKPT_GAP_MS, or until stopped; c->mu held. */

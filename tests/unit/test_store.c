@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1531,6 +1532,62 @@ static void put_big_entries(struct store *s, int n)
 	}
 }
 
+struct wal_reader {
+	struct store *s;
+	atomic_bool stop;
+	long reads;
+};
+
+/* Reads in a loop, each read a transaction holding a snapshot of the WAL, as the delivery
+ * loop's fetches do while the poller writes. */
+static void *wal_read_loop(void *arg)
+{
+	struct wal_reader *r = arg;
+	int64_t v;
+
+	while (!atomic_load(&r->stop)) {
+		if (store_cursor_get(r->s, "z1", "event", &v) < 0)
+			break;
+		r->reads++;
+	}
+	return NULL;
+}
+
+/* With a reader always at work, the WAL started over only once the thread waited for it:
+ * before, it grew to 20,000 pages (80 MB) and past that every commit checkpointed. Here
+ * 15,000 pages (60 MB) go through it and it stays under 10,000. */
+static void test_wal_starts_over_under_a_busy_reader(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", wal[200];
+	struct wal_reader r = {0};
+	pthread_t reader;
+	struct stat st;
+	off_t most = 0;
+
+	assert_int_equal(store_checkpoints_start(f->path, err, sizeof(err)), 0);
+	struct store *s = open_ok(f->path);
+	r.s = open_ok(f->path);
+	atomic_init(&r.stop, false);
+	assert_int_equal(pthread_create(&reader, NULL, wal_read_loop, &r), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	for (int i = 0; i < 300; i++) {
+		put_big_entries(s, 10); /* about 50 pages */
+		usleep(2000);           /* the poller parses between its chunks */
+		assert_int_equal(stat(wal, &st), 0);
+		if (st.st_size > most)
+			most = st.st_size;
+	}
+	atomic_store(&r.stop, true);
+	assert_int_equal(pthread_join(reader, NULL), 0);
+	assert_true(r.reads > 0);
+	assert_true(store_checkpoints_done() > 0);
+	assert_true(most < (off_t)10000 * 4096);
+	store_close(r.s);
+	store_close(s);
+	store_checkpoints_stop();
+}
+
 /* With the checkpoint thread started, a connection's commits no longer checkpoint in the
  * committing thread: the thread does, and the database file (written only by checkpoints in
  * WAL mode) grows meanwhile. A store on another path keeps SQLite's own checkpoints. */
@@ -1595,6 +1652,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_path_is_state_db_in_state_dir),
+	    cmocka_unit_test_setup_teardown(test_wal_starts_over_under_a_busy_reader, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoints_run_in_their_own_thread, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
