@@ -42,6 +42,9 @@ long store_checkpoints_done(void); /* checkpoints the thread ran, 0 when none ru
 const char *store_errmsg(struct store *s);
 /* Bytes the connection's page cache holds now (bounded at open: see CACHE_PRAGMA). */
 size_t store_cache_bytes(struct store *s);
+/* Lines of the pool every page cache takes its pages from (CACHE_POOL_PAGES), 0 when SQLite
+ * was set up before the first store_open and so without it. */
+size_t store_cache_pool_lines(void);
 
 /* Explicit transaction (BEGIN IMMEDIATE: takes the write lock at once, so two writers wait on
  * busy_timeout instead of failing at their first write). Calls below outside a transaction

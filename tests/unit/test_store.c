@@ -1644,11 +1644,28 @@ static void test_sqlite_allocations_are_not_counted(void **state)
 	store_close(s);
 }
 
+/* The page caches take their pages from the store's pool, not from malloc: the pool's
+ * lines in use rise while entries are written and read, and stay within it. */
+static void test_page_caches_use_the_pool(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	int cur = -1, hi = -1;
+
+	assert_int_equal(store_cache_pool_lines(), 320);
+	put_big_entries(s, 20);
+	assert_int_equal(sqlite3_status(SQLITE_STATUS_PAGECACHE_USED, &cur, &hi, 0), SQLITE_OK);
+	assert_true(hi > 0);
+	assert_true(hi <= 320);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_sqlite_allocations_are_not_counted, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_page_caches_use_the_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_creates_schema_and_mode_0600, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_path_is_state_db_in_state_dir),
