@@ -1555,7 +1555,7 @@ static void *wal_read_loop(void *arg)
 
 /* With a reader always at work, the WAL started over only once the thread waited for it:
  * before, it grew to 20,000 pages (80 MB) and past that every commit checkpointed. Here
- * 15,000 pages (60 MB) go through it and it stays under 10,000. */
+ * 16,000 pages (64 MB) go through it and it stays under 12,000 (8,000 to 9,300 here). */
 static void test_wal_starts_over_under_a_busy_reader(void **state)
 {
 	struct fixture *f = *state;
@@ -1565,13 +1565,18 @@ static void test_wal_starts_over_under_a_busy_reader(void **state)
 	struct stat st;
 	off_t most = 0;
 
+	/* valgrind runs one thread at a time: no reader works beside the writer, and 64 MB
+	 * through SQLite under it take minutes */
+	const char *preload = getenv("LD_PRELOAD");
+	if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+		skip();
 	assert_int_equal(store_checkpoints_start(f->path, err, sizeof(err)), 0);
 	struct store *s = open_ok(f->path);
 	r.s = open_ok(f->path);
 	atomic_init(&r.stop, false);
 	assert_int_equal(pthread_create(&reader, NULL, wal_read_loop, &r), 0);
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 320; i++) {
 		put_big_entries(s, 10); /* about 50 pages */
 		usleep(2000);           /* the poller parses between its chunks */
 		assert_int_equal(stat(wal, &st), 0);
@@ -1582,7 +1587,7 @@ static void test_wal_starts_over_under_a_busy_reader(void **state)
 	assert_int_equal(pthread_join(reader, NULL), 0);
 	assert_true(r.reads > 0);
 	assert_true(store_checkpoints_done() > 0);
-	assert_true(most < (off_t)10000 * 4096);
+	assert_true(most < (off_t)12000 * (4096 + 24));
 	store_close(r.s);
 	store_close(s);
 	store_checkpoints_stop();
