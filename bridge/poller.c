@@ -1061,9 +1061,8 @@ static int handle_resource(struct doc_ctx *c, size_t idx)
 		return -1;
 	if (found == 1) {
 		memset(&prev, 0, sizeof(prev));
-		snprintf(prev.revision, sizeof(prev.revision), "%.*s",
-		         (int)sizeof(prev.revision) - 1, seen.revision);
-		snprintf(prev.severity, sizeof(prev.severity), "%s", seen.severity);
+		util_copy(prev.revision, sizeof(prev.revision), seen.revision);
+		util_copy(prev.severity, sizeof(prev.severity), seen.severity);
 		prev.flags = seen.flags;
 		prev.complete = seen.complete;
 	}
@@ -1119,8 +1118,8 @@ static int handle_resource(struct doc_ctx *c, size_t idx)
 		return 0; /* a duplicate: nothing changed (an open one past a day is closed) */
 	}
 	memset(&put, 0, sizeof(put));
-	snprintf(put.revision, sizeof(put.revision), "%s", next.revision);
-	snprintf(put.severity, sizeof(put.severity), "%s", next.severity);
+	util_copy(put.revision, sizeof(put.revision), next.revision);
+	util_copy(put.severity, sizeof(put.severity), next.severity);
 	put.flags = next.flags;
 	put.complete = next.complete;
 	put.starts_ms = m.occurred_ms;

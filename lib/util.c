@@ -338,6 +338,14 @@ int buf_urlencode(struct buf *b, const char *s)
 	return 0;
 }
 
+void util_copy(char *out, size_t outsz, const char *src)
+{
+	size_t n = strnlen(src, outsz - 1);
+
+	memcpy(out, src, n);
+	out[n] = '\0';
+}
+
 void util_excerpt(char *out, size_t outsz, const char *p, size_t len)
 {
 	size_t i, n = len < outsz - 1 ? len : outsz - 1;

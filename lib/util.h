@@ -51,6 +51,9 @@ int util_write_file_replace(const char *path, const char *text);
  * are). 0, or -1 with errno. */
 int util_mkdirs(const char *dir);
 
+/* Copies src into out (outsz > 0 bytes), cut to fit, NUL-terminated: snprintf's "%s"
+ * without the format parsing, for copies on the poller's path. */
+void util_copy(char *out, size_t outsz, const char *src);
 /* Overwrites n bytes with zeros in a way the compiler keeps (secrets before free). */
 void util_memzero(void *p, size_t n);
 /* The first bytes of p (len bytes) that fit out, printable: a byte outside printable ASCII

@@ -2,8 +2,9 @@
  * change of flags or severity are messages; a growing end time alone is not. */
 #include "rules/phase.h"
 
-#include <stdio.h>
 #include <string.h>
+
+#include "lib/util.h"
 
 enum phase_verdict phase_decide(struct message *m, const struct phase_seen *prev)
 {
@@ -29,8 +30,8 @@ enum phase_verdict phase_decide(struct message *m, const struct phase_seen *prev
 void phase_record(const struct message *m, int64_t now_ms, struct phase_seen *out)
 {
 	memset(out, 0, sizeof(*out));
-	snprintf(out->revision, sizeof(out->revision), "%s", m->revision);
-	snprintf(out->severity, sizeof(out->severity), "%s", m->severity);
+	util_copy(out->revision, sizeof(out->revision), m->revision);
+	util_copy(out->severity, sizeof(out->severity), m->severity);
 	out->flags = m->flags;
 	out->complete =
 	    m->kind == MSG_PLATE || m->complete || now_ms - m->occurred_ms > PHASE_OPEN_GIVE_UP_MS;

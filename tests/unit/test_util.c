@@ -71,6 +71,22 @@ static void test_utf8_valid_checks_exactly_the_bytes_given(void **state)
 	assert_false(util_utf8_valid("ab\x82", 3));
 }
 
+static void test_copy_cuts_to_fit_and_terminates(void **state)
+{
+	char out[5];
+
+	(void)state;
+	memset(out, 'x', sizeof(out));
+	util_copy(out, sizeof(out), "abc");
+	assert_string_equal(out, "abc");
+	util_copy(out, sizeof(out), "abcdefgh");
+	assert_string_equal(out, "abcd");
+	util_copy(out, sizeof(out), "");
+	assert_string_equal(out, "");
+	util_copy(out, 1, "abc");
+	assert_string_equal(out, "");
+}
+
 static void test_format_iso_writes_the_offset_given(void **state)
 {
 	char out[UTIL_TIME_MAX];
@@ -102,6 +118,7 @@ static void test_format_api_writes_utc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_copy_cuts_to_fit_and_terminates),
 	    cmocka_unit_test(test_utf8_cut_by_bytes_stops_before_a_character),
 	    cmocka_unit_test(test_utf8_cut_by_characters),
 	    cmocka_unit_test(test_utf8_cut_drops_a_character_cut_short),
