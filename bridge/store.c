@@ -38,7 +38,8 @@
  * faulted it in again for the next transaction (the delivery loop spent a tenth of its time
  * in brk and page faults). 320 lines of a 4 KiB page and its header, 1.4 MB: what the busy
  * bench needs at once, less than the two caches' bound; SQLite takes a line beyond them, or
- * of a bigger page, from malloc. */
+ * of a bigger page, from malloc. SQLite links every line into its free list at set-up, so
+ * the pool is resident from the start: idle RSS 0.8 MB more, peak RSS 1.2 to 1.9 MB less. */
 #define POOL_PAGE_SIZE 4096
 #define CACHE_POOL_PAGES 320
 #define STORE_FILE "state.db"
