@@ -381,11 +381,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-/* SQLite counts every allocation under one mutex shared by all connections, which the
- * poller and the delivery loop then take turns at; nothing here reads those counts. */
 static void *page_pool;    /* CACHE_POOL_PAGES cache lines, for the process's life */
 static int page_pool_line; /* bytes of a line, 0 when SQLite was set up without the pool */
 
+/* SQLite counts every allocation under one mutex shared by all connections, which the
+ * poller and the delivery loop then take turns at; nothing here reads those counts. The page
+ * caches take their lines from page_pool (see CACHE_POOL_PAGES). */
 static void lib_init(void)
 {
 	int hdr = 0;
