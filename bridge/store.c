@@ -1328,7 +1328,7 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 	sqlite3_stmt *st = s->st[ST_OB_FETCH];
 	sqlite3_stmt *low = s->st[ST_OB_LOW];
 	sqlite3_stmt *deferred = s->st[ST_OB_DEFERRED];
-	int64_t start = 0;
+	int64_t start = 0, one = 0;
 	int rc;
 
 	*out = NULL;
@@ -1345,7 +1345,7 @@ int store_outbox_fetch_after(struct store *s, const char *target, int64_t now_ms
 	 * that is safe, as others only add entries, with higher ids. */
 	if (bind_text(deferred, 1, target) || sqlite3_bind_int64(deferred, 2, now_ms))
 		return fail_reset(s, deferred, "outbox fetch");
-	rc = run_int64(s, ST_OB_DEFERRED, "outbox fetch", &start);
+	rc = run_int64(s, ST_OB_DEFERRED, "outbox fetch", &one);
 	if (rc < 0)
 		return rc;
 	if (rc == 1) {
