@@ -381,8 +381,8 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static void *page_pool;    /* CACHE_POOL_PAGES cache lines, for the process's life */
-static int page_pool_line; /* bytes of a line, 0 when SQLite was set up without the pool */
+static void *page_pool; /* CACHE_POOL_PAGES cache lines, for the process's life; NULL when
+                         * SQLite was set up without them */
 
 /* SQLite counts every allocation under one mutex shared by all connections, which the
  * poller and the delivery loop then take turns at; nothing here reads those counts. The page
@@ -400,7 +400,6 @@ static void lib_init(void)
 			free(page_pool);
 			page_pool = NULL;
 		}
-		page_pool_line = page_pool != NULL ? (int)line : 0;
 	}
 }
 
@@ -889,7 +888,7 @@ const char *store_errmsg(struct store *s)
 
 size_t store_cache_pool_lines(void)
 {
-	return page_pool_line > 0 ? CACHE_POOL_PAGES : 0;
+	return page_pool != NULL ? CACHE_POOL_PAGES : 0;
 }
 
 size_t store_cache_bytes(struct store *s)
